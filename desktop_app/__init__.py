@@ -1,0 +1,1 @@
+"""The application: the `photosift` command line and the PySide6 desktop window (Qt imported lazily)."""

@@ -1,0 +1,377 @@
+"""The catalog: one SQLite database (WAL) per library, the source of truth for photos and vectors.
+
+The schema is versioned with PRAGMA user_version and forward-only migrations; a catalog written by a
+newer Photosift is refused, never altered.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from engine.errors import CatalogVersionError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE roots (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL DEFAULT 'online',
+        added_at REAL NOT NULL,
+        last_scan REAL,
+        error TEXT
+    );
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        root_id INTEGER NOT NULL REFERENCES roots(id),
+        path TEXT NOT NULL UNIQUE,
+        raw_path BLOB,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at TEXT,
+        camera TEXT,
+        orientation INTEGER,
+        gps_lat REAL,
+        gps_lon REAL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        error TEXT,
+        added_at REAL NOT NULL,
+        indexed_at REAL
+    );
+    CREATE INDEX photos_root ON photos(root_id);
+    CREATE INDEX photos_status ON photos(status);
+    CREATE INDEX photos_fingerprint ON photos(fingerprint);
+    CREATE INDEX photos_taken ON photos(taken_at);
+    CREATE TABLE embeddings (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (photo_id, model_id)
+    );
+    CREATE INDEX embeddings_model ON embeddings(model_id);
+    CREATE TABLE tags (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('user', 'zeroshot', 'rejected')),
+        score REAL,
+        model_id TEXT,
+        PRIMARY KEY (photo_id, name)
+    );
+    CREATE INDEX tags_name ON tags(name);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+PHOTO_COLUMNS = (
+    "id, root_id, path, raw_path, size, mtime, fingerprint, width, height, taken_at, camera, "
+    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at"
+)
+
+
+@dataclass(frozen=True)
+class Root:
+    id: int
+    path: str
+    state: str
+    last_scan: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Photo:
+    id: int
+    root_id: int
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime: float
+    fingerprint: str | None
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    camera: str | None
+    orientation: int | None
+    gps_lat: float | None
+    gps_lon: float | None
+    status: str
+    error: str | None
+    added_at: float
+    indexed_at: float | None
+
+    @property
+    def fs_path(self) -> str | bytes:
+        """The path to open: exact bytes for names that are not valid UTF-8."""
+        return self.raw_path if self.raw_path is not None else self.path
+
+
+class PhotoCatalog:
+    """Photos, roots, per-model embeddings and tags of one library."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> PhotoCatalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise CatalogVersionError(
+                f"catalog {self.path} has schema version {version}, newer than this Photosift "
+                f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work (BEGIN IMMEDIATE so writers queue instead of failing late)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- settings -------------------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
+
+    # -- roots ----------------------------------------------------------------------------
+    def add_root(self, path: str) -> Root:
+        self.conn.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (path, time.time()))
+        return self.root_by_path(path)  # type: ignore[return-value]
+
+    def root_by_path(self, path: str) -> Root | None:
+        row = self.conn.execute("SELECT id, path, state, last_scan, error FROM roots WHERE path = ?",
+                                (path,)).fetchone()
+        return Root(*row) if row else None
+
+    def roots(self) -> list[Root]:
+        rows = self.conn.execute("SELECT id, path, state, last_scan, error FROM roots ORDER BY path")
+        return [Root(*r) for r in rows]
+
+    def set_root_state(self, root_id: int, state: str, error: str | None = None) -> None:
+        self.conn.execute("UPDATE roots SET state = ?, error = ?, last_scan = ? WHERE id = ?",
+                          (state, error, time.time(), root_id))
+
+    def remove_root(self, root_id: int) -> int:
+        """Forget a root and everything of it (the photos on disk are never touched)."""
+        with self.transaction():
+            n = self.conn.execute("DELETE FROM photos WHERE root_id = ?", (root_id,)).rowcount
+            self.conn.execute("DELETE FROM roots WHERE id = ?", (root_id,))
+        return n
+
+    # -- photos ---------------------------------------------------------------------------
+    def _photos(self, where: str = "", params: Sequence[object] = ()) -> list[Photo]:
+        sql = f"SELECT {PHOTO_COLUMNS} FROM photos {where}"
+        return [Photo(*r) for r in self.conn.execute(sql, params)]
+
+    def photo(self, photo_id: int) -> Photo | None:
+        found = self._photos("WHERE id = ?", (photo_id,))
+        return found[0] if found else None
+
+    def photo_by_path(self, path: str) -> Photo | None:
+        found = self._photos("WHERE path = ?", (path,))
+        return found[0] if found else None
+
+    def photos_by_ids(self, ids: Sequence[int]) -> dict[int, Photo]:
+        out: dict[int, Photo] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            for p in self._photos(f"WHERE id IN ({marks})", chunk):
+                out[p.id] = p
+        return out
+
+    def photos_of_root(self, root_id: int) -> list[Photo]:
+        return self._photos("WHERE root_id = ?", (root_id,))
+
+    def photos_with_status(self, status: str, limit: int | None = None) -> list[Photo]:
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        return self._photos("WHERE status = ? ORDER BY id" + tail, (status,))
+
+    def photos_missing_embedding(self, model_id: str) -> list[Photo]:
+        return self._photos(
+            "WHERE status IN ('pending', 'ok') AND id NOT IN "
+            "(SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
+
+    def photos_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, list[Photo]]:
+        fps = list(set(fingerprints))
+        out: dict[str, list[Photo]] = {}
+        for start in range(0, len(fps), 900):
+            chunk = fps[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for p in self._photos(f"WHERE fingerprint IN ({marks})", chunk):
+                out.setdefault(p.fingerprint or "", []).append(p)
+        return out
+
+    def insert_photo(self, *, root_id: int, path: str, raw_path: bytes | None, size: int, mtime: float,
+                     fingerprint: str | None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO photos(root_id, path, raw_path, size, mtime, fingerprint, status, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (root_id, path, raw_path, size, mtime, fingerprint, time.time()))
+        return int(cur.lastrowid or 0)
+
+    def mark_changed(self, photo_id: int, *, size: int, mtime: float, fingerprint: str | None) -> None:
+        """A file's content changed: its vectors are stale, it will be indexed again."""
+        self.conn.execute(
+            "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL "
+            "WHERE id = ?", (size, mtime, fingerprint, photo_id))
+        self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
+        self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
+
+    def move_photo(self, photo_id: int, *, root_id: int, path: str, raw_path: bytes | None,
+                   mtime: float) -> None:
+        """A file was moved or renamed: keep its id, vectors and tags."""
+        self.conn.execute(
+            "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, "
+            "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END WHERE id = ?",
+            (root_id, path, raw_path, mtime, photo_id))
+
+    def delete_photos(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
+
+    def record_decoded(self, photo_id: int, meta: dict[str, object]) -> None:
+        cols = ("width", "height", "taken_at", "camera", "orientation", "gps_lat", "gps_lon")
+        values = [meta.get(c) for c in cols]
+        self.conn.execute(
+            "UPDATE photos SET width = ?, height = ?, taken_at = ?, camera = ?, orientation = ?, "
+            "gps_lat = ?, gps_lon = ?, status = 'ok', error = NULL, indexed_at = ? WHERE id = ?",
+            (*values, time.time(), photo_id))
+
+    def record_error(self, photo_id: int, reason: str) -> None:
+        self.conn.execute("UPDATE photos SET status = 'error', error = ?, indexed_at = ? WHERE id = ?",
+                          (reason, time.time(), photo_id))
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status").fetchall()
+        out = {"pending": 0, "ok": 0, "error": 0}
+        out.update({s: int(n) for s, n in rows})
+        out["total"] = sum(int(n) for _, n in rows)
+        return out
+
+    def failed(self) -> list[Photo]:
+        return self._photos("WHERE status = 'error' ORDER BY path")
+
+    # -- embeddings -----------------------------------------------------------------------
+    def put_embeddings(self, model_id: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO embeddings(photo_id, model_id, vector) VALUES (?, ?, ?)",
+            [(int(i), model_id, vecs[k].tobytes()) for k, i in enumerate(ids)])
+
+    def embedding(self, photo_id: int, model_id: str) -> np.ndarray | None:
+        row = self.conn.execute("SELECT vector FROM embeddings WHERE photo_id = ? AND model_id = ?",
+                                (photo_id, model_id)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32).copy() if row else None
+
+    def embeddings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """All (ids, vectors) of one model, for building the vector index."""
+        rows = self.conn.execute(
+            "SELECT e.photo_id, e.vector FROM embeddings e JOIN photos p ON p.id = e.photo_id "
+            "WHERE e.model_id = ? ORDER BY e.photo_id", (model_id,)).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.uint64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+        vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return ids, vecs
+
+    def embedding_stamp(self, model_id: str) -> str:
+        """Changes whenever the set of vectors of a model changes; the vector index stores it."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(photo_id), 0), COALESCE(MAX(rowid), 0) FROM embeddings "
+            "WHERE model_id = ?", (model_id,)).fetchone()
+        return f"{row[0]}:{row[1]}:{row[2]}"
+
+    def models_with_embeddings(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT model_id, COUNT(*) FROM embeddings GROUP BY model_id")
+        return {m: int(n) for m, n in rows}
+
+    def delete_embeddings(self, model_id: str) -> int:
+        with self.transaction():
+            return self.conn.execute("DELETE FROM embeddings WHERE model_id = ?", (model_id,)).rowcount
+
+    # -- tags -----------------------------------------------------------------------------
+    def set_user_tag(self, photo_id: int, name: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'user', 1.0)",
+                          (photo_id, name))
+
+    def reject_tag(self, photo_id: int, name: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'rejected', NULL)",
+            (photo_id, name))
+
+    def remove_tag(self, photo_id: int, name: str) -> None:
+        self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
+
+    def put_zeroshot_tags(self, model_id: str, photo_id: int, scored: Iterable[tuple[str, float]]) -> None:
+        """Replace a photo's zero-shot tags; user and rejected tags always win and are kept."""
+        self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id) "
+            "VALUES (?, ?, 'zeroshot', ?, ?)",
+            [(photo_id, name, float(score), model_id) for name, score in scored])
+
+    def tags_of(self, photo_id: int) -> list[tuple[str, str, float | None]]:
+        rows = self.conn.execute(
+            "SELECT name, source, score FROM tags WHERE photo_id = ? AND source != 'rejected' "
+            "ORDER BY source = 'zeroshot', score DESC, name", (photo_id,))
+        return [(n, s, sc) for n, s, sc in rows]
+
+    def tag_counts(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT name, COUNT(*) FROM tags WHERE source != 'rejected' GROUP BY name ORDER BY 2 DESC, 1")
+        return {n: int(c) for n, c in rows}
+
+    def photo_ids_with_tag(self, name: str) -> set[int]:
+        rows = self.conn.execute("SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected'", (name,))
+        return {int(r[0]) for r in rows}
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,92 @@
+"""The job contract: long jobs report Progress and check a CancelToken between batches.
+
+No UI types here. The CLI renders Progress as a bar; the GUI forwards it through one worker adapter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a job: `done` of `total` units of `stage`, with rate and ETA derived."""
+
+    stage: str
+    done: int
+    total: int
+    elapsed_s: float = 0.0
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.rate <= 0 or self.total <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.rate)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ignore_progress(_: Progress) -> None:
+    """The default sink for jobs run without anyone watching."""
+
+
+class CancelToken:
+    """Set from any thread; a job checks it between batches and stops cleanly."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._paused = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+        self._paused.clear()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled when cancelled; block while paused."""
+        while self._paused.is_set() and not self._event.is_set():
+            time.sleep(0.05)
+        if self._event.is_set():
+            raise Cancelled("cancelled")
+
+
+class ProgressClock:
+    """Builds Progress snapshots for one stage with the elapsed time filled in."""
+
+    def __init__(self, stage: str, total: int, sink: ProgressCallback) -> None:
+        self.stage = stage
+        self.total = total
+        self.sink = sink
+        self.start = time.perf_counter()
+
+    def report(self, done: int, message: str = "", **metrics: float) -> None:
+        self.sink(Progress(self.stage, done, self.total, time.perf_counter() - self.start, message, metrics))

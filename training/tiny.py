@@ -1,0 +1,29 @@
+"""A tiny random open_clip model: fast enough for tests, real enough to exercise export and search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.modelfolder import ModelFolder
+from training.export import ExportSettings, export_model_folder
+
+TINY_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def build_tiny_clip(seed: int = 0) -> torch.nn.Module:
+    import open_clip
+
+    torch.manual_seed(seed)
+    return open_clip.CLIP(**TINY_CFG).eval()
+
+
+def export_tiny(out_dir: Path, model_id: str = "tiny", seed: int = 0,
+                variants: tuple[str, ...] = ("fp32",)) -> ModelFolder:
+    return export_model_folder(build_tiny_clip(seed), out_dir, model_id=model_id,
+                               settings=ExportSettings(variants=variants), info={"kind": "tiny-random"})

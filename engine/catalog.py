@@ -270,6 +270,21 @@ class PhotoCatalog:
             "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END WHERE id = ?",
             (root_id, path, raw_path, mtime, photo_id))
 
+    def copy_indexed_state(self, src_id: int, dst_id: int) -> bool:
+        """A byte-identical copy of an indexed photo: reuse its metadata and vectors, compute nothing."""
+        self.conn.execute(
+            "UPDATE photos SET (width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
+            "indexed_at) = (SELECT width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
+            "indexed_at FROM photos WHERE id = ?) WHERE id = ?", (src_id, dst_id))
+        n = self.conn.execute(
+            "INSERT OR IGNORE INTO embeddings(photo_id, model_id, vector) "
+            "SELECT ?, model_id, vector FROM embeddings WHERE photo_id = ?", (dst_id, src_id)).rowcount
+        self.conn.execute(
+            "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id) "
+            "SELECT ?, name, source, score, model_id FROM tags WHERE photo_id = ? AND source = 'zeroshot'",
+            (dst_id, src_id))
+        return n > 0
+
     def delete_photos(self, ids: Sequence[int]) -> None:
         for start in range(0, len(ids), 900):
             chunk = list(ids[start:start + 900])

@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,16 @@ def save_hf_tokenizer(hf_tokenizer: Any, out: Path, context_length: int) -> Toke
 
 def _export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_name: str,
                   settings: ExportSettings) -> None:
-    torch.onnx.export(
-        module, (example,), str(path), input_names=[input_name], output_names=["embedding"],
-        dynamic_axes={input_name: {0: "batch"}, "embedding": {0: "batch"}}, opset_version=settings.opset,
-        dynamo=settings.dynamo)
+    # The TorchScript exporter is deprecated but exports timm/HF towers that torch.export still trips on;
+    # its deprecation and tracer warnings say nothing about our model, the parity check does.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*advanced indexing.*")
+        torch.onnx.export(
+            module, (example,), str(path), input_names=[input_name], output_names=["embedding"],
+            dynamic_axes={input_name: {0: "batch"}, "embedding": {0: "batch"}}, opset_version=settings.opset,
+            dynamo=settings.dynamo)
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,185 @@
+"""`photosift add | index | status | tag | forget`: building and inspecting the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from desktop_app.models_runtime import load_encoder
+from desktop_app.progress import progress_bar
+from engine.errors import PhotosiftError
+from engine.indexer import IndexSettings
+from engine.library import Library
+from engine.modelfolder import installed_model_ids
+from engine.scanner import root_problem, scan
+from engine.tagging import ZeroShotTagger, load_templates, load_vocabulary, tag_library
+from engine.update import update_library
+from engine.vectorindex import VectorIndex
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("add", help="add photo folders to the library (and scan them)")
+    p.add_argument("folders", nargs="+", type=Path)
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
+    p.add_argument("--model", help="model id to index with (becomes the library's active model)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0, help="decode processes (default: one per core)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another Photosift process that is updating the library")
+    p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("status", help="counts, failed files, offline folders, model and index state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("tag", help="zero-shot tag the library, list tags, or edit one photo's tags")
+    p.add_argument("photo", nargs="?", help="a photo (path or id:N) to edit or show")
+    p.add_argument("--add", action="append", default=[], metavar="TAG")
+    p.add_argument("--reject", action="append", default=[], metavar="TAG")
+    p.add_argument("--list", action="store_true", help="list tags with counts")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("forget", help="remove a folder from the library (files on disk are untouched)")
+    p.add_argument("folder", type=Path)
+    p.set_defaults(func=cmd_forget)
+
+
+def _emit(args: argparse.Namespace, data: object, text: str) -> None:
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    folders = [Path(os.path.abspath(os.path.expanduser(f))) for f in args.folders]
+    for folder in folders:
+        problem = root_problem(str(folder))
+        if problem:
+            raise PhotosiftError(f"cannot add {folder}: {problem}")
+    with Library.open(args.library) as lib:
+        roots = [lib.catalog.add_root(str(f)) for f in folders]
+        with lib.write_lock(), progress_bar() as show:
+            report = scan(lib.catalog, roots, progress=show)
+        print(f"added {len(roots)} folder(s): {report.new} new photos, {report.moved} moved, "
+              f"{report.unchanged} already known; run `photosift index` to make them searchable")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    with Library.open(args.library) as lib:
+        if args.model:
+            lib.set_active_model(args.model)
+        if not lib.catalog.roots():
+            raise PhotosiftError("the library has no folders yet; add one with `photosift add FOLDER`")
+        with progress_bar() as show:
+            encoder = load_encoder(lib.active_model_id, args.device, show)
+            report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
+                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers))
+        s, i = report.scan, report.index
+        data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
+                "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,
+                         "deleted": s.deleted, "unchanged": s.unchanged, "offline_roots": s.offline_roots,
+                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable]},
+                "indexed": i.indexed, "failed": [{"path": p, "reason": r} for p, r in i.failures],
+                "tags_written": report.tags_written}
+        lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
+                 f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
+                 f"{s.deleted} deleted, {s.unchanged} unchanged",
+                 f"indexed {i.indexed} photos, {i.failed} could not be read, {report.tags_written} tags"]
+        lines += [f"  offline: {r} (kept as is)" for r in s.offline_roots]
+        lines += [f"  unreadable folder: {p}: {r}" for p, r in s.unreadable]
+        lines += [f"  skipped: {p}: {r}" for p, r in i.failures]
+        _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with Library.open(args.library) as lib:
+        cat = lib.catalog
+        counts = cat.counts()
+        model = lib.active_model_id
+        vectors = cat.models_with_embeddings()
+        data = {
+            "library": str(lib.paths.root),
+            "photos": counts,
+            "roots": [{"path": r.path, "state": r.state, "reason": r.error} for r in cat.roots()],
+            "failed": [{"path": p.path, "reason": p.error} for p in cat.failed()],
+            "model": {"active": model, "installed": model in installed_model_ids(),
+                      "indexed": vectors.get(model, 0),
+                      "missing": len(cat.photos_missing_embedding(model))},
+            "vectors_per_model": vectors,
+            "index": VectorIndex(cat, model, lib.paths.indexes).state(),
+            "tags": len(cat.tag_counts()),
+        }
+        lines = [f"library {data['library']}",
+                 f"photos: {counts['total']} ({counts['ok']} indexed, {counts['pending']} pending, "
+                 f"{counts['error']} failed)",
+                 f"model: {model}{'' if data['model']['installed'] else ' (not installed yet)'}; "
+                 f"{data['model']['indexed']} vectors, {data['model']['missing']} to compute; index: {data['index']}"]
+        lines += [f"folder: {r['path']} [{r['state']}]" + (f" {r['reason']}" if r["reason"] else "")
+                  for r in data["roots"]]
+        if data["failed"]:
+            lines.append("files that could not be read:")
+            lines += [f"  {f['path']}: {f['reason']}" for f in data["failed"]]
+        _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def _find_photo(lib: Library, ref: str):
+    from engine.catalog import Photo
+
+    photo: Photo | None
+    if ref.startswith("id:") and ref[3:].isdigit():
+        photo = lib.catalog.photo(int(ref[3:]))
+    else:
+        photo = lib.catalog.photo_by_path(os.path.abspath(os.path.expanduser(ref)))
+    if photo is None:
+        raise PhotosiftError(f"{ref} is not in the library")
+    return photo
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    with Library.open(args.library) as lib:
+        cat = lib.catalog
+        if args.photo:
+            photo = _find_photo(lib, args.photo)
+            with cat.transaction():
+                for name in args.add:
+                    cat.set_user_tag(photo.id, name.strip().lower())
+                for name in args.reject:
+                    cat.reject_tag(photo.id, name.strip().lower())
+            tags = cat.tags_of(photo.id)
+            _emit(args, [{"name": n, "source": s, "score": sc} for n, s, sc in tags],
+                  "\n".join(f"{n} ({s}{'' if sc is None else f', {sc:.3f}'})" for n, s, sc in tags) or "no tags")
+            return 0
+        if not args.list:
+            with progress_bar() as show:
+                encoder = load_encoder(lib.active_model_id, args.device, show)
+                tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), lib.paths.indexes)
+                with lib.write_lock():
+                    written = tag_library(cat, tagger, progress=show)
+            print(f"{written} zero-shot tags on {cat.counts()['ok']} photos", file=sys.stderr)
+        counts = cat.tag_counts()
+        _emit(args, [{"name": n, "count": c} for n, c in counts.items()],
+              "\n".join(f"{c:6d}  {n}" for n, c in counts.items()) or "no tags yet")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    folder = os.path.abspath(os.path.expanduser(args.folder))
+    with Library.open(args.library) as lib:
+        root = lib.catalog.root_by_path(folder)
+        if root is None:
+            raise PhotosiftError(f"{folder} is not a folder of this library")
+        with lib.write_lock():
+            n = lib.catalog.remove_root(root.id)
+        print(f"forgot {folder} and its {n} photos (files on disk untouched)")
+    return 0

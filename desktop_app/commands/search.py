@@ -1,0 +1,88 @@
+"""`photosift search | similar`: find photos by text, by image, or by combined weighted terms."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import date
+
+from desktop_app.models_runtime import load_encoder
+from engine.errors import PhotosiftError
+from engine.library import Library
+from engine.search import DEFAULT_LIMIT, DEFAULT_MIN_Z, PhotoSearch, SearchFilters, SearchOptions, SearchResult
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
+    p.add_argument("--folder", help="only photos under this folder")
+    p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=_date, help="taken on or before (YYYY-MM-DD)")
+    p.add_argument("--tag", help="only photos with this tag")
+    p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, ...}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help='search: "kids on a beach" | beach + ./this.jpg - people | 2:"sunset"')
+    p.add_argument("query", nargs="+")
+    _common(p)
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("similar", help="photos that look like a photo of the library or any image file")
+    p.add_argument("photo", help="a photo path, id:N, or any image file")
+    _common(p)
+    p.set_defaults(func=cmd_similar)
+
+
+def _options(args: argparse.Namespace) -> SearchOptions:
+    folder = os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None
+    return SearchOptions(limit=max(1, args.limit), sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
+                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
+
+
+def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    if not results:
+        print("no matching photos")
+    for r in results:
+        print(f"{r.score:7.4f}  {r.photo.path}")
+
+
+def _searcher(lib: Library, device: str) -> PhotoSearch:
+    return PhotoSearch(lib, load_encoder(lib.active_model_id, device))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with Library.open(args.library) as lib:
+        _print(args, _searcher(lib, args.device).search(" ".join(args.query), _options(args)))
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    with Library.open(args.library) as lib:
+        searcher = _searcher(lib, args.device)
+        ref = args.photo
+        if ref.startswith("id:") and ref[3:].isdigit():
+            results = searcher.similar(int(ref[3:]), _options(args))
+        else:
+            path = os.path.abspath(os.path.expanduser(ref))
+            known = lib.catalog.photo_by_path(path)
+            if known is not None and known.status == "ok":
+                results = searcher.similar(known.id, _options(args))
+            elif os.path.isfile(path):
+                results = searcher.search_vector(searcher.image_vector(path), _options(args))
+            else:
+                raise PhotosiftError(f"no such photo or image file: {ref}")
+        _print(args, results)
+    return 0

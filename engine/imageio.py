@@ -1,0 +1,192 @@
+"""Reading photos safely and fast: format support, EXIF, orientation, draft decoding, thumbnails.
+
+Every failure to read one file becomes an ImageReadError with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from engine.errors import ImageReadError
+
+try:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - pillow-heif is a dependency, but keep reading other formats
+    HEIF_SUPPORTED = False
+
+PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
+                              ".heic", ".heif"})
+MAX_PIXELS = 150_000_000  # 150 MP: beyond any camera sensor, well short of a decompression bomb
+THUMBNAIL_SIZE = 256
+FINGERPRINT_CHUNK = 64 * 1024
+
+# We enforce our own limit (as a per-file error); Pillow's own check would only warn below 2x.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+
+
+def is_photo_name(name: str | bytes) -> bool:
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+
+
+def fingerprint(path: str | bytes, size: int) -> str:
+    """Content fingerprint from the size and the first and last 64 KiB: cheap, stable across moves."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(size.to_bytes(8, "little"))
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_CHUNK))
+        if size > 2 * FINGERPRINT_CHUNK:
+            f.seek(-FINGERPRINT_CHUNK, os.SEEK_END)
+            h.update(f.read(FINGERPRINT_CHUNK))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    image: Image.Image  # RGB, EXIF orientation applied, possibly reduced by draft decoding
+    meta: dict[str, Any]  # width/height (oriented, full size), taken_at, camera, orientation, gps
+
+
+def _ratio(value: Any) -> float:
+    return float(value[0]) / float(value[1]) if isinstance(value, tuple) else float(value)
+
+
+def _gps(gps: dict[int, Any]) -> tuple[float, float] | None:
+    try:
+        lat = sum(_ratio(v) / 60**i for i, v in enumerate(gps[2]))
+        lon = sum(_ratio(v) / 60**i for i, v in enumerate(gps[4]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+        return None
+    if gps.get(1) in ("S", b"S"):
+        lat = -lat
+    if gps.get(3) in ("W", b"W"):
+        lon = -lon
+    return (lat, lon) if abs(lat) <= 90 and abs(lon) <= 180 else None
+
+
+def _clean(text: Any) -> str | None:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return None
+    text = text.replace("\x00", "").strip()
+    return text or None
+
+
+def read_metadata(image: Image.Image) -> dict[str, Any]:
+    """EXIF date taken, camera, orientation and GPS; oriented full-size dimensions."""
+    meta: dict[str, Any] = {"orientation": None, "taken_at": None, "camera": None, "gps_lat": None, "gps_lon": None}
+    try:
+        exif = image.getexif()
+    except Exception:  # broken EXIF must not cost the photo
+        exif = None
+    if exif:
+        orientation = exif.get(ExifTags.Base.Orientation)
+        meta["orientation"] = int(orientation) if isinstance(orientation, int) else None
+        try:
+            sub = exif.get_ifd(_EXIF_IFD)
+        except Exception:
+            sub = {}
+        taken = _clean(sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime))
+        if taken and len(taken) >= 19 and taken[4] == ":":
+            taken = f"{taken[0:4]}-{taken[5:7]}-{taken[8:10]}T{taken[11:19]}"
+        meta["taken_at"] = taken
+        make, model = _clean(exif.get(ExifTags.Base.Make)), _clean(exif.get(ExifTags.Base.Model))
+        if model and make and model.lower().startswith(make.split()[0].lower()):
+            make = None
+        meta["camera"] = " ".join(p for p in (make, model) if p) or None
+        try:
+            gps = _gps(dict(exif.get_ifd(_GPS_IFD)))
+        except Exception:
+            gps = None
+        if gps:
+            meta["gps_lat"], meta["gps_lon"] = gps
+    w, h = image.size
+    if meta["orientation"] in (5, 6, 7, 8):
+        w, h = h, w
+    meta["width"], meta["height"] = w, h
+    return meta
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (cut-outs and icons look as people expect), then RGB."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def open_photo(path: str | bytes | Path, min_side: int = THUMBNAIL_SIZE, max_pixels: int = MAX_PIXELS) -> DecodedPhoto:
+    """Decode a photo at no more resolution than `min_side` needs (JPEG draft), oriented, RGB."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                w, h = image.size
+                if w * h > max_pixels:
+                    raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels // 1_000_000} MP)")
+                meta = read_metadata(image)
+                if image.format == "JPEG":
+                    image.draft("RGB", (min_side, min_side))
+                image.seek(0)
+                image.load()
+                oriented = ImageOps.exif_transpose(image) if meta["orientation"] not in (None, 1) else image
+                rgb = _to_rgb(oriented)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError("file disappeared before it could be read") from None
+    except PermissionError:
+        raise ImageReadError("permission denied") from None
+    except UnidentifiedImageError:
+        size = _size_or_none(path)
+        raise ImageReadError("empty file (0 bytes)" if size == 0 else "not an image, or a format Photosift cannot read") from None
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"image too large: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageReadError(f"corrupt or truncated image: {e}") from None
+    return DecodedPhoto(rgb, meta)
+
+
+def _size_or_none(path: str | bytes | Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def thumbnail_path(thumb_dir: Path, fp: str) -> Path:
+    return Path(thumb_dir) / fp[:2] / f"{fp}.jpg"
+
+
+def save_thumbnail(image: Image.Image, dest: Path, size: int = THUMBNAIL_SIZE) -> None:
+    """Write atomically (temp + rename) so a crash never leaves a half thumbnail behind."""
+    thumb = image.copy()
+    thumb.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            thumb.save(f, "JPEG", quality=85, optimize=False)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,145 @@
+"""Search a library: text, image (catalog photo or any file) and combined weighted queries, with filters.
+
+Only vectors of the encoder's model are searched, so two models' vectors never mix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from engine.catalog import Photo
+from engine.encoder import ClipEncoder
+from engine.errors import PhotosiftError, QueryError
+from engine.imageio import open_photo
+from engine.library import Library
+from engine.preprocess import preprocess
+from engine.query import Term, parse_query
+from engine.vectorindex import VectorIndex
+
+DEFAULT_LIMIT = 50
+DEFAULT_MIN_Z = 2.0  # keep results at least this many standard deviations above the library's mean
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    folder: str | None = None  # a folder path prefix
+    date_from: date | None = None
+    date_to: date | None = None
+    tag: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag))
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    limit: int = DEFAULT_LIMIT
+    sort: str = "relevance"  # relevance | date
+    min_z: float | None = DEFAULT_MIN_Z  # None: no relevance cutoff
+    filters: SearchFilters = SearchFilters()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    photo: Photo
+    score: float
+
+    def to_dict(self) -> dict[str, object]:
+        p = self.photo
+        return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
+                "width": p.width, "height": p.height, "camera": p.camera}
+
+
+class PhotoSearch:
+    def __init__(self, library: Library, encoder: ClipEncoder) -> None:
+        self.library = library
+        self.encoder = encoder
+        self.index = VectorIndex(library.catalog, encoder.model_id, library.paths.indexes)
+
+    # -- query vectors --------------------------------------------------------------------
+    def term_vector(self, term: Term) -> np.ndarray:
+        if term.kind == "text":
+            return self.encoder.encode_texts([term.value])[0]
+        if term.kind == "photo":
+            vec = self.library.catalog.embedding(term.photo_id, self.encoder.model_id)
+            if vec is None:
+                raise QueryError(f"photo id:{term.value} has no vector for model '{self.encoder.model_id}' yet")
+            return vec
+        return self.image_vector(term.value)
+
+    def image_vector(self, path: str | bytes) -> np.ndarray:
+        known = self.library.catalog.photo_by_path(path) if isinstance(path, str) else None
+        if known is not None:
+            vec = self.library.catalog.embedding(known.id, self.encoder.model_id)
+            if vec is not None:
+                return vec
+        photo = open_photo(path, min_side=self.encoder.preprocess_config.image_size)
+        return self.encoder.encode_images(preprocess(photo.image, self.encoder.preprocess_config))[0]
+
+    def query_vector(self, terms: list[Term]) -> np.ndarray:
+        total = np.zeros(self.encoder.embed_dim, np.float32)
+        for term in terms:
+            total += np.float32(term.weight) * self.term_vector(term)
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise QueryError("the query's terms cancel each other out")
+        return total / norm
+
+    # -- searching ------------------------------------------------------------------------
+    def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        return self.search_vector(self.query_vector(parse_query(query)), options)
+
+    def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
+        if vec is None:
+            raise PhotosiftError(f"photo {photo_id} is not indexed with model '{self.encoder.model_id}' yet")
+        results = self.search_vector(vec, SearchOptions(options.limit + 1, options.sort, options.min_z,
+                                                        options.filters), exclude={photo_id})
+        return results[: options.limit]
+
+    def search_vector(self, vec: np.ndarray, options: SearchOptions,
+                      exclude: set[int] | None = None) -> list[SearchResult]:
+        allowed = self._allowed_ids(options.filters)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        want = options.limit + len(exclude or ())
+        hits = self.index.search(vec, want, allowed)
+        keep = np.ones(len(hits.ids), bool)
+        if options.min_z is not None and len(hits.ids) > 1:
+            sample = self.index.score_sample(vec)
+            if len(sample) >= 8:
+                cutoff = float(sample.mean() + options.min_z * sample.std())
+                keep = hits.scores >= min(cutoff, float(hits.scores[0]))  # the best match always stays
+        ids = [int(i) for i, k in zip(hits.ids, keep) if k and int(i) not in (exclude or ())]
+        photos = self.library.catalog.photos_by_ids(ids)
+        score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores)}
+        results = [SearchResult(photos[i], score_of[i]) for i in ids if i in photos]
+        if options.sort == "date":
+            results.sort(key=lambda r: (r.photo.taken_at or "9999", r.photo.path))
+        return results[: options.limit]
+
+    def _allowed_ids(self, f: SearchFilters) -> np.ndarray | None:
+        if not f.active:
+            return None
+        clauses, params = ["status = 'ok'"], []
+        if f.folder:
+            prefix = f.folder.rstrip("/\\")
+            clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
+            params += [prefix, len(prefix) + 1, prefix + os.sep]
+        if f.date_from:
+            clauses.append("substr(taken_at, 1, 10) >= ?")
+            params.append(f.date_from.isoformat())
+        if f.date_to:
+            clauses.append("substr(taken_at, 1, 10) <= ?")
+            params.append(f.date_to.isoformat())
+        if f.tag:
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
+            params.append(f.tag)
+        rows = self.library.catalog.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(clauses)} ORDER BY id",
+                                                 params).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.uint64)

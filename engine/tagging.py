@@ -1,0 +1,143 @@
+"""Zero-shot tags from an editable vocabulary, with prompt-template ensembles and per-tag thresholds.
+
+A tag is given to a photo when it is among the photo's best few tags AND it stands out for that tag
+across the library (its score is `min_z` standard deviations above the tag's mean over a library
+sample), unless the vocabulary fixes a threshold for the tag. User and rejected tags always win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.catalog import PhotoCatalog
+from engine.encoder import ClipEncoder
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from resources import RESOURCES
+
+DEFAULT_VOCABULARY = RESOURCES / "tag_vocabulary.txt"
+DEFAULT_TEMPLATES = RESOURCES / "prompt_templates.txt"
+TOP_K = 5
+MIN_Z = 2.0
+SMALL_LIBRARY = 30  # below this, per-tag statistics mean little; rely on the softmax instead
+MIN_PROB = 0.15
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    name: str
+    prompt: str
+    category: str
+    threshold: float | None = None
+
+
+def load_vocabulary(path: Path = DEFAULT_VOCABULARY) -> list[TagEntry]:
+    entries: list[TagEntry] = []
+    category = ""
+    seen: set[str] = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            category = line.lstrip("#").strip()
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        name = parts[0].lower()
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        prompt = parts[1] if len(parts) > 1 and parts[1] else name
+        threshold = float(parts[2]) if len(parts) > 2 and parts[2] else None
+        entries.append(TagEntry(name, prompt, category, threshold))
+    return entries
+
+
+def load_templates(path: Path = DEFAULT_TEMPLATES) -> list[str]:
+    return [t.strip() for t in Path(path).read_text(encoding="utf-8").splitlines()
+            if t.strip() and not t.startswith("#") and "{}" in t]
+
+
+class ZeroShotTagger:
+    def __init__(self, encoder: ClipEncoder, vocabulary: list[TagEntry], templates: list[str],
+                 cache_dir: Path | None = None) -> None:
+        self.encoder = encoder
+        self.vocabulary = vocabulary
+        self.templates = templates
+        self.text = self._text_matrix(cache_dir)
+        self.col_mean: np.ndarray | None = None
+        self.col_std: np.ndarray | None = None
+
+    def _text_matrix(self, cache_dir: Path | None) -> np.ndarray:
+        key = hashlib.sha1("\n".join([self.encoder.model_id, self.encoder.variant, *self.templates,
+                                      *(e.prompt for e in self.vocabulary)]).encode()).hexdigest()[:16]
+        cached = Path(cache_dir) / f"tags-{self.encoder.model_id}-{key}.npy" if cache_dir else None
+        if cached and cached.is_file():
+            return np.load(cached)
+        prompts = [t.format(e.prompt) for e in self.vocabulary for t in self.templates]
+        emb = self.encoder.encode_texts(prompts).reshape(len(self.vocabulary), len(self.templates), -1).mean(1)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        if cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, emb.astype(np.float32))
+        return emb.astype(np.float32)
+
+    def fit(self, sample: np.ndarray) -> None:
+        """Per-tag statistics over a sample of the library's vectors."""
+        if len(sample) >= SMALL_LIBRARY:
+            scores = sample @ self.text.T
+            self.col_mean, self.col_std = scores.mean(0), scores.std(0) + 1e-6
+        else:
+            self.col_mean = self.col_std = None
+
+    def assign(self, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+        scores = vectors @ self.text.T
+        logits = scores * np.float32(self.encoder.folder.manifest.logit_scale)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        top = np.argsort(-scores, axis=1)[:, :TOP_K]
+        out: list[list[tuple[str, float]]] = []
+        for row in range(len(vectors)):
+            tags = []
+            for col in top[row]:
+                entry, s = self.vocabulary[col], float(scores[row, col])
+                if entry.threshold is not None:
+                    ok = s >= entry.threshold
+                elif self.col_mean is not None and self.col_std is not None:
+                    ok = (s - self.col_mean[col]) / self.col_std[col] >= MIN_Z
+                else:
+                    ok = probs[row, col] >= MIN_PROB
+                if ok:
+                    tags.append((entry.name, s))
+            out.append(tags)
+        return out
+
+
+def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[int] | None = None, *,
+                progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
+                chunk: int = 4096) -> int:
+    """(Re)tag the given photos, or all photos with vectors of the tagger's model. Returns tags written."""
+    model_id = tagger.encoder.model_id
+    ids, vectors = catalog.embeddings(model_id)
+    if len(ids) == 0:
+        return 0
+    rng = np.random.default_rng(0)
+    tagger.fit(vectors[rng.permutation(len(ids))[:20_000]])
+    if photo_ids is not None:
+        keep = np.isin(ids, np.asarray(photo_ids, np.uint64))
+        ids, vectors = ids[keep], vectors[keep]
+    clock = ProgressClock("tag", len(ids), progress)
+    written = 0
+    for start in range(0, len(ids), chunk):
+        if cancel:
+            cancel.check()
+        assigned = tagger.assign(vectors[start:start + chunk])
+        with catalog.transaction():
+            for pid, tags in zip(ids[start:start + chunk], assigned):
+                catalog.put_zeroshot_tags(model_id, int(pid), tags)
+                written += len(tags)
+        clock.report(min(start + chunk, len(ids)))
+    return written

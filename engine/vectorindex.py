@@ -1,0 +1,183 @@
+"""Per-model vector index: usearch HNSW derived from the catalog's vectors, saved atomically.
+
+The catalog is the source of truth. The index file carries a stamp of the catalog's vectors; a missing,
+stale or foreign index is brought up to date (small differences are patched, large ones rebuilt).
+Small libraries are searched exactly with numpy; large ones through the memory-mapped HNSW graph, whose
+candidates are re-scored exactly from the stored float32 vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from usearch.index import Index
+
+from engine.catalog import PhotoCatalog
+from engine.modelfolder import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+EXACT_BELOW = 20_000  # below this many vectors a numpy scan is as fast and always exact
+INDEX_DTYPE = "i8"  # 1M x 512 fits in ~0.6 GB; scores are re-computed exactly from float32
+CONNECTIVITY = 16
+PATCH_LIMIT = 0.2  # patch in place when under 20% of the vectors changed, else rebuild
+
+
+@dataclass(frozen=True)
+class Hits:
+    ids: np.ndarray  # uint64 photo ids, best first
+    scores: np.ndarray  # float32 cosine similarities
+
+
+class VectorIndex:
+    """Search one model's vectors of one library."""
+
+    def __init__(self, catalog: PhotoCatalog, model_id: str, index_dir: Path) -> None:
+        self.catalog = catalog
+        self.model_id = model_id
+        self.index_path = Path(index_dir) / f"{model_id}.usearch"
+        self.meta_path = Path(index_dir) / f"{model_id}.json"
+        self._index: Index | None = None
+        self._exact: tuple[np.ndarray, np.ndarray] | None = None
+        self._stamp: str | None = None
+
+    # -- state ----------------------------------------------------------------------------
+    def _read_meta(self) -> dict[str, object]:
+        try:
+            return json.loads(self.meta_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def is_current(self) -> bool:
+        meta = self._read_meta()
+        return (meta.get("model_id") == self.model_id and meta.get("stamp") == self.catalog.embedding_stamp(self.model_id)
+                and self.index_path.is_file())
+
+    def state(self) -> str:
+        count = self.catalog.models_with_embeddings().get(self.model_id, 0)
+        if count < EXACT_BELOW:
+            return f"exact search over {count} vectors"
+        return "up to date" if self.is_current() else "stale (rebuilt on next search)"
+
+    # -- maintenance ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Make the on-disk index match the catalog (no-op for small libraries)."""
+        stamp = self.catalog.embedding_stamp(self.model_id)
+        if stamp == self._stamp:
+            return
+        self._index, self._exact = None, None
+        ids, vectors = self.catalog.embeddings(self.model_id)
+        if len(ids) < EXACT_BELOW:
+            self._exact = (ids, vectors)
+            self._stamp = stamp
+            return
+        meta = self._read_meta()
+        if not (meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()):
+            self._update_file(ids, vectors, meta)
+            write_json_atomic(self.meta_path, json.dumps(
+                {"model_id": self.model_id, "stamp": stamp, "count": int(len(ids)), "ndim": int(vectors.shape[1]),
+                 "dtype": INDEX_DTYPE}))
+        self._index = Index.restore(str(self.index_path), view=True)
+        self._stamp = stamp
+
+    def _update_file(self, ids: np.ndarray, vectors: np.ndarray, meta: dict[str, object]) -> None:
+        index: Index | None = None
+        if meta.get("model_id") == self.model_id and meta.get("ndim") == vectors.shape[1] and self.index_path.is_file():
+            try:
+                index = Index.restore(str(self.index_path), view=False)
+            except Exception as e:  # a damaged file is just rebuilt
+                log.warning("vector index %s unreadable (%s); rebuilding", self.index_path, e)
+        if index is not None:
+            have = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
+            add = ~np.isin(ids, have)
+            drop = have[~np.isin(have, ids)]
+            if add.sum() + len(drop) > PATCH_LIMIT * max(len(ids), 1):
+                index = None
+            else:
+                if len(drop):
+                    index.remove(drop)
+                if add.any():
+                    index.add(ids[add], vectors[add])
+        if index is None:
+            index = Index(ndim=int(vectors.shape[1]), metric="cos", dtype=INDEX_DTYPE, connectivity=CONNECTIVITY)
+            index.add(ids, vectors)
+        tmp = self.index_path.with_name(f".{self.index_path.name}.{os.getpid()}.tmp")
+        index.save(str(tmp))
+        os.replace(tmp, self.index_path)
+
+    # -- search ---------------------------------------------------------------------------
+    def count(self) -> int:
+        self.refresh()
+        if self._exact is not None:
+            return len(self._exact[0])
+        return len(self._index) if self._index is not None else 0
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Hits:
+        """Top-k by cosine; `allowed` (sorted uint64 ids) restricts the candidates, e.g. to a folder."""
+        self.refresh()
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if self._exact is not None or (allowed is not None and len(allowed) < EXACT_BELOW):
+            ids, vecs = self._exact if self._exact is not None else self._vectors_of(allowed)
+            if allowed is not None and self._exact is not None:
+                keep = np.isin(ids, allowed)
+                ids, vecs = ids[keep], vecs[keep]
+            return _top_k(ids, vecs @ q if len(ids) else np.zeros(0, np.float32), k)
+        assert self._index is not None
+        want = k * 4 if allowed is None else k * 20
+        found = self._index.search(q, count=min(max(want, 64), len(self._index)))
+        cand = np.asarray(found.keys, dtype=np.uint64)
+        if allowed is not None:
+            cand = cand[np.isin(cand, allowed)]
+        ids, vecs = self._vectors_of(cand)
+        return _top_k(ids, vecs @ q if len(ids) else np.zeros(0, np.float32), k)
+
+    def score_sample(self, query: np.ndarray, n: int = 4096) -> np.ndarray:
+        """Scores of the query against a fixed sample of the library, to judge what 'relevant' means."""
+        self.refresh()
+        if self._exact is not None:
+            return self._exact[1] @ np.asarray(query, np.float32)
+        ids, vecs = self._sample(n)
+        return vecs @ np.asarray(query, np.float32)
+
+    _sample_cache: tuple[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._sample_cache and self._sample_cache[0] == self._stamp:
+            return self._sample_cache[1]
+        rows = self.catalog.conn.execute(
+            "SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id % 97 = 0 LIMIT ?",
+            (self.model_id, n)).fetchall()
+        sample = (np.array([r[0] for r in rows], np.uint64),
+                  np.stack([np.frombuffer(r[1], np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32))
+        self._sample_cache = (self._stamp or "", sample)
+        return sample
+
+    def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out_ids: list[int] = []
+        out_vecs: list[np.ndarray] = []
+        id_list = [int(i) for i in ids]
+        for start in range(0, len(id_list), 900):
+            chunk = id_list[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for pid, blob in self.catalog.conn.execute(
+                    f"SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id IN ({marks})",
+                    (self.model_id, *chunk)):
+                out_ids.append(pid)
+                out_vecs.append(np.frombuffer(blob, np.float32))
+        if not out_ids:
+            return np.zeros(0, np.uint64), np.zeros((0, 1), np.float32)
+        return np.array(out_ids, np.uint64), np.stack(out_vecs)
+
+
+def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:
+    if len(ids) == 0:
+        return Hits(np.zeros(0, np.uint64), np.zeros(0, np.float32))
+    k = min(k, len(ids))
+    part = np.argpartition(-scores, k - 1)[:k]
+    order = part[np.argsort(-scores[part], kind="stable")]
+    return Hits(ids[order], scores[order].astype(np.float32))

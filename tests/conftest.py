@@ -1,0 +1,75 @@
+"""Shared fixtures: isolated library/model/cache folders, a tiny exported model, real sample photos."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(models_root: Path):
+    """A tiny random open_clip model exported like a real one (fp32 + int8)."""
+    from training.tiny import export_tiny
+
+    return export_tiny(models_root / "tiny", variants=("fp32", "int8"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, models_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOTOSIFT_LIBRARY", str(tmp_path / "library"))
+    monkeypatch.setenv("PHOTOSIFT_MODELS", str(models_root))
+    monkeypatch.setenv("PHOTOSIFT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PHOTOSIFT_MODEL", raising=False)
+
+
+def _sample_arrays() -> dict[str, np.ndarray]:
+    import skimage.data as data
+
+    out = {}
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+                 "retina", "camera", "page", "colorwheel"):
+        a = getattr(data, name)()
+        if a.ndim == 3 and a.shape[2] == 4:
+            a = a[..., :3]
+        out[name] = a
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_arrays() -> dict[str, np.ndarray]:
+    return _sample_arrays()
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path, sample_arrays: dict[str, np.ndarray]) -> Path:
+    """A folder of real photos (scikit-image samples) in a couple of sub-folders and formats."""
+    root = tmp_path / "photos"
+    (root / "space").mkdir(parents=True)
+    (root / "home").mkdir()
+    for name, a in sample_arrays.items():
+        sub = "space" if name in ("rocket", "hubble_deep_field", "astronaut") else "home"
+        Image.fromarray(a).save(root / sub / f"{name}.jpg", quality=90)
+    Image.fromarray(sample_arrays["coffee"]).save(root / "home" / "coffee.png")
+    return root
+
+
+def write_jpeg(path: Path, color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (64, 48),
+               exif: bytes | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", size, color)
+    if exif is not None:
+        img.save(path, "JPEG", exif=exif)
+    else:
+        img.save(path, "JPEG")
+    return path

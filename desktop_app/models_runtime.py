@@ -20,8 +20,9 @@ def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress) -
     if ensure_model is not None:
         return ensure_model(model_id, progress=progress)
     if model_id == "starter":
-        from engine.paths import models_dir
         from training.starter import build_starter
+
+        from engine.paths import models_dir
 
         return build_starter(models_dir() / "starter", progress)
     raise ModelNotInstalledError(model_id, f"model '{model_id}' is not installed; see `photosift models list`")

@@ -94,14 +94,14 @@ def read_metadata(image: Image.Image) -> dict[str, Any]:
     meta: dict[str, Any] = {"orientation": None, "taken_at": None, "camera": None, "gps_lat": None, "gps_lon": None}
     try:
         exif = image.getexif()
-    except Exception:  # broken EXIF must not cost the photo
+    except Exception:  # noqa: BLE001 - broken EXIF must not cost the photo
         exif = None
     if exif:
         orientation = exif.get(ExifTags.Base.Orientation)
         meta["orientation"] = int(orientation) if isinstance(orientation, int) else None
         try:
             sub = exif.get_ifd(_EXIF_IFD)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged sub-IFD only loses the date
             sub = {}
         taken = _clean(sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime))
         if taken and len(taken) >= 19 and taken[4] == ":":
@@ -113,7 +113,7 @@ def read_metadata(image: Image.Image) -> dict[str, Any]:
         meta["camera"] = " ".join(p for p in (make, model) if p) or None
         try:
             gps = _gps(dict(exif.get_ifd(_GPS_IFD)))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged GPS block only loses the location
             gps = None
         if gps:
             meta["gps_lat"], meta["gps_lon"] = gps
@@ -158,7 +158,8 @@ def open_photo(path: str | bytes | Path, min_side: int = THUMBNAIL_SIZE, max_pix
         raise ImageReadError("permission denied") from None
     except UnidentifiedImageError:
         size = _size_or_none(path)
-        raise ImageReadError("empty file (0 bytes)" if size == 0 else "not an image, or a format Photosift cannot read") from None
+        reason = "empty file (0 bytes)" if size == 0 else "not an image, or a format Photosift cannot read"
+        raise ImageReadError(reason) from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"image too large: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:

@@ -70,7 +70,7 @@ def decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | N
         return Decoded(task.photo_id, resize_and_crop(photo.image, cfg), photo.meta)
     except ImageReadError as e:
         return Decoded(task.photo_id, None, {}, str(e))
-    except Exception as e:  # one bad file must never stop the library
+    except Exception as e:  # noqa: BLE001 - one bad file must never stop the library
         return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}")
 
 

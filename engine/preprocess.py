@@ -28,8 +28,8 @@ def resize_and_crop(image: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     else:
         new_w, new_h = int(size * w / h), size
     image = image.resize((new_w, new_h), resample)
-    left = int(round((new_w - size) / 2.0))
-    top = int(round((new_h - size) / 2.0))
+    left = round((new_w - size) / 2.0)
+    top = round((new_h - size) / 2.0)
     return np.asarray(image.crop((left, top, left + size, top + size)))
 
 

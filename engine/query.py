@@ -18,7 +18,7 @@ from pathlib import Path
 from engine.errors import QueryError
 from engine.imageio import is_photo_name
 
-_WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.S)
+_WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d+)$")
 
 

@@ -180,7 +180,7 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
     known_by_fp = catalog.photos_by_fingerprint(fp for _, _, fp in with_fp if fp)
     catalog.conn.execute("BEGIN IMMEDIATE")
     try:
-        for path, (root, f) in found.items():
+        for path, (_root, f) in found.items():
             old = existing.get(path)
             if old is None:
                 continue

@@ -115,9 +115,9 @@ class PhotoSearch:
             if len(sample) >= 8:
                 cutoff = float(sample.mean() + options.min_z * sample.std())
                 keep = hits.scores >= min(cutoff, float(hits.scores[0]))  # the best match always stays
-        ids = [int(i) for i, k in zip(hits.ids, keep) if k and int(i) not in (exclude or ())]
+        ids = [int(i) for i, k in zip(hits.ids, keep, strict=True) if k and int(i) not in (exclude or ())]
         photos = self.library.catalog.photos_by_ids(ids)
-        score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores)}
+        score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         results = [SearchResult(photos[i], score_of[i]) for i in ids if i in photos]
         if options.sort == "date":
             results.sort(key=lambda r: (r.photo.taken_at or "9999", r.photo.path))

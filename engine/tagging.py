@@ -136,7 +136,7 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
             cancel.check()
         assigned = tagger.assign(vectors[start:start + chunk])
         with catalog.transaction():
-            for pid, tags in zip(ids[start:start + chunk], assigned):
+            for pid, tags in zip(ids[start:start + chunk], assigned, strict=True):
                 catalog.put_zeroshot_tags(model_id, int(pid), tags)
                 written += len(tags)
         clock.report(min(start + chunk, len(ids)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import html
+import itertools
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -44,7 +45,8 @@ def _byte_alphabet() -> dict[int, str]:
 
 class ClipBpeTokenizer:
     def __init__(self, merges_path: Path, context_length: int = 77) -> None:
-        lines = gzip.open(merges_path).read().decode("utf-8").split("\n")[1:_CLIP_MERGES + 1]
+        with gzip.open(merges_path) as f:
+            lines = f.read().decode("utf-8").split("\n")[1:_CLIP_MERGES + 1]
         merges = [tuple(line.split()) for line in lines]
         alphabet = list(_byte_alphabet().values())
         vocab = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges]
@@ -61,7 +63,7 @@ class ClipBpeTokenizer:
             return self._cache[token]
         word = [*token[:-1], token[-1] + "</w>"]
         while len(word) > 1:
-            pairs = {(a, b) for a, b in zip(word, word[1:])}
+            pairs = set(itertools.pairwise(word))
             best = min(pairs, key=lambda p: self.ranks.get(p, 1 << 30))
             if best not in self.ranks:
                 break
@@ -90,7 +92,7 @@ class ClipBpeTokenizer:
     def __call__(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.context_length), dtype=np.int64)
         for row, text in enumerate(texts):
-            ids = [self.sot, *self.encode(text)][: self.context_length - 1] + [self.eot]
+            ids = [*[self.sot, *self.encode(text)][: self.context_length - 1], self.eot]
             out[row, : len(ids)] = ids
         return out
 

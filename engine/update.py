@@ -21,7 +21,7 @@ class UpdateReport:
 
 
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
-                   settings: IndexSettings = IndexSettings(), progress: ProgressCallback = ignore_progress,
+                   settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
                    cancel: CancelToken | None = None, wait_s: float = 0.0) -> UpdateReport:
     report = UpdateReport()
     catalog = library.catalog
@@ -32,7 +32,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         new_ids: list[int] = []
         report.index = index_photos(
             catalog, todo, encoder.model_id, encoder.encode_images, encoder.preprocess_config,
-            thumb_dir=library.paths.thumbnails, settings=settings,
+            thumb_dir=library.paths.thumbnails, settings=settings or IndexSettings(),
             on_batch=lambda ids, _vecs: new_ids.extend(ids), progress=progress, cancel=cancel)
         if do_tag and new_ids:
             tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), library.paths.indexes)

@@ -55,8 +55,8 @@ class VectorIndex:
 
     def is_current(self) -> bool:
         meta = self._read_meta()
-        return (meta.get("model_id") == self.model_id and meta.get("stamp") == self.catalog.embedding_stamp(self.model_id)
-                and self.index_path.is_file())
+        stamp = self.catalog.embedding_stamp(self.model_id)
+        return meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()
 
     def state(self) -> str:
         count = self.catalog.models_with_embeddings().get(self.model_id, 0)
@@ -80,7 +80,7 @@ class VectorIndex:
         if not (meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()):
             self._update_file(ids, vectors, meta)
             write_json_atomic(self.meta_path, json.dumps(
-                {"model_id": self.model_id, "stamp": stamp, "count": int(len(ids)), "ndim": int(vectors.shape[1]),
+                {"model_id": self.model_id, "stamp": stamp, "count": len(ids), "ndim": int(vectors.shape[1]),
                  "dtype": INDEX_DTYPE}))
         self._index = Index.restore(str(self.index_path), view=True)
         self._stamp = stamp
@@ -90,7 +90,7 @@ class VectorIndex:
         if meta.get("model_id") == self.model_id and meta.get("ndim") == vectors.shape[1] and self.index_path.is_file():
             try:
                 index = Index.restore(str(self.index_path), view=False)
-            except Exception as e:  # a damaged file is just rebuilt
+            except Exception as e:  # noqa: BLE001 - a damaged file is just rebuilt
                 log.warning("vector index %s unreadable (%s); rebuilding", self.index_path, e)
         if index is not None:
             have = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
@@ -141,7 +141,7 @@ class VectorIndex:
         self.refresh()
         if self._exact is not None:
             return self._exact[1] @ np.asarray(query, np.float32)
-        ids, vecs = self._sample(n)
+        _, vecs = self._sample(n)
         return vecs @ np.asarray(query, np.float32)
 
     _sample_cache: tuple[str, tuple[np.ndarray, np.ndarray]] | None = None

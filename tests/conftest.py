@@ -34,7 +34,7 @@ def isolated_dirs(tmp_path: Path, models_root: Path, monkeypatch: pytest.MonkeyP
 
 
 def _sample_arrays() -> dict[str, np.ndarray]:
-    import skimage.data as data
+    from skimage import data
 
     out = {}
     for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",

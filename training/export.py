@@ -23,8 +23,17 @@ import torch
 from torch import nn
 
 from engine.errors import ModelFolderError
-from engine.modelfolder import (MANIFEST, PREPROCESS, Manifest, ModelFolder, PreprocessConfig, TokenizerConfig,
-                                check_model_id, tower_file, write_json_atomic)
+from engine.modelfolder import (
+    MANIFEST,
+    PREPROCESS,
+    Manifest,
+    ModelFolder,
+    PreprocessConfig,
+    TokenizerConfig,
+    check_model_id,
+    tower_file,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +158,7 @@ def export_model_folder(model: nn.Module, out_dir: Path, *, model_id: str, token
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.export-"))
     try:
-        folder = _export_into(model, work, model_id, tokenizer, model_name, preprocess, settings,
+        _export_into(model, work, model_id, tokenizer, model_name, preprocess, settings,
                               source_sha256, info or {}, tokenize)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{int(time.time())}")

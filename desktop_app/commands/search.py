@@ -10,7 +10,15 @@ from datetime import date
 from desktop_app.models_runtime import load_encoder
 from engine.errors import PhotosiftError
 from engine.library import Library
-from engine.search import DEFAULT_LIMIT, DEFAULT_MIN_Z, PhotoSearch, SearchFilters, SearchOptions, SearchResult
+from engine.query import parse_query
+from engine.search import (
+    DEFAULT_LIMIT,
+    DEFAULT_MIN_Z,
+    PhotoSearch,
+    SearchFilters,
+    SearchOptions,
+    SearchResult,
+)
 
 
 def _date(text: str) -> date:
@@ -60,12 +68,17 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:
-    return PhotoSearch(lib, load_encoder(lib.active_model_id, device))
+    model_id = lib.active_model_id
+    if not lib.catalog.models_with_embeddings().get(model_id):
+        raise PhotosiftError(f"no photos are indexed with model '{model_id}' yet; run `photosift index`")
+    return PhotoSearch(lib, load_encoder(model_id, device))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
-        _print(args, _searcher(lib, args.device).search(" ".join(args.query), _options(args)))
+        terms = parse_query(" ".join(args.query))
+        searcher = _searcher(lib, args.device)
+        _print(args, searcher.search_vector(searcher.query_vector(terms), _options(args)))
     return 0
 
 

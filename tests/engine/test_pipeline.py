@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from engine.encoder import ClipEncoder, RuntimeConfig
+from engine.errors import Cancelled, LibraryBusyError
 from engine.indexer import IndexSettings
 from engine.jobs import CancelToken, Progress
 from engine.library import Library
-from engine.errors import Cancelled, LibraryBusyError
 from engine.search import PhotoSearch, SearchOptions
 from engine.update import update_library
 from tests.conftest import write_jpeg
@@ -156,9 +156,9 @@ def test_cancel_keeps_committed_batches(lib, encoder, photo_dir):
 
 def test_second_writer_is_refused_clearly(lib, encoder, tmp_path):
     lib.catalog.add_root(str(tmp_path))
-    with Library.open(lib.paths.root) as other, other.write_lock():
-        with pytest.raises(LibraryBusyError, match="another Photosift process"):
-            update_library(lib, encoder)
+    with Library.open(lib.paths.root) as other, other.write_lock(), \
+            pytest.raises(LibraryBusyError, match="another Photosift process"):
+        update_library(lib, encoder)
 
 
 def test_models_never_mix(lib, encoder, tiny_model, photo_dir, models_root):

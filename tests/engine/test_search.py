@@ -1,0 +1,149 @@
+"""Search semantics with known vectors: query arithmetic, filters, cutoff, vector index upkeep."""
+
+import json
+
+import numpy as np
+import pytest
+
+import engine.vectorindex as vi
+from engine.errors import QueryError
+from engine.library import Library
+from engine.query import parse_query
+from engine.search import PhotoSearch, SearchFilters, SearchOptions
+from engine.vectorindex import VectorIndex
+
+CONCEPTS = ["beach", "sunset", "people", "dog", "snow", "city", "food", "car"]
+DIM = len(CONCEPTS)
+
+
+class KnownEncoder:
+    """Text embeds as the one-hot of a concept word; enough to check the arithmetic exactly."""
+
+    model_id = "known"
+    embed_dim = DIM
+
+    def encode_texts(self, texts):
+        out = np.zeros((len(texts), DIM), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                if w in CONCEPTS:
+                    out[i, CONCEPTS.index(w)] = 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def _vec(**weights):
+    v = np.zeros(DIM, np.float32)
+    for k, w in weights.items():
+        v[CONCEPTS.index(k)] = w
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def library(tmp_path):
+    with Library.open(tmp_path / "lib") as lib:
+        cat = lib.catalog
+        root = cat.add_root("/photos")
+        photos = {
+            "beach_people": (_vec(beach=1, people=1), "2020-07-01T10:00:00", "/photos/2020/beach_people.jpg"),
+            "beach_empty": (_vec(beach=1, sunset=0.2), "2021-07-01T10:00:00", "/photos/2021/beach_empty.jpg"),
+            "sunset_beach": (_vec(beach=1, sunset=1), "2019-01-01T10:00:00", "/photos/2019/sunset_beach.jpg"),
+            "dog_snow": (_vec(dog=1, snow=1), "2022-02-02T10:00:00", "/photos/2022/dog_snow.jpg"),
+            "city": (_vec(city=1), "2018-05-05T10:00:00", "/photos/2018/city.jpg"),
+        }
+        rng = np.random.default_rng(0)
+        for i in range(60):  # background noise so the relevance cutoff has a distribution
+            v = np.abs(rng.normal(size=DIM)).astype(np.float32) * np.array([0, 0, 0, 0, 0, 0, 1, 1], np.float32)
+            photos[f"food{i}"] = (v / np.linalg.norm(v), None, f"/photos/misc/food{i}.jpg")
+        ids = {}
+        for name, (vec, taken, path) in photos.items():
+            pid = cat.insert_photo(root_id=root.id, path=path, raw_path=None, size=1, mtime=1, fingerprint=name)
+            cat.record_decoded(pid, {"taken_at": taken})
+            cat.put_embeddings("known", [pid], vec[None])
+            ids[name] = pid
+        cat.set_user_tag(ids["dog_snow"], "pets")
+        lib.ids = ids
+        yield lib
+
+
+def _names(lib, results):
+    inv = {v: k for k, v in lib.ids.items()}
+    return [inv[r.photo.id] for r in results]
+
+
+def test_text_search_ranks_and_cuts_off(library):
+    s = PhotoSearch(library, KnownEncoder())
+    res = s.search("beach")
+    assert _names(library, res)[:3] == ["beach_empty", "beach_people", "sunset_beach"]
+    assert "city" not in _names(library, res) and len(res) < 10  # cutoff: not the whole library
+    assert res[0].score == pytest.approx(float(_vec(beach=1, sunset=0.2)[0]), abs=1e-5)
+    assert len(s.search("beach", SearchOptions(min_z=None, limit=1000))) == len(library.ids)
+
+
+def test_combined_terms(library):
+    s = PhotoSearch(library, KnownEncoder())
+    res = s.search("beach - people", SearchOptions(min_z=None))
+    assert _names(library, res)[:2] == ["beach_empty", "sunset_beach"]
+    assert next(r.score for r in res if r.photo.id == library.ids["beach_people"]) == pytest.approx(0, abs=1e-6)
+    assert _names(library, s.search("beach + people"))[0] == "beach_people"
+    assert _names(library, s.search('beach + 3:"sunset"'))[0] == "sunset_beach"
+    first = _names(library, s.search(f"id:{library.ids['dog_snow']} + city", SearchOptions(min_z=None)))[:2]
+    assert set(first) == {"dog_snow", "city"}
+
+
+def test_similar_excludes_the_photo_itself(library):
+    s = PhotoSearch(library, KnownEncoder())
+    res = s.similar(library.ids["beach_people"], SearchOptions(limit=2))
+    assert _names(library, res) == ["beach_empty", "sunset_beach"]
+
+
+def test_filters_and_date_sort(library):
+    s = PhotoSearch(library, KnownEncoder())
+    opts = SearchOptions(min_z=None, filters=SearchFilters(folder="/photos/2021"))
+    assert _names(library, s.search("beach", opts)) == ["beach_empty"]
+    from datetime import date
+
+    opts = SearchOptions(min_z=None, sort="date", limit=3,
+                         filters=SearchFilters(date_from=date(2019, 1, 1), date_to=date(2021, 12, 31)))
+    assert _names(library, s.search("beach", opts)) == ["sunset_beach", "beach_people", "beach_empty"]
+    opts = SearchOptions(min_z=None, filters=SearchFilters(tag="pets"))
+    assert _names(library, s.search("beach", opts)) == ["dog_snow"]
+
+
+def test_query_errors():
+    with pytest.raises(QueryError, match="positive"):
+        parse_query("- people")
+    with pytest.raises(QueryError, match="image not found"):
+        parse_query("beach + ./nope.jpg")
+    with pytest.raises(QueryError, match="quote"):
+        parse_query('"beach')
+    assert [t.value for t in parse_query("t-shirt - red")] == ["t-shirt", "red"]
+
+
+def test_usearch_index_matches_exact_and_stays_current(library, monkeypatch):
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    cat = library.catalog
+    index = VectorIndex(cat, "known", library.paths.indexes)
+    q = _vec(beach=1, people=0.5)
+    hits = index.search(q, 3)
+    ids, vecs = cat.embeddings("known")
+    exact = ids[np.argsort(-(vecs @ q))[:3]]
+    assert hits.ids.tolist() == exact.tolist()
+    assert index.is_current() and json.loads(index.meta_path.read_text())["count"] == len(ids)
+    # a foreign or stale file is rebuilt, never trusted
+    pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
+    cat.put_embeddings("known", [pid], _vec(beach=1, people=0.5)[None])
+    assert not index.is_current()
+    assert int(VectorIndex(cat, "known", library.paths.indexes).search(q, 1).ids[0]) == pid
+    index.meta_path.write_text(json.dumps({"model_id": "other"}))
+    fresh = VectorIndex(cat, "known", library.paths.indexes)
+    assert int(fresh.search(q, 1).ids[0]) == pid and fresh.is_current()
+    assert not list(library.paths.indexes.glob("*.tmp"))
+
+
+def test_missing_index_rebuilt(library, monkeypatch):
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    index = VectorIndex(library.catalog, "known", library.paths.indexes)
+    index.refresh()
+    index.index_path.unlink()
+    again = VectorIndex(library.catalog, "known", library.paths.indexes)
+    assert len(again.search(_vec(city=1), 1).ids) == 1 and again.index_path.is_file()

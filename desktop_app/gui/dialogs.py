@@ -1,0 +1,145 @@
+"""Dialogs: the photo viewer, the list of unreadable files, and the settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QKeyEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.gui.thumbs import pil_to_qimage
+from engine.catalog import PhotoCatalog
+from engine.errors import ImageReadError
+from engine.imageio import open_photo
+
+
+class PhotoViewer(QDialog):
+    """The photo large, EXIF-rotated; Left/Right for previous/next, Esc or Space to close."""
+
+    def __init__(self, catalog: PhotoCatalog, ids: list[int], row: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.catalog, self.ids, self.row = catalog, ids, row
+        self.setWindowTitle("Photosift viewer")
+        self.resize(1100, 760)
+        self.setStyleSheet("background: #111; color: #ddd;")
+        layout = QVBoxLayout(self)
+        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.image, 1)
+        layout.addWidget(self.caption)
+        self._pixmap = QPixmap()
+        self.show_row(row)
+
+    def show_row(self, row: int) -> None:
+        self.row = max(0, min(row, len(self.ids) - 1))
+        photo = self.catalog.photo(self.ids[self.row])
+        if photo is None:
+            return
+        try:
+            decoded = open_photo(photo.fs_path, min_side=max(self.width(), self.height(), 1200))
+            self._pixmap = QPixmap.fromImage(pil_to_qimage(decoded.image))
+            text = os.path.basename(photo.path)
+        except ImageReadError as e:
+            self._pixmap = QPixmap()
+            text = f"{os.path.basename(photo.path)}: {e}"
+        self.caption.setText(f"{text}   ({self.row + 1} of {len(self.ids)})")
+        self._fit()
+
+    def _fit(self) -> None:
+        if not self._pixmap.isNull():
+            self.image.setPixmap(self._pixmap.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._fit()
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.key() in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown):
+            self.show_row(self.row + 1)
+        elif e.key() in (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp):
+            self.show_row(self.row - 1)
+        elif e.key() in (Qt.Key.Key_Space, Qt.Key.Key_Escape):
+            self.accept()
+        else:
+            super().keyPressEvent(e)
+
+
+class FailedFilesDialog(QDialog):
+    def __init__(self, catalog: PhotoCatalog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Files that could not be read")
+        self.resize(760, 380)
+        failed = catalog.failed()
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"{len(failed)} file(s) were skipped. They stay in your folders untouched; "
+                                "fix or replace them and index again."))
+        self.table = QTableWidget(len(failed), 2)
+        self.table.setHorizontalHeaderLabels(["File", "Reason"])
+        for r, p in enumerate(failed):
+            self.table.setItem(r, 0, QTableWidgetItem(p.path))
+            self.table.setItem(r, 1, QTableWidgetItem(p.error or ""))
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 420)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+class SettingsDialog(QDialog):
+    """Model, device, thumbnail size and cache limit, kept in QSettings."""
+
+    def __init__(self, settings: QSettings, models: list[tuple[str, str]], active_model: str,
+                 parent: QWidget | None = None, offline_note: Callable[[], str] | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.setWindowTitle("Photosift settings")
+        form = QFormLayout(self)
+        self.model = QComboBox()
+        for model_id, label in models:
+            self.model.addItem(label, model_id)
+        idx = self.model.findData(active_model)
+        self.model.setCurrentIndex(max(idx, 0))
+        form.addRow("Model", self.model)
+        self.model_note = QLabel(offline_note() if offline_note else "")
+        self.model_note.setWordWrap(True)
+        self.model_note.setStyleSheet("color: #666;")
+        form.addRow("", self.model_note)
+        self.device = QComboBox()
+        for label, value in (("Automatic (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
+            self.device.addItem(label, value)
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.value("device", "auto"))))
+        form.addRow("Device", self.device)
+        self.thumb = QSpinBox(minimum=64, maximum=320, singleStep=16, suffix=" px")
+        self.thumb.setValue(int(settings.value("thumb_size", 160)))
+        form.addRow("Thumbnail size", self.thumb)
+        self.cache = QSpinBox(minimum=100, maximum=100_000, singleStep=100, suffix=" MB")
+        self.cache.setValue(int(settings.value("thumb_cache_mb", 2000)))
+        form.addRow("Thumbnail cache limit", self.cache)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def chosen_model(self) -> str:
+        return str(self.model.currentData())
+
+    def accept(self) -> None:
+        self.settings.setValue("device", self.device.currentData())
+        self.settings.setValue("thumb_size", self.thumb.value())
+        self.settings.setValue("thumb_cache_mb", self.cache.value())
+        super().accept()

@@ -1,0 +1,236 @@
+"""The thumbnail grid: a QAbstractListModel holding photo ids only; row details are fetched from the
+catalog in blocks as rows become visible, thumbnails through the ThumbnailLoader."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from desktop_app.gui.thumbs import ThumbnailLoader
+
+PhotoIdRole = Qt.ItemDataRole.UserRole + 1
+ScoreRole = Qt.ItemDataRole.UserRole + 2
+BLOCK = 512
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class RowInfo:
+    path: str
+    raw_path: bytes | None
+    fingerprint: str | None
+    status: str
+
+    @property
+    def source(self) -> str | bytes:
+        return self.raw_path if self.raw_path is not None else self.path
+
+
+def placeholder(size: int, color: str = "#d9dce1") -> QPixmap:
+    pm = QPixmap(size, size)
+    pm.fill(QColor("#00000000"))
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor(color))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawRoundedRect(QRect(4, 4, size - 8, size - 8), 6, 6)
+    p.end()
+    return pm
+
+
+class PhotoGridModel(QAbstractListModel):
+    def __init__(self, conn: sqlite3.Connection, loader: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.conn = conn
+        self.loader = loader
+        self.ids: list[int] = []
+        self.scores: dict[int, float] = {}
+        self.rows: dict[int, RowInfo] = {}
+        self.row_of: dict[int, int] = {}
+        self._placeholder = placeholder(256)
+        self._broken = placeholder(256, "#f2c4c4")
+        loader.pixmap_ready.connect(self._thumb_ready)
+
+    # -- content --------------------------------------------------------------------------
+    def set_photos(self, ids: Sequence[int], scores: dict[int, float] | None = None) -> None:
+        self.beginResetModel()
+        self.loader.reset()
+        self.ids = list(ids)
+        self.scores = scores or {}
+        self.rows = {}
+        self.row_of = {pid: r for r, pid in enumerate(self.ids)}
+        self.endResetModel()
+
+    def append_photos(self, ids: Sequence[int]) -> None:
+        new = [i for i in ids if i not in self.row_of]
+        if not new:
+            return
+        first = len(self.ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        for k, pid in enumerate(new):
+            self.row_of[pid] = first + k
+        self.ids.extend(new)
+        self.endInsertRows()
+
+    def photo_id(self, row: int) -> int:
+        return self.ids[row]
+
+    def info(self, photo_id: int) -> RowInfo | None:
+        if photo_id not in self.rows:
+            row = self.row_of.get(photo_id)
+            if row is None:
+                return None
+            self._fetch_block(row)
+        return self.rows.get(photo_id)
+
+    def _fetch_block(self, row: int) -> None:
+        start = max(0, row - BLOCK // 2)
+        chunk = [pid for pid in self.ids[start:start + BLOCK] if pid not in self.rows]
+        for s in range(0, len(chunk), 900):
+            part = chunk[s:s + 900]
+            marks = ",".join("?" * len(part))
+            for pid, path, raw, fp, status in self.conn.execute(
+                    f"SELECT id, path, raw_path, fingerprint, status FROM photos WHERE id IN ({marks})", part):
+                self.rows[pid] = RowInfo(path, raw, fp, status)
+
+    # -- Qt model -------------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.ids)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        pid = self.ids[index.row()]
+        if role == PhotoIdRole:
+            return pid
+        if role == ScoreRole:
+            return self.scores.get(pid)
+        if role == Qt.ItemDataRole.DecorationRole:
+            pm = self.loader.pixmap(pid)
+            if pm is not None:
+                return pm
+            info = self.info(pid)
+            if info is None or pid in self.loader.failed or info.status == "error":
+                return self._broken
+            self.loader.request(pid, info.fingerprint, info.source)
+            return self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            info = self.info(pid)
+            score = self.scores.get(pid)
+            return (info.path if info else "") + (f"\nscore {score:.3f}" if score is not None else "")
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            info = self.info(pid)
+            return os.path.basename(info.path) if info else ""
+        return None
+
+    def _thumb_ready(self, photo_id: int) -> None:
+        row = self.row_of.get(photo_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Thumbnails letterboxed in square cells with a rounded selection frame and a score badge."""
+
+    def __init__(self, view: QListView) -> None:
+        super().__init__(view)
+        self.view = view
+        self._scaled: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return self.view.gridSize()
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        cell = option.rect.adjusted(3, 3, -3, -3)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setBrush(option.palette.highlight())
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawRoundedRect(cell, 6, 6)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pm, QPixmap) and not pm.isNull():
+            inner = cell.adjusted(4, 4, -4, -4)
+            key = (pm.cacheKey(), inner.width())
+            scaled = self._scaled.get(key)
+            if scaled is None:
+                scaled = pm.scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+                self._scaled[key] = scaled
+                if len(self._scaled) > 1500:
+                    self._scaled.popitem(last=False)
+            x = inner.x() + (inner.width() - scaled.width()) // 2
+            y = inner.y() + (inner.height() - scaled.height()) // 2
+            painter.drawPixmap(x, y, scaled)
+        score = index.data(ScoreRole)
+        if score is not None:
+            badge = QRect(cell.right() - 50, cell.bottom() - 22, 46, 18)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"{score:.2f}")
+        painter.restore()
+
+
+class PhotoGridView(QListView):
+    """Icon-mode list tuned for 100k items: uniform sizes, batched layout, visible-range tracking."""
+
+    def __init__(self, loader: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSpacing(6)
+        self.setWordWrap(False)
+        self.setDragEnabled(False)
+        self.setItemDelegate(ThumbnailDelegate(self))
+        self._visible_timer = QTimer(self, singleShot=True, interval=30)
+        self._visible_timer.timeout.connect(self._publish_visible)
+        self.verticalScrollBar().valueChanged.connect(lambda _v: self._visible_timer.start())
+        self.set_thumb_size(160)
+
+    def set_thumb_size(self, size: int) -> None:
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(QSize(size + 8, size + 8))
+        self._visible_timer.start()
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._visible_timer.start()
+
+    def visible_rows(self) -> range:
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return range(0)
+        first = self.indexAt(self.viewport().rect().topLeft() + self._pad())
+        last = self.indexAt(self.viewport().rect().bottomRight() - self._pad())
+        lo = first.row() if first.isValid() else 0
+        hi = last.row() if last.isValid() else model.rowCount() - 1
+        per_row = max(1, self.viewport().width() // max(1, self.gridSize().width()))
+        return range(max(0, lo - per_row), min(model.rowCount(), hi + 1 + per_row))
+
+    def _pad(self):
+        from PySide6.QtCore import QPoint
+
+        return QPoint(8, 8)
+
+    def _publish_visible(self) -> None:
+        model = self.model()
+        if isinstance(model, PhotoGridModel):
+            self.loader.set_visible({model.ids[r] for r in self.visible_rows()})

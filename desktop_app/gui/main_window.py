@@ -1,0 +1,573 @@
+"""The main window: search bar, folder/tag sidebar, thumbnail grid, details panel, background jobs."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QDate, QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QDateEdit,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
+from desktop_app.gui.grid import PhotoGridModel, PhotoGridView, ScoreRole
+from desktop_app.gui.panels import DetailsPanel, LibrarySidebar
+from desktop_app.gui.thumbs import ThumbnailLoader
+from desktop_app.gui.worker import JobRunner, JobWorker
+from engine.encoder import ClipEncoder
+from engine.imageio import is_photo_name
+from engine.jobs import CancelToken, Progress
+from engine.library import Library
+from engine.search import PhotoSearch, SearchFilters, SearchOptions
+from engine.update import update_library
+
+ANY_DATE = QDate(1800, 1, 1)
+MAX_RECENT = 15
+
+
+class MainWindow(QMainWindow):
+    index_finished = Signal(object)  # UpdateReport, or None when cancelled / failed
+    search_finished = Signal(int)  # number of results
+
+    def __init__(self, library_dir: Path, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.library_dir = Path(library_dir)
+        self.lib = Library.open(self.library_dir)
+        self.settings = settings or QSettings("Photosift", "Photosift")
+        self.runner = JobRunner(self, threads=3)
+        self._encoder: ClipEncoder | None = None
+        self._encoder_lock = threading.Lock()
+        self.index_job: JobWorker | None = None
+        self.mode = "browse"
+        self.folder_filter: str | None = None
+        self.tag_filter: str | None = None
+        self.last_query = ""
+        self.setWindowTitle("Photosift")
+        self.resize(1280, 800)
+        self.setAcceptDrops(True)
+        self._build()
+        self._shortcuts()
+        self.refresh_library()
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.loader = ThumbnailLoader(self.lib.paths.thumbnails, self)
+        self.grid_model = PhotoGridModel(self.lib.catalog.conn, self.loader, self)
+        self.grid = PhotoGridView(self.loader)
+        self.grid.setModel(self.grid_model)
+        self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
+        self.grid.selectionModel().currentChanged.connect(self._current_changed)
+        self.grid.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.grid.installEventFilter(self)
+
+        bar = QToolBar("Search")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.back_button = QPushButton("\u2190 All photos")
+        self.back_button.clicked.connect(self.back)
+        self.back_action = bar.addWidget(self.back_button)
+        self.back_action.setVisible(False)
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText('Search: "kids on a beach at sunset", beach - people, or drop a photo here')
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.returnPressed.connect(lambda: self.search(self.search_box.text()))
+        self.search_box.setMinimumWidth(420)
+        self.recent = QStringListModel(list(self.settings.value("recent_searches", []) or []))
+        completer = QCompleter(self.recent, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.search_box.setCompleter(completer)
+        bar.addWidget(self.search_box)
+        self.sort_box = QComboBox()
+        self.sort_box.addItem("Relevance", "relevance")
+        self.sort_box.addItem("Date taken", "date")
+        self.sort_box.currentIndexChanged.connect(lambda _i: self._rerun())
+        bar.addWidget(QLabel("  Sort "))
+        bar.addWidget(self.sort_box)
+        self.date_from, self.date_to = self._date_edit("From: any"), self._date_edit("To: any")
+        bar.addWidget(QLabel("  Taken "))
+        bar.addWidget(self.date_from)
+        bar.addWidget(self.date_to)
+        bar.addSeparator()
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(80, 256)
+        self.size_slider.setValue(self.grid.iconSize().width())
+        self.size_slider.setFixedWidth(110)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        bar.addWidget(self.size_slider)
+        for text, slot in (("Add folder\u2026", self.choose_folder), ("Index", self.start_index),
+                           ("Settings\u2026", self.open_settings)):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            bar.addAction(action)
+
+        self.sidebar = LibrarySidebar()
+        self.sidebar.folder_chosen.connect(self._folder_chosen)
+        self.sidebar.tag_chosen.connect(self._tag_chosen)
+        self.details = DetailsPanel()
+        self.details.find_similar.connect(self.find_similar)
+        self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh(self.lib.catalog))
+        self.split = QSplitter()
+        self.split.addWidget(self.sidebar)
+        self.split.addWidget(self.grid)
+        self.split.addWidget(self.details)
+        self.split.setSizes([240, 760, 300])
+        self.split.setStretchFactor(1, 1)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._welcome())
+        self.stack.addWidget(self.split)
+        self.setCentralWidget(self.stack)
+
+        sb = self.statusBar()
+        self.status_label = QLabel()
+        sb.addWidget(self.status_label, 1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        sb.addPermanentWidget(self.progress)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_index)
+        self.failed_button = QPushButton()
+        self.failed_button.setFlat(True)
+        self.failed_button.setStyleSheet("color: #b3261e;")
+        self.failed_button.clicked.connect(lambda: FailedFilesDialog(self.lib.catalog, self).exec())
+        for w in (self.pause_button, self.cancel_button):
+            w.setVisible(False)
+            sb.addPermanentWidget(w)
+        sb.addPermanentWidget(self.failed_button)
+
+        self.toast = QLabel(self)
+        self.toast.setStyleSheet("background: #323232; color: white; padding: 10px 14px; border-radius: 8px;")
+        self.toast.setWordWrap(True)
+        self.toast.hide()
+        self._toast_timer = QTimer(self, singleShot=True, interval=6000)
+        self._toast_timer.timeout.connect(self.toast.hide)
+        self._grow_timer = QTimer(self, interval=1500)
+        self._grow_timer.timeout.connect(self._grow_grid)
+
+    def _date_edit(self, any_text: str) -> QDateEdit:
+        edit = QDateEdit()
+        edit.setCalendarPopup(True)
+        edit.setMinimumDate(ANY_DATE)
+        edit.setSpecialValueText(any_text)
+        edit.setDate(ANY_DATE)
+        edit.setDisplayFormat("yyyy-MM-dd")
+        edit.dateChanged.connect(lambda _d: self._rerun())
+        return edit
+
+    def _welcome(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        title = QLabel("Welcome to Photosift")
+        title.setStyleSheet("font-size: 26px; font-weight: 600;")
+        text = QLabel("Add a folder of photos. Photosift indexes it on this computer, then you can search it by "
+                      "words, find similar photos with one click, and browse by folder, date and tag.\n"
+                      "Nothing leaves your machine.")
+        text.setWordWrap(True)
+        text.setMaximumWidth(560)
+        button = QPushButton("Add a photo folder\u2026")
+        button.setStyleSheet("font-size: 15px; padding: 10px 24px;")
+        button.clicked.connect(self.choose_folder)
+        for w in (title, text, button):
+            layout.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+        return page
+
+    def _shortcuts(self) -> None:
+        for keys, slot in ((QKeySequence.StandardKey.Find, self.search_box.setFocus),
+                           (QKeySequence.StandardKey.Open, self.choose_folder),
+                           (QKeySequence("Esc"), self.back),
+                           (QKeySequence("Ctrl+Shift+F"), self._similar_to_current)):
+            QShortcut(keys, self, activated=slot)
+
+    def eventFilter(self, obj, event) -> bool:
+        from PySide6.QtCore import QEvent
+
+        if obj is self.grid and event.type() == QEvent.Type.KeyPress:
+            key = event.key()
+            row = self.grid.currentIndex().row()
+            if key == Qt.Key.Key_Space and row >= 0:
+                self.open_viewer(row)
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and row >= 0:
+                self.open_file(self.grid_model.photo_id(row))
+                return True
+            if key == Qt.Key.Key_S and not event.modifiers() and row >= 0:
+                self._similar_to_current()
+                return True
+        return super().eventFilter(obj, event)
+
+    # -- library state --------------------------------------------------------------------
+    def refresh_library(self) -> None:
+        has_roots = bool(self.lib.catalog.roots())
+        self.stack.setCurrentIndex(1 if has_roots else 0)
+        self.sidebar.refresh(self.lib.catalog)
+        if self.mode == "browse":
+            self.load_browse()
+        self._update_status()
+
+    def _update_status(self, extra: str = "") -> None:
+        c = self.lib.catalog.counts()
+        shown = self.grid_model.rowCount()
+        what = f"{shown} results for \u201c{self.last_query}\u201d" if self.mode == "results" else f"{shown} photos"
+        self.status_label.setText(f"{what}   \u2022   {c['total']} in library, model {self.lib.active_model_id}"
+                                  + (f"   \u2022   {extra}" if extra else ""))
+        self.failed_button.setText(f"{c['error']} unreadable" if c["error"] else "")
+        self.failed_button.setVisible(bool(c["error"]))
+
+    def _browse_ids(self) -> list[int]:
+        clauses, params = [], []
+        if self.folder_filter:
+            clauses.append("(substr(path, 1, ?) = ?)")
+            prefix = self.folder_filter.rstrip(os.sep) + os.sep
+            params += [len(prefix), prefix]
+        if self.tag_filter:
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
+            params.append(self.tag_filter)
+        lo, hi = self._dates()
+        if lo:
+            clauses.append("substr(taken_at, 1, 10) >= ?")
+            params.append(lo.isoformat())
+        if hi:
+            clauses.append("substr(taken_at, 1, 10) <= ?")
+            params.append(hi.isoformat())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Browsing has no query to be relevant to: newest first, as photo apps do.
+        order = "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"
+        return [r[0] for r in self.lib.catalog.conn.execute(f"SELECT id FROM photos {where} ORDER BY {order}",
+                                                             params)]
+
+    def load_browse(self) -> None:
+        self.mode = "browse"
+        self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
+        self.grid_model.set_photos(self._browse_ids())
+        self._update_status()
+
+    def _grow_grid(self) -> None:
+        """While indexing, new photos appear in the grid without disturbing the user's place."""
+        if self.mode == "browse":
+            self.grid_model.append_photos(self._browse_ids())
+            self._update_status()
+
+    def _dates(self):
+        lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
+        hi = self.date_to.date() if self.date_to.date() != ANY_DATE else None
+        return (lo.toPython() if lo else None, hi.toPython() if hi else None)
+
+    def _filters(self) -> SearchFilters:
+        lo, hi = self._dates()
+        return SearchFilters(self.folder_filter, lo, hi, self.tag_filter)
+
+    def _folder_chosen(self, folder: str | None) -> None:
+        self.folder_filter, self.tag_filter = folder, None
+        self._rerun()
+
+    def _tag_chosen(self, tag: str | None) -> None:
+        self.tag_filter = tag
+        self._rerun()
+
+    def _rerun(self) -> None:
+        if self.mode == "results" and self.last_query:
+            self.search(self.last_query)
+        else:
+            self.load_browse()
+
+    def back(self) -> None:
+        if self.mode == "results" or self.folder_filter or self.tag_filter:
+            self.folder_filter = self.tag_filter = None
+            self.last_query = ""
+            self.search_box.clear()
+            self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
+            self.sidebar.tags.clearSelection()
+            self.load_browse()
+
+    # -- search ---------------------------------------------------------------------------
+    def encoder(self, progress=None) -> ClipEncoder:
+        from desktop_app.models_runtime import load_encoder
+
+        with self._encoder_lock:
+            wanted = self.lib.active_model_id
+            if self._encoder is None or self._encoder.model_id != wanted:
+                self._encoder = load_encoder(wanted, str(self.settings.value("device", "auto")), progress or
+                                             (lambda _p: None))
+            return self._encoder
+
+    def _options(self) -> SearchOptions:
+        return SearchOptions(limit=500, sort=str(self.sort_box.currentData()), filters=self._filters())
+
+    def _run_search(self, label: str, fn) -> None:
+        """fn(PhotoSearch, SearchOptions) -> results, run off the GUI thread on its own connection."""
+        options = self._options()
+        library_dir = self.library_dir
+
+        def job(progress, _token: CancelToken):
+            with Library.open(library_dir) as lib:
+                results = fn(PhotoSearch(lib, self.encoder(progress)), options)
+                return [(r.photo.id, r.score) for r in results]
+
+        self.status_label.setText(f"Searching for \u201c{label}\u201d\u2026")
+        self.runner.start(job, name="search", on_done=lambda res: self._show_results(label, res),
+                          on_error=self._search_failed)
+
+    def _search_failed(self, message: str) -> None:
+        self._update_status()
+        self.notify(message, error=True)
+        self.search_finished.emit(-1)
+
+    def _show_results(self, label: str, results: list[tuple[int, float]]) -> None:
+        self.mode = "results"
+        self.last_query = label
+        self.back_action.setVisible(True)
+        self.grid_model.set_photos([pid for pid, _ in results], dict(results))
+        if results:
+            self.grid.setCurrentIndex(self.grid_model.index(0))
+        self._update_status()
+        self.search_finished.emit(len(results))
+
+    def search(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            self.back()
+            return
+        self._remember(text)
+        self._run_search(text, lambda s, o: s.search(text, o))
+
+    def find_similar(self, photo_id: int) -> None:
+        photo = self.lib.catalog.photo(photo_id)
+        label = f"like {os.path.basename(photo.path)}" if photo else f"like id:{photo_id}"
+        self.last_query = label
+        self._run_search(label, lambda s, o: s.similar(photo_id, o))
+
+    def search_image_file(self, path: str) -> None:
+        self._run_search(f"like {os.path.basename(path)}",
+                         lambda s, o: s.search_vector(s.image_vector(path), o))
+
+    def _similar_to_current(self) -> None:
+        row = self.grid.currentIndex().row()
+        if row >= 0:
+            self.find_similar(self.grid_model.photo_id(row))
+
+    def _remember(self, text: str) -> None:
+        items = [text, *[s for s in self.recent.stringList() if s != text]][:MAX_RECENT]
+        self.recent.setStringList(items)
+        self.settings.setValue("recent_searches", items)
+
+    # -- selection, viewer, context menu ---------------------------------------------------
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.details.show_photo(None, None)
+            return
+        pid = self.grid_model.photo_id(current.row())
+        photo = self.lib.catalog.photo(pid)
+        self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole))
+
+    def open_viewer(self, row: int) -> None:
+        if 0 <= row < self.grid_model.rowCount():
+            viewer = PhotoViewer(self.lib.catalog, self.grid_model.ids, row, self)
+            viewer.exec()
+            self.grid.setCurrentIndex(self.grid_model.index(viewer.row))
+
+    def open_file(self, photo_id: int) -> None:
+        photo = self.lib.catalog.photo(photo_id)
+        if photo:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(photo.path))
+
+    def _context_menu(self, pos) -> None:
+        idx = self.grid.indexAt(pos)
+        if not idx.isValid():
+            return
+        pid = self.grid_model.photo_id(idx.row())
+        photo = self.lib.catalog.photo(pid)
+        if photo is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_file(pid))
+        menu.addAction("Show in file manager",
+                       lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(photo.path))))
+        menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(photo.path))
+        menu.addSeparator()
+        menu.addAction("Find similar", lambda: self.find_similar(pid))
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    # -- drag and drop --------------------------------------------------------------------
+    def _dropped_image(self, event) -> str | None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile() and is_photo_name(url.toLocalFile()):
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_image(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_image(event)
+        if path:
+            event.acceptProposedAction()
+            self.search_image_file(path)
+
+    # -- folders and indexing -------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a photo folder", str(Path.home()))
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str | Path, index: bool = True) -> bool:
+        from engine.scanner import root_problem
+
+        folder = os.path.abspath(folder)
+        problem = root_problem(folder)
+        if problem:
+            self.notify(f"Cannot add {folder}: {problem}", error=True)
+            return False
+        self.lib.catalog.add_root(folder)
+        self.refresh_library()
+        if index:
+            self.start_index()
+        return True
+
+    def start_index(self) -> None:
+        if self.index_job is not None:
+            self.notify("Indexing is already running.")
+            return
+        if not self.lib.catalog.roots():
+            self.choose_folder()
+            return
+        library_dir = self.library_dir
+
+        def job(progress, token: CancelToken):
+            with Library.open(library_dir) as lib:
+                return update_library(lib, self.encoder(progress), progress=progress, cancel=token, wait_s=2.0)
+
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        for w in (self.pause_button, self.cancel_button):
+            w.setVisible(True)
+        self.pause_button.setText("Pause")
+        self._grow_timer.start()
+        self.index_job = self.runner.start(job, name="indexing", on_progress=self._index_progress,
+                                           on_done=self._index_done, on_error=self._index_failed,
+                                           on_cancel=lambda: self._index_ended(None, "Indexing cancelled; "
+                                                                                     "finished photos are kept."))
+
+    def _index_progress(self, p: Progress) -> None:
+        names = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading model",
+                 "build": "Preparing model", "export": "Preparing model"}
+        if p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(p.done)
+        eta = f", about {int(p.eta_s // 60)} min {int(p.eta_s % 60)} s left" if p.eta_s else ""
+        rate = f" at {p.rate:.1f}/s" if p.rate else ""
+        self._update_status(f"{names.get(p.stage, p.stage)} {p.done}/{p.total}{rate}{eta}")
+        if p.stage == "scan":
+            self._grow_grid()
+
+    def _index_done(self, report: Any) -> None:
+        i = report.index
+        text = f"Indexed {i.indexed} photos"
+        if i.failed:
+            text += f"; {i.failed} could not be read (see \u201cunreadable\u201d)"
+        if report.scan.offline_roots:
+            text += f"; offline: {', '.join(report.scan.offline_roots)}"
+        self._index_ended(report, text)
+
+    def _index_failed(self, message: str) -> None:
+        self._index_ended(None, message, error=True)
+
+    def _index_ended(self, report: Any, message: str, error: bool = False) -> None:
+        self.index_job = None
+        self._grow_timer.stop()
+        self.progress.setVisible(False)
+        for w in (self.pause_button, self.cancel_button):
+            w.setVisible(False)
+        self.refresh_library()
+        self.notify(message, error=error)
+        self.index_finished.emit(report)
+
+    def toggle_pause(self) -> None:
+        if self.index_job is None:
+            return
+        token = self.index_job.token
+        if token.paused:
+            token.resume()
+            self.pause_button.setText("Pause")
+        else:
+            token.pause()
+            self.pause_button.setText("Resume")
+
+    def cancel_index(self) -> None:
+        if self.index_job is not None:
+            self.index_job.token.cancel()
+
+    # -- settings -------------------------------------------------------------------------
+    def model_choices(self) -> list[tuple[str, str]]:
+        try:
+            from training.registry import list_models
+
+            return [(m.id, f"{m.id}{'' if m.installed else '  (download)'}") for m in list_models()]
+        except ImportError:
+            from engine.modelfolder import installed_model_ids
+
+            return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
+                                offline_note=lambda: "Models that are not installed are downloaded once. Offline, "
+                                "the built-in starter model works, or import a checkpoint with "
+                                "`photosift models import`.")
+        if dialog.exec():
+            self.apply_settings(dialog.chosen_model())
+
+    def apply_settings(self, model_id: str) -> None:
+        self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
+        self.size_slider.setValue(self.grid.iconSize().width())
+        if model_id != self.lib.active_model_id:
+            self.lib.set_active_model(model_id)
+            with self._encoder_lock:
+                self._encoder = None
+            self.notify(f"Switched to model {model_id}; computing its vectors in the background.")
+            self.start_index()
+
+    # -- notifications --------------------------------------------------------------------
+    def notify(self, text: str, error: bool = False) -> None:
+        self.toast.setText(text)
+        self.toast.setStyleSheet(("background: #8c1d18;" if error else "background: #323232;")
+                                 + " color: white; padding: 10px 14px; border-radius: 8px;")
+        self.toast.setMaximumWidth(520)
+        self.toast.adjustSize()
+        self.toast.move(self.width() - self.toast.width() - 24, self.height() - self.toast.height() - 48)
+        self.toast.show()
+        self.toast.raise_()
+        self._toast_timer.start()
+
+    def closeEvent(self, event) -> None:
+        self.runner.shutdown()
+        self.loader.pool.clear()
+        self.loader.pool.waitForDone(2000)
+        self.lib.close()
+        super().closeEvent(event)

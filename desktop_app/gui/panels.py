@@ -1,0 +1,216 @@
+"""Side panels: the library sidebar (folders as a tree, tags) and the photo details panel."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.catalog import Photo, PhotoCatalog
+
+FolderRole = Qt.ItemDataRole.UserRole + 10
+TagRole = Qt.ItemDataRole.UserRole + 11
+
+
+class LibrarySidebar(QWidget):
+    """'All photos', the folder tree with counts and offline state, and tags with counts."""
+
+    folder_chosen = Signal(object)  # folder path or None for all photos
+    tag_chosen = Signal(object)  # tag name or None
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.folders = QTreeWidget()
+        self.folders.setHeaderLabels(["Folders", ""])
+        header = self.folders.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, header.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, header.ResizeMode.ResizeToContents)
+        self.folders.setUniformRowHeights(True)
+        self.folders.itemClicked.connect(self._folder_clicked)
+        self.tags = QListWidget()
+        self.tags.itemClicked.connect(self._tag_clicked)
+        layout.addWidget(self.folders, 3)
+        tags_label = QLabel("Tags")
+        tags_label.setStyleSheet("font-weight: 600; padding: 6px 4px 2px 4px;")
+        layout.addWidget(tags_label)
+        layout.addWidget(self.tags, 2)
+
+    def refresh(self, catalog: PhotoCatalog) -> None:
+        self.folders.clear()
+        total = catalog.counts()["total"]
+        everything = QTreeWidgetItem(["All photos", str(total)])
+        everything.setData(0, FolderRole, None)
+        self.folders.addTopLevelItem(everything)
+        dirs = Counter(os.path.dirname(p) for (p,) in catalog.conn.execute("SELECT path FROM photos"))
+        for root in catalog.roots():
+            label = os.path.basename(root.path.rstrip(os.sep)) or root.path
+            if root.state == "offline":
+                label += "  (offline)"
+            item = QTreeWidgetItem([label, str(sum(n for d, n in dirs.items() if _under(d, root.path)))])
+            item.setData(0, FolderRole, root.path)
+            item.setToolTip(0, root.path + (f"\n{root.error}" if root.error else ""))
+            if root.state == "offline":
+                item.setForeground(0, Qt.GlobalColor.gray)
+            self.folders.addTopLevelItem(item)
+            self._add_children(item, root.path, dirs)
+            item.setExpanded(True)
+        self.folders.setCurrentItem(everything)
+        self.tags.clear()
+        for name, count in catalog.tag_counts().items():
+            it = QListWidgetItem(f"{name}  ({count})")
+            it.setData(TagRole, name)
+            self.tags.addItem(it)
+
+    def _add_children(self, parent: QTreeWidgetItem, folder: str, dirs: Counter) -> None:
+        children: dict[str, int] = {}
+        for d, n in dirs.items():
+            if _under(d, folder) and d != folder:
+                child = os.path.join(folder, os.path.relpath(d, folder).split(os.sep)[0])
+                children[child] = children.get(child, 0) + n
+        for child, count in sorted(children.items()):
+            item = QTreeWidgetItem([os.path.basename(child), str(count)])
+            item.setData(0, FolderRole, child)
+            item.setToolTip(0, child)
+            parent.addChild(item)
+            self._add_children(item, child, dirs)
+
+    def _folder_clicked(self, item: QTreeWidgetItem) -> None:
+        self.tags.clearSelection()
+        self.folder_chosen.emit(item.data(0, FolderRole))
+
+    def _tag_clicked(self, item: QListWidgetItem) -> None:
+        self.tag_chosen.emit(item.data(TagRole))
+
+
+def _under(d: str, folder: str) -> bool:
+    return d == folder or d.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class DetailsPanel(QWidget):
+    """Preview, file facts, tags with scores (confirm / reject / add) and Find similar."""
+
+    find_similar = Signal(int)
+    tags_changed = Signal(int)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.photo: Photo | None = None
+        self.catalog: PhotoCatalog | None = None
+        layout = QVBoxLayout(self)
+        self.preview = QLabel("No photo selected")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(220)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.preview.setStyleSheet("background: #20232a; color: #aaa; border-radius: 6px;")
+        layout.addWidget(self.preview)
+        self.name = QLabel()
+        self.name.setStyleSheet("font-size: 14px; font-weight: 600;")
+        self.name.setWordWrap(True)
+        layout.addWidget(self.name)
+        form = QFormLayout()
+        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Camera", "Size", "Location", "Score")}
+        for k, w in self.fields.items():
+            w.setWordWrap(True)
+            w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(k, w)
+        layout.addLayout(form)
+        self.similar_button = QPushButton("Find similar")
+        self.similar_button.clicked.connect(lambda: self.photo and self.find_similar.emit(self.photo.id))
+        layout.addWidget(self.similar_button)
+        layout.addWidget(QLabel("Tags"))
+        self.tag_list = QListWidget()
+        self.tag_list.setMaximumHeight(150)
+        layout.addWidget(self.tag_list)
+        row = QHBoxLayout()
+        self.confirm_button = QPushButton("Confirm")
+        self.reject_button = QPushButton("Reject")
+        self.confirm_button.clicked.connect(lambda: self._edit_selected(confirm=True))
+        self.reject_button.clicked.connect(lambda: self._edit_selected(confirm=False))
+        row.addWidget(self.confirm_button)
+        row.addWidget(self.reject_button)
+        layout.addLayout(row)
+        self.new_tag = QLineEdit()
+        self.new_tag.setPlaceholderText("Add a tag and press Enter")
+        self.new_tag.returnPressed.connect(self._add_tag)
+        layout.addWidget(self.new_tag)
+        layout.addStretch(1)
+        self.show_photo(None, None)
+
+    def show_photo(self, photo: Photo | None, catalog: PhotoCatalog | None, pixmap: QPixmap | None = None,
+                   score: float | None = None) -> None:
+        self.photo, self.catalog = photo, catalog
+        enabled = photo is not None
+        for w in (self.similar_button, self.confirm_button, self.reject_button, self.new_tag):
+            w.setEnabled(enabled)
+        if photo is None:
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText("No photo selected")
+            self.name.setText("")
+            for w in self.fields.values():
+                w.setText("")
+            self.tag_list.clear()
+            return
+        if pixmap is not None:
+            self.preview.setPixmap(pixmap.scaled(self.preview.width() or 300, 220, Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+        self.name.setText(os.path.basename(photo.path))
+        self.fields["Folder"].setText(os.path.dirname(photo.path))
+        self.fields["Taken"].setText((photo.taken_at or "unknown").replace("T", " "))
+        self.fields["Camera"].setText(photo.camera or "unknown")
+        self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {photo.size / 1e6:.1f} MB"
+                                    if photo.width else f"{photo.size / 1e6:.1f} MB")
+        self.fields["Location"].setText(f"{photo.gps_lat:.5f}, {photo.gps_lon:.5f}" if photo.gps_lat is not None
+                                        else "none")
+        self.fields["Score"].setText(f"{score:.3f}" if score is not None else "")
+        if photo.status == "error":
+            self.fields["Score"].setText(f"could not be read: {photo.error}")
+        self._fill_tags()
+
+    def _fill_tags(self) -> None:
+        self.tag_list.clear()
+        if self.photo is None or self.catalog is None:
+            return
+        for name, source, score in self.catalog.tags_of(self.photo.id):
+            label = f"{name}   (yours)" if source == "user" else f"{name}   {score:.2f}"
+            it = QListWidgetItem(label)
+            it.setData(TagRole, name)
+            self.tag_list.addItem(it)
+
+    def _edit_selected(self, confirm: bool) -> None:
+        item = self.tag_list.currentItem()
+        if item is None or self.photo is None or self.catalog is None:
+            return
+        name = item.data(TagRole)
+        if confirm:
+            self.catalog.set_user_tag(self.photo.id, name)
+        else:
+            self.catalog.reject_tag(self.photo.id, name)
+        self._fill_tags()
+        self.tags_changed.emit(self.photo.id)
+
+    def _add_tag(self) -> None:
+        name = self.new_tag.text().strip().lower()
+        if name and self.photo is not None and self.catalog is not None:
+            self.catalog.set_user_tag(self.photo.id, name)
+            self.new_tag.clear()
+            self._fill_tags()
+            self.tags_changed.emit(self.photo.id)

@@ -1,0 +1,151 @@
+"""The desktop window driven as a user would, offscreen (pytest-qt)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tests.conftest import write_jpeg
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_model):
+    from desktop_app.gui.main_window import MainWindow
+    from engine.library import Library
+
+    with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
+        lib.set_active_model("tiny")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]), settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def _index(qtbot, window, folder):
+    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
+        window.add_folder(folder)
+    assert blocker.args[0] is not None, "indexing failed"
+    return blocker.args[0]
+
+
+def _search(qtbot, window, fn):
+    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
+        fn()
+    return blocker.args[0]
+
+
+def _paths(window):
+    return [window.lib.catalog.photo(pid).path for pid in window.grid_model.ids]
+
+
+def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_dir):
+    assert window.stack.currentIndex() == 0  # welcome page invites adding a folder
+    report = _index(qtbot, window, photo_dir)
+    assert window.stack.currentIndex() == 1
+    total = window.lib.catalog.counts()["total"]
+    assert report.index.indexed + report.scan.copied == total and window.grid_model.rowCount() == total
+    # a photo whose embedding is known: make one photo's vector the text vector of the query
+    target = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
+    text_vec = window.encoder().encode_texts(["a red balloon"])[0]
+    window.lib.catalog.put_embeddings("tiny", [target.id], text_vec[None])
+    window.search_box.setText("a red balloon")
+    n = _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return))
+    assert n >= 1 and window.grid_model.ids[0] == target.id and window.mode == "results"
+    assert "a red balloon" in window.recent.stringList()
+    rocket = window.lib.catalog.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
+    window.grid.setCurrentIndex(window.grid_model.index(0))
+    _search(qtbot, window, lambda: window.find_similar(rocket.id))
+    assert rocket.id not in window.grid_model.ids and window.back_action.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.mode == "browse" and window.grid_model.rowCount() == total
+
+
+def test_drop_an_image_file_searches_by_it(qtbot, window, photo_dir, tmp_path):
+    _index(qtbot, window, photo_dir)
+    outside = tmp_path / "dropped.jpg"
+    shutil.copy(photo_dir / "space" / "astronaut.jpg", outside)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    _search(qtbot, window, lambda: window.dropEvent(event))
+    assert _paths(window)[0] == str(photo_dir / "space" / "astronaut.jpg")
+    assert window.grid_model.scores[window.grid_model.ids[0]] > 0.999
+
+
+def test_tag_filter_and_folder_filter(qtbot, window, photo_dir):
+    _index(qtbot, window, photo_dir)
+    cat = window.lib.catalog
+    coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
+    window.details.show_photo(coffee, cat)
+    window.details.new_tag.setText("Breakfast")
+    qtbot.keyClick(window.details.new_tag, Qt.Key.Key_Return)
+    names = [window.sidebar.tags.item(i).text() for i in range(window.sidebar.tags.count())]
+    assert "breakfast  (1)" in names
+    item = window.sidebar.tags.findItems("breakfast  (1)", Qt.MatchFlag.MatchExactly)[0]
+    window.sidebar.tags.itemClicked.emit(item)
+    assert window.grid_model.ids == [coffee.id]
+    window.back()
+    window.sidebar.folder_chosen.emit(str(photo_dir / "space"))
+    assert sorted(os.path.basename(p) for p in _paths(window)) == ["astronaut.jpg", "hubble_deep_field.jpg",
+                                                                    "rocket.jpg"]
+
+
+def test_unreadable_files_are_listed(qtbot, window, tmp_path):
+    folder = tmp_path / "mixed"
+    write_jpeg(folder / "fine.jpg")
+    (folder / "broken.jpg").write_bytes(b"not really a jpeg")
+    report = _index(qtbot, window, folder)
+    assert report.index.failed == 1
+    assert window.failed_button.isVisible() and window.failed_button.text() == "1 unreadable"
+    from desktop_app.gui.dialogs import FailedFilesDialog
+
+    dialog = FailedFilesDialog(window.lib.catalog, window)
+    assert dialog.table.rowCount() == 1
+    assert dialog.table.item(0, 0).text().endswith("broken.jpg")
+    assert "not an image" in dialog.table.item(0, 1).text()
+
+
+def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_root):
+    from training.tiny import export_tiny
+
+    export_tiny(models_root / "tiny-c", model_id="tiny-c", seed=3)
+    _index(qtbot, window, photo_dir)
+    choices = dict(window.model_choices())
+    assert "tiny-c" in choices
+    with qtbot.waitSignal(window.index_finished, timeout=60_000):
+        window.apply_settings("tiny-c")
+    counts = window.lib.catalog.models_with_embeddings()
+    assert window.lib.active_model_id == "tiny-c" and counts["tiny-c"] == counts["tiny"]
+    shutil.rmtree(models_root / "tiny-c")
+
+
+def test_offline_folder_shown(qtbot, window, tmp_path):
+    usb = tmp_path / "usb"
+    write_jpeg(usb / "a.jpg")
+    _index(qtbot, window, usb)
+    shutil.rmtree(usb)
+    with qtbot.waitSignal(window.index_finished, timeout=60_000):
+        window.start_index()
+    labels = [window.sidebar.folders.topLevelItem(i).text(0) for i in range(window.sidebar.folders.topLevelItemCount())]
+    assert "usb  (offline)" in labels and window.lib.catalog.counts()["total"] == 1
+
+
+def test_viewer_keys(qtbot, window, photo_dir):
+    _index(qtbot, window, photo_dir)
+    from desktop_app.gui.dialogs import PhotoViewer
+
+    viewer = PhotoViewer(window.lib.catalog, window.grid_model.ids, 0, window)
+    qtbot.addWidget(viewer)
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.row == 1 and "2 of" in viewer.caption.text()
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.row == 0

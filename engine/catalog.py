@@ -12,11 +12,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sqlite_utils
 
 from engine.errors import CatalogVersionError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -128,8 +131,14 @@ class PhotoCatalog:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._migrate()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The catalog through sqlite-utils, for ad-hoc queries and exports (imported on first use)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()

@@ -8,17 +8,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.catalog import Photo
-from engine.encoder import ClipEncoder
 from engine.errors import PhotosiftError, QueryError
 from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
 from engine.query import Term, parse_query
 from engine.vectorindex import VectorIndex
+
+if TYPE_CHECKING:
+    from engine.encoder import ClipEncoder
 
 DEFAULT_LIMIT = 50
 DEFAULT_MIN_Z = 2.0  # keep results at least this many standard deviations above the library's mean

@@ -215,20 +215,15 @@ class PhotoGridView(QListView):
         self._visible_timer.start()
 
     def visible_rows(self) -> range:
+        """Rows on screen plus one row of margin, from the scroll position (uniform cells make it exact)."""
         model = self.model()
         if model is None or model.rowCount() == 0:
             return range(0)
-        first = self.indexAt(self.viewport().rect().topLeft() + self._pad())
-        last = self.indexAt(self.viewport().rect().bottomRight() - self._pad())
-        lo = first.row() if first.isValid() else 0
-        hi = last.row() if last.isValid() else model.rowCount() - 1
-        per_row = max(1, self.viewport().width() // max(1, self.gridSize().width()))
-        return range(max(0, lo - per_row), min(model.rowCount(), hi + 1 + per_row))
-
-    def _pad(self):
-        from PySide6.QtCore import QPoint
-
-        return QPoint(8, 8)
+        cell = self.gridSize()
+        per_row = max(1, self.viewport().width() // max(1, cell.width()))
+        top_line = max(0, self.verticalScrollBar().value() // max(1, cell.height()) - 1)
+        lines = self.viewport().height() // max(1, cell.height()) + 3
+        return range(top_line * per_row, min(model.rowCount(), (top_line + lines) * per_row))
 
     def _publish_visible(self) -> None:
         model = self.model()

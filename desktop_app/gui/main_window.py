@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QDate, QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
@@ -33,12 +33,13 @@ from desktop_app.gui.grid import PhotoGridModel, PhotoGridView, ScoreRole
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
-from engine.encoder import ClipEncoder
 from engine.imageio import is_photo_name
 from engine.jobs import CancelToken, Progress
 from engine.library import Library
-from engine.search import PhotoSearch, SearchFilters, SearchOptions
-from engine.update import update_library
+
+if TYPE_CHECKING:
+    from engine.encoder import ClipEncoder
+    from engine.search import SearchFilters, SearchOptions
 
 ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
@@ -53,7 +54,7 @@ class MainWindow(QMainWindow):
         self.library_dir = Path(library_dir)
         self.lib = Library.open(self.library_dir)
         self.settings = settings or QSettings("Photosift", "Photosift")
-        self.runner = JobRunner(self, threads=3)
+        self.runner = JobRunner(self)
         self._encoder: ClipEncoder | None = None
         self._encoder_lock = threading.Lock()
         self.index_job: JobWorker | None = None
@@ -66,7 +67,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build()
         self._shortcuts()
-        self.refresh_library()
+        self.refresh_library(defer_sidebar=True)
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -223,10 +224,13 @@ class MainWindow(QMainWindow):
         return super().eventFilter(obj, event)
 
     # -- library state --------------------------------------------------------------------
-    def refresh_library(self) -> None:
+    def refresh_library(self, defer_sidebar: bool = False) -> None:
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
-        self.sidebar.refresh(self.lib.catalog)
+        if defer_sidebar:  # at start-up the grid comes first; the sidebar follows right after
+            QTimer.singleShot(0, lambda: self.sidebar.refresh(self.lib.catalog))
+        else:
+            self.sidebar.refresh(self.lib.catalog)
         if self.mode == "browse":
             self.load_browse()
         self._update_status()
@@ -280,6 +284,8 @@ class MainWindow(QMainWindow):
         return (lo.toPython() if lo else None, hi.toPython() if hi else None)
 
     def _filters(self) -> SearchFilters:
+        from engine.search import SearchFilters
+
         lo, hi = self._dates()
         return SearchFilters(self.folder_filter, lo, hi, self.tag_filter)
 
@@ -318,6 +324,8 @@ class MainWindow(QMainWindow):
             return self._encoder
 
     def _options(self) -> SearchOptions:
+        from engine.search import SearchOptions
+
         return SearchOptions(limit=500, sort=str(self.sort_box.currentData()), filters=self._filters())
 
     def _run_search(self, label: str, fn) -> None:
@@ -326,6 +334,8 @@ class MainWindow(QMainWindow):
         library_dir = self.library_dir
 
         def job(progress, _token: CancelToken):
+            from engine.search import PhotoSearch
+
             with Library.open(library_dir) as lib:
                 results = fn(PhotoSearch(lib, self.encoder(progress)), options)
                 return [(r.photo.id, r.score) for r in results]
@@ -461,6 +471,8 @@ class MainWindow(QMainWindow):
         library_dir = self.library_dir
 
         def job(progress, token: CancelToken):
+            from engine.update import update_library
+
             with Library.open(library_dir) as lib:
                 return update_library(lib, self.encoder(progress), progress=progress, cancel=token, wait_s=2.0)
 
@@ -567,7 +579,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.runner.shutdown()
-        self.loader.pool.clear()
-        self.loader.pool.waitForDone(2000)
+        self.loader.shutdown()
         self.lib.close()
         super().closeEvent(event)

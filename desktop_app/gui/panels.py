@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -60,18 +59,33 @@ class LibrarySidebar(QWidget):
         everything = QTreeWidgetItem(["All photos", str(total)])
         everything.setData(0, FolderRole, None)
         self.folders.addTopLevelItem(everything)
-        dirs = Counter(os.path.dirname(p) for (p,) in catalog.conn.execute("SELECT path FROM photos"))
+        # The folder part of each path, computed by SQLite: everything up to the last separator.
+        dir_counts = catalog.conn.execute(
+            "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,)).fetchall()
         for root in catalog.roots():
+            tree: dict = {}
+            total_in_root = 0
+            prefix = root.path.rstrip(os.sep) + os.sep
+            for d, n in dir_counts:
+                if not d.startswith(prefix):
+                    continue
+                total_in_root += n
+                node = tree
+                for part in d[len(prefix):].strip(os.sep).split(os.sep):
+                    if part:
+                        node = node.setdefault(part, [0, {}])
+                        node[0] += n
+                        node = node[1]
             label = os.path.basename(root.path.rstrip(os.sep)) or root.path
             if root.state == "offline":
                 label += "  (offline)"
-            item = QTreeWidgetItem([label, str(sum(n for d, n in dirs.items() if _under(d, root.path)))])
+            item = QTreeWidgetItem([label, str(total_in_root)])
             item.setData(0, FolderRole, root.path)
             item.setToolTip(0, root.path + (f"\n{root.error}" if root.error else ""))
             if root.state == "offline":
                 item.setForeground(0, Qt.GlobalColor.gray)
             self.folders.addTopLevelItem(item)
-            self._add_children(item, root.path, dirs)
+            self._add_children(item, root.path.rstrip(os.sep), tree)
             item.setExpanded(True)
         self.folders.setCurrentItem(everything)
         self.tags.clear()
@@ -80,18 +94,15 @@ class LibrarySidebar(QWidget):
             it.setData(TagRole, name)
             self.tags.addItem(it)
 
-    def _add_children(self, parent: QTreeWidgetItem, folder: str, dirs: Counter) -> None:
-        children: dict[str, int] = {}
-        for d, n in dirs.items():
-            if _under(d, folder) and d != folder:
-                child = os.path.join(folder, os.path.relpath(d, folder).split(os.sep)[0])
-                children[child] = children.get(child, 0) + n
-        for child, count in sorted(children.items()):
-            item = QTreeWidgetItem([os.path.basename(child), str(count)])
-            item.setData(0, FolderRole, child)
-            item.setToolTip(0, child)
+    def _add_children(self, parent: QTreeWidgetItem, folder: str, tree: dict) -> None:
+        for name in sorted(tree):
+            count, sub = tree[name]
+            path = folder + os.sep + name
+            item = QTreeWidgetItem([name, str(count)])
+            item.setData(0, FolderRole, path)
+            item.setToolTip(0, path)
             parent.addChild(item)
-            self._add_children(item, child, dirs)
+            self._add_children(item, path, sub)
 
     def _folder_clicked(self, item: QTreeWidgetItem) -> None:
         self.tags.clearSelection()
@@ -99,10 +110,6 @@ class LibrarySidebar(QWidget):
 
     def _tag_clicked(self, item: QListWidgetItem) -> None:
         self.tag_chosen.emit(item.data(TagRole))
-
-
-def _under(d: str, folder: str) -> bool:
-    return d == folder or d.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class DetailsPanel(QWidget):

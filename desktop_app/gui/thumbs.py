@@ -3,11 +3,13 @@ when missing), QPixmap made in the GUI thread, only for rows still visible; stal
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from engine.errors import ImageReadError
@@ -21,44 +23,39 @@ def pil_to_qimage(image) -> QImage:  # PIL.Image.Image, typed loosely to keep PI
     return qimg.copy()  # own the pixels; `data` dies with this frame
 
 
-class _Load(QRunnable):
-    def __init__(self, loader: ThumbnailLoader, photo_id: int, thumb: Path | None, source: str | bytes,
-                 generation: int) -> None:
-        super().__init__()
-        self.loader, self.photo_id, self.thumb, self.source, self.generation = (
-            loader, photo_id, thumb, source, generation)
-
-    def run(self) -> None:
-        if not self.loader.still_wanted(self.photo_id, self.generation):
-            self.loader.forget(self.photo_id)
-            return
-        image = QImage()
-        if self.thumb is not None and self.thumb.is_file():
-            image.load(str(self.thumb))
-        if image.isNull():
-            try:
-                photo = open_photo(self.source, min_side=THUMBNAIL_SIZE)
-                if self.thumb is not None:
-                    save_thumbnail(photo.image, self.thumb)
-                    image.load(str(self.thumb))
-                if image.isNull():
-                    small = photo.image.copy()
-                    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                    image = pil_to_qimage(small)
-            except (ImageReadError, OSError):
-                image = QImage()
-        self.loader.loaded.emit(self.photo_id, image, self.generation)
+def _load_image(thumb: Path | None, source: str | bytes) -> QImage:
+    """Runs in a worker thread: the cached thumbnail, made from the original when missing."""
+    image = QImage()
+    if thumb is not None and thumb.is_file():
+        image.load(str(thumb))
+    if image.isNull():
+        try:
+            photo = open_photo(source, min_side=THUMBNAIL_SIZE)
+            if thumb is not None:
+                save_thumbnail(photo.image, thumb)
+                image.load(str(thumb))
+            if image.isNull():
+                small = photo.image.copy()
+                small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                image = pil_to_qimage(small)
+        except (ImageReadError, OSError):
+            image = QImage()
+    return image
 
 
 class ThumbnailLoader(QObject):
-    loaded = Signal(int, QImage, int)  # photo id, image (null when unreadable), generation
+    """Workers decode into a queue; a GUI-thread timer turns finished QImages into QPixmaps."""
+
     pixmap_ready = Signal(int)
 
     def __init__(self, thumb_dir: Path, parent: QObject | None = None, cache_items: int = 4000) -> None:
         super().__init__(parent)
         self.thumb_dir = Path(thumb_dir)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="photosift-thumbs")
+        self.done: queue.SimpleQueue[tuple[int, QImage, int]] = queue.SimpleQueue()
+        self.timer = QTimer(self)
+        self.timer.setInterval(15)
+        self.timer.timeout.connect(self._drain)
         self.cache: OrderedDict[int, QPixmap] = OrderedDict()
         self.cache_items = cache_items
         self.failed: set[int] = set()
@@ -66,7 +63,6 @@ class ThumbnailLoader(QObject):
         self._visible: set[int] = set()
         self._generation = 0
         self._lock = threading.Lock()
-        self.loaded.connect(self._on_loaded)
 
     # -- called from the GUI thread -------------------------------------------------------
     def pixmap(self, photo_id: int) -> QPixmap | None:
@@ -82,7 +78,9 @@ class ThumbnailLoader(QObject):
             self._pending.add(photo_id)
             generation = self._generation
         thumb = thumbnail_path(self.thumb_dir, fingerprint) if fingerprint else None
-        self.pool.start(_Load(self, photo_id, thumb, source, generation))
+        self.pool.submit(self._work, photo_id, thumb, source, generation)
+        if not self.timer.isActive():
+            self.timer.start()
 
     def set_visible(self, ids: set[int]) -> None:
         with self._lock:
@@ -94,21 +92,40 @@ class ThumbnailLoader(QObject):
             self._generation += 1
             self._pending.clear()
             self._visible = set()
-        self.pool.clear()
 
-    def _on_loaded(self, photo_id: int, image: QImage, generation: int) -> None:
-        self.forget(photo_id)
-        if generation != self._generation:
-            return
-        if image.isNull():
-            self.failed.add(photo_id)
-            return
-        self.cache[photo_id] = QPixmap.fromImage(image)
-        while len(self.cache) > self.cache_items:
-            self.cache.popitem(last=False)
-        self.pixmap_ready.emit(photo_id)
+    def _drain(self) -> None:
+        for _ in range(64):  # bounded work per tick keeps the event loop responsive
+            try:
+                photo_id, image, generation = self.done.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    if not self._pending:
+                        self.timer.stop()
+                return
+            self.forget(photo_id)
+            if generation != self._generation:
+                continue
+            if image.isNull():
+                self.failed.add(photo_id)
+                continue
+            self.cache[photo_id] = QPixmap.fromImage(image)
+            while len(self.cache) > self.cache_items:
+                self.cache.popitem(last=False)
+            self.pixmap_ready.emit(photo_id)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._generation += 1
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.timer.stop()
 
     # -- called from workers --------------------------------------------------------------
+    def _work(self, photo_id: int, thumb: Path | None, source: str | bytes, generation: int) -> None:
+        if not self.still_wanted(photo_id, generation):
+            self.forget(photo_id)
+            return
+        self.done.put((photo_id, _load_image(thumb, source), generation))
+
     def still_wanted(self, photo_id: int, generation: int) -> bool:
         with self._lock:
             return generation == self._generation and (not self._visible or photo_id in self._visible)

@@ -1,0 +1,176 @@
+"""`photosift doctor`: what this computer offers Photosift, and where its models and library live.
+
+Every probe tolerates failure (no torch, no nvidia-smi, no library yet) and says so instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.paths import LibraryPaths, download_cache_dir, models_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check Python, ONNX Runtime, CUDA, torch, installed models and the library")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_doctor)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def runtime_report() -> dict[str, Any]:
+    out: dict[str, Any] = {"python": sys.version.split()[0], "executable": sys.executable,
+                           "platform": platform.platform(), "machine": platform.machine(),
+                           "photosift": _version("photosift")}
+    try:
+        import onnxruntime as ort
+
+        from engine.encoder import cuda_usable
+
+        out["onnxruntime"] = {"version": ort.__version__, "providers": list(ort.get_available_providers()),
+                              "cuda_usable": cuda_usable()}
+    except ImportError as e:
+        out["onnxruntime"] = {"error": str(e)}
+    out["gpu"] = _nvidia_smi()
+    out["torch"] = _torch()
+    out["open_clip"] = _version("open_clip_torch")
+    return out
+
+
+def _nvidia_smi() -> list[dict[str, str]] | str:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return "nvidia-smi not found"
+    try:
+        r = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"nvidia-smi failed: {e}"
+    if r.returncode != 0:
+        return f"nvidia-smi failed: {(r.stderr or r.stdout).strip().splitlines()[:1]}"
+    gpus = []
+    for line in r.stdout.strip().splitlines():
+        parts = [s.strip() for s in line.split(",")]
+        gpus.append(dict(zip(("name", "memory", "driver"), parts, strict=False)))
+    return gpus
+
+
+def _torch() -> dict[str, Any]:
+    try:
+        import torch
+    except Exception as e:  # noqa: BLE001 - a broken torch install must not break the doctor
+        return {"error": f"{type(e).__name__}: {e}"}
+    info: dict[str, Any] = {"version": torch.__version__, "cuda_build": torch.version.cuda}
+    try:
+        info["cuda_available"] = bool(torch.cuda.is_available())
+        if info["cuda_available"]:
+            info["device"] = torch.cuda.get_device_name(0)
+    except Exception as e:  # noqa: BLE001
+        info["cuda_available"] = False
+        info["cuda_error"] = str(e)
+    return info
+
+
+def models_report() -> dict[str, Any]:
+    from training.download import folder_bytes
+
+    root = models_dir()
+    cache = download_cache_dir()
+    out: dict[str, Any] = {"folder": str(root), "download_cache": str(cache),
+                           "download_cache_bytes": folder_bytes(cache) if cache.exists() else 0, "installed": []}
+    try:
+        from training.registry import list_models
+
+        out["installed"] = [{"id": m.id, "source": m.source, "bytes": m.size, "arch": m.arch}
+                            for m in list_models() if m.installed]
+    except Exception as e:  # noqa: BLE001 - report a broken registry, keep going
+        out["error"] = str(e)
+    return out
+
+
+def library_report(library_dir: Path) -> dict[str, Any]:
+    from desktop_app.commands.models import active_model_id
+
+    paths = LibraryPaths(Path(library_dir).expanduser().absolute())
+    out: dict[str, Any] = {"folder": str(paths.root), "exists": paths.catalog.is_file()}
+    try:
+        out["active_model"] = active_model_id(library_dir)
+        if out["exists"]:
+            from engine.library import Library
+
+            with Library.open(library_dir) as lib:
+                out["photos"] = lib.catalog.counts()
+                out["vectors"] = lib.catalog.models_with_embeddings()
+    except Exception as e:  # noqa: BLE001 - a newer or damaged catalog is reported, not fatal
+        out["error"] = str(e)
+    return out
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report = {"runtime": runtime_report(), "models": models_report(), "library": library_report(args.library)}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(_format(report))
+    return 0
+
+
+def _format(r: dict[str, Any]) -> str:
+    rt, mo, li = r["runtime"], r["models"], r["library"]
+    ort = rt["onnxruntime"]
+    lines = [f"Python       {rt['python']} ({rt['executable']})",
+             f"Platform     {rt['platform']}",
+             f"Photosift    {rt['photosift'] or 'not installed as a package (running from source)'}"]
+    if "error" in ort:
+        lines.append(f"ONNX Runtime unavailable: {ort['error']}")
+    else:
+        lines.append(f"ONNX Runtime {ort['version']}; providers: {', '.join(ort['providers'])}")
+        lines.append(f"CUDA         {'usable' if ort['cuda_usable'] else 'not usable (inference runs on the CPU)'}")
+    gpu = rt["gpu"]
+    lines.append("GPU          " + (gpu if isinstance(gpu, str) else
+                                    "; ".join(f"{g.get('name')} ({g.get('memory')}, driver {g.get('driver')})"
+                                              for g in gpu) or "none listed"))
+    t = rt["torch"]
+    if "error" in t:
+        lines.append(f"torch        unavailable: {t['error']}")
+    else:
+        cuda = f"CUDA {t['cuda_build']}" if t.get("cuda_build") else "CPU build"
+        avail = f", GPU: {t['device']}" if t.get("device") else ", no GPU visible" if t.get("cuda_build") else ""
+        lines.append(f"torch        {t['version']} ({cuda}{avail}); open_clip {rt['open_clip'] or 'missing'}")
+    lines.append(f"Models       {mo['folder']}")
+    for m in mo["installed"]:
+        lines.append(f"  {m['id']:<24} {_mb(m['bytes']):>10}  {m['arch']} [{m['source']}]")
+    if not mo["installed"]:
+        lines.append("  none installed (`photosift models use starter` builds the offline one)")
+    if "error" in mo:
+        lines.append(f"  registry error: {mo['error']}")
+    lines.append(f"Cache        {mo['download_cache']} ({_mb(mo['download_cache_bytes'])})")
+    lines.append(f"Library      {li['folder']}" + ("" if li["exists"] else " (not created yet)"))
+    if "photos" in li:
+        p = li["photos"]
+        lines.append(f"  photos: {p.get('total', 0)} ({p.get('ok', 0)} indexed, {p.get('pending', 0)} pending, "
+                     f"{p.get('error', 0)} failed)")
+        vec = ", ".join(f"{k}: {v}" for k, v in sorted(li.get("vectors", {}).items())) or "none"
+        lines.append(f"  vectors: {vec}")
+    if "active_model" in li:
+        lines.append(f"  active model: {li['active_model']}")
+    if "error" in li:
+        lines.append(f"  error: {li['error']}")
+    return "\n".join(lines)
+
+
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:.1f} MB"

@@ -1,0 +1,154 @@
+"""`photosift models list | use | import | remove`: the models a library can search with.
+
+training.registry (and so torch) is imported only when a subcommand runs, never to build the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from desktop_app.progress import progress_bar
+from engine.errors import ModelNotInstalledError
+from engine.jobs import CancelToken, ProgressCallback, ignore_progress
+from engine.library import DEFAULT_MODEL_ID, Library
+from engine.modelfolder import ModelFolder
+from engine.paths import LibraryPaths
+
+EXIT_ERROR = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, choose, import or remove search models")
+    p.set_defaults(func=cmd_list, json=False)
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+
+    q = msub.add_parser("list", help="known and installed models (* marks the library's active model)")
+    q.add_argument("--json", action="store_true", help="print the models as JSON")
+    q.set_defaults(func=cmd_list)
+
+    q = msub.add_parser("use", help="install a model if needed and make it the library's active model")
+    q.add_argument("model_id", metavar="ID")
+    q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="export variants for this device (fp16 is added where CUDA runs)")
+    q.set_defaults(func=cmd_use)
+
+    q = msub.add_parser("import", help="install a local open_clip checkpoint (.pt, .pth, .safetensors)")
+    q.add_argument("path", type=Path, metavar="PATH")
+    q.add_argument("--arch", required=True,
+                   help="open_clip architecture (e.g. ViT-B-32, ViT-L-14-336-quickgelu) or a model config .json")
+    q.add_argument("--id", dest="model_id", default=None, help="model id (default: from the file name)")
+    q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    q.set_defaults(func=cmd_import)
+
+    q = msub.add_parser("remove", help="delete an installed model folder")
+    q.add_argument("model_id", metavar="ID")
+    q.add_argument("--delete-vectors", action="store_true",
+                   help="also delete this model's vectors from the library (re-indexing recomputes them)")
+    q.set_defaults(func=cmd_remove)
+
+
+def active_model_id(library_dir: Path) -> str:
+    """The library's active model; a library that does not exist yet is not created to find out."""
+    if not LibraryPaths(Path(library_dir).expanduser().absolute()).catalog.is_file():
+        return os.environ.get("PHOTOSIFT_MODEL") or DEFAULT_MODEL_ID
+    with Library.open(library_dir) as lib:
+        return lib.active_model_id
+
+
+def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ignore_progress,
+              cancel: CancelToken | None = None, device: str = "auto") -> ModelFolder:
+    """Install `model_id` if needed (download or build) and make it the library's active model."""
+    from training.registry import ensure_model
+
+    folder = ensure_model(model_id, progress=progress, cancel=cancel, device=device)
+    with Library.open(library_dir) as lib:
+        lib.set_active_model(folder.model_id)
+    return folder
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from training.registry import list_models
+
+    active = active_model_id(args.library)
+    rows = [{**m.to_dict(), "active": m.id == active} for m in list_models()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("", "ID", "INSTALLED", "SIZE", "SOURCE", "LICENCE")
+    table = [header] + [("*" if r["active"] else "", r["id"], "yes" if r["installed"] else "no",
+                         _human(r["size"]) if r["installed"] else f"~{_human(r['size'])}" if r["size"] else "",
+                         r["source"], r["licence"].split(" (")[0]) for r in rows]
+    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
+    room = max(20, shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths) - 1)
+    for row, r in zip(table, [None, *rows], strict=True):
+        desc = "DESCRIPTION" if r is None else r["description"]
+        desc = desc if len(desc) <= room else desc[:room - 1] + "…"
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + "  " + desc)
+    print("\n* active in this library. `photosift models use ID` installs and activates it; "
+          "`photosift models list --json` shows every detail.")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    with progress_bar() as progress:
+        folder = use_model(args.library, args.model_id, progress, device=args.device)
+    with Library.open(args.library) as lib:
+        total = lib.catalog.counts()["total"]
+        have = lib.catalog.models_with_embeddings().get(folder.model_id, 0)
+    print(f"Active model: {folder.model_id} ({folder.path})")
+    if total and have >= total:
+        print(f"All {total} photos already have vectors of {folder.model_id}.")
+    else:
+        print(f"{have} of {total} photos have vectors of {folder.model_id}; "
+              "`photosift index` computes the rest (search uses this model's vectors only).")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from training.registry import import_checkpoint
+
+    with progress_bar() as progress:
+        folder = import_checkpoint(args.path, args.arch, args.model_id, progress=progress, device=args.device)
+    print(f"Installed '{folder.model_id}' ({folder.manifest.arch}, {folder.manifest.embed_dim}-d, "
+          f"{', '.join(folder.manifest.variants)}) in {folder.path}")
+    print(f"Use it with `photosift models use {folder.model_id}`.")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from training.registry import remove_model
+
+    model_id = args.model_id
+    active = active_model_id(args.library)
+    if model_id == active:
+        print(f"photosift: error: '{model_id}' is the active model of the library {args.library}; choose another "
+              "first (`photosift models use ID`), then remove it", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        freed = remove_model(model_id)
+        print(f"Removed model '{model_id}' ({_human(freed)} freed).")
+    except ModelNotInstalledError:
+        if not args.delete_vectors:
+            raise
+        print(f"Model '{model_id}' is not installed.")
+    if args.delete_vectors:
+        with Library.open(args.library) as lib:
+            deleted = lib.catalog.delete_embeddings(model_id)
+        print(f"Deleted {deleted} vectors of '{model_id}' from the library.")
+    return 0

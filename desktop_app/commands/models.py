@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_id", metavar="ID")
     q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="export variants for this device (fp16 is added where CUDA runs)")
+    q.add_argument("--no-index", action="store_true",
+                   help="only switch; compute the new model's vectors later with `photosift index`")
     q.set_defaults(func=cmd_use)
 
     q = msub.add_parser("import", help="install a local open_clip checkpoint (.pt, .pth, .safetensors)")
@@ -112,11 +114,20 @@ def cmd_use(args: argparse.Namespace) -> int:
         total = lib.catalog.counts()["total"]
         have = lib.catalog.models_with_embeddings().get(folder.model_id, 0)
     print(f"Active model: {folder.model_id} ({folder.path})")
-    if total and have >= total:
+    if not total:
+        print("The library has no photos yet: `photosift add FOLDER`, then `photosift index`.")
+    elif have >= total:
         print(f"All {total} photos already have vectors of {folder.model_id}.")
-    else:
+    elif args.no_index:
         print(f"{have} of {total} photos have vectors of {folder.model_id}; "
               "`photosift index` computes the rest (search uses this model's vectors only).")
+    else:
+        print(f"Computing vectors of {folder.model_id} for {total - have} photos (Ctrl+C stops; "
+              "`photosift index` continues later). The previous model's vectors are kept.")
+        from desktop_app.commands.library import cmd_index
+
+        return cmd_index(argparse.Namespace(library=args.library, model=None, device=args.device, batch_size=32,
+                                            workers=0, wait=0.0, no_tags=False, json=False))
     return 0
 
 

@@ -121,3 +121,20 @@ def test_kill_9_mid_index_then_resume(tiny_model, tmp_path):
         assert c.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 400
         assert c.execute("SELECT COUNT(*) FROM photos WHERE status != 'ok'").fetchone()[0] == 0
     assert not list((db.parent / "thumbnails").rglob("*.tmp"))
+
+
+def test_models_use_reindexes_and_keeps_previous_vectors(capsys, tiny_model, photo_dir, models_root):
+    from training.tiny import export_tiny
+
+    export_tiny(models_root / "tiny-d", model_id="tiny-d", seed=4)
+    try:
+        assert run(capsys, "add", str(photo_dir))[0] == 0
+        assert run(capsys, "index", "--model", "tiny")[0] == 0
+        code, out, err = run(capsys, "models", "use", "tiny-d")
+        assert code == 0, err
+        status = json.loads(run(capsys, "status", "--json")[1])
+        total = status["photos"]["total"]
+        assert status["model"]["active"] == "tiny-d"
+        assert status["vectors_per_model"] == {"tiny": total, "tiny-d": total}
+    finally:
+        shutil.rmtree(models_root / "tiny-d")

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
         bar.addWidget(self.size_slider)
         for text, slot in (("Add folder\u2026", self.choose_folder), ("Index", self.start_index),
-                           ("Settings\u2026", self.open_settings)):
+                           ("Train\u2026", self.open_training), ("Settings\u2026", self.open_settings)):
             action = QAction(text, self)
             action.triggered.connect(slot)
             bar.addAction(action)
@@ -564,6 +564,11 @@ class MainWindow(QMainWindow):
                 self._encoder = None
             self.notify(f"Switched to model {model_id}; computing its vectors in the background.")
             self.start_index()
+
+    def open_training(self) -> None:
+        from desktop_app.gui.training_dialog import TrainingDialog
+
+        TrainingDialog(self.library_dir, self.lib.active_model_id, self.runner, self.apply_settings, self).exec()
 
     # -- notifications --------------------------------------------------------------------
     def notify(self, text: str, error: bool = False) -> None:

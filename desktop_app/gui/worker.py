@@ -2,8 +2,7 @@
 Progress and its result to the GUI thread, and cancel or pause it through a CancelToken.
 
 Workers never touch Qt: they put events on a queue that a GUI-thread timer drains. (Emitting Qt signals
-from worker threads corrupted reference counts in PySide6 6.12 — see bench/gui_responsiveness.py — and
-draining on a timer also coalesces bursts of progress into one update per tick.)
+from worker threads corrupted reference counts in PySide6 6.12 — see tests/app/test_qt_threads.py.)
 """
 
 from __future__ import annotations
@@ -53,20 +52,18 @@ class JobWorker:
             self.events.put(("done", result))
 
     def drain(self) -> None:
-        """Deliver what the job reported since the last tick: only the newest progress, then the end."""
-        latest: Progress | None = None
+        """Deliver, in order, what the job reported since the last tick (every report: a training plot
+        needs each metric), then its end."""
         end: tuple[str, Any] | None = None
-        while True:
+        while end is None:
             try:
                 kind, payload = self.events.get_nowait()
             except queue.Empty:
                 break
-            if kind == "progress":
-                latest = payload
-            else:
+            if kind != "progress":
                 end = (kind, payload)
-        if latest is not None and self.callbacks["progress"]:
-            self.callbacks["progress"](latest)
+            elif self.callbacks["progress"]:
+                self.callbacks["progress"](payload)
         if end is not None:
             self.ended = True
             kind, payload = end

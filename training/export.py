@@ -189,8 +189,9 @@ def _export_into(model: nn.Module, work: Path, model_id: str, tokenizer: Tokeniz
         ref_img = model.encode_image(pixels).numpy()
         ref_txt = model.encode_text(ids).numpy()
     embed_dim = int(ref_img.shape[1])
-    _export_tower(_ImageTower(model), pixels[:1], work / tower_file("visual", "fp32"), "pixels", settings)
-    _export_tower(_TextTower(model), ids[:1], work / tower_file("textual", "fp32"), "input_ids", settings)
+    # Wrappers in eval mode: the exporter leaves the whole module tree in the wrapper's mode afterwards.
+    _export_tower(_ImageTower(model).eval(), pixels[:1], work / tower_file("visual", "fp32"), "pixels", settings)
+    _export_tower(_TextTower(model).eval(), ids[:1], work / tower_file("textual", "fp32"), "input_ids", settings)
     parity: dict[str, float] = {}
     fp32_out = {}
     for tower, x, ref in (("visual", pixels.numpy(), ref_img), ("textual", ids.numpy(), ref_txt)):

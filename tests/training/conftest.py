@@ -1,0 +1,46 @@
+"""Fixtures for training tests, and the `slow` marker (tests that build real models, a minute or two).
+
+They run by default (CI included); PHOTOSIFT_FAST_TESTS=1 skips them for a quick local loop.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: builds real models (a minute or two on a CPU); PHOTOSIFT_FAST_TESTS=1 skips them")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PHOTOSIFT_FAST_TESTS") != "1":
+        return
+    skip = pytest.mark.skip(reason="slow: skipped because PHOTOSIFT_FAST_TESTS=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def labelled_photos(tmp_path: Path, sample_arrays: dict[str, np.ndarray]) -> Path:
+    """A two-level folder dataset of real photos, most with a caption beside them."""
+    root = tmp_path / "labelled"
+    layout = {
+        "space/sky": ["rocket", "hubble_deep_field"],
+        "space/people": ["astronaut"],
+        "home/pets": ["chelsea"],
+        "home/food": ["coffee"],
+        "science": ["immunohistochemistry", "retina"],
+    }
+    for folder, names in layout.items():
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            Image.fromarray(sample_arrays[name]).save(root / folder / f"{name}.jpg", quality=90)
+            if name != "retina":
+                (root / folder / f"{name}.txt").write_text(f"A photo of the {name}.\nde.utf8=Ein Foto.\n")
+    return root

@@ -14,7 +14,7 @@ from PIL import Image
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: builds real models (a minute or two on a CPU); PHOTOSIFT_FAST_TESTS=1 skips them")
+    config.addinivalue_line("markers", "slow: builds real models (a minute or two); PHOTOSIFT_FAST_TESTS=1 skips")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,0 +1,195 @@
+"""Shared helpers of the benchmark scripts: the cached ViT-B-32 export, timing, memory and table output.
+
+Not a test helper: the benchmarks run as plain scripts (`python bench/<name>.py`), this module sits beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from engine.modelfolder import ModelFolder
+
+if TYPE_CHECKING:
+    from torch import nn
+
+MODEL_NAME = "ViT-B-32"
+MODEL_ID = "vitb32-bench"
+MODEL_SEED = 0  # random weights: open_clip's own initialisation after torch.manual_seed(MODEL_SEED)
+
+
+def default_workdir() -> Path:
+    return Path(tempfile.gettempdir()) / "photosift-bench"
+
+
+def console() -> Console:
+    """A console wide enough that tables are not wrapped when the output goes to a file or a pipe."""
+    c = Console()
+    return c if c.is_terminal else Console(width=150)
+
+
+def make_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
+               caption: str | None = None) -> Table:
+    """A plain table: first column left-aligned, the others right-aligned; the caption wraps at the table's width."""
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, caption_justify="left",
+                  title_justify="left")
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    return table
+
+
+def machine_line() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPU cores, load average {load}"
+
+
+# -- timing ----------------------------------------------------------------------------------
+class Stopwatch:
+    """Accumulates seconds per named phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def percentiles_ms(samples_s: Sequence[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    a = np.asarray(samples_s, dtype=np.float64) * 1000.0
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def time_calls(fn: Callable[[int], object], n: int, warmup: int = 3) -> list[float]:
+    """Seconds of each of `n` calls fn(i), after `warmup` untimed calls."""
+    for i in range(warmup):
+        fn(i)
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+# -- other load on the machine ---------------------------------------------------------------------
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class ForeignLoad:
+    """How many cores other processes kept busy while a block ran (this process and its reaped children excluded)."""
+
+    def __init__(self) -> None:
+        self.cores = 0.0
+
+    def __enter__(self) -> ForeignLoad:
+        self._busy, _ = _cpu_ticks()
+        self._own = _own_cpu_s()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, _ = _cpu_ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        wall = max(time.perf_counter() - self._t0, 1e-9)
+        self.cores = max(0.0, ((busy - self._busy) / hz - (_own_cpu_s() - self._own)) / wall)
+
+
+def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15, sample_s: float = 1.0) -> float:
+    """Wait (up to max_wait_s) until other processes use under `threshold_cores`; returns the last reading."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        with ForeignLoad() as load:
+            time.sleep(sample_s)
+        if load.cores < threshold_cores or time.monotonic() >= deadline:
+            return load.cores
+
+
+# -- memory ----------------------------------------------------------------------------------
+def proc_status() -> dict[str, int]:
+    """VmRSS, VmHWM (peak RSS), RssAnon, RssFile (memory-mapped files) of this process, in bytes."""
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+# -- the benchmark model -----------------------------------------------------------------------
+def build_vitb32() -> tuple[nn.Module, Callable[[Any], Any]]:
+    """open_clip ViT-B-32 with random weights (seeded, so every call gives the same model) + its eval transform."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(MODEL_SEED)
+    model, _, preprocess = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=None)
+    return model.eval(), preprocess
+
+
+def weights_sha256(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def ensure_vitb32_folder(models_dir: Path, model: nn.Module | None = None) -> ModelFolder:
+    """The exported ViT-B-32 (fp32 + int8), exported once and cached under models_dir.
+
+    With `model` given, the cached export is checked to hold exactly its weights (else re-exported).
+    """
+    from training.export import ExportSettings, export_model_folder
+
+    out = Path(models_dir) / MODEL_ID
+    want = weights_sha256(model) if model is not None else None
+    if (out / "manifest.json").is_file():
+        folder = ModelFolder.load(out)
+        info = folder.manifest.info
+        same = info.get("seed") == MODEL_SEED and (want is None or info.get("weights_sha256") == want)
+        if same and folder.has_variant("int8"):
+            return folder
+    if model is None:
+        model, _ = build_vitb32()
+        want = weights_sha256(model)
+    t0 = time.perf_counter()
+    print(f"exporting {MODEL_NAME} (random weights, seed {MODEL_SEED}) to {out} ...", flush=True)
+    folder = export_model_folder(model, out, model_id=MODEL_ID, model_name=MODEL_NAME,
+                                 settings=ExportSettings(variants=("fp32", "int8")),
+                                 info={"kind": "bench-random", "seed": MODEL_SEED, "weights_sha256": want})
+    print(f"exported in {time.perf_counter() - t0:.0f} s", flush=True)
+    return folder

@@ -238,7 +238,10 @@ class MainWindow(QMainWindow):
     def _update_status(self, extra: str = "") -> None:
         c = self.lib.catalog.counts()
         shown = self.grid_model.rowCount()
-        what = f"{shown} results for \u201c{self.last_query}\u201d" if self.mode == "results" else f"{shown} photos"
+        noun = "result" if self.mode == "results" else "photo"
+        what = f"{shown} {noun}{'' if shown == 1 else 's'}"
+        if self.mode == "results":
+            what += f" for \u201c{self.last_query}\u201d"
         self.status_label.setText(f"{what}   \u2022   {c['total']} in library, model {self.lib.active_model_id}"
                                   + (f"   \u2022   {extra}" if extra else ""))
         self.failed_button.setText(f"{c['error']} unreadable" if c["error"] else "")

@@ -191,3 +191,34 @@ def save_thumbnail(image: Image.Image, dest: Path, size: int = THUMBNAIL_SIZE) -
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def prune_thumbnails(thumb_dir: Path, limit_bytes: int) -> int:
+    """Keep the thumbnail cache under `limit_bytes` by deleting the least recently written files.
+
+    Thumbnails are a cache: anything deleted is made again from the original when it is shown.
+    Returns the number of files deleted.
+    """
+    entries = []
+    total = 0
+    for sub in Path(thumb_dir).glob("??"):
+        with os.scandir(sub) as it:
+            for e in it:
+                if e.name.endswith(".jpg"):
+                    st = e.stat()
+                    entries.append((st.st_mtime, st.st_size, e.path))
+                    total += st.st_size
+    if total <= limit_bytes:
+        return 0
+    entries.sort()
+    removed = 0
+    for _mtime, size, path in entries:
+        if total <= limit_bytes * 0.9:  # some headroom, so pruning does not run on every new thumbnail
+            break
+        try:
+            os.unlink(path)
+            total -= size
+            removed += 1
+        except OSError:
+            pass
+    return removed

@@ -473,11 +473,16 @@ class MainWindow(QMainWindow):
             return
         library_dir = self.library_dir
 
+        cache_bytes = int(self.settings.value("thumb_cache_mb", 2000)) * 1_000_000
+
         def job(progress, token: CancelToken):
+            from engine.imageio import prune_thumbnails
             from engine.update import update_library
 
             with Library.open(library_dir) as lib:
-                return update_library(lib, self.encoder(progress), progress=progress, cancel=token, wait_s=2.0)
+                report = update_library(lib, self.encoder(progress), progress=progress, cancel=token, wait_s=2.0)
+                prune_thumbnails(lib.paths.thumbnails, cache_bytes)
+                return report
 
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)

@@ -119,3 +119,22 @@ def test_broken_exif_keeps_the_photo(tmp_path):
     with Image.open(path) as im:
         meta = read_metadata(im)
     assert meta["width"] == 64 and meta["taken_at"] is None
+
+
+def test_thumbnail_cache_pruned_oldest_first(tmp_path):
+    import os
+
+    from engine.imageio import prune_thumbnails
+
+    paths = []
+    for i in range(10):
+        dest = thumbnail_path(tmp_path, f"{i:02d}abcdef")
+        save_thumbnail(Image.effect_noise((300, 300), 60).convert("RGB"), dest)
+        os.utime(dest, (1000 + i, 1000 + i))
+        paths.append(dest)
+    size = sum(p.stat().st_size for p in paths)
+    assert prune_thumbnails(tmp_path, size * 2) == 0
+    removed = prune_thumbnails(tmp_path, size // 2)
+    assert removed >= 5
+    assert not paths[0].exists() and paths[-1].exists()
+    assert sum(p.stat().st_size for p in paths if p.exists()) <= size // 2

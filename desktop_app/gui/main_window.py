@@ -479,8 +479,15 @@ class MainWindow(QMainWindow):
             from engine.imageio import prune_thumbnails
             from engine.update import update_library
 
+            from engine.scanner import scan
+
             with Library.open(library_dir) as lib:
-                report = update_library(lib, self.encoder(progress), progress=progress, cancel=token, wait_s=2.0)
+                # Scan before the model is loaded (or downloaded): photos show up in the grid at once.
+                with lib.write_lock(wait_s=2.0):
+                    scanned = scan(lib.catalog, progress=progress, cancel=token)
+                report = update_library(lib, self.encoder(progress), do_scan=False, progress=progress,
+                                        cancel=token, wait_s=2.0)
+                report.scan = scanned
                 prune_thumbnails(lib.paths.thumbnails, cache_bytes)
                 return report
 

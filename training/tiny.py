@@ -25,5 +25,11 @@ def build_tiny_clip(seed: int = 0) -> torch.nn.Module:
 
 def export_tiny(out_dir: Path, model_id: str = "tiny", seed: int = 0,
                 variants: tuple[str, ...] = ("fp32",)) -> ModelFolder:
-    return export_model_folder(build_tiny_clip(seed), out_dir, model_id=model_id,
-                               settings=ExportSettings(variants=variants), info={"kind": "tiny-random"})
+    """Installed like a real model: ONNX towers plus torch weights, so it can be fine-tuned too."""
+    from training.checkpoints import save_torch_model
+
+    model = build_tiny_clip(seed)
+    folder = export_model_folder(model, out_dir, model_id=model_id, settings=ExportSettings(variants=variants),
+                                 info={"kind": "tiny-random"})
+    save_torch_model(model, folder.path / "torch", dict(TINY_CFG), folder.preprocess)
+    return folder

@@ -1,0 +1,159 @@
+"""`photosift train`: fine-tune the model on the library's own photos (or a folder dataset), as in the paper.
+
+Classes come from album folders or from the user's tags; the result is a new model next to the old one,
+with before/after numbers on held-out photos. Ctrl+C stops after the current step and keeps the best
+checkpoint so far (a second Ctrl+C aborts). torch is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from desktop_app.progress import progress_bar
+from engine.errors import PhotosiftError
+from engine.jobs import CancelToken
+from engine.library import Library
+
+METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
+DEFAULT_METHOD = "mcip+realign"  # measured best (bench/reproduce_paper.py); training.finetune.DEFAULT_METHOD
+ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
+        ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="fine-tune the search model on your own photos (a new model; the old one is kept)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"stage1: image tower only; 2sft: stage1 + text re-alignment; mcip: stage 1 with "
+                        f"pseudo-captions; mcip+realign: both (default: {DEFAULT_METHOD})")
+    p.add_argument("--labels", choices=("folders", "tags"), default="folders",
+                   help="classes from album folders (default) or from your own tags")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: what measured best)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--base", default=None, help="model to start from (default: the library's active model)")
+    p.add_argument("--dataset", default=None, metavar="DIR",
+                   help="train on a folder dataset (sub-folders are classes, .txt captions beside images) or "
+                        "'tuxpaint' instead of the library")
+    p.add_argument("--level", type=int, default=1, help="with --dataset: folder depth that names the classes")
+    p.add_argument("--min-photos", type=int, default=4, help="classes with fewer photos are left out (default: 4)")
+    p.add_argument("--use", action="store_true", help="switch the library to the new model afterwards")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_train)
+
+
+@contextmanager
+def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
+    """First Ctrl+C: stop after this step and keep the best so far. Second: abort."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if cancel.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print("\nphotosift: stopping; the best checkpoint so far becomes the new model (Ctrl+C again aborts)",
+              file=sys.stderr)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no signal handling, Ctrl+C behaves as usual
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _base_model_id(args: argparse.Namespace) -> str:
+    if args.base:
+        return str(args.base)
+    from desktop_app.commands.models import active_model_id
+
+    return active_model_id(args.library)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from desktop_app.models_runtime import resolve_model
+    from training.finetune import train
+    from training.traindata import from_catalog, from_dataset
+
+    if args.dataset:
+        from training.datasets import resolve_dataset
+
+        data = from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos)
+    else:
+        with Library.open(args.library) as lib:
+            if not lib.catalog.counts()["ok"]:
+                raise PhotosiftError("the library has no indexed photos yet: `photosift add FOLDER`, then "
+                                     "`photosift index`")
+            data = from_catalog(lib.catalog, args.labels, min_per_class=args.min_photos)
+    summary = data.summary()
+    if not args.json:
+        left = ", ".join(f"{k} ({v})" for k, v in summary["left_out_classes"].items())
+        print(f"Training on {summary['train_photos']} photos in {summary['classes']} classes "
+              f"({summary['val_photos']} more held out to measure; {summary['train_captions']} captions)"
+              + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
+    cancel = CancelToken()
+    with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):
+        base = resolve_model(_base_model_id(args), show)
+        result = train(base, data, method=args.method, epochs=args.epochs, device=args.device, progress=show,
+                       cancel=cancel)
+    folder = result.folder
+    assert folder is not None
+    if args.use:
+        with Library.open(args.library) as lib:
+            lib.set_active_model(folder.model_id)
+    if args.json:
+        print(json.dumps({"model": folder.model_id, "path": str(folder.path), "base": base.model_id,
+                          "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
+                          "data": summary, "pseudo_captions": result.pseudo, "before": _clean(result.before),
+                          "after": _clean(result.after), "active": bool(args.use)}, indent=2))
+        return 0
+    _table(base.model_id, folder.model_id, result)
+    stages = ", ".join(f"{r.stage}: best at step {r.best_step} of {r.steps}" for r in result.stages)
+    print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
+          f"({result.seconds:.0f} s; {stages}).")
+    if args.use:
+        print(f"The library now searches with {folder.model_id}; run `photosift index` to compute its vectors "
+              f"(the vectors of {base.model_id} are kept, switch back with `photosift models use {base.model_id}`).")
+    else:
+        print(f"Switch to it with `photosift models use {folder.model_id}` (then `photosift index`); "
+              f"{base.model_id} stays installed.")
+    return 0
+
+
+def _clean(d: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.3f}"
+
+
+def _table(base_id: str, new_id: str, result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    val = result.data.get("val_photos", 0)
+    total = val + result.data.get("train_photos", 0)
+    table = Table(title=f"Before and after, on {val} held-out photos (as queries among all {total})")
+    table.add_column("metric")
+    table.add_column(base_id, justify="right")
+    table.add_column(new_id, justify="right")
+    table.add_column("change", justify="right")
+    for key, label in ROWS:
+        if key not in result.before and key not in result.after:
+            continue
+        b, a = result.before.get(key), result.after.get(key)
+        change = "" if b is None or a is None or math.isnan(b) or math.isnan(a) else f"{(a - b) * 100:+.1f}"
+        table.add_row(label, _fmt(b), _fmt(a), change)
+    Console().print(table)

@@ -1,0 +1,56 @@
+"""The training dialog end to end with the tiny model: data summary, live plot, before/after, use."""
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from tests.conftest import write_jpeg
+
+
+@pytest.fixture
+def indexed_window(qtbot, tmp_path, tiny_model):
+    from desktop_app.gui.main_window import MainWindow
+    from engine.library import Library
+
+    root = tmp_path / "albums"
+    for k, (name, base) in enumerate((("beach", (230, 200, 120)), ("forest", (30, 120, 40)),
+                                      ("snow", (235, 240, 250)))):
+        for i in range(8):
+            color = tuple(min(255, c + 6 * i - 20 * (k % 2)) for c in base)
+            write_jpeg(root / name / f"{name}{i}.jpg", color=color, size=(80 + 4 * i, 60))
+    with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
+        lib.set_active_model("tiny")
+    w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]),
+                   QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.index_finished, timeout=60_000):
+        w.add_folder(root)
+    yield w
+    w.close()
+
+
+def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models_root):
+    from desktop_app.gui.training_dialog import TrainingDialog
+
+    w = indexed_window
+    used: list[str] = []
+    dialog = TrainingDialog(w.library_dir, "tiny", w.runner, used.append, w)
+    qtbot.addWidget(dialog)
+    assert "in 3 classes" in dialog.summary.text() and dialog.start_button.isEnabled()
+    dialog.epochs.setValue(1)
+    dialog.method.setCurrentIndex(dialog.method.findData("2sft"))
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=600_000)
+    assert dialog.result is not None, dialog.status.text()
+    assert dialog.plot.loss and dialog.plot.val  # the live plot received both curves
+    assert not dialog.table.isHidden() and dialog.table.rowCount() >= 3  # mAP, 1-NN, zero-shot (no captions)
+    dialog.show()
+    dialog.grab().save(str(Path(os.environ["PHOTOSIFT_CACHE"]).parent / "training-dialog.png"))
+    assert dialog.use_button.isEnabled()
+    new_id = dialog.result.model_id
+    assert (models_root / new_id / "manifest.json").is_file() and (models_root / "tiny" / "manifest.json").is_file()
+    dialog.use_button.click()
+    assert used == [new_id]

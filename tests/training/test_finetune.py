@@ -1,0 +1,232 @@
+"""Fine-tuning: training data from a catalog, the exact frozen-prefix cut, cancel-and-keep-best, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.catalog import PhotoCatalog
+from engine.encoder import ClipEncoder, RuntimeConfig
+from engine.errors import Cancelled
+from engine.jobs import CancelToken, Progress
+from engine.modelfolder import ModelFolder
+from training.datasets import FolderDataset
+from training.finetune import (
+    FineTuneSession,
+    ImageTowerPlan,
+    TrainSettings,
+    load_base,
+    text_trainable,
+    train,
+)
+from training.traindata import TrainingDataError, from_catalog, from_dataset, split_per_class
+
+COLOURS = {"red": 0, "green": 1, "blue": 2}
+
+
+def _make_photos(root: Path, per_class: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    for name, channel in COLOURS.items():
+        for i in range(per_class):
+            a = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            a[..., channel] += np.uint8(150)
+            (root / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(root / name / f"{name}{i}.jpg")
+            if i % 2 == 0:
+                (root / name / f"{name}{i}.txt").write_text(f"a {name} square\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_base(models_root: Path) -> ModelFolder:
+    """The tiny random model installed with its torch weights (so it can be fine-tuned)."""
+    from training.checkpoints import save_torch_model
+    from training.tiny import TINY_CFG, build_tiny_clip, export_tiny
+
+    folder = export_tiny(models_root / "tiny-trainable", model_id="tiny-trainable", variants=("fp32", "int8"))
+    save_torch_model(build_tiny_clip(0), folder.path / "torch", dict(TINY_CFG), folder.preprocess)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory: pytest.TempPathFactory):
+    root = _make_photos(tmp_path_factory.mktemp("colours"))
+    return from_dataset(FolderDataset(root, level=1), min_per_class=4, val_fraction=0.2, seed=0)
+
+
+# -- training data -------------------------------------------------------------------------------------------
+def test_split_per_class_holds_out_a_share_of_every_class() -> None:
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 2)
+    train_idx, held = split_per_class(labels, 0.2, seed=0, min_train=2)
+    assert sorted([*train_idx, *held]) == list(range(15))
+    assert np.bincount(labels[held], minlength=3).tolist() == [2, 1, 0]
+
+
+def _catalog_with(tmp_path: Path) -> PhotoCatalog:
+    cat = PhotoCatalog(tmp_path / "catalog.db")
+    root = cat.add_root(str(tmp_path / "photos"))
+    layout = {"beach": 5, "snow": 4, "party": 2}
+    for folder, n in layout.items():
+        for i in range(n):
+            path = tmp_path / "photos" / folder / f"{i}.jpg"
+            pid = cat.insert_photo(root_id=root.id, path=str(path), raw_path=None, size=1, mtime=0.0,
+                                   fingerprint=None)
+            cat.record_decoded(pid, {})
+            if folder == "beach":
+                cat.set_user_tag(pid, "sea")
+                if i < 2:
+                    cat.set_user_tag(pid, "kids")
+            if folder == "snow" or (folder == "party" and i == 0):
+                cat.set_user_tag(pid, "winter")
+    return cat
+
+
+def test_training_data_from_album_folders_lists_small_classes(tmp_path: Path) -> None:
+    cat = _catalog_with(tmp_path)
+    data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25)
+    assert data.class_names == ("beach", "snow")
+    assert data.left_out == {"party": 2}
+    assert len(data.train) + len(data.val) == 9 and len(data.val) == 2
+
+
+def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> None:
+    cat = _catalog_with(tmp_path)
+    data = from_catalog(cat, "tags", min_per_class=4, val_fraction=0.25)
+    # "kids" (2 photos) is too small, so those photos stay with "sea"; "winter" has 4 + 1 photos.
+    assert data.class_names == ("sea", "winter")
+    assert data.left_out == {"kids": 2}
+    assert len(data.train) + len(data.val) == 10
+    with pytest.raises(TrainingDataError):
+        from_catalog(cat, "tags", min_per_class=6)
+
+
+# -- the parts that train ------------------------------------------------------------------------------------
+def test_frozen_prefix_cut_is_exact_for_a_timm_tower() -> None:
+    import open_clip
+
+    torch.manual_seed(0)
+    model = open_clip.CustomTextCLIP(
+        embed_dim=16, vision_cfg={"timm_model_name": "tf_efficientnet_lite0", "timm_model_pretrained": False,
+                                  "timm_pool": "avg", "timm_proj": "linear", "image_size": 64},
+        text_cfg={"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 2}).eval()
+    plan = ImageTowerPlan(model, blocks=3)
+    assert plan.cached and plan.cut == "trunk.blocks.5.1"
+    names = {n for n, _ in plan.trainable}
+    assert "visual.trunk.blocks.6.0.conv_pw.weight" in names and "visual.head.proj.weight" in names
+    assert not any(n.startswith("visual.trunk.blocks.4.") for n in names)
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        full = model.encode_image(x)
+        features = plan.prefix(x)
+        with plan.stubs():
+            cut = model.encode_image(features)
+    assert torch.equal(full, cut)
+    assert isinstance(model.visual.trunk.conv_stem, torch.nn.Conv2d)  # the stubs are gone again
+
+
+def test_text_trainable_is_the_last_layers_and_the_projection() -> None:
+    from training.tiny import build_tiny_clip
+
+    names = [n for n, _ in text_trainable(build_tiny_clip(0), layers=1)]
+    assert "transformer.resblocks.1.attn.in_proj_weight" in names
+    assert not any(n.startswith("transformer.resblocks.0.") for n in names)
+    assert {"text_projection", "ln_final.weight"} <= set(names)
+    assert not any(n.startswith("visual.") or n in ("token_embedding.weight", "logit_scale") for n in names)
+
+
+# -- cancel and end to end -----------------------------------------------------------------------------------
+def test_cancel_keeps_the_best_checkpoint(tiny_base: ModelFolder, colour_data,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cancel = CancelToken()
+    scores = iter([0.5, 0.6, 0.9, 0.4, 0.3, 0.2])
+    seen: list[tuple[float, dict[str, torch.Tensor]]] = []
+
+    def scripted_val_map(self: FineTuneSession) -> float:
+        score = next(scores)
+        seen.append((score, {n: p.detach().clone() for n, p in self.plan.trainable}))
+        if len(seen) == 4:
+            cancel.cancel()  # the next step stops the stage
+        return score
+
+    monkeypatch.setattr(FineTuneSession, "val_map", scripted_val_map)
+    _, model = load_base(tiny_base)
+    settings = TrainSettings(method="stage1", epochs=20, batch_size=4, evals_per_epoch=100, device="cpu")
+    session = FineTuneSession(model, tiny_base, colour_data, settings, cancel=cancel)
+    report = session.run_stage1()
+    assert report.cancelled and report.steps == 3
+    assert report.best_step == 2 and report.best_score == 0.9
+    best = seen[2][1]
+    for name, p in session.plan.trainable:
+        assert torch.equal(p.detach(), best[name])
+    assert not torch.equal(seen[3][1][session.plan.trainable[0][0]], best[session.plan.trainable[0][0]])
+
+
+def test_cancelled_training_still_produces_a_model(tiny_base: ModelFolder, colour_data, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cancel = CancelToken()
+
+    def progress(p: Progress) -> None:
+        if p.stage == "train" and p.done >= 2:
+            cancel.cancel()
+
+    result = train(tiny_base, colour_data, method="mcip", epochs=5, device="cpu", cancel=cancel, progress=progress,
+                   settings=TrainSettings(batch_size=4), models_root=tmp_path / "models", export=False)
+    assert result.cancelled and result.model is not None
+    assert result.stages[0].steps == 2 and set(result.after) == set(result.before)
+    with pytest.raises(Cancelled):  # cancelled before any step: nothing worth keeping
+        train(tiny_base, colour_data, method="mcip", epochs=1, device="cpu", cancel=cancel,
+              settings=TrainSettings(batch_size=4), export=False)
+
+
+def test_tiny_end_to_end_installs_a_loadable_model(tiny_base: ModelFolder, colour_data, tmp_path: Path) -> None:
+    events: list[Progress] = []
+    result = train(tiny_base, colour_data, method="mcip+realign", epochs=1, device="cpu", progress=events.append,
+                   settings=TrainSettings(batch_size=4), models_root=tmp_path / "models")
+    folder = result.folder
+    assert folder is not None and folder.path.parent == tmp_path / "models"
+    assert folder.model_id.startswith("tiny-trainable-ft-mcip+realign-")
+    assert folder.has_variant("fp32") and folder.has_variant("int8")
+    info = folder.manifest.info
+    assert info["base_model"] == "tiny-trainable" and info["method"] == "mcip+realign"
+    assert set(info["before"]) >= {"i2i_map", "zeroshot_acc", "t2i_r10"} and set(info["after"]) == set(info["before"])
+    assert info["data"]["classes"] == 3 and info["settings"]["epochs"] == 1
+    assert [s["stage"] for s in info["stages"]] == ["mcip", "realign"]
+    train_events = [e for e in events if e.stage == "train"]
+    assert train_events and train_events[-1].done == train_events[-1].total
+    assert any("val_map" in e.metrics for e in train_events)
+
+    encoder = ClipEncoder(folder, RuntimeConfig(device="cpu"))
+    pixels = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    assert encoder.encode_images(pixels).shape == (2, 32)
+    assert encoder.encode_texts(["a red square"]).shape == (1, 32)
+    # it keeps its torch weights: it can be fine-tuned again, and they are the weights that were exported
+    _, again = load_base(folder)
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(again.encode_image(torch.from_numpy(pixels)), dim=-1).numpy()
+    assert np.allclose(ref, ClipEncoder(folder, RuntimeConfig(device="cpu", variant="fp32")).encode_images(pixels),
+                       atol=1e-4)
+    assert (tiny_base.path / "manifest.json").is_file()  # the base model is kept
+
+
+def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: ModelFolder, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from desktop_app.cli import main
+    from engine.library import Library
+    from engine.paths import default_library_dir
+
+    photos = _make_photos(tmp_path / "photos", per_class=5)
+    code = main(["train", "--dataset", str(photos), "--base", tiny_base.model_id, "--method", "stage1",
+                 "--epochs", "1", "--device", "cpu", "--json", "--use"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["base"] == "tiny-trainable" and out["method"] == "stage1" and out["active"] is True
+    assert out["data"]["classes"] == 3 and set(out["after"]) >= {"i2i_map", "zeroshot_acc"}
+    assert Path(out["path"], "manifest.json").is_file()
+    with Library.open(default_library_dir()) as lib:
+        assert lib.active_model_id == out["model"]

@@ -1,0 +1,240 @@
+"""Training data for fine-tuning: labelled photos with captions, split per class into train and validation.
+
+Sources:
+- a library catalog: classes from album folders (the folder a photo sits in) or from the user's own tags
+  (a photo with several qualifying tags goes to its rarest one, so that small classes survive);
+- any FolderDataset (as `photosift eval` reads it).
+Classes with fewer than `min_per_class` photos are left out and listed. Captions come from a `.txt` beside
+the photo (first line), the same convention as folder datasets.
+
+Augmentation for photos: a mild random resized crop, horizontal flip and a small colour jitter; the
+validation view is exactly the runtime's (engine.preprocess).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine.catalog import PhotoCatalog
+from engine.errors import ImageReadError, PhotosiftError
+from engine.imageio import open_photo
+from engine.modelfolder import PreprocessConfig
+from engine.preprocess import normalize, resize_and_crop
+from training.datasets import FolderDataset, read_caption, readable_class_name
+
+MIN_PER_CLASS = 4
+VAL_FRACTION = 0.2
+LABEL_SOURCES = ("folders", "tags")
+
+
+class TrainingDataError(PhotosiftError):
+    """There is not enough labelled data to fine-tune on."""
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    path: str | bytes  # what to open (bytes for names that are not valid UTF-8)
+    label: int
+    captions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled photos split per class; `classes` are keys, `class_names` readable names for prompts."""
+
+    classes: tuple[str, ...]
+    class_names: tuple[str, ...]
+    train: tuple[TrainItem, ...]
+    val: tuple[TrainItem, ...]
+    source: str
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"source": self.source, "classes": len(self.classes), "train_photos": len(self.train),
+                "val_photos": len(self.val),
+                "train_captions": sum(len(it.captions) for it in self.train),
+                "val_captions": sum(len(it.captions) for it in self.val),
+                "left_out_classes": dict(sorted(self.left_out.items()))}
+
+
+def split_per_class(labels: Sequence[int], fraction: float = VAL_FRACTION, seed: int = 0,
+                    min_train: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices: per class round(fraction * n) photos held out (at least 1 when the class
+    has more than `min_train`), never leaving fewer than `min_train` for training."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    held: list[int] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        n_held = max(1, round(fraction * len(idx))) if len(idx) > min_train else 0
+        n_held = min(n_held, max(0, len(idx) - min_train))
+        held.extend(idx[:n_held].tolist())
+        train.extend(idx[n_held:].tolist())
+    return np.array(sorted(train), dtype=np.int64), np.array(sorted(held), dtype=np.int64)
+
+
+def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes], captions: list[tuple[str, ...]],
+              source: str, min_per_class: int, val_fraction: float, seed: int,
+              extra_left_out: dict[str, int] | None = None) -> TrainingData:
+    counts = Counter(keys)
+    kept = sorted(k for k, n in counts.items() if n >= min_per_class)
+    left_out = {names[k]: n for k, n in counts.items() if n < min_per_class}
+    left_out.update(extra_left_out or {})
+    if len(kept) < 2:
+        raise TrainingDataError(
+            f"fine-tuning needs at least 2 classes with {min_per_class} or more photos each; found {len(kept)} "
+            f"({len(left_out)} smaller ones left out)")
+    index = {k: i for i, k in enumerate(kept)}
+    rows = [i for i, k in enumerate(keys) if k in index]
+    labels = [index[keys[i]] for i in rows]
+    tr, va = split_per_class(labels, val_fraction, seed)
+    items = [TrainItem(paths[i], index[keys[i]], captions[i]) for i in rows]
+    return TrainingData(tuple(kept), tuple(names[k] for k in kept), tuple(items[j] for j in tr),
+                        tuple(items[j] for j in va), source, left_out)
+
+
+def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
+    txt = os.path.splitext(os.fsdecode(path))[0] + ".txt"
+    caption = read_caption(Path(txt)) if os.path.isfile(txt) else None
+    return (caption,) if caption else ()
+
+
+def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: int = MIN_PER_CLASS,
+                 val_fraction: float = VAL_FRACTION, seed: int = 0) -> TrainingData:
+    """Indexed photos of a library labelled by album folder or by the user's tags."""
+    if labels not in LABEL_SOURCES:
+        raise ValueError(f"labels must be one of {LABEL_SOURCES}")
+    photos = catalog.photos_with_status("ok")
+    keys: list[str] = []
+    names: dict[str, str] = {}
+    paths: list[str | bytes] = []
+    not_used: dict[str, int] = {}
+    if labels == "folders":
+        for p in photos:
+            folder = os.path.dirname(p.path)
+            keys.append(folder)
+            names[folder] = readable_class_name(os.path.basename(folder) or folder)
+            paths.append(p.fs_path)
+    else:
+        assigned, not_used = _assign_tags(catalog, [p.id for p in photos], min_per_class)
+        for p in photos:
+            tag = assigned.get(p.id)
+            if tag is not None:
+                keys.append(tag)
+                names[tag] = tag
+                paths.append(p.fs_path)
+    captions = [sidecar_caption(path) for path in paths]
+    return _assemble(keys, names, paths, captions, f"library:{labels}", min_per_class, val_fraction, seed,
+                     extra_left_out=not_used)
+
+
+def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
+                 min_per_class: int) -> tuple[dict[int, str], dict[str, int]]:
+    """Each photo to one of its user tags: its rarest tag; tags left with too few photos are dropped one by one.
+
+    Returns (photo id -> tag, tags that did not make it -> their photo count).
+    """
+    wanted = set(photo_ids)
+    candidates: dict[int, set[str]] = {}
+    for pid, name in catalog.conn.execute("SELECT photo_id, name FROM tags WHERE source = 'user'"):
+        if pid in wanted:
+            candidates.setdefault(int(pid), set()).add(str(name))
+    totals = Counter(t for tags in candidates.values() for t in tags)
+    assigned: dict[int, str] = {}
+    while candidates:
+        counts = Counter(t for tags in candidates.values() for t in tags)
+        assigned = {pid: min(tags, key=lambda t: (counts[t], t)) for pid, tags in candidates.items()}
+        sizes = Counter(assigned.values())
+        small = [t for t in counts if sizes.get(t, 0) < min_per_class]
+        if not small:
+            break
+        # Drop only the weakest tag, then reassign: its photos may lift another tag over the bar.
+        weakest = min(small, key=lambda t: (sizes.get(t, 0), counts[t], t))
+        candidates = {pid: tags - {weakest} for pid, tags in candidates.items() if tags - {weakest}}
+        assigned = {}
+    used = set(assigned.values())
+    return assigned, {t: n for t, n in totals.items() if t not in used}
+
+
+def from_dataset(dataset: FolderDataset, min_per_class: int = MIN_PER_CLASS, val_fraction: float = VAL_FRACTION,
+                 seed: int = 0, indices: Sequence[int] | None = None) -> TrainingData:
+    """A folder dataset (or the subset `indices` of it) as training data."""
+    chosen = list(indices) if indices is not None else list(range(len(dataset)))
+    items = [dataset.items[i] for i in chosen]
+    keys = [it.label for it in items]
+    names = {it.label: readable_class_name(it.label) for it in items}
+    paths: list[str | bytes] = [str(it.path) for it in items]
+    captions = [(it.caption,) if it.caption else () for it in items]
+    return _assemble(keys, names, paths, captions, f"dataset:{dataset.name}", min_per_class, val_fraction, seed)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pixels
+
+
+def load_rgb(path: str | bytes, cfg: PreprocessConfig) -> Image.Image:
+    """The photo, oriented and RGB, decoded at no more than twice the model's input size."""
+    return open_photo(path, min_side=2 * cfg.image_size).image
+
+
+def eval_pixels(paths: Sequence[str | bytes], cfg: PreprocessConfig) -> np.ndarray:
+    """(N, 3, S, S) float32 exactly as the runtime prepares them (resize shortest side, centre crop)."""
+    return normalize(np.stack([resize_and_crop(load_rgb(p, cfg), cfg) for p in paths]), cfg)
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # area of the photo kept
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+    jitter: float = 0.15  # brightness, contrast, saturation factor range 1 +- jitter
+    hue: float = 0.02
+
+
+class PhotoAugment:
+    """Random view of a photo for training: mild crop, flip, small colour jitter; then the model's input."""
+
+    def __init__(self, cfg: PreprocessConfig, settings: AugmentSettings = AugmentSettings(), seed: int = 0) -> None:
+        from torchvision.transforms import v2
+
+        self.cfg = cfg
+        self.settings = settings
+        self.generator_seed = seed
+        interp = {"bicubic": v2.InterpolationMode.BICUBIC, "bilinear": v2.InterpolationMode.BILINEAR,
+                  "nearest": v2.InterpolationMode.NEAREST, "lanczos": v2.InterpolationMode.LANCZOS}
+        mode = interp.get(cfg.interpolation, v2.InterpolationMode.BICUBIC)
+        ops: list[Any] = [v2.RandomResizedCrop(cfg.image_size, scale=settings.crop_scale, ratio=settings.crop_ratio,
+                                               interpolation=mode, antialias=True)]
+        if settings.flip:
+            ops.append(v2.RandomHorizontalFlip())
+        if settings.jitter > 0 or settings.hue > 0:
+            ops.append(v2.ColorJitter(brightness=settings.jitter, contrast=settings.jitter,
+                                      saturation=settings.jitter, hue=settings.hue))
+        self.transform = v2.Compose(ops)
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """One augmented (S, S, 3) uint8 view; seed torch's global RNG beforehand for reproducible views."""
+        return np.asarray(self.transform(image))
+
+    def pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return normalize(np.stack([self(im) for im in images]), self.cfg)
+
+
+def load_images(paths: Sequence[str | bytes], cfg: PreprocessConfig) -> list[Image.Image]:
+    out = []
+    for p in paths:
+        try:
+            out.append(load_rgb(p, cfg))
+        except ImageReadError as e:
+            raise TrainingDataError(f"{os.fsdecode(p)}: {e}") from None
+    return out

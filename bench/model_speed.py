@@ -84,9 +84,10 @@ def measure(name: str, model, tokenizer, folder, batch: int, batches: int) -> li
     o_txt = {v: rate(lambda e=e: e.encode_texts(texts), batch, batches) for v, e in enc.items()}
     cos_img = float((enc["fp32"].encode_images(pixels) * enc["int8"].encode_images(pixels)).sum(1).min())
     cos_txt = float((enc["fp32"].encode_texts(texts) * enc["int8"].encode_texts(texts)).sum(1).min())
+    has_int8 = folder.has_variant("int8")
     for tower, t, o, cos in (("image", t_img, o_img, cos_img), ("text", t_txt, o_txt, cos_txt)):
-        rows.append((f"{name} {tower}", f"{t:.1f}", f"{o['fp32']:.1f}", f"{o['fp32'] / t:.2f}x",
-                     f"{o['int8']:.1f}", f"{o['int8'] / t:.2f}x", f"{cos:.4f}"))
+        int8 = (f"{o['int8']:.1f}", f"{o['int8'] / t:.2f}x", f"{cos:.4f}") if has_int8 else ("no int8", "", "")
+        rows.append((f"{name} {tower}", f"{t:.1f}", f"{o['fp32']:.1f}", f"{o['fp32'] / t:.2f}x", *int8))
     if torch.cuda.is_available() and cuda_usable() and folder.has_variant("fp16"):
         gpu = model.cuda()
         xg = x.cuda()

@@ -78,15 +78,22 @@ def percentiles_ms(samples_s: Sequence[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
 
 
-def time_calls(fn: Callable[[int], object], n: int, warmup: int = 3) -> list[float]:
-    """Seconds of each of `n` calls fn(i), after `warmup` untimed calls."""
+def time_calls(fn: Callable[[int], object], n: int, warmup: int = 3, budget_s: float | None = None,
+               min_calls: int = 10) -> list[float]:
+    """Seconds of each of `n` calls fn(i), after `warmup` untimed calls.
+
+    With `budget_s`, stops early once that many seconds were spent and at least `min_calls` calls were timed.
+    """
     for i in range(warmup):
         fn(i)
-    out = []
+    out: list[float] = []
+    start = time.perf_counter()
     for i in range(n):
         t0 = time.perf_counter()
         fn(i)
         out.append(time.perf_counter() - t0)
+        if budget_s is not None and len(out) >= min_calls and time.perf_counter() - start > budget_s:
+            break
     return out
 
 

@@ -45,6 +45,7 @@ from training.finetune import (
     fresh_copy,
     load_base,
     resolve_device,
+    resolve_settings,
 )
 from training.traindata import from_dataset, split_per_class
 
@@ -91,22 +92,38 @@ def test_metrics(session: FineTuneSession, test: TestSet, templates: tuple[str, 
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
+    """KEY=VALUE overrides of TrainSettings; nested ones as pseudo.z=3 or augment.jitter=0.1."""
+    defaults = TrainSettings()
     out: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        if key not in fields:
-            raise SystemExit(f"unknown setting {key!r}; known: {', '.join(fields)}")
-        default = getattr(TrainSettings(), key)
+        group, _, name = key.rpartition(".")
+        owner = getattr(defaults, group) if group else defaults
+        if not hasattr(owner, name) or not dataclasses.is_dataclass(owner):
+            known = ", ".join(f.name for f in dataclasses.fields(TrainSettings))
+            raise SystemExit(f"unknown setting {key!r}; known: {known} (and pseudo.*, augment.*)")
+        default = getattr(owner, name)
         if isinstance(default, bool):
-            out[key] = value.lower() in ("1", "true", "yes")
-        elif isinstance(default, int) or (default is None and value.isdigit()):
-            out[key] = int(value)
-        elif isinstance(default, float):
-            out[key] = float(value)
+            parsed: Any = value.lower() in ("1", "true", "yes")
+        elif value.lower() == "none":
+            parsed = None
         else:
-            out[key] = value
+            parsed = _number(value) if not isinstance(default, str) else value
+        if group:
+            nested.setdefault(group, {})[name] = parsed
+        else:
+            out[key] = parsed
+    for group, changes in nested.items():
+        out[group] = dataclasses.replace(getattr(defaults, group), **changes)
     return out
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def fmt(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
@@ -143,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     # The frozen prefix of the image tower is the same for every run: compute its features once.
     t0 = time.perf_counter()
     device = resolve_device(settings.device)
-    blocks = settings.image_blocks if settings.image_blocks is not None else 2
-    plan = ImageTowerPlan(base_model, blocks)
+    settings = resolve_settings(settings, device)
+    plan = ImageTowerPlan(base_model, settings.image_blocks)
     bank = None
     if plan.cached:
         bank = FeatureBank(plan, folder.preprocess, device, settings.views, settings.augment, seed=0)
@@ -166,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                                       extra_eval_paths=test.paths)
             if not results["starter"] or len(results["starter"]) <= seed:
                 results["starter"].append({**test_metrics(session, test, templates), "seconds": 0.0})
+            if seed == 0 and session.pseudo_info:
+                out.print(f"pseudo-captions ({first} run, seed 0): {session.pseudo_info}")
             r1 = session.run_stage1()
             m1 = {**test_metrics(session, test, templates), "seconds": r1.seconds}
             if first in rows:
@@ -209,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 def describe(s: TrainSettings) -> str:
     return (f"stage 1 {s.epochs} epochs lr {s.lr:g} (proxies {s.head_lr:g}), stage 2 {s.realign_epochs} epochs "
             f"text lr {s.text_lr:g} ({s.text_layers} last text layers), batch {s.batch_size}, "
-            f"last {s.image_blocks if s.image_blocks is not None else 2} image blocks, {s.views} views, "
+            f"last {s.image_blocks} image blocks, {s.views} views, "
             f"MCIP weight {s.mcip_weight}")
 
 

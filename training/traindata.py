@@ -114,7 +114,8 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
     """Indexed photos of a library labelled by album folder or by the user's tags."""
     if labels not in LABEL_SOURCES:
         raise ValueError(f"labels must be one of {LABEL_SOURCES}")
-    photos = catalog.photos_with_status("ok")
+    # Only photos that are still there (a folder may be offline, a file deleted since it was indexed).
+    photos = [p for p in catalog.photos_with_status("ok") if os.path.isfile(p.fs_path)]
     keys: list[str] = []
     names: dict[str, str] = {}
     paths: list[str | bytes] = []

@@ -145,10 +145,11 @@ def _table(base_id: str, new_id: str, result: Any) -> None:
 
     val = result.data.get("val_photos", 0)
     total = val + result.data.get("train_photos", 0)
-    table = Table(title=f"Before and after, on {val} held-out photos (as queries among all {total})")
+    table = Table(title=f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries "
+                        f"among all {total}")
     table.add_column("metric")
-    table.add_column(base_id, justify="right")
-    table.add_column(new_id, justify="right")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
     table.add_column("change", justify="right")
     for key, label in ROWS:
         if key not in result.before and key not in result.after:

@@ -20,6 +20,7 @@ from training.finetune import (
     ImageTowerPlan,
     TrainSettings,
     load_base,
+    save_torch_weights,
     text_trainable,
     train,
 )
@@ -44,12 +45,9 @@ def _make_photos(root: Path, per_class: int = 6) -> Path:
 @pytest.fixture(scope="module")
 def tiny_base(models_root: Path) -> ModelFolder:
     """The tiny random model installed with its torch weights (so it can be fine-tuned)."""
-    from training.checkpoints import save_torch_model
-    from training.tiny import TINY_CFG, build_tiny_clip, export_tiny
+    from training.tiny import export_tiny
 
-    folder = export_tiny(models_root / "tiny-trainable", model_id="tiny-trainable", variants=("fp32", "int8"))
-    save_torch_model(build_tiny_clip(0), folder.path / "torch", dict(TINY_CFG), folder.preprocess)
-    return folder
+    return export_tiny(models_root / "tiny-trainable", model_id="tiny-trainable", variants=("fp32", "int8"))
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +71,8 @@ def _catalog_with(tmp_path: Path) -> PhotoCatalog:
     for folder, n in layout.items():
         for i in range(n):
             path = tmp_path / "photos" / folder / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(path)
             pid = cat.insert_photo(root_id=root.id, path=str(path), raw_path=None, size=1, mtime=0.0,
                                    fingerprint=None)
             cat.record_decoded(pid, {})
@@ -91,6 +91,9 @@ def test_training_data_from_album_folders_lists_small_classes(tmp_path: Path) ->
     assert data.class_names == ("beach", "snow")
     assert data.left_out == {"party": 2}
     assert len(data.train) + len(data.val) == 9 and len(data.val) == 2
+    (tmp_path / "photos" / "snow" / "0.jpg").unlink()  # deleted since it was indexed: skipped
+    data = from_catalog(cat, "folders", min_per_class=3, val_fraction=0.25)
+    assert len(data.train) + len(data.val) == 8 and data.left_out == {"party": 2}
 
 
 def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> None:
@@ -230,3 +233,20 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     assert Path(out["path"], "manifest.json").is_file()
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == out["model"]
+
+
+def test_torch_weights_keep_the_base_layout_including_sub_folders(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    base = tmp_path / "base" / "torch"
+    (base / "hf_text").mkdir(parents=True)
+    (base / "hf_text" / "config.json").write_text("{}")
+    (base / "open_clip_config.json").write_text('{"model_cfg": {}}')
+    (base / "weights.safetensors").write_bytes(b"old")
+    out = tmp_path / "new"
+    out.mkdir()
+    model = torch.nn.Linear(2, 2)
+    save_torch_weights(model, base, out)
+    assert (out / "torch" / "hf_text" / "config.json").read_text() == "{}"
+    assert (out / "torch" / "open_clip_config.json").is_file()
+    assert torch.equal(load_file(str(out / "torch" / "weights.safetensors"))["weight"], model.weight.detach())

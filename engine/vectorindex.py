@@ -13,20 +13,40 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from usearch.index import Index
 
 from engine.catalog import PhotoCatalog
 from engine.modelfolder import write_json_atomic
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 log = logging.getLogger(__name__)
 
 EXACT_BELOW = 20_000  # below this many vectors a numpy scan is as fast and always exact
 INDEX_DTYPE = "i8"  # 1M x 512 fits in ~0.6 GB; scores are re-computed exactly from float32
 CONNECTIVITY = 16
-PATCH_LIMIT = 0.2
-EXPANSION_SEARCH = 1024  # patch in place when under 20% of the vectors changed, else rebuild
+PATCH_LIMIT = 0.2  # patch in place when under 20% of the vectors changed, else rebuild
+EXPANSION_SEARCH = 1024
+BUILD_CHUNK = 50_000
+SAMPLE_SIZE = 4096
+
+
+def usearch_index_class() -> type[Index]:
+    """usearch's Index, loaded after onnxruntime.
+
+    onnxruntime 1.31 segfaults while importing when usearch 2.26's extension module is already loaded
+    (the reverse order is fine), and the app needs both in one process.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        pass
+    from usearch.index import Index
+
+    return Index
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,7 @@ class VectorIndex:
         self._stamp: str | None = None
         self._change_key: tuple[int, int] | None = None
         self._last_stamp: str | None = None
+        self._sample_cache: np.ndarray | None = None
 
     # -- state ----------------------------------------------------------------------------
     def _read_meta(self) -> dict[str, object]:
@@ -56,20 +77,21 @@ class VectorIndex:
         except (OSError, ValueError):
             return {}
 
-    def is_current(self) -> bool:
-        meta = self._read_meta()
-        stamp = self.catalog.embedding_stamp(self.model_id)
+    def _meta_matches(self, meta: dict[str, object], stamp: str) -> bool:
         return meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()
 
+    def is_current(self) -> bool:
+        return self._meta_matches(self._read_meta(), self.catalog.embedding_stamp(self.model_id))
+
     def state(self) -> str:
-        count = self.catalog.models_with_embeddings().get(self.model_id, 0)
+        _, count = self.catalog.embedding_version(self.model_id)
         if count < EXACT_BELOW:
             return f"exact search over {count} vectors"
         return "up to date" if self.is_current() else "stale (rebuilt on next search)"
 
     # -- maintenance ----------------------------------------------------------------------
     def _current_stamp(self) -> str:
-        """The catalog's vector stamp, recomputed only when the database changed since last asked."""
+        """The catalog's vector stamp, re-read only when the database changed since last asked."""
         conn = self.catalog.conn
         change = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
         if change != self._change_key or self._last_stamp is None:
@@ -78,51 +100,70 @@ class VectorIndex:
         return self._last_stamp
 
     def refresh(self) -> None:
-        """Make the on-disk index match the catalog (no-op for small libraries)."""
+        """Make the on-disk index match the catalog (no-op for small libraries).
+
+        Opening a library whose index file is current maps the file and reads no vectors.
+        """
         stamp = self._current_stamp()
         if stamp == self._stamp:
             return
         self._index, self._exact = None, None
-        ids, vectors = self.catalog.embeddings(self.model_id)
-        if len(ids) < EXACT_BELOW:
-            self._exact = (ids, vectors)
+        self._sample_cache = None
+        _, count = self.catalog.embedding_version(self.model_id)
+        if count < EXACT_BELOW:
+            self._exact = self.catalog.embeddings(self.model_id)
             self._stamp = stamp
             return
+        index_class = usearch_index_class()
         meta = self._read_meta()
-        if not (meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()):
-            self._update_file(ids, vectors, meta)
+        if not self._meta_matches(meta, stamp):
+            count, ndim = self._update_file(index_class, meta)
             write_json_atomic(self.meta_path, json.dumps(
-                {"model_id": self.model_id, "stamp": stamp, "count": len(ids), "ndim": int(vectors.shape[1]),
-                 "dtype": INDEX_DTYPE}))
-        self._index = Index.restore(str(self.index_path), view=True)
+                {"model_id": self.model_id, "stamp": stamp, "count": count, "ndim": ndim, "dtype": INDEX_DTYPE}))
+        self._index = index_class.restore(str(self.index_path), view=True)
         # The default beam (64) gave recall@10 0.32 at 1M text-like queries; 1024 gives 0.98 at ~6 ms.
         self._index.expansion_search = EXPANSION_SEARCH
         self._stamp = stamp
 
-    def _update_file(self, ids: np.ndarray, vectors: np.ndarray, meta: dict[str, object]) -> None:
+    def _update_file(self, index_class: type[Index], meta: dict[str, object]) -> tuple[int, int]:
+        """Patch or rebuild the index file; returns (vector count, dimensions)."""
         index: Index | None = None
-        if meta.get("model_id") == self.model_id and meta.get("ndim") == vectors.shape[1] and self.index_path.is_file():
+        if meta.get("model_id") == self.model_id and self.index_path.is_file():
             try:
-                index = Index.restore(str(self.index_path), view=False)
+                index = index_class.restore(str(self.index_path), view=False)
             except Exception as e:  # noqa: BLE001 - a damaged file is just rebuilt
                 log.warning("vector index %s unreadable (%s); rebuilding", self.index_path, e)
         if index is not None:
-            have = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
-            add = ~np.isin(ids, have)
-            drop = have[~np.isin(have, ids)]
-            if add.sum() + len(drop) > PATCH_LIMIT * max(len(ids), 1):
-                index = None
-            else:
-                if len(drop):
-                    index.remove(drop)
-                if add.any():
-                    index.add(ids[add], vectors[add])
+            index = self._patch(index)
         if index is None:
-            index = Index(ndim=int(vectors.shape[1]), metric="cos", dtype=INDEX_DTYPE, connectivity=CONNECTIVITY)
-            index.add(ids, vectors)
+            for ids, vectors in self.catalog.iter_embeddings(self.model_id, BUILD_CHUNK):
+                if index is None:
+                    index = index_class(ndim=int(vectors.shape[1]), metric="cos", dtype=INDEX_DTYPE,
+                                        connectivity=CONNECTIVITY)
+                index.add(ids, vectors)
+        if index is None:
+            raise RuntimeError(f"no vectors of model {self.model_id} to index")
         tmp = self.index_path.with_name(f".{self.index_path.name}.{os.getpid()}.tmp")
         index.save(str(tmp))
         os.replace(tmp, self.index_path)
+        return len(index), int(index.ndim)
+
+    def _patch(self, index: Index) -> Index | None:
+        """Bring a loaded index up to date in place, or None when a rebuild is cheaper."""
+        ids = np.sort(self.catalog.embedding_ids(self.model_id))
+        have = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
+        add = ids[~np.isin(ids, have)]
+        drop = have[~np.isin(have, ids)]
+        if len(add) + len(drop) > PATCH_LIMIT * max(len(ids), 1):
+            return None
+        if len(drop):
+            index.remove(drop)
+        if len(add):
+            add_ids, vectors = self._vectors_of(add)
+            if vectors.shape[1] != index.ndim:
+                return None
+            index.add(add_ids, vectors)
+        return index
 
     # -- search ---------------------------------------------------------------------------
     def count(self) -> int:
@@ -150,30 +191,18 @@ class VectorIndex:
         ids, vecs = self._vectors_of(cand)
         return _top_k(ids, vecs @ q if len(ids) else np.zeros(0, np.float32), k)
 
-    def score_sample(self, query: np.ndarray, n: int = 4096) -> np.ndarray:
+    def score_sample(self, query: np.ndarray) -> np.ndarray:
         """Scores of the query against a fixed sample of the library, to judge what 'relevant' means."""
         self.refresh()
         if self._exact is not None:
             return self._exact[1] @ np.asarray(query, np.float32)
-        _, vecs = self._sample(n)
-        return vecs @ np.asarray(query, np.float32)
-
-    _sample_cache: tuple[str, tuple[np.ndarray, np.ndarray]] | None = None
-
-    def _sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._sample_cache and self._sample_cache[0] == self._stamp:
-            return self._sample_cache[1]
-        rows = self.catalog.conn.execute(
-            "SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id % 97 = 0 LIMIT ?",
-            (self.model_id, n)).fetchall()
-        sample = (np.array([r[0] for r in rows], np.uint64),
-                  np.stack([np.frombuffer(r[1], np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32))
-        self._sample_cache = (self._stamp or "", sample)
-        return sample
+        if self._sample_cache is None:
+            self._sample_cache = self.catalog.embedding_sample(self.model_id, SAMPLE_SIZE)[1]
+        return self._sample_cache @ np.asarray(query, np.float32)
 
     def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out_ids: list[int] = []
-        out_vecs: list[np.ndarray] = []
+        blobs: list[bytes] = []
         id_list = [int(i) for i in ids]
         for start in range(0, len(id_list), 900):
             chunk = id_list[start:start + 900]
@@ -182,10 +211,11 @@ class VectorIndex:
                     f"SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id IN ({marks})",
                     (self.model_id, *chunk)):
                 out_ids.append(pid)
-                out_vecs.append(np.frombuffer(blob, np.float32))
+                blobs.append(blob)
         if not out_ids:
             return np.zeros(0, np.uint64), np.zeros((0, 1), np.float32)
-        return np.array(out_ids, np.uint64), np.stack(out_vecs)
+        return (np.array(out_ids, np.uint64),
+                np.frombuffer(b"".join(blobs), np.float32).reshape(len(out_ids), -1))
 
 
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:

@@ -50,3 +50,67 @@ def test_user_tags_win_over_zeroshot(tmp_path):
         tags = {n: s for n, s, _ in cat.tags_of(pid)}
         assert tags == {"beach": "user", "sunset": "zeroshot"}
         assert cat.photo_ids_with_tag("dog") == set()
+
+
+def _photo(cat, name):
+    root = cat.add_root("/photos")
+    return cat.insert_photo(root_id=root.id, path=f"/photos/{name}", raw_path=None, size=1, mtime=1.0,
+                            fingerprint=name)
+
+
+def test_vector_version_tracks_every_change_and_counts_exactly(tmp_path):
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        assert cat.conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+        a, b = _photo(cat, "a.jpg"), _photo(cat, "b.jpg")
+        seen = {cat.embedding_stamp("m")}
+        cat.put_embeddings("m", [a, b], np.ones((2, 4), np.float32))
+        assert cat.embedding_version("m")[1] == 2
+        seen.add(cat.embedding_stamp("m"))
+        cat.put_embeddings("m", [a], np.zeros((1, 4), np.float32))  # re-embedded: same count, new stamp
+        assert cat.embedding_version("m")[1] == 2 and cat.embedding_stamp("m") not in seen
+        seen.add(cat.embedding_stamp("m"))
+        c = _photo(cat, "c.jpg")
+        assert cat.copy_indexed_state(a, c)
+        assert cat.embedding_version("m")[1] == 3 and cat.embedding_stamp("m") not in seen
+        seen.add(cat.embedding_stamp("m"))
+        cat.delete_photos([b])  # cascades to the vector
+        assert cat.embedding_version("m")[1] == 2 and cat.embedding_stamp("m") not in seen
+        assert cat.models_with_embeddings() == {"m": 2}
+        ids, vecs = cat.embeddings("m")
+        assert sorted(ids.tolist()) == [a, c] and vecs.shape == (2, 4)
+        assert cat.delete_embeddings("m") == 2
+        assert cat.models_with_embeddings() == {} and cat.embedding_version("m")[1] == 0
+
+
+def test_version_1_catalog_is_migrated_with_its_vectors_counted(tmp_path):
+    from engine.catalog import MIGRATIONS, _split_sql
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in _split_sql(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO roots(id, path, added_at) VALUES (1, '/p', 0)")
+    for i in range(1, 4):
+        conn.execute("INSERT INTO photos(id, root_id, path, size, mtime, added_at) VALUES (?, 1, ?, 1, 1, 0)",
+                     (i, f"/p/{i}.jpg"))
+        conn.execute("INSERT INTO embeddings VALUES (?, 'm', ?)", (i, np.ones(4, np.float32).tobytes()))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with PhotoCatalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION
+        assert cat.models_with_embeddings() == {"m": 3}
+        before = cat.embedding_stamp("m")
+        cat.delete_photos([1])
+        assert cat.models_with_embeddings() == {"m": 2} and cat.embedding_stamp("m") != before
+
+
+def test_embedding_sample_spreads_over_the_rows(tmp_path):
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        ids = [_photo(cat, f"{i}.jpg") for i in range(200)]
+        cat.put_embeddings("m", ids, np.arange(800, dtype=np.float32).reshape(200, 4))
+        cat.put_embeddings("other", ids, np.zeros((200, 4), np.float32))
+        got, vecs = cat.embedding_sample("m", 20)
+        assert 15 <= len(got) <= 20 and len(set(got.tolist())) == len(got)
+        assert min(got) <= ids[10] and max(got) >= ids[-10]  # both ends of the library, not just its start
+        assert np.array_equal(vecs[:, 0] / 4, [ids.index(int(i)) for i in got])

@@ -147,3 +147,41 @@ def test_missing_index_rebuilt(library, monkeypatch):
     index.index_path.unlink()
     again = VectorIndex(library.catalog, "known", library.paths.indexes)
     assert len(again.search(_vec(city=1), 1).ids) == 1 and again.index_path.is_file()
+
+
+def test_current_index_opens_without_reading_vectors(library, monkeypatch):
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    VectorIndex(library.catalog, "known", library.paths.indexes).refresh()
+
+    def no_bulk_read(*args, **kwargs):
+        raise AssertionError("read every vector although the index file is current")
+
+    monkeypatch.setattr(library.catalog, "embeddings", no_bulk_read)
+    monkeypatch.setattr(library.catalog, "iter_embeddings", no_bulk_read)
+    assert len(VectorIndex(library.catalog, "known", library.paths.indexes).search(_vec(city=1), 2).ids) == 2
+
+
+def test_small_change_patches_the_index_in_place(library, monkeypatch):
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    monkeypatch.setattr(vi, "PATCH_LIMIT", 1.0)
+    cat = library.catalog
+    VectorIndex(cat, "known", library.paths.indexes).refresh()
+    pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
+    cat.put_embeddings("known", [pid], _vec(city=1, people=1)[None])
+    monkeypatch.setattr(cat, "iter_embeddings", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    index = VectorIndex(cat, "known", library.paths.indexes)
+    assert int(index.search(_vec(city=1, people=1), 1).ids[0]) == pid and index.is_current()
+
+
+def test_onnxruntime_still_loads_after_the_vector_index(tmp_path):
+    """onnxruntime 1.31 crashes on import once usearch 2.26 is loaded; the index loads it in the safe order."""
+    import subprocess
+    import sys
+
+    code = ("from engine.vectorindex import usearch_index_class\n"
+            "usearch_index_class()(ndim=4, metric='cos')\n"
+            "import onnxruntime\n"
+            "print(onnxruntime.get_available_providers()[-1])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "CPUExecutionProvider" in done.stdout

@@ -20,6 +20,7 @@ from rich.progress import (
 from engine.jobs import Progress as JobProgress
 from engine.jobs import ProgressCallback
 
+METRIC_LABELS = {"loss": "loss", "val_map": "val mAP", "val_text": "val text R@10"}
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading",
                 "export": "Exporting", "build": "Building", "eval": "Evaluating", "train": "Training"}
 
@@ -31,18 +32,28 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback]:
         yield lambda _p: None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[detail]}"))
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, TaskID] = {}
+        latest: dict[str, dict[str, float]] = {}  # validation numbers come every few steps; keep showing them
 
         def show(p: JobProgress) -> None:
             if p.stage not in tasks:
                 tasks[p.stage] = bar.add_task(STAGE_LABELS.get(p.stage, p.stage.title()), total=p.total or None,
-                                              rate="")
+                                              rate="", detail="")
+            latest.setdefault(p.stage, {}).update(p.metrics)
             bar.update(tasks[p.stage], completed=p.done, total=p.total or None,
-                       rate=f"{p.rate:.1f}/s" if p.rate else "")
+                       rate=f"{p.rate:.1f}/s" if p.rate else "", detail=describe(p.message, latest[p.stage]))
 
         yield show
+
+
+def describe(message: str, metrics: dict[str, float]) -> str:
+    """The job's own words and numbers, e.g. 'stage 1  loss 2.314  val mAP 0.512'."""
+    parts = [message] if message else []
+    parts += [f"{METRIC_LABELS.get(k, k)} {v:.3f}" for k, v in metrics.items()]
+    return "  ".join(parts)
 
 
 def stderr_line(text: str) -> None:

@@ -1,0 +1,19 @@
+import io
+
+from rich.console import Console
+
+import desktop_app.progress as progress_mod
+from engine.jobs import Progress
+
+
+def test_training_bar_shows_loss_and_keeps_the_last_validation_score(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(progress_mod, "Console",
+                        lambda **_: Console(file=out, force_terminal=True, width=160, color_system=None))
+    with progress_mod.progress_bar() as show:
+        show(Progress("train", 10, 100, 5.0, "stage 1", {"loss": 2.3141, "val_map": 0.5123}))
+        show(Progress("train", 20, 100, 9.0, "stage 1", {"loss": 1.9}))
+    text = out.getvalue()
+    assert "Training" in text and "stage 1" in text
+    last = text.rsplit("Training", 1)[1]
+    assert "loss 1.900" in last and "val mAP 0.512" in last

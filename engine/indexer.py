@@ -78,7 +78,8 @@ def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: st
                    settings: IndexSettings) -> Iterator[Decoded]:
     """Decoded photos in order, with a bounded number in flight so memory stays flat."""
     workers = settings.workers or os.cpu_count() or 1
-    if workers <= 1 or len(tasks) < 4:
+    # Even one worker runs in its own process: decoding then overlaps with inference in this one.
+    if len(tasks) < 4:
         for t in tasks:
             yield decode_for_index(t, cfg, thumb_dir)
         return

@@ -385,15 +385,15 @@ def main(argv: list[str] | None = None) -> None:
             default = next(r for r in headline if r.name.endswith(variant))
             top = best_of([*mine, default])
             for r in [default, *mine]:
-                rows.append([variant, _setting(r.workers, str(cores), "inline"), _setting(r.threads, "ort"),
+                rows.append([variant, _setting(r.workers, str(cores)), _setting(r.threads, "ort"),
                              f"{r.rate:.1f}", f"{r.rate / base.rate:.2f}x", f"{r.rate / default.rate:.2f}x",
                              *_split_cells(r)[1:4], f"{r.foreign:.2f}", "best" if r is top else ""])
         out.print(make_table(
             "Sweep: decode workers (IndexSettings.workers) x ONNX Runtime threads (RuntimeConfig.threads)",
             ["variant", "workers", "threads", "photos/s", "vs baseline", "vs default", "decode s", "model s",
              "write s", "busy elsewhere", ""], rows))
-        out.print("workers 0 = one decode process per core; 1 = decode inline in the indexing thread (no worker "
-                  "process); threads 0 = onnxruntime's choice (one per physical core).\n")
+        out.print("workers 0 = one decode process per core; 1 = a single decode process "
+                  "overlapping inference; threads 0 = onnxruntime's choice (one per physical core).\n")
 
     rows = [[p.name, f"{p.wall_ms:.1f}", f"{p.cpu_ms:.1f}"] for p in parts.values()]
     out.print(make_table(f"Cost per photo of each stage alone ({len(paths[:args.batch_size])} photos, batch "

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 MODEL_NAME = "ViT-B-32"
 MODEL_ID = "vitb32-bench"
 MODEL_SEED = 0  # random weights: open_clip's own initialisation after torch.manual_seed(MODEL_SEED)
+# Bumped whenever training.export writes the towers differently, so cached bench folders are re-exported.
+# 2: text tower with a dynamic sequence axis.
+EXPORT_REVISION = 2
 
 
 def default_workdir() -> Path:
@@ -187,7 +190,8 @@ def ensure_vitb32_folder(models_dir: Path, model: nn.Module | None = None) -> Mo
     if (out / "manifest.json").is_file():
         folder = ModelFolder.load(out)
         info = folder.manifest.info
-        same = info.get("seed") == MODEL_SEED and (want is None or info.get("weights_sha256") == want)
+        same = (info.get("seed") == MODEL_SEED and info.get("export_revision") == EXPORT_REVISION
+                and (want is None or info.get("weights_sha256") == want))
         if same and folder.has_variant("int8"):
             return folder
     if model is None:
@@ -197,6 +201,7 @@ def ensure_vitb32_folder(models_dir: Path, model: nn.Module | None = None) -> Mo
     print(f"exporting {MODEL_NAME} (random weights, seed {MODEL_SEED}) to {out} ...", flush=True)
     folder = export_model_folder(model, out, model_id=MODEL_ID, model_name=MODEL_NAME,
                                  settings=ExportSettings(variants=("fp32", "int8")),
-                                 info={"kind": "bench-random", "seed": MODEL_SEED, "weights_sha256": want})
+                                 info={"kind": "bench-random", "seed": MODEL_SEED, "weights_sha256": want,
+                                       "export_revision": EXPORT_REVISION})
     print(f"exported in {time.perf_counter() - t0:.0f} s", flush=True)
     return folder

@@ -1,7 +1,8 @@
 """Image and text encoders on ONNX Runtime: CUDA when present, CPU otherwise.
 
 The variant is chosen per device (fp16 on CUDA, int8 on CPU, fp32 as the fallback) unless asked for.
-Outputs are L2-normalised float32 rows.
+Outputs are L2-normalised float32 rows. A text tower whose input has a dynamic sequence axis gets ids
+trimmed to the batch's longest text; one with a fixed length (folders exported before) gets them padded.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class _Tower:
         self.session = ort.InferenceSession(path, sess_options=opts, providers=providers)
         self.input = self.session.get_inputs()[0]
         self.output = self.session.get_outputs()[0].name
+        # onnxruntime gives a named (str) or unknown (None) dim for a dynamic axis, an int for a fixed one.
+        self.dynamic_seq = len(self.input.shape) > 1 and not isinstance(self.input.shape[1], int)
         self.half = "float16" in self.input.type
         self.on_cuda = self.session.get_providers()[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
@@ -133,5 +136,7 @@ class ClipEncoder:
         return _l2(self.visual.run(pixels))
 
     def encode_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        out = [self.textual.run(self.tokenizer(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        trim = self.textual.dynamic_seq
+        out = [self.textual.run(self.tokenizer(texts[i:i + batch_size], trim=trim))
+               for i in range(0, len(texts), batch_size)]
         return _l2(np.concatenate(out)) if out else np.zeros((0, self.embed_dim), np.float32)

@@ -2,6 +2,9 @@
 
 Two kinds: "clip_bpe" (CLIP's byte-level BPE from its merges file, lower-cased, with start/end tokens)
 and "hf" (a Hugging Face tokenizer.json through the `tokenizers` library).
+
+Both pad every text to the context length, or with `trim=True` only to the longest text of the batch
+(for text towers exported with a dynamic sequence axis, which then run a query's own length).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ _WORD_RE = regex.compile(
 class Tokenizer(Protocol):
     context_length: int
 
-    def __call__(self, texts: list[str]) -> np.ndarray: ...
+    def __call__(self, texts: list[str], trim: bool = False) -> np.ndarray:
+        """(N, L) int64 ids, right-padded: L is the context length, or with `trim` the longest text's length."""
+        ...
 
 
 @lru_cache(maxsize=1)
@@ -89,11 +94,12 @@ class ClipBpeTokenizer:
             ids.extend(self.encoder[piece] for piece in self._bpe(mapped))
         return ids
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.context_length), dtype=np.int64)
-        for row, text in enumerate(texts):
-            ids = [*[self.sot, *self.encode(text)][: self.context_length - 1], self.eot]
-            out[row, : len(ids)] = ids
+    def __call__(self, texts: list[str], trim: bool = False) -> np.ndarray:
+        rows = [[*[self.sot, *self.encode(text)][: self.context_length - 1], self.eot] for text in texts]
+        width = max(map(len, rows), default=self.context_length) if trim else self.context_length
+        out = np.zeros((len(texts), width), dtype=np.int64)
+        for i, ids in enumerate(rows):
+            out[i, : len(ids)] = ids
         return out
 
 
@@ -106,8 +112,12 @@ class HfTokenizer:
         self._tok.enable_padding(length=context_length, pad_id=pad_id)
         self.context_length = context_length
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        return np.array([e.ids for e in self._tok.encode_batch(list(texts))], dtype=np.int64)
+    def __call__(self, texts: list[str], trim: bool = False) -> np.ndarray:
+        encodings = self._tok.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(encodings), self.context_length)
+        if trim:  # padding is on the right: keep up to the last real token of the longest text
+            ids = ids[:, : max((sum(e.attention_mask) for e in encodings), default=self.context_length)]
+        return ids
 
 
 def load_tokenizer(folder: Path, config: TokenizerConfig) -> Tokenizer:

@@ -167,6 +167,13 @@ def test_build_starter_exports_a_working_model_folder(tmp_path: Path, sample_arr
     images = enc.encode_images(pixels)
     texts = enc.encode_texts(["a photo of a cat", "a rocket launch", "a cup of coffee"])
     assert list((texts @ images.T).argmax(1)) == [0, 1, 2]
+    # The MiniLM tower runs a query's own length: trimmed ids give the padded ids' vectors.
+    assert folder.manifest.export["text_seq"] == "dynamic" and enc.textual.dynamic_seq
+    queries = ["a cat", "a rocket launch at night over the sea"]
+    padded, trimmed = (enc.textual.run(enc.tokenizer(queries, trim=t)) for t in (False, True))
+    assert trimmed.shape == padded.shape and enc.tokenizer(queries, trim=True).shape[1] < 64
+    cos = (padded * trimmed).sum(1) / np.linalg.norm(padded, axis=1) / np.linalg.norm(trimmed, axis=1)
+    assert cos.min() >= 0.9999
 
     model, pre = load_torch_model(folder.path)
     assert pre == folder.preprocess

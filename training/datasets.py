@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from engine.atomic import atomic_folder
 from engine.errors import PhotosiftError
 from engine.paths import download_cache_dir
 
@@ -202,9 +201,7 @@ def prepare_tuxpaint(dest: Path | None = None, stamps: Path = TUXPAINT_STAMPS, f
             pass
     if not stamps.is_dir() or not any(stamps.rglob("*.png")):
         raise DatasetSourceMissingError(TUXPAINT_INSTALL)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.build-"))
-    try:
+    with atomic_folder(dest, "build") as work:
         kept, skipped = _copy_photos(stamps, work)
         if not kept:
             raise DatasetError(f"no photo stamps found under {stamps}")
@@ -216,12 +213,6 @@ def prepare_tuxpaint(dest: Path | None = None, stamps: Path = TUXPAINT_STAMPS, f
                             f"< {FLAT_FRACTION_MAX}; composited on white",
                    "skipped": skipped}
         (work / "dataset.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-        if dest.exists():
-            shutil.rmtree(dest)
-        work.rename(dest)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     log.info("prepared %d Tux Paint photos in %s", len(kept), dest)
     return dest
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from engine.atomic import atomic_folder
 from engine.errors import ModelFolderError
 from engine.modelfolder import (
     MANIFEST,
@@ -261,21 +261,9 @@ def export_model_folder(model: nn.Module, out_dir: Path, *, model_id: str, token
     """Write a complete model folder atomically (built beside, renamed into place) and return it."""
     check_model_id(model_id)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.export-"))
-    try:
-        _export_into(model, work, model_id, tokenizer, model_name, preprocess, settings,
-                              source_sha256, info or {}, tokenize)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{int(time.time())}")
-            out_dir.rename(old)
-            work.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            work.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    with atomic_folder(out_dir, "export") as work:
+        _export_into(model, work, model_id, tokenizer, model_name, preprocess, settings, source_sha256, info or {},
+                     tokenize)
     return ModelFolder.load(out_dir)
 
 

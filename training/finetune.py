@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -53,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.atomic import atomic_folder
 from engine.errors import Cancelled, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import MANIFEST, ModelFolder, PreprocessConfig, check_model_id, open_model, write_json_atomic
@@ -198,8 +198,7 @@ def save_torch_weights(model: nn.Module, base_torch_dir: Path, out_folder: Path)
     from safetensors.torch import save_file
 
     dest = Path(out_folder) / TORCH_DIR
-    work = Path(tempfile.mkdtemp(dir=out_folder, prefix=".torch-"))
-    try:
+    with atomic_folder(dest, "build") as work:
         weight_names = [p.name for p in base_torch_dir.iterdir()
                         if p.suffix in (".safetensors", ".bin", ".pt", ".pth") and p.is_file()]
         for p in base_torch_dir.iterdir():  # configs, and folders such as a HF text tower's files
@@ -213,12 +212,6 @@ def save_torch_weights(model: nn.Module, base_torch_dir: Path, out_folder: Path)
                 save_file(state, str(work / name))
             else:
                 torch.save(state, str(work / name))
-        if dest.exists():
-            shutil.rmtree(dest)
-        work.rename(dest)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return dest
 
 

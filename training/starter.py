@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from engine.atomic import replace_folder
 from engine.jobs import ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import ModelFolder, PreprocessConfig
 from resources import RESOURCES
@@ -204,7 +205,7 @@ def build_starter(out_dir: Path, progress: ProgressCallback = ignore_progress) -
                 info=_info(model, time.perf_counter() - started))
         shutil.move(str(staging / TORCH_DIR), str(folder.path / TORCH_DIR))
         clock.report(5, "installing")
-        _replace_dir(folder.path, out_dir)
+        replace_folder(folder.path, out_dir)
         clock.report(6, "done")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -227,16 +228,6 @@ def _quiet() -> Iterator[None]:
     finally:
         hf_logging.set_verbosity(level)
         hf_logging.enable_progress_bar()
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{int(time.time())}")
-        dst.rename(old)
-        src.rename(dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        src.rename(dst)
 
 
 def _info(model: torch.nn.Module, build_s: float) -> dict[str, Any]:

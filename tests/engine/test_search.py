@@ -185,3 +185,34 @@ def test_onnxruntime_still_loads_after_the_vector_index(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "CPUExecutionProvider" in done.stdout
+
+
+def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
+    from engine.catalog import PhotoCatalog
+
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((100, 128)).astype(np.float32)
+    vecs = centres[np.arange(1000) % 100] + 0.05 * rng.standard_normal((1000, 128)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        root = cat.add_root("/p")
+        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
+                                fingerprint=str(i)) for i in range(1000)]
+        cat.put_embeddings("m", ids, vecs)
+        index = VectorIndex(cat, "m", tmp_path / "idx")
+        beams: list[int] = []
+        real_ann = index._ann
+
+        def spy(q, k, allowed):
+            beams.append(index._index.expansion_search)
+            return real_ann(q, k, allowed)
+
+        monkeypatch.setattr(index, "_ann", spy)
+        assert len(index.search(vecs[3], 10).ids) == 10
+        assert beams == [vi.EXPANSION_SEARCH]  # a photo-like query: its cluster stands far above the rest
+        beams.clear()
+        unlike = rng.standard_normal(128).astype(np.float32)
+        hits = index.search(unlike / np.linalg.norm(unlike), 10)
+        assert beams == [vi.EXPANSION_SEARCH, vi.WIDE_EXPANSION_SEARCH]
+        assert index._index.expansion_search == vi.EXPANSION_SEARCH and len(hits.ids) == 10

@@ -255,10 +255,11 @@ def child_serve(ds: Path, models_dir: Path, spec: Spec, n_queries: int, n_recall
                 break
         found_engine[name] = found
         sets[name] = qs[:len(found)]
+        wide = (index.wide_searches - wide0) / len(found)
         # Everything a query costs after its text is encoded: search, cutoff sample, photo rows.
         latency = time_calls(lambda i, qs=sets[name]: search.search_vector(qs[i % len(qs)], opts),
                              min(n_queries, 100), warmup=3, budget_s=BUDGET_S / 2)
-        res["per_set"][name] = {"search": latency, "wide": (index.wide_searches - wide0) / len(found)}
+        res["per_set"][name] = {"search": latency, "wide": wide}
     found_raw = ({name: [np.asarray(raw.search(q, count=res["raw_count"]).keys, np.uint64) for q in qs]
                   for name, qs in sets.items()} if raw is not None else {})
     lib.close()

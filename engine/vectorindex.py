@@ -75,6 +75,7 @@ class VectorIndex:
         self._change_key: tuple[int, int] | None = None
         self._last_stamp: str | None = None
         self._sample_cache: np.ndarray | None = None
+        self._last_sample_scores: tuple[bytes, np.ndarray] | None = None
         self.wide_searches = 0  # how many searches needed the wide beam (diagnostics, benchmarks)
 
     # -- state ----------------------------------------------------------------------------
@@ -115,7 +116,7 @@ class VectorIndex:
         if stamp == self._stamp:
             return
         self._index, self._exact = None, None
-        self._sample_cache = None
+        self._sample_cache, self._last_sample_scores = None, None
         _, count = self.catalog.embedding_version(self.model_id)
         if count < EXACT_BELOW:
             self._exact = self.catalog.embeddings(self.model_id)
@@ -224,11 +225,16 @@ class VectorIndex:
     def score_sample(self, query: np.ndarray) -> np.ndarray:
         """Scores of the query against a fixed sample of the library, to judge what 'relevant' means."""
         self.refresh()
+        q = np.asarray(query, np.float32).reshape(-1)
         if self._exact is not None:
-            return self._exact[1] @ np.asarray(query, np.float32)
+            return self._exact[1] @ q
         if self._sample_cache is None:
             self._sample_cache = self.catalog.embedding_sample(self.model_id, SAMPLE_SIZE)[1]
-        return self._sample_cache @ np.asarray(query, np.float32)
+        key = q.tobytes()
+        if self._last_sample_scores is None or self._last_sample_scores[0] != key:
+            # The search and its relevance cutoff both ask for the same query's scores.
+            self._last_sample_scores = (key, self._sample_cache @ q)
+        return self._last_sample_scores[1]
 
     def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out_ids: list[int] = []

@@ -17,7 +17,8 @@ from desktop_app.gui.thumbs import ThumbnailLoader
 
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
-BLOCK = 512
+BLOCK = 256  # rows fetched from the catalog at once, around the first one painted
+ROW_CACHE = 16 * BLOCK  # row details kept; beyond this the cache starts over (a long jump needs one block)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -53,7 +54,8 @@ class PhotoGridModel(QAbstractListModel):
         self.loader = loader
         self.ids: list[int] = []
         self.scores: dict[int, float] = {}
-        self.rows: dict[int, RowInfo] = {}
+        # photo id -> (path, raw_path, fingerprint, status): plain tuples, which the cyclic GC stops tracking
+        self.rows: dict[int, tuple[str, bytes | None, str | None, str]] = {}
         self.row_of: dict[int, int] = {}
         self._placeholder = placeholder(256)
         self._broken = placeholder(256, "#f2c4c4")
@@ -84,22 +86,29 @@ class PhotoGridModel(QAbstractListModel):
         return self.ids[row]
 
     def info(self, photo_id: int) -> RowInfo | None:
-        if photo_id not in self.rows:
-            row = self.row_of.get(photo_id)
-            if row is None:
+        row = self._row(photo_id)
+        return RowInfo(*row) if row is not None else None
+
+    def _row(self, photo_id: int) -> tuple[str, bytes | None, str | None, str] | None:
+        row = self.rows.get(photo_id)
+        if row is None:
+            position = self.row_of.get(photo_id)
+            if position is None:
                 return None
-            self._fetch_block(row)
-        return self.rows.get(photo_id)
+            self._fetch_block(position)
+            row = self.rows.get(photo_id)
+        return row
 
     def _fetch_block(self, row: int) -> None:
-        start = max(0, row - BLOCK // 2)
+        if len(self.rows) > ROW_CACHE:
+            self.rows.clear()
+        start = max(0, row - BLOCK // 4)  # mostly ahead: scrolling goes on in the same direction
         chunk = [pid for pid in self.ids[start:start + BLOCK] if pid not in self.rows]
         for s in range(0, len(chunk), 900):
             part = chunk[s:s + 900]
             marks = ",".join("?" * len(part))
-            for pid, path, raw, fp, status in self.conn.execute(
-                    f"SELECT id, path, raw_path, fingerprint, status FROM photos WHERE id IN ({marks})", part):
-                self.rows[pid] = RowInfo(path, raw, fp, status)
+            self.rows.update((r[0], r[1:]) for r in self.conn.execute(
+                f"SELECT id, path, raw_path, fingerprint, status FROM photos WHERE id IN ({marks})", part))
 
     # -- Qt model -------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -117,10 +126,11 @@ class PhotoGridModel(QAbstractListModel):
             pm = self.loader.pixmap(pid)
             if pm is not None:
                 return pm
-            info = self.info(pid)
-            if info is None or pid in self.loader.failed or info.status == "error":
+            row = self._row(pid)
+            if row is None or row[3] == "error" or pid in self.loader.failed:
                 return self._broken
-            self.loader.request(pid, info.fingerprint, info.source)
+            path, raw_path, fingerprint, _status = row
+            self.loader.request(pid, fingerprint, raw_path if raw_path is not None else path)
             return self._placeholder
         if role == Qt.ItemDataRole.ToolTipRole:
             info = self.info(pid)

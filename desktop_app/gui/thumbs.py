@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections import OrderedDict, deque
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -44,18 +44,26 @@ def _load_image(thumb: Path | None, source: str | bytes) -> QImage:
 
 
 class ThumbnailLoader(QObject):
-    """Workers decode into a queue; a GUI-thread timer turns finished QImages into QPixmaps."""
+    """Workers decode into a queue; a GUI-thread timer turns finished QImages into QPixmaps.
+
+    Painting only notes what it wants (no thread is woken mid-paint, no future is made per cell); the
+    wanted set goes to the workers once the event loop is idle, newest first, and the GUI thread spends at
+    most DRAIN_BUDGET_S per tick turning finished images into pixmaps.
+    """
 
     pixmap_ready = Signal(int)
+    DRAIN_BUDGET_S = 0.004
 
-    def __init__(self, thumb_dir: Path, parent: QObject | None = None, cache_items: int = 4000) -> None:
+    def __init__(self, thumb_dir: Path, parent: QObject | None = None, cache_items: int = 4000,
+                 workers: int = 2) -> None:
         super().__init__(parent)
         self.thumb_dir = Path(thumb_dir)
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="photosift-thumbs")
         self.done: queue.SimpleQueue[tuple[int, QImage, int]] = queue.SimpleQueue()
         self.timer = QTimer(self)
         self.timer.setInterval(15)
         self.timer.timeout.connect(self._drain)
+        self._kick = QTimer(self, singleShot=True, interval=0)  # hands new requests to the workers when idle
+        self._kick.timeout.connect(self._wake_workers)
         self.cache: OrderedDict[int, QPixmap] = OrderedDict()
         self.cache_items = cache_items
         self.failed: set[int] = set()
@@ -63,6 +71,12 @@ class ThumbnailLoader(QObject):
         self._visible: set[int] = set()
         self._generation = 0
         self._lock = threading.Lock()
+        self._work_ready = threading.Condition(self._lock)
+        self._todo: deque[tuple[int, str | None, str | bytes, int]] = deque()  # newest at the right
+        self._closed = False
+        self._workers = [threading.Thread(target=self._work_loop, name=f"photosift-thumbs_{i}", daemon=True)
+                         for i in range(workers)]
+        self._started = False
 
     # -- called from the GUI thread -------------------------------------------------------
     def pixmap(self, photo_id: int) -> QPixmap | None:
@@ -72,13 +86,22 @@ class ThumbnailLoader(QObject):
         return pm
 
     def request(self, photo_id: int, fingerprint: str | None, source: str | bytes) -> None:
+        """Note that a cell wants its thumbnail; cheap enough to call from paint for every cell."""
         with self._lock:
-            if photo_id in self._pending or photo_id in self.failed:
+            if photo_id in self._pending or photo_id in self.failed or self._closed:
                 return
             self._pending.add(photo_id)
-            generation = self._generation
-        thumb = thumbnail_path(self.thumb_dir, fingerprint) if fingerprint else None
-        self.pool.submit(self._work, photo_id, thumb, source, generation)
+            self._todo.append((photo_id, fingerprint, source, self._generation))
+        if not self._kick.isActive():
+            self._kick.start()
+
+    def _wake_workers(self) -> None:
+        if not self._started:
+            self._started = True
+            for t in self._workers:
+                t.start()
+        with self._work_ready:
+            self._work_ready.notify(len(self._workers))
         if not self.timer.isActive():
             self.timer.start()
 
@@ -91,10 +114,12 @@ class ThumbnailLoader(QObject):
         with self._lock:
             self._generation += 1
             self._pending.clear()
+            self._todo.clear()
             self._visible = set()
 
     def _drain(self) -> None:
-        for _ in range(64):  # bounded work per tick keeps the event loop responsive
+        deadline = time.perf_counter() + self.DRAIN_BUDGET_S  # bounded work per tick keeps the loop responsive
+        while time.perf_counter() < deadline:
             try:
                 photo_id, image, generation = self.done.get_nowait()
             except queue.Empty:
@@ -114,21 +139,37 @@ class ThumbnailLoader(QObject):
             self.pixmap_ready.emit(photo_id)
 
     def shutdown(self) -> None:
-        with self._lock:
+        with self._work_ready:
             self._generation += 1
-        self.pool.shutdown(wait=True, cancel_futures=True)
+            self._closed = True
+            self._todo.clear()
+            self._work_ready.notify_all()
+        for t in self._workers:
+            if t.is_alive():
+                t.join()
         self.timer.stop()
+        self._kick.stop()
 
     # -- called from workers --------------------------------------------------------------
-    def _work(self, photo_id: int, thumb: Path | None, source: str | bytes, generation: int) -> None:
-        if not self.still_wanted(photo_id, generation):
-            self.forget(photo_id)
-            return
-        self.done.put((photo_id, _load_image(thumb, source), generation))
+    def _next_task(self) -> tuple[int, str | None, str | bytes, int] | None:
+        """The newest request still wanted (stale ones are dropped undecoded); None when closing."""
+        with self._work_ready:
+            while True:
+                while not self._todo and not self._closed:
+                    self._work_ready.wait()
+                if self._closed:
+                    return None
+                task = self._todo.pop()
+                photo_id, _fingerprint, _source, generation = task
+                if generation == self._generation and (not self._visible or photo_id in self._visible):
+                    return task
+                self._pending.discard(photo_id)
 
-    def still_wanted(self, photo_id: int, generation: int) -> bool:
-        with self._lock:
-            return generation == self._generation and (not self._visible or photo_id in self._visible)
+    def _work_loop(self) -> None:
+        while (task := self._next_task()) is not None:
+            photo_id, fingerprint, source, generation = task
+            thumb = thumbnail_path(self.thumb_dir, fingerprint) if fingerprint else None
+            self.done.put((photo_id, _load_image(thumb, source), generation))
 
     def forget(self, photo_id: int) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.background import index_library
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
 from desktop_app.gui.grid import PhotoGridModel, PhotoGridView, ScoreRole
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar
@@ -481,35 +482,19 @@ class MainWindow(QMainWindow):
         if not self.lib.catalog.roots():
             self.choose_folder()
             return
-        library_dir = self.library_dir
-
         cache_bytes = int(self.settings.value("thumb_cache_mb", 2000)) * 1_000_000
-
-        def job(progress, token: CancelToken):
-            from engine.imageio import prune_thumbnails
-            from engine.scanner import scan
-            from engine.update import update_library
-
-            with Library.open(library_dir) as lib:
-                # Scan before the model is loaded (or downloaded): photos show up in the grid at once.
-                with lib.write_lock(wait_s=2.0):
-                    scanned = scan(lib.catalog, progress=progress, cancel=token)
-                report = update_library(lib, self.encoder(progress), do_scan=False, progress=progress,
-                                        cancel=token, wait_s=2.0)
-                report.scan = scanned
-                prune_thumbnails(lib.paths.thumbnails, cache_bytes)
-                return report
-
+        device = str(self.settings.value("device", "auto"))
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         for w in (self.pause_button, self.cancel_button):
             w.setVisible(True)
         self.pause_button.setText("Pause")
         self._grow_timer.start()
-        self.index_job = self.runner.start(job, name="indexing", on_progress=self._index_progress,
-                                           on_done=self._index_done, on_error=self._index_failed,
-                                           on_cancel=lambda: self._index_ended(None, "Indexing cancelled; "
-                                                                                     "finished photos are kept."))
+        # In a child process: minutes of decoding and inference must not take the GIL or the CPU from the GUI.
+        self.index_job = self.runner.start_process(
+            index_library, (self.library_dir, device, cache_bytes), name="indexing",
+            on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
+            on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
 
     def _index_progress(self, p: Progress) -> None:
         names = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading model",

@@ -1,55 +1,50 @@
-"""The one adapter between engine/training jobs and Qt: run a job on a worker thread, relay its
-Progress and its result to the GUI thread, and cancel or pause it through a CancelToken.
+"""The one adapter between engine/training jobs and Qt: run a job on a worker thread or in a child
+process, relay its Progress and its result to the GUI thread, and cancel or pause it through a CancelToken.
 
 Workers never touch Qt: they put events on a queue that a GUI-thread timer drains. (Emitting Qt signals
 from worker threads corrupted reference counts in PySide6 6.12 — see tests/app/test_qt_threads.py.)
+Long CPU-heavy jobs (indexing) run in a child process (desktop_app.background) so that they take neither
+the GIL nor the CPU from the GUI thread; short ones (a search) run on a thread.
 """
 
 from __future__ import annotations
 
-import logging
+import multiprocessing
 import queue
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from engine.errors import Cancelled, PhotosiftError
+from desktop_app.background import Job, child_main, run_job
 from engine.jobs import CancelToken, Progress
 
-log = logging.getLogger(__name__)
-
-Job = Callable[[Callable[[Progress], None], CancelToken], Any]
 DRAIN_MS = 30
+
+ProgressSlot = Callable[[Progress], None] | None
 
 
 class JobWorker:
     """One job on its own daemon thread; callbacks run in the GUI thread."""
 
-    def __init__(self, job: Job, name: str, on_progress: Callable[[Progress], None] | None,
-                 on_done: Callable[[Any], None] | None, on_error: Callable[[str], None] | None,
-                 on_cancel: Callable[[], None] | None) -> None:
+    def __init__(self, job: Job, name: str, on_progress: ProgressSlot, on_done: Callable[[Any], None] | None,
+                 on_error: Callable[[str], None] | None, on_cancel: Callable[[], None] | None) -> None:
         self.job, self.name = job, name
-        self.token = CancelToken()
+        self.token: CancelToken | RemoteToken = CancelToken()
         self.callbacks = {"progress": on_progress, "done": on_done, "error": on_error, "cancel": on_cancel}
-        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.events: Any = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=f"photosift-{name}", daemon=True)
         self.ended = False
 
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
     def _run(self) -> None:
-        try:
-            result = self.job(lambda p: self.events.put(("progress", p)), self.token)
-        except Cancelled:
-            self.events.put(("cancel", None))
-        except PhotosiftError as e:
-            self.events.put(("error", str(e)))
-        except Exception as e:  # noqa: BLE001 - shown as a notification, never as a crash
-            log.error("%s failed:\n%s", self.name, traceback.format_exc())
-            self.events.put(("error", f"{self.name} failed: {type(e).__name__}: {e}"))
-        else:
-            self.events.put(("done", result))
+        run_job(self.job, self.name, self.events, self.token)  # type: ignore[arg-type]
 
     def drain(self) -> None:
         """Deliver, in order, what the job reported since the last tick (every report: a training plot
@@ -65,11 +60,87 @@ class JobWorker:
             elif self.callbacks["progress"]:
                 self.callbacks["progress"](payload)
         if end is not None:
-            self.ended = True
-            kind, payload = end
-            callback = self.callbacks[kind]
-            if callback is not None:
-                callback() if kind == "cancel" else callback(payload)
+            self._end(*end)
+
+    def _end(self, kind: str, payload: Any) -> None:
+        self.ended = True
+        callback = self.callbacks[kind]
+        if callback is not None:
+            callback() if kind == "cancel" else callback(payload)
+
+
+class RemoteToken:
+    """The GUI's handle on a child process's CancelToken: the same calls, sent down a pipe."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._cancelled = False
+        self._paused = False
+
+    def _send(self, command: str) -> None:
+        try:
+            self._conn.send(command)
+        except OSError:  # the child has ended already
+            pass
+
+    def cancel(self) -> None:
+        self._cancelled, self._paused = True, False
+        self._send("cancel")
+
+    def pause(self) -> None:
+        self._paused = True
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._paused = False
+        self._send("resume")
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+
+class ProcessJobWorker(JobWorker):
+    """One job in a child process (spawned: a fresh interpreter, no Qt); callbacks run in the GUI thread.
+
+    `target(*args, progress, token)` must be a module-level function of a Qt-free module."""
+
+    def __init__(self, target: Callable[..., Any], args: tuple[Any, ...], name: str, on_progress: ProgressSlot,
+                 on_done: Callable[[Any], None] | None, on_error: Callable[[str], None] | None,
+                 on_cancel: Callable[[], None] | None) -> None:
+        super().__init__(lambda _p, _t: None, name, on_progress, on_done, on_error, on_cancel)
+        ctx = multiprocessing.get_context("spawn")
+        self.events = ctx.Queue()
+        ours, theirs = ctx.Pipe()
+        self._theirs = theirs
+        self.token = RemoteToken(ours)
+        self.process = ctx.Process(target=child_main, args=(target, args, name, self.events, theirs),
+                                   name=f"photosift-{name}")
+
+    def start(self) -> None:
+        self.process.start()
+        self._theirs.close()  # the child holds its end; when the window goes, the child sees the pipe close
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(1.0)
+
+    def drain(self) -> None:
+        exited = not self.process.is_alive()  # looked at first: if it had exited, all it sent is readable now
+        super().drain()
+        if exited and not self.ended:
+            self._end("error", f"{self.name} stopped unexpectedly (exit code {self.process.exitcode})")
+
+    @property
+    def exiting(self) -> bool:
+        """Ended but not yet gone (is_alive() reaps it without waiting once it is)."""
+        return self.process.is_alive()
 
 
 class JobRunner(QObject):
@@ -78,16 +149,27 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.running: list[JobWorker] = []
+        self.exiting: list[ProcessJobWorker] = []  # child processes that reported their end, not yet reaped
         self.timer = QTimer(self)
         self.timer.setInterval(DRAIN_MS)
         self.timer.timeout.connect(self._drain)
 
-    def start(self, job: Job, *, name: str = "job", on_progress: Callable[[Progress], None] | None = None,
+    def start(self, job: Job, *, name: str = "job", on_progress: ProgressSlot = None,
               on_done: Callable[[Any], None] | None = None, on_error: Callable[[str], None] | None = None,
               on_cancel: Callable[[], None] | None = None) -> JobWorker:
-        worker = JobWorker(job, name, on_progress, on_done, on_error, on_cancel)
+        """Run job(progress, token) on a thread."""
+        return self._run(JobWorker(job, name, on_progress, on_done, on_error, on_cancel))
+
+    def start_process(self, target: Callable[..., Any], args: tuple[Any, ...], *, name: str = "job",
+                      on_progress: ProgressSlot = None, on_done: Callable[[Any], None] | None = None,
+                      on_error: Callable[[str], None] | None = None,
+                      on_cancel: Callable[[], None] | None = None) -> JobWorker:
+        """Run target(*args, progress, token) in a child process; args, reports and result are pickled."""
+        return self._run(ProcessJobWorker(target, args, name, on_progress, on_done, on_error, on_cancel))
+
+    def _run(self, worker: JobWorker) -> JobWorker:
         self.running.append(worker)
-        worker.thread.start()
+        worker.start()
         self.timer.start()
         return worker
 
@@ -96,12 +178,15 @@ class JobRunner(QObject):
             worker.drain()
             if worker.ended:
                 self.running.remove(worker)
-        if not self.running:
+                if isinstance(worker, ProcessJobWorker):
+                    self.exiting.append(worker)
+        self.exiting = [w for w in self.exiting if w.exiting]  # never join here: that would block the GUI
+        if not self.running and not self.exiting:
             self.timer.stop()
 
     def shutdown(self, wait_s: float = 5.0) -> None:
         for w in self.running:
             w.token.cancel()
-        for w in self.running:
-            w.thread.join(wait_s)
+        for w in [*self.running, *self.exiting]:
+            w.join(wait_s)
         self.timer.stop()

@@ -1,0 +1,107 @@
+"""Jobs the window runs in a child process, and the child's side of running any job.
+
+Indexing decodes, encodes and tags photos for minutes. Run on a thread of the window's process, its Python
+work (and onnxruntime's import and session set-up, and the garbage it leaves to collect) holds the GIL the
+GUI thread needs for every event, and its threads and decode processes take the CPU the GUI thread needs.
+In a child process at a lower CPU priority it does neither: the window only reads the child's reports.
+No Qt here: the child imports the engine and what the job needs, nothing of the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from engine.errors import Cancelled, PhotosiftError
+from engine.jobs import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_NICE = 10  # the child's CPU priority below the window's (POSIX nice increment)
+
+Job = Callable[[Callable[[Progress], None], CancelToken], Any]
+
+
+class EventSink(Protocol):
+    def put(self, item: tuple[str, Any]) -> None: ...
+
+
+def run_job(job: Job, name: str, events: EventSink, token: CancelToken) -> None:
+    """Run job(progress, token); put ('progress', Progress) for each report, then exactly one of
+    ('done', result), ('cancel', None) or ('error', message)."""
+    try:
+        result = job(lambda p: events.put(("progress", p)), token)
+    except Cancelled:
+        events.put(("cancel", None))
+    except PhotosiftError as e:
+        events.put(("error", str(e)))
+    except Exception as e:  # noqa: BLE001 - shown as a notification, never as a crash
+        log.error("%s failed:\n%s", name, traceback.format_exc())
+        events.put(("error", f"{name} failed: {type(e).__name__}: {e}"))
+    else:
+        events.put(("done", result))
+
+
+def child_main(job: Callable[..., Any], args: tuple[Any, ...], name: str, events: Any,
+               control: Connection) -> None:
+    """The child process: lower its priority, follow cancel/pause/resume from the parent, run the job
+    (called as job(*args, progress, token)) and send its reports and end through `events`."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(BACKGROUND_NICE)  # threads and decode processes started from here inherit it
+        except OSError:
+            pass
+    token = CancelToken()
+    threading.Thread(target=_follow_parent, args=(control, token), name="photosift-control", daemon=True).start()
+    run_job(lambda progress, tok: job(*args, progress, tok), name, events, token)
+    events.close()
+    events.join_thread()  # everything reaches the parent before this process ends
+
+
+def _follow_parent(control: Connection, token: CancelToken) -> None:
+    commands = {"cancel": token.cancel, "pause": token.pause, "resume": token.resume}
+    while True:
+        try:
+            command = control.recv()
+        except (EOFError, OSError):  # the window is gone: stop at the next batch
+            token.cancel()
+            return
+        if command in commands:
+            commands[command]()
+
+
+# -- jobs -------------------------------------------------------------------------------------
+def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progress: Callable[[Progress], None],
+                  token: CancelToken) -> Any:
+    """Scan every folder (new photos show up in the window at once), then load the active model and compute
+    vectors and tags for what is missing; finally prune the thumbnail cache. Returns the UpdateReport as
+    plain data (see as_plain_data)."""
+    from desktop_app.models_runtime import load_encoder
+    from engine.imageio import prune_thumbnails
+    from engine.library import Library
+    from engine.scanner import scan
+    from engine.update import update_library
+
+    with Library.open(library_dir) as lib:
+        # Scan before the model is loaded (or downloaded): photos show up in the grid at once.
+        with lib.write_lock(wait_s=2.0):
+            scanned = scan(lib.catalog, progress=progress, cancel=token)
+        encoder = load_encoder(lib.active_model_id, device, progress)
+        report = update_library(lib, encoder, do_scan=False, progress=progress, cancel=token, wait_s=2.0)
+        report.scan = scanned
+        prune_thumbnails(lib.paths.thumbnails, thumb_cache_bytes)
+        return as_plain_data(report)
+
+
+def as_plain_data(report: Any) -> SimpleNamespace:
+    """An UpdateReport with the same attributes (scan.*, index.*, tags_written) made of builtins only, so
+    that unpickling it in the window imports nothing: engine.update would pull in onnxruntime there."""
+    return SimpleNamespace(scan=SimpleNamespace(**vars(report.scan)), index=SimpleNamespace(**vars(report.index)),
+                           tags_written=report.tags_written)

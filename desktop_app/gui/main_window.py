@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +34,10 @@ from PySide6.QtWidgets import (
 from desktop_app.background import index_library
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
 from desktop_app.gui.grid import PhotoGridModel, PhotoGridView, ScoreRole
-from desktop_app.gui.panels import DetailsPanel, LibrarySidebar
+from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
+from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name
 from engine.jobs import CancelToken, Progress
 from engine.library import Library
@@ -42,6 +45,8 @@ from engine.library import Library
 if TYPE_CHECKING:
     from engine.encoder import ClipEncoder
     from engine.search import SearchFilters, SearchOptions
+
+log = logging.getLogger(__name__)
 
 ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
@@ -72,12 +77,18 @@ class MainWindow(QMainWindow):
         self.folder_filter: str | None = None
         self.tag_filter: str | None = None
         self.last_query = ""
+        self._counts: dict[str, int] | None = None  # the catalog's counts as last read
+        self._status_extra = ""  # what the running job is doing, for the status line
+        self._sidebar_generation = 0
+        self._grid_generation = 0  # bumped whenever the grid gets new content
+        self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
+        self._growing = False
         self.setWindowTitle("Photosift")
         self.resize(1280, 800)
         self.setAcceptDrops(True)
         self._build()
         self._shortcuts()
-        self.refresh_library(defer_sidebar=True)
+        self.refresh_library()
         _settle_heap()
 
     # -- layout ---------------------------------------------------------------------------
@@ -139,7 +150,7 @@ class MainWindow(QMainWindow):
         self.sidebar.tag_chosen.connect(self._tag_chosen)
         self.details = DetailsPanel()
         self.details.find_similar.connect(self.find_similar)
-        self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh(self.lib.catalog))
+        self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
         self.split = QSplitter()
         self.split.addWidget(self.sidebar)
         self.split.addWidget(self.grid)
@@ -235,19 +246,49 @@ class MainWindow(QMainWindow):
         return super().eventFilter(obj, event)
 
     # -- library state --------------------------------------------------------------------
-    def refresh_library(self, defer_sidebar: bool = False) -> None:
+    def refresh_library(self) -> None:
+        """Show the library as the catalog has it now: the grid at once, the sidebar when its counts (a few
+        hundred milliseconds of SQL on a big library) have been read off the GUI thread."""
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
-        if defer_sidebar:  # at start-up the grid comes first; the sidebar follows right after
-            QTimer.singleShot(0, lambda: self.sidebar.refresh(self.lib.catalog))
-        else:
-            self.sidebar.refresh(self.lib.catalog)
+        self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()
         self._update_status()
 
-    def _update_status(self, extra: str = "") -> None:
-        c = self.lib.catalog.counts()
+    def _read_catalog(self, name: str, read: Callable[[PhotoCatalog], Any], on_done: Callable[[Any], None]) -> None:
+        """read(catalog) on a worker thread with its own connection; on_done(result) in the GUI thread."""
+        path = self.lib.paths.catalog
+
+        def job(_progress, _token: CancelToken) -> Any:
+            with PhotoCatalog(path) as catalog:
+                return read(catalog)
+
+        def failed(message: str) -> None:
+            log.warning("%s: %s", name, message)
+            on_done(None)
+
+        self.runner.start(job, name=name, on_done=on_done, on_error=failed)
+
+    def _refresh_sidebar(self, then: Callable[[], None] | None = None) -> None:
+        self._sidebar_generation += 1
+        generation = self._sidebar_generation
+
+        def show(data: SidebarData | None) -> None:
+            if data is not None and generation == self._sidebar_generation:
+                self.sidebar.show_data(data)
+            if then is not None:
+                then()
+
+        self._read_catalog("sidebar", LibrarySidebar.load, show)
+
+    def _update_status(self, extra: str | None = None, recount: bool = True) -> None:
+        """The status line; `recount=False` reuses the last counts (progress reports come often)."""
+        if recount or self._counts is None:
+            self._counts = self.lib.catalog.counts()
+        if extra is not None:
+            self._status_extra = extra
+        c, extra = self._counts, self._status_extra
         shown = self.grid_model.rowCount()
         noun = "result" if self.mode == "results" else "photo"
         what = f"{shown} {noun}{'' if shown == 1 else 's'}"
@@ -258,8 +299,13 @@ class MainWindow(QMainWindow):
         self.failed_button.setText(f"{c['error']} unreadable" if c["error"] else "")
         self.failed_button.setVisible(bool(c["error"]))
 
-    def _browse_ids(self) -> list[int]:
-        clauses, params = [], []
+    def _browse_query(self, after_id: int | None = None) -> tuple[str, list[object]]:
+        """The SQL of the grid in browse mode (current filters, newest first); only ids above `after_id`."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
         if self.folder_filter:
             clauses.append("(substr(path, 1, ?) = ?)")
             prefix = self.folder_filter.rstrip(os.sep) + os.sep
@@ -277,20 +323,49 @@ class MainWindow(QMainWindow):
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         # Browsing has no query to be relevant to: newest first, as photo apps do.
         order = "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"
-        return [r[0] for r in self.lib.catalog.conn.execute(f"SELECT id FROM photos {where} ORDER BY {order}",
-                                                             params)]
+        return f"SELECT id FROM photos {where} ORDER BY {order}", params
+
+    @staticmethod
+    def _read_browse(catalog: PhotoCatalog, sql: str, params: list[object]) -> tuple[list[int], int]:
+        """(ids, the highest photo id before they were read): photos added later have higher ids."""
+        top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0
+        return [r[0] for r in catalog.conn.execute(sql, params)], top
 
     def load_browse(self) -> None:
         self.mode = "browse"
         self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
-        self.grid_model.set_photos(self._browse_ids())
+        ids, self._grid_top_id = self._read_browse(self.lib.catalog, *self._browse_query())
+        self._show_photos(ids)
         self._update_status()
 
+    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None) -> None:
+        self._grid_generation += 1  # answers to queries made for the previous content are dropped
+        self.grid_model.set_photos(ids, scores)
+
     def _grow_grid(self) -> None:
-        """While indexing, new photos appear in the grid without disturbing the user's place."""
-        if self.mode == "browse":
-            self.grid_model.append_photos(self._browse_ids())
-            self._update_status()
+        """While indexing, new photos appear in the grid without disturbing the user's place: only photos
+        newer than the grid are read, off the GUI thread, and appended; the counts come along."""
+        if self._growing:
+            return
+        self._growing = True
+        generation, browsing = self._grid_generation, self.mode == "browse"
+        sql, params = self._browse_query(after_id=self._grid_top_id)
+
+        def read(catalog: PhotoCatalog) -> tuple[list[int], int, dict[str, int]]:
+            ids, top = self._read_browse(catalog, sql, params) if browsing else ([], 0)
+            return ids, top, catalog.counts()
+
+        def show(result: tuple[list[int], int, dict[str, int]] | None) -> None:
+            self._growing = False
+            if result is None:
+                return
+            ids, top, self._counts = result
+            if browsing and generation == self._grid_generation:
+                self.grid_model.append_photos(ids)
+                self._grid_top_id = max(self._grid_top_id, top)
+            self._update_status(recount=False)
+
+        self._read_catalog("grid update", read, show)
 
     def _dates(self):
         lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
@@ -367,7 +442,7 @@ class MainWindow(QMainWindow):
         self.mode = "results"
         self.last_query = label
         self.back_action.setVisible(True)
-        self.grid_model.set_photos([pid for pid, _ in results], dict(results))
+        self._show_photos([pid for pid, _ in results], dict(results))
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self._update_status()
@@ -504,7 +579,7 @@ class MainWindow(QMainWindow):
             self.progress.setValue(p.done)
         eta = f", about {int(p.eta_s // 60)} min {int(p.eta_s % 60)} s left" if p.eta_s else ""
         rate = f" at {p.rate:.1f}/s" if p.rate else ""
-        self._update_status(f"{names.get(p.stage, p.stage)} {p.done}/{p.total}{rate}{eta}")
+        self._update_status(f"{names.get(p.stage, p.stage)} {p.done}/{p.total}{rate}{eta}", recount=False)
         if p.stage == "scan":
             self._grow_grid()
 
@@ -521,14 +596,31 @@ class MainWindow(QMainWindow):
         self._index_ended(None, message, error=True)
 
     def _index_ended(self, report: Any, message: str, error: bool = False) -> None:
+        """Show the library as indexing left it (read off the GUI thread), then tell the user."""
         self.index_job = None
         self._grow_timer.stop()
         self.progress.setVisible(False)
         for w in (self.pause_button, self.cancel_button):
             w.setVisible(False)
-        self.refresh_library()
-        self.notify(message, error=error)
-        self.index_finished.emit(report)
+        self._status_extra = ""
+        generation, browsing = self._grid_generation, self.mode == "browse"
+        sql, params = self._browse_query()
+
+        def read(catalog: PhotoCatalog) -> tuple[list[int], int, dict[str, int]] | None:
+            return (*self._read_browse(catalog, sql, params), catalog.counts()) if browsing else None
+
+        def show(result: tuple[list[int], int, dict[str, int]] | None) -> None:
+            if result is not None:
+                ids, top, self._counts = result
+                if generation == self._grid_generation and ids != self.grid_model.ids:
+                    self._show_photos(ids)  # new photos move from the end of the grid to their place
+                self._grid_top_id = top
+            self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
+            self._update_status(recount=result is None)
+            self.notify(message, error=error)
+            self.index_finished.emit(report)
+
+        self._refresh_sidebar(then=lambda: self._read_catalog("library refresh", read, show))
 
     def toggle_pause(self) -> None:
         if self.index_job is None:

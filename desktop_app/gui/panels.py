@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -21,10 +22,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog import Photo, PhotoCatalog
+from engine.catalog import Photo, PhotoCatalog, Root
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
 TagRole = Qt.ItemDataRole.UserRole + 11
+
+
+@dataclass(frozen=True)
+class SidebarData:
+    total: int
+    roots: list[Root]
+    dir_counts: list[tuple[str, int]]  # folder path (ending in a separator) -> photos directly in it
+    tag_counts: dict[str, int]
 
 
 class LibrarySidebar(QWidget):
@@ -54,19 +63,27 @@ class LibrarySidebar(QWidget):
         layout.addWidget(self.tags, 2)
 
     def refresh(self, catalog: PhotoCatalog) -> None:
-        self.folders.clear()
-        total = catalog.counts()["total"]
-        everything = QTreeWidgetItem(["All photos", str(total)])
-        everything.setData(0, FolderRole, None)
-        self.folders.addTopLevelItem(everything)
+        self.show_data(self.load(catalog))
+
+    @staticmethod
+    def load(catalog: PhotoCatalog) -> SidebarData:
+        """What the sidebar shows, read from the catalog; no widgets touched, so any thread may call it
+        (with its own connection): on a big library the folder counts take a few hundred milliseconds."""
         # The folder part of each path, computed by SQLite: everything up to the last separator.
         dir_counts = catalog.conn.execute(
             "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,)).fetchall()
-        for root in catalog.roots():
+        return SidebarData(catalog.counts()["total"], catalog.roots(), dir_counts, catalog.tag_counts())
+
+    def show_data(self, data: SidebarData) -> None:
+        self.folders.clear()
+        everything = QTreeWidgetItem(["All photos", str(data.total)])
+        everything.setData(0, FolderRole, None)
+        self.folders.addTopLevelItem(everything)
+        for root in data.roots:
             tree: dict = {}
             total_in_root = 0
             prefix = root.path.rstrip(os.sep) + os.sep
-            for d, n in dir_counts:
+            for d, n in data.dir_counts:
                 if not d.startswith(prefix):
                     continue
                 total_in_root += n
@@ -88,8 +105,14 @@ class LibrarySidebar(QWidget):
             self._add_children(item, root.path.rstrip(os.sep), tree)
             item.setExpanded(True)
         self.folders.setCurrentItem(everything)
+        self.show_tags(data.tag_counts)
+
+    def refresh_tags(self, catalog: PhotoCatalog) -> None:
+        self.show_tags(catalog.tag_counts())
+
+    def show_tags(self, tag_counts: dict[str, int]) -> None:
         self.tags.clear()
-        for name, count in catalog.tag_counts().items():
+        for name, count in tag_counts.items():
             it = QListWidgetItem(f"{name}  ({count})")
             it.setData(TagRole, name)
             self.tags.addItem(it)

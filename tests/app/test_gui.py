@@ -149,3 +149,26 @@ def test_viewer_keys(qtbot, window, photo_dir):
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
     assert viewer.row == 0
+
+
+def test_photos_found_while_indexing_are_appended_without_resetting_the_grid(qtbot, window, photo_dir):
+    from engine.library import Library
+    from engine.scanner import scan
+
+    _index(qtbot, window, photo_dir)
+    window.grid.setCurrentIndex(window.grid_model.index(2))
+    before = list(window.grid_model.ids)
+    resets: list[int] = []
+    window.grid_model.modelReset.connect(lambda: resets.append(1))
+    write_jpeg(photo_dir / "new" / "a.jpg")
+    write_jpeg(photo_dir / "new" / "b.jpg", color=(20, 200, 30))
+    with Library.open(window.library_dir) as lib:  # as the indexing process does
+        scan(lib.catalog)
+    window._grow_grid()  # what the timer does while indexing runs
+    qtbot.waitUntil(lambda: window.grid_model.rowCount() == len(before) + 2, timeout=10_000)
+    assert window.grid_model.ids[:len(before)] == before and not resets
+    assert window.grid.currentIndex().row() == 2
+    assert f"{len(before) + 2} in library" in window.status_label.text()
+    window._grow_grid()  # nothing new: nothing changes
+    qtbot.wait(200)
+    assert window.grid_model.rowCount() == len(before) + 2

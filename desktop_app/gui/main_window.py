@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._grid_generation = 0  # bumped whenever the grid gets new content
         self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
         self._growing = False
+        self._index_stage = ""
         self.setWindowTitle("Photosift")
         self.resize(1280, 800)
         self.setAcceptDrops(True)
@@ -565,6 +566,7 @@ class MainWindow(QMainWindow):
             w.setVisible(True)
         self.pause_button.setText("Pause")
         self._grow_timer.start()
+        self._index_stage = ""
         # In a child process: minutes of decoding and inference must not take the GIL or the CPU from the GUI.
         self.index_job = self.runner.start_process(
             index_library, (self.library_dir, device, cache_bytes), name="indexing",
@@ -582,6 +584,9 @@ class MainWindow(QMainWindow):
         self._update_status(f"{names.get(p.stage, p.stage)} {p.done}/{p.total}{rate}{eta}", recount=False)
         if p.stage == "scan":
             self._grow_grid()
+        elif p.stage != self._index_stage and self._index_stage == "scan":
+            self._refresh_sidebar()  # the scan has found every photo: show the folders' real counts now
+        self._index_stage = p.stage
 
     def _index_done(self, report: Any) -> None:
         i = report.index

@@ -172,3 +172,17 @@ def test_photos_found_while_indexing_are_appended_without_resetting_the_grid(qtb
     window._grow_grid()  # nothing new: nothing changes
     qtbot.wait(200)
     assert window.grid_model.rowCount() == len(before) + 2
+
+
+def test_sidebar_counts_the_scanned_photos_while_they_are_still_indexing(qtbot, window, photo_dir):
+    from engine.jobs import Progress
+    from engine.library import Library
+    from engine.scanner import scan
+
+    with Library.open(window.library_dir) as lib:  # as the indexing process does before it indexes
+        lib.catalog.add_root(str(photo_dir))
+        n = scan(lib.catalog).new
+    assert n > 0
+    window._index_progress(Progress("scan", n, n, 1.0))
+    window._index_progress(Progress("index", 0, n, 1.0))
+    qtbot.waitUntil(lambda: window.sidebar.folders.topLevelItem(0).text(1) == str(n), timeout=10_000)

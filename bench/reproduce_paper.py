@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                f"{time.perf_counter() - t_all:.0f} s on {machine_line()}.")
     if args.dev:
         caption = "DEV SPLIT (tuning only; the test photos were not used).\n" + caption.replace("test", "dev")
-    out.print(make_table("Reproducing the paper on Tux Paint (" + ("dev split" if args.dev else "held-out photos") + ")",
+    split = "dev split" if args.dev else "held-out photos"
+    out.print(make_table(f"Reproducing the paper on Tux Paint ({split})",
                          ["model", "i2i mAP", "1-NN acc", "zero-shot acc", "t2i R@1", "t2i R@10", "train time"],
                          table_rows, caption))
     out.print(bars(results))

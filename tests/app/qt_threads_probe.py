@@ -4,21 +4,31 @@ import sys
 import threading
 import time
 
-os.environ["QT_QPA_PLATFORM"]="offscreen"
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 app = QApplication([])
 stop = False
+
+
 def busy():
     x = 0
     while not stop:
-        for i in range(1000): x += i
+        for i in range(1000):
+            x += i
         _ = [None] * 100
-t = threading.Thread(target=busy, daemon=True); t.start()
-tm = QTimer(); tm.setInterval(int(sys.argv[2])); tm.timeout.connect(lambda: None); tm.start()
+
+
+t = threading.Thread(target=busy, daemon=True)
+t.start()
+tm = QTimer()
+tm.setInterval(int(sys.argv[2]))
+tm.timeout.connect(lambda: None)
+tm.start()
 end = time.time() + float(sys.argv[1])
 while time.time() < end:
-    app.processEvents(); time.sleep(0.001)
+    app.processEvents()
+    time.sleep(0.001)
 stop = True
 print("ok")

@@ -130,7 +130,7 @@ def test_models_use_reindexes_and_keeps_previous_vectors(capsys, tiny_model, pho
     try:
         assert run(capsys, "add", str(photo_dir))[0] == 0
         assert run(capsys, "index", "--model", "tiny")[0] == 0
-        code, out, err = run(capsys, "models", "use", "tiny-d")
+        code, _out, err = run(capsys, "models", "use", "tiny-d")
         assert code == 0, err
         status = json.loads(run(capsys, "status", "--json")[1])
         total = status["photos"]["total"]

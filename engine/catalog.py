@@ -385,6 +385,24 @@ class PhotoCatalog:
             vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             yield ids, vecs
 
+    def embeddings_of(self, model_id: str, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the given photos that have a vector of the model (point lookups, any order)."""
+        out_ids: list[int] = []
+        blobs: list[bytes] = []
+        id_list = [int(i) for i in ids]
+        for start in range(0, len(id_list), 900):
+            chunk = id_list[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for pid, blob in self.conn.execute(
+                    f"SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id IN ({marks})",
+                    (model_id, *chunk)):
+                out_ids.append(pid)
+                blobs.append(blob)
+        if not out_ids:
+            return np.zeros(0, np.uint64), np.zeros((0, 1), np.float32)
+        return (np.array(out_ids, np.uint64),
+                np.frombuffer(b"".join(blobs), np.float32).reshape(len(out_ids), -1))
+
     def embedding_ids(self, model_id: str) -> np.ndarray:
         rows = self.conn.execute("SELECT photo_id FROM embeddings WHERE model_id = ?", (model_id,)).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))

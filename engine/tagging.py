@@ -22,6 +22,7 @@ DEFAULT_VOCABULARY = RESOURCES / "tag_vocabulary.txt"
 DEFAULT_TEMPLATES = RESOURCES / "prompt_templates.txt"
 TOP_K = 5
 MIN_Z = 2.0
+FIT_SAMPLE = 20_000  # vectors behind the per-tag statistics
 SMALL_LIBRARY = 30  # below this, per-tag statistics mean little; rely on the softmax instead
 MIN_PROB = 0.15
 
@@ -119,25 +120,32 @@ class ZeroShotTagger:
 def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[int] | None = None, *,
                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
                 chunk: int = 4096) -> int:
-    """(Re)tag the given photos, or all photos with vectors of the tagger's model. Returns tags written."""
+    """(Re)tag the given photos, or all photos with vectors of the tagger's model. Returns tags written.
+
+    Only the photos being tagged and a fixed sample (for the per-tag statistics) are read: tagging 100 new
+    photos of a 1M library must not load 2 GB of vectors.
+    """
     model_id = tagger.encoder.model_id
-    ids, vectors = catalog.embeddings(model_id)
-    if len(ids) == 0:
+    _, sample = catalog.embedding_sample(model_id, FIT_SAMPLE)
+    if len(sample) == 0:
         return 0
-    rng = np.random.default_rng(0)
-    tagger.fit(vectors[rng.permutation(len(ids))[:20_000]])
+    tagger.fit(sample)
     if photo_ids is not None:
-        keep = np.isin(ids, np.asarray(photo_ids, np.uint64))
-        ids, vectors = ids[keep], vectors[keep]
-    clock = ProgressClock("tag", len(ids), progress)
-    written = 0
-    for start in range(0, len(ids), chunk):
+        chunks = (catalog.embeddings_of(model_id, photo_ids[i:i + chunk]) for i in range(0, len(photo_ids), chunk))
+        total = len(photo_ids)
+    else:
+        chunks = catalog.iter_embeddings(model_id, chunk)
+        total = catalog.embedding_version(model_id)[1]
+    clock = ProgressClock("tag", total, progress)
+    written = done = 0
+    for ids, vectors in chunks:
         if cancel:
             cancel.check()
-        assigned = tagger.assign(vectors[start:start + chunk])
+        assigned = tagger.assign(vectors)
         with catalog.transaction():
-            for pid, tags in zip(ids[start:start + chunk], assigned, strict=True):
+            for pid, tags in zip(ids, assigned, strict=True):
                 catalog.put_zeroshot_tags(model_id, int(pid), tags)
                 written += len(tags)
-        clock.report(min(start + chunk, len(ids)))
+        done += len(ids)
+        clock.report(min(done, total))
     return written

@@ -237,21 +237,7 @@ class VectorIndex:
         return self._last_sample_scores[1]
 
     def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out_ids: list[int] = []
-        blobs: list[bytes] = []
-        id_list = [int(i) for i in ids]
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            for pid, blob in self.catalog.conn.execute(
-                    f"SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id IN ({marks})",
-                    (self.model_id, *chunk)):
-                out_ids.append(pid)
-                blobs.append(blob)
-        if not out_ids:
-            return np.zeros(0, np.uint64), np.zeros((0, 1), np.float32)
-        return (np.array(out_ids, np.uint64),
-                np.frombuffer(b"".join(blobs), np.float32).reshape(len(out_ids), -1))
+        return self.catalog.embeddings_of(self.model_id, ids)
 
 
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:

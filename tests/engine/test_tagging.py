@@ -1,0 +1,32 @@
+import numpy as np
+
+from engine.catalog import PhotoCatalog
+from engine.encoder import ClipEncoder, RuntimeConfig
+from engine.jobs import Progress
+from engine.tagging import TagEntry, ZeroShotTagger, tag_library
+
+
+def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, monkeypatch):
+    encoder = ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32"))
+    vocabulary = [TagEntry(name, name, "test") for name in ("dog", "beach", "cake", "snow", "car", "tree")]
+    tagger = ZeroShotTagger(encoder, vocabulary, ["a photo of {}"])
+    rng = np.random.default_rng(0)
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        root = cat.add_root("/p")
+        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
+                                fingerprint=str(i)) for i in range(60)]
+        vectors = rng.standard_normal((60, encoder.embed_dim)).astype(np.float32)
+        vectors[-2:] = tagger.text[[0, 1]] * 10  # the two new photos: "dog" and "beach", exactly
+        cat.put_embeddings(encoder.model_id, ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+        def no_bulk_read(*args, **kwargs):
+            raise AssertionError("read every vector to tag two photos")
+
+        monkeypatch.setattr(cat, "embeddings", no_bulk_read)
+        monkeypatch.setattr(cat, "iter_embeddings", no_bulk_read)
+        reports: list[Progress] = []
+        tag_library(cat, tagger, ids[-2:], progress=reports.append)
+        tagged = {pid: {n for n, _, _ in cat.tags_of(pid)} for pid in ids}
+        assert "dog" in tagged[ids[-2]] and "beach" in tagged[ids[-1]]
+        assert not any(tagged[pid] for pid in ids[:-2])
+        assert (reports[-1].done, reports[-1].total) == (2, 2)

@@ -22,7 +22,8 @@ from engine.jobs import ProgressCallback
 
 METRIC_LABELS = {"loss": "loss", "val_map": "val mAP", "val_text": "val text R@10"}
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading",
-                "export": "Exporting", "build": "Building", "eval": "Evaluating", "train": "Training"}
+                "export": "Exporting", "build": "Building", "eval": "Evaluating", "train": "Training",
+                "vectors": "Search index"}
 
 
 @contextmanager

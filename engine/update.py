@@ -39,5 +39,5 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
             ProgressClock("tag", len(new_ids), progress).report(0, "encoding the tag vocabulary")
             tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), library.paths.indexes)
             report.tags_written = tag_library(catalog, tagger, new_ids, progress=progress, cancel=cancel)
-        VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh()
+        VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh(progress, cancel)
     return report

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.catalog import PhotoCatalog
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import write_json_atomic
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class VectorIndex:
             self._last_stamp = self.catalog.embedding_stamp(self.model_id)
         return self._last_stamp
 
-    def refresh(self) -> None:
+    def refresh(self, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> None:
         """Make the on-disk index match the catalog (no-op for small libraries).
 
         Opening a library whose index file is current maps the file and reads no vectors.
@@ -125,7 +126,7 @@ class VectorIndex:
         index_class = usearch_index_class()
         meta = self._read_meta()
         if not self._meta_matches(meta, stamp):
-            count, ndim = self._update_file(index_class, meta)
+            count, ndim = self._update_file(index_class, meta, ProgressClock("vectors", count, progress), cancel)
             write_json_atomic(self.meta_path, json.dumps(
                 {"model_id": self.model_id, "stamp": stamp, "count": count, "ndim": ndim, "dtype": INDEX_DTYPE}))
         self._index = index_class.restore(str(self.index_path), view=True)
@@ -133,7 +134,8 @@ class VectorIndex:
         self._index.expansion_search = EXPANSION_SEARCH
         self._stamp = stamp
 
-    def _update_file(self, index_class: type[Index], meta: dict[str, object]) -> tuple[int, int]:
+    def _update_file(self, index_class: type[Index], meta: dict[str, object], clock: ProgressClock,
+                     cancel: CancelToken | None) -> tuple[int, int]:
         """Patch or rebuild the index file; returns (vector count, dimensions)."""
         index: Index | None = None
         if meta.get("model_id") == self.model_id and self.index_path.is_file():
@@ -144,11 +146,16 @@ class VectorIndex:
         if index is not None:
             index = self._patch(index)
         if index is None:
+            done = 0
             for ids, vectors in self.catalog.iter_embeddings(self.model_id, BUILD_CHUNK):
+                if cancel:
+                    cancel.check()  # nothing is written until the end: the old file stays as it was
                 if index is None:
                     index = index_class(ndim=int(vectors.shape[1]), metric="cos", dtype=INDEX_DTYPE,
                                         connectivity=CONNECTIVITY)
                 index.add(ids, vectors)
+                done += len(ids)
+                clock.report(done, "building the search index")
         if index is None:
             raise RuntimeError(f"no vectors of model {self.model_id} to index")
         self.index_path.parent.mkdir(parents=True, exist_ok=True)

@@ -575,7 +575,7 @@ class MainWindow(QMainWindow):
 
     def _index_progress(self, p: Progress) -> None:
         names = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading model",
-                 "build": "Preparing model", "export": "Preparing model"}
+                 "build": "Preparing model", "export": "Preparing model", "vectors": "Building the search index"}
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)

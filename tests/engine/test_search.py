@@ -216,3 +216,27 @@ def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
         hits = index.search(unlike / np.linalg.norm(unlike), 10)
         assert beams == [vi.EXPANSION_SEARCH, vi.WIDE_EXPANSION_SEARCH]
         assert index._index.expansion_search == vi.EXPANSION_SEARCH and len(hits.ids) == 10
+
+
+def test_index_build_reports_progress_and_a_cancel_keeps_the_old_file(library, monkeypatch):
+    from engine.errors import Cancelled
+    from engine.jobs import CancelToken
+
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    monkeypatch.setattr(vi, "BUILD_CHUNK", 2)
+    cat = library.catalog
+    reports = []
+    VectorIndex(cat, "known", library.paths.indexes).refresh(progress=reports.append)
+    total = cat.embedding_version("known")[1]
+    assert [r.stage for r in reports] == ["vectors"] * len(reports) and len(reports) >= 2
+    assert (reports[-1].done, reports[-1].total) == (total, total)
+    index_path = VectorIndex(cat, "known", library.paths.indexes).index_path
+    before = index_path.read_bytes()
+    monkeypatch.setattr(vi, "PATCH_LIMIT", 0.0)  # any change means a rebuild
+    pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
+    cat.put_embeddings("known", [pid], _vec(city=1)[None])
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        VectorIndex(cat, "known", library.paths.indexes).refresh(cancel=token)
+    assert index_path.read_bytes() == before and not list(library.paths.indexes.glob("*.tmp"))

@@ -53,7 +53,8 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback]:
 def describe(message: str, metrics: dict[str, float]) -> str:
     """The job's own words and numbers, e.g. 'stage 1  loss 2.314  val mAP 0.512'."""
     parts = [message] if message else []
-    parts += [f"{METRIC_LABELS.get(k, k)} {v:.3f}" for k, v in metrics.items()]
+    parts += [f"{METRIC_LABELS.get(k, k)} {int(v) if float(v).is_integer() else f'{v:.3f}'}"
+              for k, v in metrics.items()]
     return "  ".join(parts)
 
 

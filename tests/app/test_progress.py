@@ -17,3 +17,7 @@ def test_training_bar_shows_loss_and_keeps_the_last_validation_score(monkeypatch
     assert "Training" in text and "stage 1" in text
     last = text.rsplit("Training", 1)[1]
     assert "loss 1.900" in last and "val mAP 0.512" in last
+
+
+def test_counts_show_as_whole_numbers():
+    assert progress_mod.describe("", {"failed": 2.0, "loss": 0.5}) == "failed 2  loss 0.500"

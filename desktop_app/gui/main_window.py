@@ -63,6 +63,7 @@ def _settle_heap() -> None:
 class MainWindow(QMainWindow):
     index_finished = Signal(object)  # UpdateReport, or None when cancelled / failed
     search_finished = Signal(int)  # number of results
+    browse_loaded = Signal(int)  # number of photos in the grid
 
     def __init__(self, library_dir: Path, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -333,11 +334,23 @@ class MainWindow(QMainWindow):
         return [r[0] for r in catalog.conn.execute(sql, params)], top
 
     def load_browse(self) -> None:
+        """The grid for the current folder/tag/date filters, read off the GUI thread (~85 ms of SQL at 100k
+        photos); a newer request or a search that lands first wins."""
         self.mode = "browse"
         self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
-        ids, self._grid_top_id = self._read_browse(self.lib.catalog, *self._browse_query())
-        self._show_photos(ids)
-        self._update_status()
+        self._grid_generation += 1
+        generation = self._grid_generation
+        sql, params = self._browse_query()
+
+        def show(result: tuple[list[int], int] | None) -> None:
+            if result is None or generation != self._grid_generation or self.mode != "browse":
+                return
+            ids, self._grid_top_id = result
+            self._show_photos(ids)
+            self._update_status()
+            self.browse_loaded.emit(len(ids))
+
+        self._read_catalog("browse", lambda catalog: self._read_browse(catalog, sql, params), show)
 
     def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped

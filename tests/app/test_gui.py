@@ -63,7 +63,8 @@ def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_di
     window.grid.setCurrentIndex(window.grid_model.index(0))
     _search(qtbot, window, lambda: window.find_similar(rocket.id))
     assert rocket.id not in window.grid_model.ids and window.back_action.isVisible()
-    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.mode == "browse" and window.grid_model.rowCount() == total
 
 
@@ -90,10 +91,12 @@ def test_tag_filter_and_folder_filter(qtbot, window, photo_dir):
     names = [window.sidebar.tags.item(i).text() for i in range(window.sidebar.tags.count())]
     assert "breakfast  (1)" in names
     item = window.sidebar.tags.findItems("breakfast  (1)", Qt.MatchFlag.MatchExactly)[0]
-    window.sidebar.tags.itemClicked.emit(item)
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        window.sidebar.tags.itemClicked.emit(item)
     assert window.grid_model.ids == [coffee.id]
     window.back()
-    window.sidebar.folder_chosen.emit(str(photo_dir / "space"))
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        window.sidebar.folder_chosen.emit(str(photo_dir / "space"))
     assert sorted(os.path.basename(p) for p in _paths(window)) == ["astronaut.jpg", "hubble_deep_field.jpg",
                                                                     "rocket.jpg"]
 

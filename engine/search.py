@@ -18,7 +18,7 @@ from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
 from engine.query import Term, parse_query
-from engine.vectorindex import VectorIndex
+from engine.vectorindex import Hits, VectorIndex
 
 if TYPE_CHECKING:
     from engine.encoder import ClipEncoder
@@ -112,13 +112,17 @@ class PhotoSearch:
             return []
         want = options.limit + len(exclude or ())
         hits = self.index.search(vec, want, allowed)
+        if exclude:
+            mask = ~np.isin(hits.ids, np.fromiter(exclude, np.uint64, count=len(exclude)))
+            hits = Hits(hits.ids[mask], hits.scores[mask])
         keep = np.ones(len(hits.ids), bool)
         if options.min_z is not None and len(hits.ids) > 1:
             sample = self.index.score_sample(vec)
             if len(sample) >= 8:
                 cutoff = float(sample.mean() + options.min_z * sample.std())
-                keep = hits.scores >= min(cutoff, float(hits.scores[0]))  # the best match always stays
-        ids = [int(i) for i, k in zip(hits.ids, keep, strict=True) if k and int(i) not in (exclude or ())]
+                # The best match always stays (the photo a "find similar" started from is already left out).
+                keep = hits.scores >= min(cutoff, float(hits.scores[0]))
+        ids = [int(i) for i, k in zip(hits.ids, keep, strict=True) if k]
         photos = self.library.catalog.photos_by_ids(ids)
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         results = [SearchResult(photos[i], score_of[i]) for i in ids if i in photos]

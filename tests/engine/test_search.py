@@ -240,3 +240,10 @@ def test_index_build_reports_progress_and_a_cancel_keeps_the_old_file(library, m
     with pytest.raises(Cancelled):
         VectorIndex(cat, "known", library.paths.indexes).refresh(cancel=token)
     assert index_path.read_bytes() == before and not list(library.paths.indexes.glob("*.tmp"))
+
+
+def test_similar_to_a_photo_unlike_the_rest_still_shows_its_nearest(library):
+    """The "best match always stays" rule applies to what is shown, not to the photo the search started from."""
+    s = PhotoSearch(library, KnownEncoder())
+    res = s.similar(library.ids["city"])  # nothing else has any "city" in it
+    assert len(res) >= 1 and library.ids["city"] not in [r.photo.id for r in res]

@@ -7,7 +7,7 @@ writes a synthetic labelled photo folder, fine-tunes it with `training.finetune.
 of the new model and its variants. Everything lives in a temporary work folder.
 
     python bench/gpu_finetune_check.py                          # ViT-B-32, mcip+realign, on CUDA
-    python bench/gpu_finetune_check.py --arch ViT-L-14 --photos 4000 --epochs 2
+    python bench/gpu_finetune_check.py --arch ViT-L-14 --photos 4000 --epochs 3
     python bench/gpu_finetune_check.py --arch tiny --device cpu --photos 60 --epochs 1   # smoke run, any machine
 """
 
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="ViT-B-32", help="open_clip architecture, or 'tiny'")
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu", "auto"))
     ap.add_argument("--method", default="mcip+realign")
-    ap.add_argument("--photos", type=int, default=3000)
+    ap.add_argument("--photos", type=int, default=6000)
     ap.add_argument("--classes", type=int, default=60)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=5)  # ~375 steps over both stages at batch 128
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--image-size", type=int, default=256, help="side of the synthetic JPEGs")
     ap.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")

@@ -214,7 +214,7 @@ def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
         beams.clear()
         unlike = rng.standard_normal(128).astype(np.float32)
         hits = index.search(unlike / np.linalg.norm(unlike), 10)
-        assert beams == [vi.EXPANSION_SEARCH, vi.WIDE_EXPANSION_SEARCH]
+        assert beams == [vi.EXPANSION_SEARCH, vi.wide_beam(1000)] and vi.wide_beam(1000) > vi.EXPANSION_SEARCH
         assert index._index.expansion_search == vi.EXPANSION_SEARCH and len(hits.ids) == 10
 
 
@@ -247,3 +247,8 @@ def test_similar_to_a_photo_unlike_the_rest_still_shows_its_nearest(library):
     s = PhotoSearch(library, KnownEncoder())
     res = s.similar(library.ids["city"])  # nothing else has any "city" in it
     assert len(res) >= 1 and library.ids["city"] not in [r.photo.id for r in res]
+
+
+def test_wide_beam_grows_with_the_library():
+    assert vi.wide_beam(100_000) == 2048 and 7500 < vi.wide_beam(1_000_000) < 8500
+    assert vi.wide_beam(50_000_000) == 16384

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QDate, QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QDate, QModelIndex, QPoint, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QCompleter,
     QDateEdit,
@@ -352,6 +353,23 @@ class MainWindow(QMainWindow):
 
         self._read_catalog("browse", lambda catalog: self._read_browse(catalog, sql, params), show)
 
+    def _show_photos_keeping_place(self, ids: list[int]) -> None:
+        """Replace the grid's photos but keep the user where they were: the same photo current, and the same
+        photo at the top of the view."""
+        old = self.grid_model.ids
+        current = self.grid.currentIndex()
+        current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
+        top = self.grid.indexAt(QPoint(self.grid.spacing() + 2, self.grid.spacing() + 2))
+        top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
+        self._show_photos(ids)
+        if current_id is None and top_id is None:
+            return
+        row_of = {pid: row for row, pid in enumerate(ids)}
+        if current_id in row_of:
+            self.grid.setCurrentIndex(self.grid_model.index(row_of[current_id]))
+        if top_id in row_of:
+            self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
+
     def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
         self.grid_model.set_photos(ids, scores)
@@ -631,7 +649,7 @@ class MainWindow(QMainWindow):
             if result is not None:
                 ids, top, self._counts = result
                 if generation == self._grid_generation and ids != self.grid_model.ids:
-                    self._show_photos(ids)  # new photos move from the end of the grid to their place
+                    self._show_photos_keeping_place(ids)  # new photos move from the end of the grid to their place
                 self._grid_top_id = top
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
             self._update_status(recount=result is None)

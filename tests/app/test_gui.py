@@ -189,3 +189,19 @@ def test_sidebar_counts_the_scanned_photos_while_they_are_still_indexing(qtbot, 
     window._index_progress(Progress("scan", n, n, 1.0))
     window._index_progress(Progress("index", 0, n, 1.0))
     qtbot.waitUntil(lambda: window.sidebar.folders.topLevelItem(0).text(1) == str(n), timeout=10_000)
+
+
+def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, photo_dir):
+    from engine.library import Library
+    from engine.scanner import scan
+
+    _index(qtbot, window, photo_dir)
+    window.grid.setCurrentIndex(window.grid_model.index(3))
+    chosen, before = window.grid_model.ids[3], len(window.grid_model.ids)
+    write_jpeg(photo_dir / "new" / "a.jpg")  # the newest file sorts first: every photo moves down a place
+    with Library.open(window.library_dir) as lib:
+        scan(lib.catalog)
+    with qtbot.waitSignal(window.index_finished, timeout=10_000):
+        window._index_ended(None, "Indexed 1 photo")
+    assert len(window.grid_model.ids) == before + 1 and window.grid_model.ids[3] != chosen
+    assert window.grid_model.ids[window.grid.currentIndex().row()] == chosen

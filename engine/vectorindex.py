@@ -78,8 +78,6 @@ class VectorIndex:
         self._index: Index | None = None
         self._exact: tuple[np.ndarray, np.ndarray] | None = None
         self._stamp: str | None = None
-        self._change_key: tuple[int, int] | None = None
-        self._last_stamp: str | None = None
         self._sample_cache: np.ndarray | None = None
         self._last_sample_scores: tuple[bytes, np.ndarray] | None = None
         self.wide_searches = 0  # how many searches needed the wide beam (diagnostics, benchmarks)
@@ -104,21 +102,12 @@ class VectorIndex:
         return "up to date" if self.is_current() else "stale (rebuilt on next search)"
 
     # -- maintenance ----------------------------------------------------------------------
-    def _current_stamp(self) -> str:
-        """The catalog's vector stamp, re-read only when the database changed since last asked."""
-        conn = self.catalog.conn
-        change = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        if change != self._change_key or self._last_stamp is None:
-            self._change_key = change
-            self._last_stamp = self.catalog.embedding_stamp(self.model_id)
-        return self._last_stamp
-
     def refresh(self, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> None:
         """Make the on-disk index match the catalog (no-op for small libraries).
 
         Opening a library whose index file is current maps the file and reads no vectors.
         """
-        stamp = self._current_stamp()
+        stamp = self.catalog.embedding_stamp(self.model_id)  # one row, kept by catalog triggers
         if stamp == self._stamp:
             return
         self._index, self._exact = None, None
@@ -180,7 +169,7 @@ class VectorIndex:
         if len(drop):
             index.remove(drop)
         if len(add):
-            add_ids, vectors = self._vectors_of(add)
+            add_ids, vectors = self.catalog.embeddings_of(self.model_id, add)
             if vectors.shape[1] != index.ndim:
                 return None
             index.add(add_ids, vectors)
@@ -198,7 +187,7 @@ class VectorIndex:
         self.refresh()
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if self._exact is not None or (allowed is not None and len(allowed) < EXACT_BELOW):
-            ids, vecs = self._exact if self._exact is not None else self._vectors_of(allowed)
+            ids, vecs = self._exact if self._exact is not None else self.catalog.embeddings_of(self.model_id, allowed)
             if allowed is not None and self._exact is not None:
                 keep = np.isin(ids, allowed)
                 ids, vecs = ids[keep], vecs[keep]
@@ -221,7 +210,7 @@ class VectorIndex:
         cand = np.asarray(found.keys, dtype=np.uint64)
         if allowed is not None:
             cand = cand[np.isin(cand, allowed)]
-        ids, vecs = self._vectors_of(cand)
+        ids, vecs = self.catalog.embeddings_of(self.model_id, cand)
         return _top_k(ids, vecs @ q if len(ids) else np.zeros(0, np.float32), k)
 
     def _weak(self, q: np.ndarray, hits: Hits) -> bool:
@@ -247,10 +236,6 @@ class VectorIndex:
             # The search and its relevance cutoff both ask for the same query's scores.
             self._last_sample_scores = (key, self._sample_cache @ q)
         return self._last_sample_scores[1]
-
-    def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.catalog.embeddings_of(self.model_id, ids)
-
 
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:
     if len(ids) == 0:

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PySide6.QtCore import QDate, QModelIndex, QPoint, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
@@ -51,6 +51,12 @@ log = logging.getLogger(__name__)
 
 ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
+
+
+class GridRead(NamedTuple):
+    ids: list[int]  # the browse grid's photos, in order
+    top_id: int  # the highest photo id when they were read: photos added later have higher ids
+    counts: dict[str, int]
 
 
 def _settle_heap() -> None:
@@ -328,30 +334,36 @@ class MainWindow(QMainWindow):
         order = "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"
         return f"SELECT id FROM photos {where} ORDER BY {order}", params
 
-    @staticmethod
-    def _read_browse(catalog: PhotoCatalog, sql: str, params: list[object]) -> tuple[list[int], int]:
-        """(ids, the highest photo id before they were read): photos added later have higher ids."""
-        top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0
-        return [r[0] for r in catalog.conn.execute(sql, params)], top
+    def _read_grid(self, name: str, on_result: Callable[[GridRead | None, bool], None],
+                   after_id: int | None = None) -> None:
+        """Read the browse grid (only ids above `after_id`), the highest photo id and the counts off the GUI
+        thread; on_result(read, current) gets None when the read failed, and current=False when the grid was
+        given other content meanwhile."""
+        generation = self._grid_generation
+        sql, params = self._browse_query(after_id)
+
+        def read(catalog: PhotoCatalog) -> GridRead:
+            top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer photos: higher ids
+            return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts())
+
+        self._read_catalog(name, read, lambda result: on_result(result, generation == self._grid_generation))
 
     def load_browse(self) -> None:
         """The grid for the current folder/tag/date filters, read off the GUI thread (~85 ms of SQL at 100k
         photos); a newer request or a search that lands first wins."""
         self.mode = "browse"
         self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
-        self._grid_generation += 1
-        generation = self._grid_generation
-        sql, params = self._browse_query()
+        self._grid_generation += 1  # what was on its way for the previous content is dropped
 
-        def show(result: tuple[list[int], int] | None) -> None:
-            if result is None or generation != self._grid_generation or self.mode != "browse":
+        def show(result: GridRead | None, current: bool) -> None:
+            if result is None or not current or self.mode != "browse":
                 return
-            ids, self._grid_top_id = result
-            self._show_photos(ids)
-            self._update_status()
-            self.browse_loaded.emit(len(ids))
+            self._grid_top_id, self._counts = result.top_id, result.counts
+            self._show_photos(result.ids)
+            self._update_status(recount=False)
+            self.browse_loaded.emit(len(result.ids))
 
-        self._read_catalog("browse", lambda catalog: self._read_browse(catalog, sql, params), show)
+        self._read_grid("browse", show)
 
     def _show_photos_keeping_place(self, ids: list[int]) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
@@ -380,24 +392,19 @@ class MainWindow(QMainWindow):
         if self._growing:
             return
         self._growing = True
-        generation, browsing = self._grid_generation, self.mode == "browse"
-        sql, params = self._browse_query(after_id=self._grid_top_id)
+        browsing = self.mode == "browse"
 
-        def read(catalog: PhotoCatalog) -> tuple[list[int], int, dict[str, int]]:
-            ids, top = self._read_browse(catalog, sql, params) if browsing else ([], 0)
-            return ids, top, catalog.counts()
-
-        def show(result: tuple[list[int], int, dict[str, int]] | None) -> None:
+        def show(result: GridRead | None, current: bool) -> None:
             self._growing = False
             if result is None:
                 return
-            ids, top, self._counts = result
-            if browsing and generation == self._grid_generation:
-                self.grid_model.append_photos(ids)
-                self._grid_top_id = max(self._grid_top_id, top)
+            self._counts = result.counts
+            if browsing and current:
+                self.grid_model.append_photos(result.ids)
+                self._grid_top_id = max(self._grid_top_id, result.top_id)
             self._update_status(recount=False)
 
-        self._read_catalog("grid update", read, show)
+        self._read_grid("grid update", show, after_id=self._grid_top_id)
 
     def _dates(self):
         lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
@@ -639,24 +646,21 @@ class MainWindow(QMainWindow):
         for w in (self.pause_button, self.cancel_button):
             w.setVisible(False)
         self._status_extra = ""
-        generation, browsing = self._grid_generation, self.mode == "browse"
-        sql, params = self._browse_query()
+        browsing = self.mode == "browse"
 
-        def read(catalog: PhotoCatalog) -> tuple[list[int], int, dict[str, int]] | None:
-            return (*self._read_browse(catalog, sql, params), catalog.counts()) if browsing else None
-
-        def show(result: tuple[list[int], int, dict[str, int]] | None) -> None:
+        def show(result: GridRead | None, current: bool) -> None:
             if result is not None:
-                ids, top, self._counts = result
-                if generation == self._grid_generation and ids != self.grid_model.ids:
-                    self._show_photos_keeping_place(ids)  # new photos move from the end of the grid to their place
-                self._grid_top_id = top
+                self._counts = result.counts
+                if browsing and current and result.ids != self.grid_model.ids:
+                    self._show_photos_keeping_place(result.ids)  # new photos move from the end to their place
+                if browsing:
+                    self._grid_top_id = result.top_id
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
             self._update_status(recount=result is None)
             self.notify(message, error=error)
             self.index_finished.emit(report)
 
-        self._refresh_sidebar(then=lambda: self._read_catalog("library refresh", read, show))
+        self._refresh_sidebar(then=lambda: self._read_grid("library refresh", show))
 
     def toggle_pause(self) -> None:
         if self.index_job is None:

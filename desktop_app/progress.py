@@ -18,12 +18,9 @@ from rich.progress import (
 )
 
 from engine.jobs import Progress as JobProgress
-from engine.jobs import ProgressCallback
+from engine.jobs import ProgressCallback, stage_label
 
 METRIC_LABELS = {"loss": "loss", "val_map": "val mAP", "val_text": "val text R@10"}
-STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading",
-                "export": "Exporting", "build": "Building", "eval": "Evaluating", "train": "Training",
-                "vectors": "Search index"}
 
 
 @contextmanager
@@ -41,7 +38,7 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback]:
 
         def show(p: JobProgress) -> None:
             if p.stage not in tasks:
-                tasks[p.stage] = bar.add_task(STAGE_LABELS.get(p.stage, p.stage.title()), total=p.total or None,
+                tasks[p.stage] = bar.add_task(stage_label(p.stage), total=p.total or None,
                                               rate="", detail="")
             latest.setdefault(p.stage, {}).update(p.metrics)
             bar.update(tasks[p.stage], completed=p.done, total=p.total or None,

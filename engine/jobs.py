@@ -41,6 +41,16 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
+# How the CLI's bars and the window's status line name each stage.
+STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",
+                "download": "Downloading model", "verify": "Checking model", "load": "Loading model",
+                "build": "Building model", "export": "Exporting model", "prepare": "Preparing photos",
+                "train": "Training", "eval": "Evaluating"}
+
+
+def stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
+
 
 def ignore_progress(_: Progress) -> None:
     """The default sink for jobs run without anyone watching."""

@@ -119,7 +119,7 @@ class ZeroShotTagger:
 
 def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[int] | None = None, *,
                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
-                chunk: int = 4096) -> int:
+                chunk: int = 4096, clock: ProgressClock | None = None) -> int:
     """(Re)tag the given photos, or all photos with vectors of the tagger's model. Returns tags written.
 
     Only the photos being tagged and a fixed sample (for the per-tag statistics) are read: tagging 100 new
@@ -136,7 +136,7 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
     else:
         chunks = catalog.iter_embeddings(model_id, chunk)
         total = catalog.embedding_version(model_id)[1]
-    clock = ProgressClock("tag", total, progress)
+    clock = clock or ProgressClock("tag", total, progress)
     written = done = 0
     for ids, vectors in chunks:
         if cancel:
@@ -149,3 +149,17 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
         done += len(ids)
         clock.report(min(done, total))
     return written
+
+
+def tag_with_vocabulary(catalog: PhotoCatalog, encoder: ClipEncoder, cache_dir: Path | None,
+                        photo_ids: list[int] | None = None, *, progress: ProgressCallback = ignore_progress,
+                        cancel: CancelToken | None = None) -> int:
+    """tag_library with the default vocabulary and templates, as one "tag" stage.
+
+    Encoding the vocabulary takes seconds the first time a model is used, so the stage says so first.
+    """
+    total = len(photo_ids) if photo_ids is not None else catalog.embedding_version(encoder.model_id)[1]
+    clock = ProgressClock("tag", total, progress)
+    clock.report(0, "encoding the tag vocabulary")
+    tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), cache_dir)
+    return tag_library(catalog, tagger, photo_ids, progress=progress, cancel=cancel, clock=clock)

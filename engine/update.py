@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from engine.encoder import ClipEncoder
 from engine.indexer import IndexReport, IndexSettings, index_photos
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
 from engine.scanner import ScanReport, scan
-from engine.tagging import ZeroShotTagger, load_templates, load_vocabulary, tag_library
+from engine.tagging import tag_with_vocabulary
 from engine.vectorindex import VectorIndex
 
 
@@ -35,9 +35,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
             thumb_dir=library.paths.thumbnails, settings=settings or IndexSettings(),
             on_batch=lambda ids, _vecs: new_ids.extend(ids), progress=progress, cancel=cancel)
         if do_tag and new_ids:
-            # The vocabulary's text embeddings take seconds the first time a model is used; say so.
-            ProgressClock("tag", len(new_ids), progress).report(0, "encoding the tag vocabulary")
-            tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), library.paths.indexes)
-            report.tags_written = tag_library(catalog, tagger, new_ids, progress=progress, cancel=cancel)
+            report.tags_written = tag_with_vocabulary(catalog, encoder, library.paths.indexes, new_ids,
+                                                      progress=progress, cancel=cancel)
         VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh(progress, cancel)
     return report

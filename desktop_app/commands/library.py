@@ -15,7 +15,7 @@ from engine.indexer import IndexSettings
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
 from engine.scanner import root_problem, scan
-from engine.tagging import ZeroShotTagger, load_templates, load_vocabulary, tag_library
+from engine.tagging import tag_with_vocabulary
 from engine.update import update_library
 from engine.vectorindex import VectorIndex
 
@@ -163,9 +163,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
         if not args.list:
             with progress_bar() as show:
                 encoder = load_encoder(lib.active_model_id, args.device, show)
-                tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), lib.paths.indexes)
                 with lib.write_lock():
-                    written = tag_library(cat, tagger, progress=show)
+                    written = tag_with_vocabulary(cat, encoder, lib.paths.indexes, progress=show)
             print(f"{written} zero-shot tags on {cat.counts()['ok']} photos", file=sys.stderr)
         counts = cat.tag_counts()
         _emit(args, [{"name": n, "count": c} for n, c in counts.items()],

@@ -40,7 +40,7 @@ from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name
-from engine.jobs import CancelToken, Progress
+from engine.jobs import CancelToken, Progress, stage_label
 from engine.library import Library
 
 if TYPE_CHECKING:
@@ -612,14 +612,13 @@ class MainWindow(QMainWindow):
             on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
 
     def _index_progress(self, p: Progress) -> None:
-        names = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "download": "Downloading model",
-                 "build": "Preparing model", "export": "Preparing model", "vectors": "Building the search index"}
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
         eta = f", about {int(p.eta_s // 60)} min {int(p.eta_s % 60)} s left" if p.eta_s else ""
         rate = f" at {p.rate:.1f}/s" if p.rate else ""
-        self._update_status(f"{names.get(p.stage, p.stage)} {p.done}/{p.total}{rate}{eta}", recount=False)
+        detail = f" ({p.message})" if p.message else ""
+        self._update_status(f"{stage_label(p.stage)} {p.done}/{p.total}{rate}{eta}{detail}", recount=False)
         if p.stage == "scan":
             self._grow_grid()
         elif p.stage != self._index_stage and self._index_stage == "scan":

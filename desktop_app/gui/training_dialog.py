@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.gui.worker import JobRunner, JobWorker
-from engine.jobs import CancelToken, Progress
+from engine.jobs import CancelToken, Progress, stage_label
 from engine.library import Library
 
 METHODS = (("mcip+realign", "MCIP + re-alignment (recommended)"), ("mcip", "MCIP (pseudo-captions)"),
@@ -198,7 +198,7 @@ class TrainingDialog(QDialog):
         if p.stage == "train":
             self.plot.add(p)
         eta = f", about {int(p.eta_s // 60)} min left" if p.eta_s and p.stage == "train" else ""
-        self.status.setText(f"{p.message or p.stage} ({p.done}/{p.total}){eta}")
+        self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total}){eta}")
 
     def _done(self, result: Any) -> None:
         from training.finetune import describe_result

@@ -1,9 +1,11 @@
+import time
+
 import numpy as np
 
 from engine.catalog import PhotoCatalog
 from engine.encoder import ClipEncoder, RuntimeConfig
 from engine.jobs import Progress
-from engine.tagging import TagEntry, ZeroShotTagger, tag_library
+from engine.tagging import TagEntry, ZeroShotTagger, tag_library, tag_with_vocabulary
 
 
 def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, monkeypatch):
@@ -30,3 +32,28 @@ def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, m
         assert "dog" in tagged[ids[-2]] and "beach" in tagged[ids[-1]]
         assert not any(tagged[pid] for pid in ids[:-2])
         assert (reports[-1].done, reports[-1].total) == (2, 2)
+
+
+def test_vocabulary_encoding_and_tagging_report_as_one_stage(tmp_path, tiny_model, monkeypatch):
+    """The first tagging with a model encodes the vocabulary first; the "tag" stage's clock covers both."""
+    encoder = ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32"))
+    encode_texts = encoder.encode_texts
+
+    def slow_encode(texts):
+        time.sleep(0.3)
+        return encode_texts(texts)
+
+    monkeypatch.setattr(encoder, "encode_texts", slow_encode)
+    rng = np.random.default_rng(0)
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        root = cat.add_root("/p")
+        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
+                                fingerprint=str(i)) for i in range(20)]
+        vectors = rng.standard_normal((20, encoder.embed_dim)).astype(np.float32)
+        cat.put_embeddings(encoder.model_id, ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        reports: list[Progress] = []
+        tag_with_vocabulary(cat, encoder, tmp_path / "cache", ids[-5:], progress=reports.append)
+    assert {r.stage for r in reports} == {"tag"}
+    assert reports[0].message == "encoding the tag vocabulary" and reports[0].done == 0
+    assert (reports[-1].done, reports[-1].total) == (5, 5)
+    assert reports[-1].elapsed_s >= 0.3  # measured from before the encoding, not restarted after it

@@ -7,7 +7,10 @@ the batch in flight, and the next run simply continues with what is still missin
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -59,8 +62,34 @@ class IndexReport:
     seconds_commit: float = 0.0
 
 
+_IN_TASK = threading.Lock()  # held by a decode worker while it works on a photo
+
+
+def _exit_with_parent() -> None:
+    """Decode worker initializer: when the indexing process dies (kill -9, crash), the worker follows it.
+
+    Otherwise it would wait for work forever: nothing else tells it its parent is gone. It finishes the
+    photo in hand first, so no half-written thumbnail is left behind.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        with _IN_TASK:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="photosift-parent-watch", daemon=True).start()
+
+
 def decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | None) -> Decoded:
     """Runs in a worker process: one file to model pixels, metadata and a cached thumbnail."""
+    with _IN_TASK:
+        return _decode_for_index(task, cfg, thumb_dir)
+
+
+def _decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | None) -> Decoded:
     try:
         photo = open_photo(task.path, min_side=max(cfg.image_size, THUMBNAIL_SIZE))
         if thumb_dir and task.fingerprint:
@@ -74,6 +103,21 @@ def decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | N
         return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}")
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Decode workers start from a clean server process, never by forking this one.
+
+    By the time photos are decoded this process runs ONNX Runtime's thread pool (and, in the app, more
+    threads): forking a threaded process can leave a lock held forever in the child, and Python 3.12+
+    warns about it. The fork server imports the decoding code once; each worker then starts in
+    milliseconds. Windows has only spawn.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: str | None,
                    settings: IndexSettings) -> Iterator[Decoded]:
     """Decoded photos in order, with a bounded number in flight so memory stays flat."""
@@ -84,7 +128,8 @@ def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: st
             yield decode_for_index(t, cfg, thumb_dir)
         return
     window = settings.batch_size * settings.prefetch_batches
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
+                             initializer=_exit_with_parent) as pool:
         inflight: deque[Future[Decoded]] = deque()
         it = iter(tasks)
         try:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from desktop_app.cli import main
 from engine.library import Library
 from tests.conftest import write_jpeg
@@ -85,6 +87,32 @@ def test_second_indexer_refused_while_first_holds_the_library(tiny_model, tmp_pa
     assert cli("index", "--model", "tiny", "--wait", "5").returncode == 0
 
 
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for c, p in parents.items() if p in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for init to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 def test_kill_9_mid_index_then_resume(tiny_model, tmp_path):
     folder = tmp_path / "many"
     for i in range(400):
@@ -106,8 +134,14 @@ def test_kill_9_mid_index_then_resume(tiny_model, tmp_path):
             break
         time.sleep(0.02)
     assert proc.poll() is None, "indexing finished before it could be killed"
+    helpers = _descendants(proc.pid)  # the decode workers (and the fork server that started them)
+    assert helpers, "indexing ran without decode worker processes"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in helpers):
+        time.sleep(0.1)
+    assert not [p for p in helpers if _alive(p)], "decode workers outlived the killed indexing process"
     with sqlite3.connect(db) as c:
         partial = c.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
     assert 20 <= partial < 400

@@ -175,3 +175,21 @@ def test_models_never_mix(lib, encoder, tiny_model, photo_dir, models_root):
     hits = PhotoSearch(lib, enc_b).search("a rocket", SearchOptions(min_z=None, limit=100))
     assert len(hits) == counts["tiny-b"]
     shutil.rmtree(other.path)
+
+
+def test_decode_workers_are_not_forked_from_the_indexing_process(lib, encoder, photo_dir, monkeypatch):
+    """ONNX Runtime's threads run here while photos decode; a fork could copy a held lock into a worker."""
+    import engine.indexer
+
+    methods: list[str] = []
+
+    class Recording(engine.indexer.ProcessPoolExecutor):
+        def __init__(self, *args, mp_context=None, **kwargs):
+            methods.append(mp_context.get_start_method() if mp_context else "default")
+            super().__init__(*args, mp_context=mp_context, **kwargs)
+
+    monkeypatch.setattr(engine.indexer, "ProcessPoolExecutor", Recording)
+    lib.catalog.add_root(str(photo_dir))
+    report = update_library(lib, encoder, settings=IndexSettings(batch_size=4, workers=2))
+    assert report.index.indexed > 4 and report.index.failed == 0
+    assert methods and all(m in ("forkserver", "spawn") for m in methods)

@@ -110,8 +110,32 @@ def _cpu_ticks() -> tuple[int, int]:
 
 
 def _own_cpu_s() -> float:
+    """CPU seconds of this process and all its descendants, including ones a child has reaped.
+
+    The engine's decode workers are children of a fork server, not of this process: their time shows
+    in the fork server's own "children" counters, read from /proc.
+    """
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    own = t.user + t.system + t.children_user + t.children_system
+    hz = os.sysconf("SC_CLK_TCK")
+    return own + sum(sum(fields[11:15]) for fields in _descendant_stats(os.getpid())) / hz
+
+
+def _descendant_stats(pid: int) -> list[list[int]]:
+    """/proc/<pid>/stat fields (after the name) of every live descendant, as ints where they are."""
+    stats: dict[int, list[int]] = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            rest = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(path.parent.name)] = [int(x) if x.lstrip("-").isdigit() else 0 for x in rest]
+    out, frontier = [], {pid}
+    while frontier:
+        children = {c for c, f in stats.items() if f[1] in frontier}
+        out += [stats[c] for c in children]
+        frontier = children
+    return out
 
 
 class ForeignLoad:

@@ -205,3 +205,13 @@ def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, ph
         window._index_ended(None, "Indexed 1 photo")
     assert len(window.grid_model.ids) == before + 1 and window.grid_model.ids[3] != chosen
     assert window.grid_model.ids[window.grid.currentIndex().row()] == chosen
+
+
+def test_status_line_names_the_stage_and_what_it_is_doing(window):
+    from engine.jobs import Progress
+
+    window._index_progress(Progress("tag", 0, 31, 2.0, "encoding the tag vocabulary"))
+    assert "Tagging 0/31 (encoding the tag vocabulary)" in window.status_label.text()
+    window._index_progress(Progress("vectors", 50, 100, 5.0))
+    text = window.status_label.text()
+    assert "Building the search index 50/100 at 10.0/s, about 0 min 5 s left" in text and "(" not in text

@@ -132,11 +132,10 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
     tagger.fit(sample)
     if photo_ids is not None:
         chunks = (catalog.embeddings_of(model_id, photo_ids[i:i + chunk]) for i in range(0, len(photo_ids), chunk))
-        total = len(photo_ids)
     else:
         chunks = catalog.iter_embeddings(model_id, chunk)
-        total = catalog.embedding_version(model_id)[1]
-    clock = clock or ProgressClock("tag", total, progress)
+    clock = clock or ProgressClock("tag", _tag_total(catalog, model_id, photo_ids), progress)
+    total = clock.total
     written = done = 0
     for ids, vectors in chunks:
         if cancel:
@@ -151,6 +150,10 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
     return written
 
 
+def _tag_total(catalog: PhotoCatalog, model_id: str, photo_ids: list[int] | None) -> int:
+    return len(photo_ids) if photo_ids is not None else catalog.embedding_version(model_id)[1]
+
+
 def tag_with_vocabulary(catalog: PhotoCatalog, encoder: ClipEncoder, cache_dir: Path | None,
                         photo_ids: list[int] | None = None, *, progress: ProgressCallback = ignore_progress,
                         cancel: CancelToken | None = None) -> int:
@@ -158,8 +161,7 @@ def tag_with_vocabulary(catalog: PhotoCatalog, encoder: ClipEncoder, cache_dir: 
 
     Encoding the vocabulary takes seconds the first time a model is used, so the stage says so first.
     """
-    total = len(photo_ids) if photo_ids is not None else catalog.embedding_version(encoder.model_id)[1]
-    clock = ProgressClock("tag", total, progress)
+    clock = ProgressClock("tag", _tag_total(catalog, encoder.model_id, photo_ids), progress)
     clock.report(0, "encoding the tag vocabulary")
     tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), cache_dir)
     return tag_library(catalog, tagger, photo_ids, progress=progress, cancel=cancel, clock=clock)

@@ -237,6 +237,7 @@ class VectorIndex:
             self._last_sample_scores = (key, self._sample_cache @ q)
         return self._last_sample_scores[1]
 
+
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:
     if len(ids) == 0:
         return Hits(np.zeros(0, np.uint64), np.zeros(0, np.float32))

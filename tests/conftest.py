@@ -73,3 +73,12 @@ def write_jpeg(path: Path, color: tuple[int, int, int] = (200, 30, 30), size: tu
     else:
         img.save(path, "JPEG")
     return path
+
+
+def store_vectors(cat, model_id: str, vectors: np.ndarray) -> list[int]:
+    """One catalog photo per row of `vectors` (stored as given), under a root "/p"; returns their ids."""
+    root = cat.add_root("/p")
+    ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
+                            fingerprint=str(i)) for i in range(len(vectors))]
+    cat.put_embeddings(model_id, ids, vectors)
+    return ids

@@ -11,6 +11,7 @@ from engine.library import Library
 from engine.query import parse_query
 from engine.search import PhotoSearch, SearchFilters, SearchOptions
 from engine.vectorindex import VectorIndex
+from tests.conftest import store_vectors
 
 CONCEPTS = ["beach", "sunset", "people", "dog", "snow", "city", "food", "car"]
 DIM = len(CONCEPTS)
@@ -196,10 +197,7 @@ def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
     vecs = centres[np.arange(1000) % 100] + 0.05 * rng.standard_normal((1000, 128)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     with PhotoCatalog(tmp_path / "c.db") as cat:
-        root = cat.add_root("/p")
-        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
-                                fingerprint=str(i)) for i in range(1000)]
-        cat.put_embeddings("m", ids, vecs)
+        store_vectors(cat, "m", vecs)
         index = VectorIndex(cat, "m", tmp_path / "idx")
         beams: list[int] = []
         real_ann = index._ann

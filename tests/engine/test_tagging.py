@@ -6,6 +6,7 @@ from engine.catalog import PhotoCatalog
 from engine.encoder import ClipEncoder, RuntimeConfig
 from engine.jobs import Progress
 from engine.tagging import TagEntry, ZeroShotTagger, tag_library, tag_with_vocabulary
+from tests.conftest import store_vectors
 
 
 def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, monkeypatch):
@@ -14,12 +15,9 @@ def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, m
     tagger = ZeroShotTagger(encoder, vocabulary, ["a photo of {}"])
     rng = np.random.default_rng(0)
     with PhotoCatalog(tmp_path / "c.db") as cat:
-        root = cat.add_root("/p")
-        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
-                                fingerprint=str(i)) for i in range(60)]
         vectors = rng.standard_normal((60, encoder.embed_dim)).astype(np.float32)
         vectors[-2:] = tagger.text[[0, 1]] * 10  # the two new photos: "dog" and "beach", exactly
-        cat.put_embeddings(encoder.model_id, ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        ids = store_vectors(cat, encoder.model_id, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
         def no_bulk_read(*args, **kwargs):
             raise AssertionError("read every vector to tag two photos")
@@ -46,11 +44,8 @@ def test_vocabulary_encoding_and_tagging_report_as_one_stage(tmp_path, tiny_mode
     monkeypatch.setattr(encoder, "encode_texts", slow_encode)
     rng = np.random.default_rng(0)
     with PhotoCatalog(tmp_path / "c.db") as cat:
-        root = cat.add_root("/p")
-        ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
-                                fingerprint=str(i)) for i in range(20)]
         vectors = rng.standard_normal((20, encoder.embed_dim)).astype(np.float32)
-        cat.put_embeddings(encoder.model_id, ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        ids = store_vectors(cat, encoder.model_id, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
         reports: list[Progress] = []
         tag_with_vocabulary(cat, encoder, tmp_path / "cache", ids[-5:], progress=reports.append)
     assert {r.stage for r in reports} == {"tag"}

@@ -5,6 +5,7 @@ No UI types here. The CLI renders Progress as a bar; the GUI forwards it through
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,18 @@ STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vect
 
 def stage_label(stage: str) -> str:
     return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
+
+
+def eta_text(seconds: float | None) -> str:
+    """'about 2 min 05 s left', 'about 40 s left', 'about 1 h 12 min left'; '' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"about {s} s left"
+    if s < 3600:
+        return f"about {s // 60} min {s % 60:02d} s left"
+    return f"about {s // 3600} h {s % 3600 // 60} min left"
 
 
 def ignore_progress(_: Progress) -> None:

@@ -40,7 +40,7 @@ from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name
-from engine.jobs import CancelToken, Progress, stage_label
+from engine.jobs import CancelToken, Progress, eta_text, stage_label
 from engine.library import Library
 
 if TYPE_CHECKING:
@@ -615,7 +615,8 @@ class MainWindow(QMainWindow):
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
-        eta = f", about {int(p.eta_s // 60)} min {int(p.eta_s % 60)} s left" if p.eta_s else ""
+        eta = eta_text(p.eta_s)
+        eta = f", {eta}" if eta else ""
         rate = f" at {p.rate:.1f}/s" if p.rate else ""
         detail = f" ({p.message})" if p.message else ""
         self._update_status(f"{stage_label(p.stage)} {p.done}/{p.total}{rate}{eta}{detail}", recount=False)

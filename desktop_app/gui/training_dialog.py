@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.gui.worker import JobRunner, JobWorker
-from engine.jobs import CancelToken, Progress, stage_label
+from engine.jobs import CancelToken, Progress, eta_text, stage_label
 from engine.library import Library
 
 METHODS = (("mcip+realign", "MCIP + re-alignment (recommended)"), ("mcip", "MCIP (pseudo-captions)"),
@@ -197,8 +197,8 @@ class TrainingDialog(QDialog):
             self.progress.setValue(p.done)
         if p.stage == "train":
             self.plot.add(p)
-        eta = f", about {int(p.eta_s // 60)} min left" if p.eta_s and p.stage == "train" else ""
-        self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total}){eta}")
+        eta = eta_text(p.eta_s) if p.stage == "train" else ""
+        self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total})" + (f", {eta}" if eta else ""))
 
     def _done(self, result: Any) -> None:
         from training.finetune import describe_result

@@ -214,4 +214,4 @@ def test_status_line_names_the_stage_and_what_it_is_doing(window):
     assert "Tagging 0/31 (encoding the tag vocabulary)" in window.status_label.text()
     window._index_progress(Progress("vectors", 50, 100, 5.0))
     text = window.status_label.text()
-    assert "Building the search index 50/100 at 10.0/s, about 0 min 5 s left" in text and "(" not in text
+    assert "Building the search index 50/100 at 10.0/s, about 5 s left" in text and "(" not in text

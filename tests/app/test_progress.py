@@ -3,7 +3,7 @@ import io
 from rich.console import Console
 
 import desktop_app.progress as progress_mod
-from engine.jobs import Progress
+from engine.jobs import Progress, eta_text
 
 
 def test_training_bar_shows_loss_and_keeps_the_last_validation_score(monkeypatch):
@@ -21,3 +21,10 @@ def test_training_bar_shows_loss_and_keeps_the_last_validation_score(monkeypatch
 
 def test_counts_show_as_whole_numbers():
     assert progress_mod.describe("", {"failed": 2.0, "loss": 0.5}) == "failed 2  loss 0.500"
+
+
+def test_eta_reads_in_the_units_a_person_would_use():
+    assert eta_text(None) == "" and eta_text(0.0) == "" and eta_text(float("inf")) == ""
+    assert eta_text(40.4) == "about 40 s left"
+    assert eta_text(125.0) == "about 2 min 05 s left"
+    assert eta_text(4321.0) == "about 1 h 12 min left"

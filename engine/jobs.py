@@ -24,10 +24,12 @@ class Progress:
     elapsed_s: float = 0.0
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    setup_s: float = 0.0  # part of elapsed_s spent before the first unit (loading, encoding a vocabulary)
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        work_s = self.elapsed_s - self.setup_s
+        return self.done / work_s if work_s > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -110,6 +112,12 @@ class ProgressClock:
         self.total = total
         self.sink = sink
         self.start = time.perf_counter()
+        self.setup_s = 0.0
+
+    def setup_done(self) -> None:
+        """The units start now: the rate (and so the ETA) leaves out the time spent before."""
+        self.setup_s = time.perf_counter() - self.start
 
     def report(self, done: int, message: str = "", **metrics: float) -> None:
-        self.sink(Progress(self.stage, done, self.total, time.perf_counter() - self.start, message, metrics))
+        self.sink(Progress(self.stage, done, self.total, time.perf_counter() - self.start, message, metrics,
+                           self.setup_s))

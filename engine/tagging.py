@@ -164,4 +164,5 @@ def tag_with_vocabulary(catalog: PhotoCatalog, encoder: ClipEncoder, cache_dir: 
     clock = ProgressClock("tag", _tag_total(catalog, encoder.model_id, photo_ids), progress)
     clock.report(0, "encoding the tag vocabulary")
     tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), cache_dir)
+    clock.setup_done()
     return tag_library(catalog, tagger, photo_ids, progress=progress, cancel=cancel, clock=clock)

@@ -52,3 +52,5 @@ def test_vocabulary_encoding_and_tagging_report_as_one_stage(tmp_path, tiny_mode
     assert reports[0].message == "encoding the tag vocabulary" and reports[0].done == 0
     assert (reports[-1].done, reports[-1].total) == (5, 5)
     assert reports[-1].elapsed_s >= 0.3  # measured from before the encoding, not restarted after it
+    assert reports[-1].setup_s >= 0.3  # ... but the rate counts only the tagging
+    assert reports[-1].rate > reports[-1].done / reports[-1].elapsed_s

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 from _common import console, machine_line, make_table
@@ -67,15 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     templates = tuple(load_templates())
     device = resolve_device("cpu")
     defaults = resolve_settings(TrainSettings(device="cpu", method=args.method), device)
-    banks: dict[tuple[int, int | None], FeatureBank] = {}
+    banks: dict[tuple[Any, ...], FeatureBank] = {}
     pool_cache: dict[str, np.ndarray] = {}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     for seed in range(args.seeds):
         data = from_dataset(dataset, indices=train_idx.tolist(), seed=seed, min_per_class=2)
         for name, overrides in variants:
             s = dataclasses.replace(defaults, seed=seed, **overrides)
-            key = (s.views, s.image_blocks)
-            if key not in banks:  # the frozen prefix's features, shared by every run with the same views
+            key = (s.views, s.image_blocks, s.augment)
+            if key not in banks:  # the frozen prefix's features, shared by runs with the same views
                 banks[key] = FeatureBank(ImageTowerPlan(base_model, s.image_blocks), folder.preprocess, device,
                                          s.views, s.augment, seed=0)
                 banks[key].ensure([str(dataset.items[i].path) for i in train_idx], dev.paths)

@@ -1,6 +1,7 @@
 """The training dialog end to end with the tiny model: data summary, live plot, before/after, use."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,14 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     assert "in 3 classes" in dialog.summary.text() and dialog.start_button.isEnabled()
     dialog.epochs.setValue(1)
     dialog.method.setCurrentIndex(dialog.method.findData("2sft"))
+    shown: list[str] = []
+    on_progress = dialog._progress
+    dialog._progress = lambda p: (on_progress(p), shown.append(dialog.status.text()))
     dialog.start()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=600_000)
     assert dialog.result is not None, dialog.status.text()
     assert dialog.plot.loss and dialog.plot.val  # the live plot received both curves
+    assert any(re.fullmatch(r"stage [12].* \(\d+/\d+\), about \d+ (s|min \d\d s) left", t) for t in shown), shown
     assert not dialog.table.isHidden() and dialog.table.rowCount() >= 3  # mAP, 1-NN, zero-shot (no captions)
     dialog.show()
     dialog.grab().save(str(Path(os.environ["PHOTOSIFT_CACHE"]).parent / "training-dialog.png"))

@@ -194,7 +194,9 @@ def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
     monkeypatch.setattr(vi, "EXACT_BELOW", 0)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((100, 128)).astype(np.float32)
-    vecs = centres[np.arange(1000) % 100] + 0.05 * rng.standard_normal((1000, 128)).astype(np.float32)
+    # 20 photos per cluster: HNSW built on several threads may leave a near-duplicate unreachable now and
+    # then, and with exactly 10 per cluster that one miss made the 10th hit weak (seen once on CI)
+    vecs = centres[np.arange(2000) % 100] + 0.05 * rng.standard_normal((2000, 128)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     with PhotoCatalog(tmp_path / "c.db") as cat:
         store_vectors(cat, "m", vecs)
@@ -212,7 +214,7 @@ def test_queries_unlike_every_photo_get_the_wide_beam(tmp_path, monkeypatch):
         beams.clear()
         unlike = rng.standard_normal(128).astype(np.float32)
         hits = index.search(unlike / np.linalg.norm(unlike), 10)
-        assert beams == [vi.EXPANSION_SEARCH, vi.wide_beam(1000)] and vi.wide_beam(1000) > vi.EXPANSION_SEARCH
+        assert beams == [vi.EXPANSION_SEARCH, vi.wide_beam(2000)] and vi.wide_beam(2000) > vi.EXPANSION_SEARCH
         assert index._index.expansion_search == vi.EXPANSION_SEARCH and len(hits.ids) == 10
 
 

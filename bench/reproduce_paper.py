@@ -90,6 +90,43 @@ class TestSet:
         self.captions = [(i, it.caption) for i, it in enumerate(items) if it.caption]
 
 
+@dataclasses.dataclass
+class Setup:
+    """What every run shares: the Tux Paint photos and their split, the base model, the prompt templates."""
+
+    dataset: FolderDataset
+    train_idx: np.ndarray
+    test: TestSet  # the held-out photos, or with dev=True the dev split carved from the training photos
+    n_small: int  # photos of classes too small to split
+    folder: Any
+    base_model: Any
+    templates: tuple[str, ...]
+
+    @classmethod
+    def load(cls, base: str = "starter", dev: bool = False) -> Setup:
+        dataset = FolderDataset(prepare_tuxpaint(), level=2, name="tuxpaint")
+        train_idx, test_idx, n_small = fixed_split(dataset)
+        if dev:
+            train_idx, test_idx = dev_split(dataset, train_idx)
+        if base == "starter":
+            from training.registry import ensure_model
+
+            ensure_model("starter")
+        folder, base_model = load_base(base)
+        return cls(dataset, train_idx, TestSet(dataset, test_idx), n_small, folder, base_model,
+                   tuple(load_templates()))
+
+    def bank(self, settings: TrainSettings, device: Any) -> FeatureBank | None:
+        """The frozen image-tower prefix's features of the training and test photos for these settings
+        (None when the tower cannot be cut there)."""
+        plan = ImageTowerPlan(self.base_model, settings.image_blocks)
+        if not plan.cached:
+            return None
+        bank = FeatureBank(plan, self.folder.preprocess, device, settings.views, settings.augment, seed=0)
+        bank.ensure([str(self.dataset.items[i].path) for i in self.train_idx], self.test.paths)
+        return bank
+
+
 def test_metrics(session: FineTuneSession, test: TestSet, templates: tuple[str, ...]) -> dict[str, float]:
     emb = session.embed(test.paths)
     prompts = [t.format(c) for c in test.class_names for t in templates]
@@ -160,27 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrainSettings(**{"device": "cpu", **overrides})
     rows = [r for r in args.rows.split(",") if r]
 
-    dataset = FolderDataset(prepare_tuxpaint(), level=2, name="tuxpaint")
-    train_idx, test_idx, n_small = fixed_split(dataset)
-    if args.dev:
-        train_idx, test_idx = dev_split(dataset, train_idx)
-    test = TestSet(dataset, test_idx)
-    if args.base == "starter":
-        from training.registry import ensure_model
-
-        ensure_model("starter")
-    folder, base_model = load_base(args.base)
-    templates = tuple(load_templates())
+    setup = Setup.load(args.base, args.dev)
+    dataset, train_idx, test, templates = setup.dataset, setup.train_idx, setup.test, setup.templates
+    folder, base_model = setup.folder, setup.base_model
 
     # The frozen prefix of the image tower is the same for every run: compute its features once.
     t0 = time.perf_counter()
     device = resolve_device(settings.device)
     settings = resolve_settings(settings, device)
-    plan = ImageTowerPlan(base_model, settings.image_blocks)
-    bank = None
-    if plan.cached:
-        bank = FeatureBank(plan, folder.preprocess, device, settings.views, settings.augment, seed=0)
-        bank.ensure([str(dataset.items[i].path) for i in train_idx], test.paths)
+    bank = setup.bank(settings, device)
     prepare_s = time.perf_counter() - t0
     pool_cache: dict[str, np.ndarray] = {}
 
@@ -228,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     n_train = len(train_idx)
     caption = (f"Tux Paint photos, level-2 classes: {n_train} training photos (validation carved per seed), "
                f"{len(test.paths)} held-out test photos in {len(test.class_names)} classes, "
-               f"{len(test.captions)} test captions ({n_small} photos of classes with fewer than {MIN_PER_CLASS} "
+               f"{len(test.captions)} test captions ({setup.n_small} photos of classes with fewer than {MIN_PER_CLASS} "
                f"photos not used). {len(seeds)} seed(s), mean ± std, numbers in %.\n"
                f"Base: {folder.model_id}. Settings: {describe(settings)}.\n"
                f"Frozen image features computed once in {prepare_s:.0f} s; whole run "

@@ -20,18 +20,14 @@ from typing import Any
 
 import numpy as np
 from _common import console, machine_line, make_table
-from reproduce_paper import TestSet, dev_split, fixed_split, parse_sets, test_metrics
+from reproduce_paper import Setup, parse_sets, test_metrics
 
-from training.datasets import FolderDataset, prepare_tuxpaint
-from training.evaluate import load_templates
 from training.finetune import (
     METHODS,
     FeatureBank,
     FineTuneSession,
-    ImageTowerPlan,
     TrainSettings,
     fresh_copy,
-    load_base,
     resolve_device,
     resolve_settings,
 )
@@ -56,37 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     variants = [("defaults", {})] + [(spec, parse_sets([p for p in spec.split(",") if p])) for spec in args.variants]
 
-    dataset = FolderDataset(prepare_tuxpaint(), level=2, name="tuxpaint")
-    train_idx, _, _ = fixed_split(dataset)
-    train_idx, dev_idx = dev_split(dataset, train_idx)
-    dev = TestSet(dataset, dev_idx)
-    if args.base == "starter":
-        from training.registry import ensure_model
-
-        ensure_model("starter")
-    folder, base_model = load_base(args.base)
-    templates = tuple(load_templates())
+    setup = Setup.load(args.base, dev=True)
+    dataset, dev, base_model = setup.dataset, setup.test, setup.base_model
     device = resolve_device("cpu")
     defaults = resolve_settings(TrainSettings(device="cpu", method=args.method), device)
-    banks: dict[tuple[Any, ...], FeatureBank] = {}
+    banks: dict[tuple[Any, ...], FeatureBank | None] = {}
     pool_cache: dict[str, np.ndarray] = {}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     for seed in range(args.seeds):
-        data = from_dataset(dataset, indices=train_idx.tolist(), seed=seed, min_per_class=2)
+        data = from_dataset(dataset, indices=setup.train_idx.tolist(), seed=seed, min_per_class=2)
         for name, overrides in variants:
             s = dataclasses.replace(defaults, seed=seed, **overrides)
             key = (s.views, s.image_blocks, s.augment)
-            if key not in banks:  # the frozen prefix's features, shared by runs with the same views
-                banks[key] = FeatureBank(ImageTowerPlan(base_model, s.image_blocks), folder.preprocess, device,
-                                         s.views, s.augment, seed=0)
-                banks[key].ensure([str(dataset.items[i].path) for i in train_idx], dev.paths)
-            session = FineTuneSession(fresh_copy(base_model), folder, data, s, bank=banks[key],
+            if key not in banks:  # shared by the runs with the same views
+                banks[key] = setup.bank(s, device)
+            session = FineTuneSession(fresh_copy(base_model), setup.folder, data, s, bank=banks[key],
                                       pool_cache=pool_cache, extra_eval_paths=dev.paths)
             session.run_stage1()
-            i2i = test_metrics(session, dev, templates)["i2i_map"]
+            i2i = test_metrics(session, dev, setup.templates)["i2i_map"]
             if s.realigns:
                 session.run_stage2()
-            r10 = test_metrics(session, dev, templates)["t2i_r10"]
+            r10 = test_metrics(session, dev, setup.templates)["t2i_r10"]
             results[name].append((i2i, r10))
             out.print(f"seed {seed} {name}: i2i mAP {i2i:.3f}, t2i R@10 {r10:.3f}")
 

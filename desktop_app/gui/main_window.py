@@ -338,11 +338,14 @@ class MainWindow(QMainWindow):
                    after_id: int | None = None) -> None:
         """Read the browse grid (only ids above `after_id`), the highest photo id and the counts off the GUI
         thread; on_result(read, current) gets None when the read failed, and current=False when the grid was
-        given other content meanwhile."""
+        given other content meanwhile. Showing search results, only the counts are read (no ids, top 0)."""
         generation = self._grid_generation
         sql, params = self._browse_query(after_id)
+        browsing = self.mode == "browse"
 
         def read(catalog: PhotoCatalog) -> GridRead:
+            if not browsing:
+                return GridRead([], 0, catalog.counts())
             top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer photos: higher ids
             return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts())
 

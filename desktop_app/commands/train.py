@@ -107,10 +107,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                        cancel=cancel)
     folder = result.folder
     assert folder is not None
-    if args.use:
-        with Library.open(args.library) as lib:
-            lib.set_active_model(folder.model_id)
     if args.json:
+        if args.use:  # only the switch: no progress output may mix into the JSON; `photosift index` computes
+            with Library.open(args.library) as lib:
+                lib.set_active_model(folder.model_id)
         print(json.dumps({"model": folder.model_id, "path": str(folder.path), "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
                           "data": summary, "pseudo_captions": result.pseudo, "before": _clean(result.before),
@@ -121,11 +121,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
           f"({result.seconds:.0f} s; {stages}).")
     if args.use:
-        print(f"The library now searches with {folder.model_id}; run `photosift index` to compute its vectors "
-              f"(the vectors of {base.model_id} are kept, switch back with `photosift models use {base.model_id}`).")
-    else:
-        print(f"Switch to it with `photosift models use {folder.model_id}` (then `photosift index`); "
-              f"{base.model_id} stays installed.")
+        # the same switch as `photosift models use`: it computes the new model's vectors now
+        from desktop_app.commands.models import cmd_use
+
+        print(f"{base.model_id}'s vectors are kept; switch back with `photosift models use {base.model_id}`.")
+        return cmd_use(argparse.Namespace(library=args.library, model_id=folder.model_id, device=args.device,
+                                          no_index=False))
+    print(f"Switch to it with `photosift models use {folder.model_id}` (it computes the new vectors); "
+          f"{base.model_id} stays installed.")
     return 0
 
 
@@ -145,8 +148,10 @@ def _table(base_id: str, new_id: str, result: Any) -> None:
 
     val = result.data.get("val_photos", 0)
     total = val + result.data.get("train_photos", 0)
-    table = Table(title=f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries "
-                        f"among all {total}")
+    console = Console()
+    # a line of its own: as a table title it would wrap into the table's narrow width
+    console.print(f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries among all {total}:")
+    table = Table()
     table.add_column("metric")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
@@ -157,4 +162,4 @@ def _table(base_id: str, new_id: str, result: Any) -> None:
         b, a = result.before.get(key), result.after.get(key)
         change = "" if b is None or a is None or math.isnan(b) or math.isnan(a) else f"{(a - b) * 100:+.1f}"
         table.add_row(label, _fmt(b), _fmt(a), change)
-    Console().print(table)
+    console.print(table)

@@ -250,3 +250,24 @@ def test_torch_weights_keep_the_base_layout_including_sub_folders(tmp_path: Path
     assert (out / "torch" / "hf_text" / "config.json").read_text() == "{}"
     assert (out / "torch" / "open_clip_config.json").is_file()
     assert torch.equal(load_file(str(out / "torch" / "weights.safetensors"))["weight"], model.weight.detach())
+
+
+def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
+        tiny_base: ModelFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from desktop_app.cli import main
+    from engine.library import Library
+    from engine.paths import default_library_dir
+
+    photos = _make_photos(tmp_path / "photos", per_class=5)
+    assert main(["models", "use", tiny_base.model_id]) == 0
+    assert main(["add", str(photos)]) == 0
+    assert main(["index", "--no-tags"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--method", "stage1", "--epochs", "1", "--device", "cpu", "--use"]) == 0
+    out = capsys.readouterr().out
+    with Library.open(default_library_dir()) as lib:
+        new = lib.active_model_id
+        vectors = lib.catalog.models_with_embeddings()
+    assert new != tiny_base.model_id and f"Active model: {new}" in out
+    assert vectors == {tiny_base.model_id: 15, new: 15}  # the new vectors computed, the old ones kept
+    assert f"switch back with `photosift models use {tiny_base.model_id}`" in out

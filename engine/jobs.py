@@ -55,16 +55,21 @@ def stage_label(stage: str) -> str:
     return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
 
 
+def duration_text(seconds: float) -> str:
+    """'40 s', '2 min 05 s', '1 h 12 min'."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
 def eta_text(seconds: float | None) -> str:
     """'about 2 min 05 s left', 'about 40 s left', 'about 1 h 12 min left'; '' when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds <= 0:
         return ""
-    s = round(seconds)
-    if s < 60:
-        return f"about {s} s left"
-    if s < 3600:
-        return f"about {s // 60} min {s % 60:02d} s left"
-    return f"about {s // 3600} h {s % 3600 // 60} min left"
+    return f"about {duration_text(seconds)} left"
 
 
 def ignore_progress(_: Progress) -> None:

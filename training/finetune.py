@@ -943,7 +943,8 @@ class FineTuneSession:
         self.text_changed = True
         start_score = best_score = self.val_alignment()
         best_state, best_step = self._snapshot(params), 0
-        val_map = self.history[-1].get("val_map", float("nan")) if self.history else float("nan")
+        # the image tower is frozen at stage 1's best checkpoint (restored), not at its last evaluation
+        val_map = max((h["val_map"] for h in self.history if h["stage"] == 1 and "val_map" in h), default=float("nan"))
         self.history.append({"stage": 2, "step": self.step_offset, "val_text": start_score})
         self._report(clock, 0, "stage 2: starting", val_map=val_map, val_text=start_score)
         eval_at = self._eval_steps(steps_per_epoch, total)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.gui.worker import JobRunner, JobWorker
-from engine.jobs import CancelToken, Progress, eta_text, stage_label
+from engine.jobs import CancelToken, Progress, duration_text, eta_text, stage_label
 from engine.library import Library
 
 METHODS = (("mcip+realign", "MCIP + re-alignment (recommended)"), ("mcip", "MCIP (pseudo-captions)"),
@@ -36,52 +36,102 @@ METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "kn
                 "t2i_r10": "Text-to-image R@10"}
 
 
+COLORS = {"loss": "#1f77b4", "val": "#ff7f0e", "text": "#2ca02c"}
+
+
 class LivePlot(QWidget):
-    """Training loss (left axis, blue) and validation mAP (right axis, orange) against steps."""
+    """Loss (blue), validation mAP (orange) and, while re-aligning, the text score (green) against steps.
+
+    The two stages optimise different losses (ArcMargin/multi-caption, then InfoNCE), so each stage's loss is
+    scaled to its own range and a divider marks where re-alignment starts; the scores share a 0-1 axis.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(520, 220)
         self.loss: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
+        self.text: list[tuple[int, float]] = []
+        self.stage2_at: int | None = None
         self.total = 1
+
+    def clear(self) -> None:
+        self.loss.clear()
+        self.val.clear()
+        self.text.clear()
+        self.stage2_at = None
+        self.total = 1
+        self.update()
 
     def add(self, p: Progress) -> None:
         self.total = max(self.total, p.total)
+        if p.message.startswith("stage 2") and self.stage2_at is None:
+            self.stage2_at = p.done
         if "loss" in p.metrics and math.isfinite(p.metrics["loss"]):
             self.loss.append((p.done, p.metrics["loss"]))
-        if "val_map" in p.metrics:
+        if "val_map" in p.metrics and math.isfinite(p.metrics["val_map"]):
             self.val.append((p.done, p.metrics["val_map"]))
+        if "val_text" in p.metrics and math.isfinite(p.metrics["val_text"]):
+            self.text.append((p.done, p.metrics["val_text"]))
         self.update()
+
+    def _segments(self) -> list[tuple[list[tuple[int, float]], float, float]]:
+        """The loss split at the start of stage 2, each part with its own (low, high)."""
+        cut = self.stage2_at
+        parts = [self.loss] if cut is None else [[q for q in self.loss if q[0] <= cut],
+                                                  [q for q in self.loss if q[0] > cut]]
+        out = []
+        for part in parts:
+            if part:
+                # from zero, not from its minimum: a loss that barely moves should look flat, not jagged
+                lo, hi = min(0.0, *(v for _, v in part)), max(v for _, v in part)
+                out.append((part, lo, hi if hi - lo > 1e-9 else lo + 1.0))
+        return out
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor("white"))
-        area = self.rect().adjusted(48, 14, -48, -26)
+        area = self.rect().adjusted(48, 30, -48, -26)
         p.setPen(QPen(QColor("#ccc")))
         p.drawRect(area)
-        p.setPen(QColor("#444"))
-        p.drawText(area.left(), self.height() - 6, "step 0")
-        p.drawText(area.right() - 60, self.height() - 6, f"step {self.total}")
-        for series, color, side in ((self.loss, "#1f77b4", "left"), (self.val, "#ff7f0e", "right")):
-            if not series:
-                continue
-            values = [v for _, v in series]
-            lo, hi = (0.0, 1.0) if side == "right" else (min(values), max(values))
-            if hi - lo < 1e-9:
-                hi = lo + 1.0
+
+        def x_of(step: int) -> float:
+            return area.left() + area.width() * step / max(1, self.total)
+
+        def draw(series: list[tuple[int, float]], lo: float, hi: float, color: str) -> None:
             path = QPainterPath()
             for k, (step, v) in enumerate(series):
-                pt = QPointF(area.left() + area.width() * step / max(1, self.total),
-                             area.bottom() - area.height() * (v - lo) / (hi - lo))
+                pt = QPointF(x_of(step), area.bottom() - area.height() * (v - lo) / (hi - lo))
                 path.moveTo(pt) if k == 0 else path.lineTo(pt)
             p.setPen(QPen(QColor(color), 2))
             p.drawPath(path)
-            p.setPen(QColor(color))
-            label = f"loss {values[-1]:.3f}" if side == "left" else f"val mAP {values[-1]:.3f}"
-            x = 4 if side == "left" else self.width() - 100
-            p.drawText(x, 12, label)
+
+        p.setPen(QColor("#666"))
+        p.drawText(area.left(), self.height() - 6, "step 0")
+        p.drawText(area.right() - 60, self.height() - 6, f"step {self.total}")
+        p.drawText(area.right() + 6, area.top() + 10, "1.0")
+        p.drawText(area.right() + 6, area.bottom(), "0.0")
+        if self.stage2_at is not None:
+            x = x_of(self.stage2_at)
+            p.setPen(QPen(QColor("#999"), 1, Qt.PenStyle.DashLine))
+            p.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
+            p.setPen(QColor("#666"))
+            p.drawText(QPointF(area.left() + 4, area.top() + 14), "image tower")
+            p.drawText(QPointF(x + 4, area.top() + 14), "text re-alignment")
+        for part, lo, hi in self._segments():
+            draw(part, lo, hi, COLORS["loss"])
+        for series, color in ((self.val, COLORS["val"]), (self.text, COLORS["text"])):
+            if series:
+                draw(series, 0.0, 1.0, color)
+        legend = [(f"loss {self.loss[-1][1]:.3f}", "loss")] if self.loss else []
+        legend += [(f"val mAP {self.val[-1][1]:.3f}", "val")] if self.val else []
+        legend += [(f"text score {self.text[-1][1]:.3f}", "text")] if self.text else []
+        x = 4
+        for label, key in legend:
+            p.setPen(QColor(COLORS[key]))
+            p.drawText(x, 16, label)
+            x += p.fontMetrics().horizontalAdvance(label) + 18
         p.end()
 
 
@@ -127,6 +177,8 @@ class TrainingDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["", "Before", "After"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 220)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setVisible(False)
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
@@ -180,8 +232,7 @@ class TrainingDialog(QDialog):
             return train(resolve_model(base, progress), data, method=method, epochs=epochs, progress=progress,
                          cancel=token)
 
-        self.plot.loss.clear()
-        self.plot.val.clear()
+        self.plot.clear()
         self.table.setVisible(False)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -216,9 +267,12 @@ class TrainingDialog(QDialog):
             item = QTableWidgetItem(f"{after:.3f}  ({after - before:+.3f})")
             item.setForeground(QColor("#1b7f3b" if after >= before else "#b3261e"))
             self.table.setItem(r, 2, item)
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+                                  + sum(self.table.rowHeight(r) for r in range(len(rows))))
         self.table.setVisible(True)
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))  # the plot keeps its room
         note = " (cancelled: best checkpoint so far)" if result.cancelled else ""
-        self.status.setText(f"New model {result.model_id}{note}, trained in {result.seconds / 60:.1f} min.")
+        self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.")
 
     def _failed(self, message: str) -> None:
         self.job = None

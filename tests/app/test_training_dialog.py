@@ -50,6 +50,9 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     qtbot.waitUntil(lambda: dialog.job is None, timeout=600_000)
     assert dialog.result is not None, dialog.status.text()
     assert dialog.plot.loss and dialog.plot.val  # the live plot received both curves
+    # re-alignment has its own loss and score: a divider where it starts, the text score as a third curve
+    assert dialog.plot.stage2_at is not None and dialog.plot.text
+    assert len(dialog.plot._segments()) == 2
     assert any(re.fullmatch(r"stage [12].* \(\d+/\d+\), about \d+ (s|min \d\d s) left", t) for t in shown), shown
     assert not dialog.table.isHidden() and dialog.table.rowCount() >= 3  # mAP, 1-NN, zero-shot (no captions)
     dialog.show()

@@ -168,6 +168,22 @@ def test_cancel_keeps_the_best_checkpoint(tiny_base: ModelFolder, colour_data,
     assert not torch.equal(seen[3][1][session.plan.trainable[0][0]], best[session.plan.trainable[0][0]])
 
 
+
+def test_realignment_reports_the_mAP_of_the_restored_best_checkpoint(tiny_base: ModelFolder, colour_data,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    scores = iter([0.5, 0.9, 0.4, 0.3])
+    monkeypatch.setattr(FineTuneSession, "val_map", lambda self: next(scores, 0.2))
+    _, model = load_base(tiny_base)
+    events: list[Progress] = []
+    settings = TrainSettings(method="2sft", epochs=1, realign_epochs=1, batch_size=4, evals_per_epoch=3,
+                             device="cpu")
+    session = FineTuneSession(model, tiny_base, colour_data, settings, progress=events.append)
+    assert session.run_stage1().best_score == 0.9
+    session.run_stage2()
+    stage2 = [e.metrics["val_map"] for e in events if e.message.startswith("stage 2") and "val_map" in e.metrics]
+    assert stage2 and set(stage2) == {0.9}  # the image tower is frozen at stage 1's best, not its last evaluation
+
+
 def test_cancelled_training_still_produces_a_model(tiny_base: ModelFolder, colour_data, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     cancel = CancelToken()

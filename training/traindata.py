@@ -128,6 +128,10 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
             paths.append(p.fs_path)
     else:
         assigned, not_used = _assign_tags(catalog, [p.id for p in photos], min_per_class)
+        if not assigned and not not_used:
+            raise TrainingDataError(
+                "no photo has tags of your own yet: add tags (or confirm suggested ones) to at least 2 x "
+                f"{min_per_class} photos, or learn from folders instead")
         for p in photos:
             tag = assigned.get(p.id)
             if tag is not None:

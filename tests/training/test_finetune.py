@@ -103,8 +103,11 @@ def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> N
     assert data.class_names == ("sea", "winter")
     assert data.left_out == {"kids": 2}
     assert len(data.train) + len(data.val) == 10
-    with pytest.raises(TrainingDataError):
+    with pytest.raises(TrainingDataError, match="at least 2 classes"):
         from_catalog(cat, "tags", min_per_class=6)
+    cat.conn.execute("DELETE FROM tags WHERE source = 'user'")
+    with pytest.raises(TrainingDataError, match="no photo has tags of your own yet"):  # says what to do
+        from_catalog(cat, "tags", min_per_class=4)
 
 
 # -- the parts that train ------------------------------------------------------------------------------------

@@ -198,20 +198,34 @@ class TrainingDialog(QDialog):
         buttons.addWidget(close)
         layout.addLayout(buttons)
         self.data = None
+        self._summary_gen = 0
         self.update_summary()
 
     def update_summary(self) -> None:
-        from training.traindata import TrainingDataError, from_catalog
+        """Count photos and classes on a worker thread: it stats every photo (seconds on a large library)."""
+        from training.traindata import from_catalog
 
-        try:
-            with Library.open(self.library_dir) as lib:
-                self.data = from_catalog(lib.catalog, str(self.labels.currentData()))
-        except TrainingDataError as e:
-            self.data = None
-            self.summary.setText(str(e))
-            self.start_button.setEnabled(False)
+        self._summary_gen += 1
+        gen, labels, library_dir = self._summary_gen, str(self.labels.currentData()), self.library_dir
+        self.data = None
+        self.start_button.setEnabled(False)
+        self.summary.setText("Counting photos and classes\u2026")
+
+        def job(_progress, _token: CancelToken):
+            with Library.open(library_dir) as lib:
+                return from_catalog(lib.catalog, labels)
+
+        self.runner.start(job, name="training data", on_done=lambda data: self._summary_ready(gen, data),
+                          on_error=lambda message: self._summary_ready(gen, None, message))
+
+    def _summary_ready(self, gen: int, data: Any, error: str = "") -> None:
+        if gen != self._summary_gen:  # the labels changed, or the dialog closed, while it was counting
             return
-        s = self.data.summary()
+        self.data = data
+        if data is None:
+            self.summary.setText(error)
+            return
+        s = data.summary()
         text = f"{s['train_photos']} photos to learn from, {s['val_photos']} to check on, in {s['classes']} classes"
         if s["left_out_classes"]:
             text += f"; {len(s['left_out_classes'])} classes with too few photos left out"
@@ -289,6 +303,10 @@ class TrainingDialog(QDialog):
         if self.result is not None and self.result.folder is not None:
             self.use_model(self.result.model_id)
             self.accept()
+
+    def done(self, result: int) -> None:
+        self._summary_gen += 1  # a count still running reports to nobody
+        super().done(result)
 
     def reject(self) -> None:
         if self.job is not None:

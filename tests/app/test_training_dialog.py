@@ -40,7 +40,18 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     used: list[str] = []
     dialog = TrainingDialog(w.library_dir, "tiny", w.runner, used.append, w)
     qtbot.addWidget(dialog)
-    assert "in 3 classes" in dialog.summary.text() and dialog.start_button.isEnabled()
+    # photos and classes are counted on a worker thread: the dialog opens at once, Start waits for the count
+    assert "Counting" in dialog.summary.text() and not dialog.start_button.isEnabled()
+    qtbot.waitUntil(lambda: "in 3 classes" in dialog.summary.text(), timeout=30_000)
+    assert dialog.start_button.isEnabled()
+    dialog.labels.setCurrentIndex(dialog.labels.findData("tags"))  # no tags of the user's own: says so
+    dialog.labels.setCurrentIndex(dialog.labels.findData("folders"))  # ...and back before that count ends
+    dialog.labels.setCurrentIndex(dialog.labels.findData("tags"))
+    qtbot.waitUntil(lambda: "no photo has tags of your own" in dialog.summary.text(), timeout=30_000)
+    assert not dialog.start_button.isEnabled()
+    dialog.labels.setCurrentIndex(dialog.labels.findData("folders"))
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
+    assert "in 3 classes" in dialog.summary.text()
     dialog.epochs.setValue(1)
     dialog.method.setCurrentIndex(dialog.method.findData("2sft"))
     shown: list[str] = []

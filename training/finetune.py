@@ -69,7 +69,7 @@ from training.captions import (
 )
 from training.evaluate import average_precision, l2_normalize, load_templates, recall_at_k, zeroshot_accuracy
 from training.losses import ArcMarginHead, multi_caption_loss, symmetric_info_nce
-from training.traindata import AugmentSettings, PhotoAugment, TrainingData, eval_pixels, load_images
+from training.traindata import AugmentSettings, PhotoAugment, TrainingData, eval_pixels, load_images, try_load
 
 log = logging.getLogger(__name__)
 
@@ -426,6 +426,7 @@ class FeatureBank:
         self.seed = seed
         self.train_views: dict[str, torch.Tensor] = {}
         self.eval_view: dict[str, torch.Tensor] = {}
+        self.unreadable: dict[str, str] = {}  # path -> why: skipped, and left out of the training data
         self.dtype: torch.dtype | None = None
 
     def _store(self, x: torch.Tensor) -> torch.Tensor:
@@ -435,8 +436,11 @@ class FeatureBank:
                progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
                batch_size: int = 32) -> None:
         """Compute what is missing: training views for `train_paths`, the eval view for both lists."""
-        need_train = [p for p in dict.fromkeys(train_paths) if _key(p) not in self.train_views]
-        need_eval = [p for p in dict.fromkeys([*train_paths, *eval_paths]) if _key(p) not in self.eval_view]
+        known_bad = set(self.unreadable)
+        need_train = [p for p in dict.fromkeys(train_paths)
+                      if _key(p) not in self.train_views and _key(p) not in known_bad]
+        need_eval = [p for p in dict.fromkeys([*train_paths, *eval_paths])
+                     if _key(p) not in self.eval_view and _key(p) not in known_bad]
         todo = list(dict.fromkeys([*need_train, *need_eval]))
         if not todo:
             return
@@ -449,8 +453,15 @@ class FeatureBank:
         for start in range(0, len(todo), batch_size):
             if cancel is not None:
                 cancel.check()
-            chunk = todo[start:start + batch_size]
-            images = load_images(chunk, self.cfg)
+            loaded = [(p, try_load(p, self.cfg)) for p in todo[start:start + batch_size]]
+            for p, im in loaded:
+                if isinstance(im, str):
+                    self.unreadable[_key(p)] = im
+            chunk = [p for p, im in loaded if not isinstance(im, str)]
+            images = [im for _, im in loaded if not isinstance(im, str)]
+            done += len(loaded) - len(chunk)
+            if not chunk:
+                continue
             pixels = [torch.from_numpy(eval_pixels_from_images(images, self.cfg))]
             owners = [(_key(p), -1) for p in chunk]
             for p, im in zip(chunk, images, strict=True):
@@ -528,6 +539,21 @@ class DecodedPhotos:
 
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photosift-decode")
         return list(self._pool.map(fn, items))
+
+    def screen(self, paths: Sequence[str | bytes], progress: ProgressCallback = ignore_progress,
+               cancel: CancelToken | None = None, chunk: int = 64) -> dict[str, str]:
+        """Decode every photo once: path -> why, for those that cannot be read (the rest are fine to train on)."""
+        clock = ProgressClock("prepare", len(paths), progress)
+        bad: dict[str, str] = {}
+        for start in range(0, len(paths), chunk):
+            if cancel is not None:
+                cancel.check()
+            part = list(paths[start:start + chunk])
+            for p, r in zip(part, self._map(lambda p: try_load(p, self.cfg), part), strict=True):
+                if isinstance(r, str):
+                    bad[_key(p)] = r
+            clock.report(start + len(part), "checking that every photo can be read")
+        return bad
 
     def train_batch(self, paths: Sequence[str | bytes], views: Sequence[int]) -> torch.Tensor:
         del views
@@ -645,9 +671,17 @@ class FineTuneSession:
                 bank.device = self.device
             bank.ensure(self.train.paths, [*self.val.paths, *extra_eval_paths], progress, cancel)
             self.photos: FeatureBank | DecodedPhotos = bank
+            unreadable = bank.unreadable
         else:
             workers = settings.workers or (min(4, (os.cpu_count() or 2) - 1) if self.device.type == "cuda" else 0)
             self.photos = DecodedPhotos(self.cfg, self.device, settings.augment, settings.seed, workers)
+            unreadable = self.photos.screen([*self.train.paths, *self.val.paths], progress, cancel)
+        # A photo that cannot be read (corrupt, or changed since it was indexed) is left out and reported;
+        # it does not end the training.
+        self.data = data = data.without(unreadable)
+        if data.unreadable:
+            log.info("fine-tuning without %d photo(s) that could not be read", len(data.unreadable))
+            self.train, self.val = Split.of(data.train), Split.of(data.val)
         self.bank = bank if self.plan.cached else None
         self.checkpoint_dir = checkpoint_dir
         self._captions: tuple[CaptionPool, np.ndarray, list[np.ndarray], dict[str, Any]] | None = None
@@ -1063,7 +1097,7 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     after = session.evaluate("val")
     model = session.model.float().cpu().eval()
     result = TrainResult(new_id, settings.method, None, before, after, reports, session.history,
-                         session.settings.to_dict(), data.summary(), session.pseudo_info, cancelled,
+                         session.settings.to_dict(), session.data.summary(), session.pseudo_info, cancelled,
                          time.perf_counter() - t0, model)
     if export:
         result.folder = install(model, folder, result, root, progress)

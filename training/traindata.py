@@ -56,13 +56,45 @@ class TrainingData:
     val: tuple[TrainItem, ...]
     source: str
     left_out: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # photo path -> why it could not be read
 
     def summary(self) -> dict[str, Any]:
-        return {"source": self.source, "classes": len(self.classes), "train_photos": len(self.train),
-                "val_photos": len(self.val),
-                "train_captions": sum(len(it.captions) for it in self.train),
-                "val_captions": sum(len(it.captions) for it in self.val),
-                "left_out_classes": dict(sorted(self.left_out.items()))}
+        out = {"source": self.source, "classes": len(self.classes), "train_photos": len(self.train),
+               "val_photos": len(self.val),
+               "train_captions": sum(len(it.captions) for it in self.train),
+               "val_captions": sum(len(it.captions) for it in self.val),
+               "left_out_classes": dict(sorted(self.left_out.items()))}
+        if self.unreadable:
+            out["unreadable_photos"] = dict(sorted(self.unreadable.items()))
+        return out
+
+    def without(self, unreadable: dict[str, str]) -> TrainingData:
+        """The same data without photos that could not be read (keyed by os.fsdecode(path)).
+
+        A class left without training photos is left out (its validation photos with it); fewer than two
+        classes left is a TrainingDataError.
+        """
+        gone = {k: v for k, v in unreadable.items()
+                if k in {os.fsdecode(it.path) for it in (*self.train, *self.val)}}
+        if not gone:
+            return self
+        train = [it for it in self.train if os.fsdecode(it.path) not in gone]
+        val = [it for it in self.val if os.fsdecode(it.path) not in gone]
+        kept = sorted({it.label for it in train})
+        relabel = {old: new for new, old in enumerate(kept)}
+        left_out = dict(self.left_out)
+        for c in range(len(self.classes)):
+            if c not in relabel:
+                left_out[self.class_names[c]] = sum(it.label == c for it in val)
+        if len(kept) < 2:
+            raise TrainingDataError(
+                f"fine-tuning needs at least 2 classes with readable photos; {len(gone)} photos could not be read "
+                f"(first: {next(iter(gone))}: {next(iter(gone.values()))})")
+        return TrainingData(tuple(self.classes[c] for c in kept), tuple(self.class_names[c] for c in kept),
+                            tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in train),
+                            tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in val
+                                  if it.label in relabel),
+                            self.source, left_out, {**self.unreadable, **gone})
 
 
 def split_per_class(labels: Sequence[int], fraction: float = VAL_FRACTION, seed: int = 0,
@@ -243,3 +275,11 @@ def load_images(paths: Sequence[str | bytes], cfg: PreprocessConfig) -> list[Ima
         except ImageReadError as e:
             raise TrainingDataError(f"{os.fsdecode(p)}: {e}") from None
     return out
+
+
+def try_load(path: str | bytes, cfg: PreprocessConfig) -> Image.Image | str:
+    """The photo as load_rgb gives it, or why it cannot be read (a corrupt or vanished file)."""
+    try:
+        return load_rgb(path, cfg)
+    except ImageReadError as e:
+        return str(e)

@@ -113,10 +113,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 lib.set_active_model(folder.model_id)
         print(json.dumps({"model": folder.model_id, "path": str(folder.path), "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
-                          "data": summary, "pseudo_captions": result.pseudo, "before": _clean(result.before),
+                          "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
                           "after": _clean(result.after), "active": bool(args.use)}, indent=2))
         return 0
     _table(base.model_id, folder.model_id, result)
+    unreadable = result.data.get("unreadable_photos", {})
+    if unreadable:
+        shown = "; ".join(f"{path} ({why})" for path, why in list(unreadable.items())[:5])
+        more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        print(f"Left out {len(unreadable)} photo(s) that could not be read: {shown}{more}", file=sys.stderr)
     stages = ", ".join(f"{r.stage}: best at step {r.best_step} of {r.steps}" for r in result.stages)
     print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
           f"({result.seconds:.0f} s; {stages}).")

@@ -286,7 +286,11 @@ class TrainingDialog(QDialog):
         self.table.setVisible(True)
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))  # the plot keeps its room
         note = " (cancelled: best checkpoint so far)" if result.cancelled else ""
-        self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.")
+        unreadable = result.data.get("unreadable_photos", {})
+        skipped = (f" {len(unreadable)} photo(s) could not be read and were left out, e.g. "
+                   f"{next(iter(unreadable))}." if unreadable else "")
+        self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.{skipped}")
+        self.status.setWordWrap(True)
 
     def _failed(self, message: str) -> None:
         self.job = None

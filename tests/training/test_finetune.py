@@ -16,6 +16,7 @@ from engine.jobs import CancelToken, Progress
 from engine.modelfolder import ModelFolder
 from training.datasets import FolderDataset
 from training.finetune import (
+    FeatureBank,
     FineTuneSession,
     ImageTowerPlan,
     TrainSettings,
@@ -108,6 +109,48 @@ def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> N
     cat.conn.execute("DELETE FROM tags WHERE source = 'user'")
     with pytest.raises(TrainingDataError, match="no photo has tags of your own yet"):  # says what to do
         from_catalog(cat, "tags", min_per_class=4)
+
+
+
+def test_unreadable_photos_are_left_out_with_their_reason(tmp_path: Path) -> None:
+    data = from_catalog(_catalog_with(tmp_path), "folders", min_per_class=2, val_fraction=0.25)
+    assert data.class_names == ("beach", "party", "snow")
+    beach = sorted(str(it.path) for it in data.train if it.label == 0)
+    one = data.without({beach[0]: "corrupt or truncated image", "/elsewhere.jpg": "not ours"})
+    assert one.unreadable == {beach[0]: "corrupt or truncated image"} and one.class_names == data.class_names
+    assert len(one.train) + len(one.val) == len(data.train) + len(data.val) - 1
+    assert one.summary()["unreadable_photos"] == {beach[0]: "corrupt or truncated image"}
+    # a class without a readable training photo is left out, with its held-out photos
+    party_train = [str(it.path) for it in data.train if it.label == 1]
+    two = one.without(dict.fromkeys(party_train, "permission denied"))
+    assert two.class_names == ("beach", "snow") and set(two.unreadable) == {beach[0], *party_train}
+    assert {it.label for it in (*two.train, *two.val)} == {0, 1} and "party" in two.left_out
+    assert len(two.train) + len(two.val) == 5 - 1 + 4
+    snow_train = [str(it.path) for it in two.train if it.label == 1]
+    with pytest.raises(TrainingDataError, match="at least 2 classes with readable photos"):
+        two.without(dict.fromkeys(snow_train, "permission denied"))
+    assert data.without({}) is data
+
+
+def test_feature_bank_skips_a_corrupt_photo_and_says_why(tmp_path: Path) -> None:
+    import open_clip
+
+    from engine.modelfolder import PreprocessConfig
+
+    model = open_clip.CustomTextCLIP(
+        embed_dim=16, vision_cfg={"timm_model_name": "tf_efficientnet_lite0", "timm_model_pretrained": False,
+                                  "timm_pool": "avg", "timm_proj": "linear", "image_size": 64},
+        text_cfg={"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 2}).eval()
+    plan = ImageTowerPlan(model, blocks=2)
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(good.read_bytes()[:200])  # truncated
+    bank = FeatureBank(plan, PreprocessConfig(image_size=64), torch.device("cpu"), views=2)
+    bank.ensure([str(good), str(bad)], [])
+    assert set(bank.train_views) == set(bank.eval_view) == {str(good)}
+    assert list(bank.unreadable) == [str(bad)] and "truncated" in bank.unreadable[str(bad)]
+    bank.ensure([str(good), str(bad)], [])  # known bad: not tried again
 
 
 # -- the parts that train ------------------------------------------------------------------------------------
@@ -243,12 +286,16 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     from engine.paths import default_library_dir
 
     photos = _make_photos(tmp_path / "photos", per_class=5)
+    broken = photos / "red" / "broken.jpg"  # one corrupt photo is left out and reported, not the end of it
+    broken.write_bytes((photos / "red" / "red0.jpg").read_bytes()[:300])
     code = main(["train", "--dataset", str(photos), "--base", tiny_base.model_id, "--method", "stage1",
                  "--epochs", "1", "--device", "cpu", "--json", "--use"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["base"] == "tiny-trainable" and out["method"] == "stage1" and out["active"] is True
     assert out["data"]["classes"] == 3 and set(out["after"]) >= {"i2i_map", "zeroshot_acc"}
+    assert list(out["data"]["unreadable_photos"]) == [str(broken)]
+    assert out["data"]["train_photos"] + out["data"]["val_photos"] == 15
     assert Path(out["path"], "manifest.json").is_file()
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == out["model"]

@@ -11,9 +11,11 @@ cut-outs only, composited on white, captions copied, the clip-art left out (see 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,14 @@ class FolderDataset:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def subset(self, keep: Sequence[int]) -> FolderDataset:
+        """The same dataset with only the items at `keep` (classes follow: one left empty disappears)."""
+        out = copy.copy(self)
+        out.items = [self.items[i] for i in keep]
+        if not out.items:
+            raise DatasetError(f"dataset folder {self.root} holds no readable images")
+        return out
 
     @property
     def classes(self) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from engine.encoder import ClipEncoder
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
@@ -149,18 +149,27 @@ def load_templates() -> tuple[str, ...]:
 
 
 def embed_images(encoder: ClipEncoder, paths: Sequence[Path], batch_size: int = 32,
-                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> np.ndarray:
+                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
+                 unreadable: dict[str, str] | None = None) -> np.ndarray:
+    """Embeddings of the images that can be read; each one that cannot goes into `unreadable` (path -> why)."""
     cfg = encoder.preprocess_config
     clock = ProgressClock("eval", len(paths), progress)
+    bad = unreadable if unreadable is not None else {}
     out = []
     for start in range(0, len(paths), batch_size):
         if cancel is not None:
             cancel.check()
         batch = []
         for path in paths[start:start + batch_size]:
-            with Image.open(path) as im:
-                batch.append(resize_and_crop(im, cfg))
-        out.append(encoder.encode_images(normalize(np.stack(batch), cfg)))
+            try:
+                with Image.open(path) as im:
+                    batch.append(resize_and_crop(im, cfg))
+            except UnidentifiedImageError:
+                bad[str(path)] = "not an image, or a format it cannot read"
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+                bad[str(path)] = f"corrupt or truncated image: {e}"
+        if batch:
+            out.append(encoder.encode_images(normalize(np.stack(batch), cfg)))
         clock.report(min(start + batch_size, len(paths)))
     return np.concatenate(out) if out else np.zeros((0, encoder.embed_dim), np.float32)
 
@@ -170,7 +179,11 @@ def evaluate(encoder: ClipEncoder, dataset: FolderDataset, progress: ProgressCal
              extra_levels: Sequence[int] = ()) -> dict[str, Any]:
     """All metrics of one model on one dataset. `extra_levels` adds zero-shot accuracy at other levels."""
     templates = tuple(templates or load_templates())
-    image_emb = embed_images(encoder, [it.path for it in dataset.items], progress=progress, cancel=cancel)
+    unreadable: dict[str, str] = {}
+    image_emb = embed_images(encoder, [it.path for it in dataset.items], progress=progress, cancel=cancel,
+                             unreadable=unreadable)
+    if unreadable:  # measured on the rest, and reported
+        dataset = dataset.subset([i for i, it in enumerate(dataset.items) if str(it.path) not in unreadable])
     labels = dataset.labels
     class_emb = class_text_embeddings(encoder.encode_texts, dataset.class_names(), templates)
     captioned = dataset.captioned()
@@ -182,6 +195,8 @@ def evaluate(encoder: ClipEncoder, dataset: FolderDataset, progress: ProgressCal
         "n_images": len(dataset), "n_classes": len(dataset.classes), "n_captions": len(captioned),
         "n_queries": int(_query_mask(labels).sum()), "n_templates": len(templates),
     }
+    if unreadable:
+        result["unreadable"] = dict(sorted(unreadable.items()))
     if captioned:
         caption_emb = encoder.encode_texts([c for _, c in captioned])
         recall = recall_at_k(caption_emb, image_emb, np.array([i for i, _ in captioned]))

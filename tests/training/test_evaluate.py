@@ -133,3 +133,22 @@ def test_eval_command_table_and_missing_dataset(tiny_model, labelled_photos: Pat
     assert "1-NN accuracy" in capsys.readouterr().out
     assert main(["eval", "--model", "tiny", "--dataset", str(labelled_photos / "nope")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_eval_leaves_out_unreadable_images_and_names_them(tiny_model, labelled_photos: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from desktop_app.cli import main
+
+    root = tmp_path / "photos"
+    shutil.copytree(labelled_photos, root)
+    first = next(p for p in sorted(root.rglob("*")) if p.suffix.lower() in (".jpg", ".png"))
+    broken = first.with_name("broken" + first.suffix)
+    broken.write_bytes(first.read_bytes()[:100])
+    (first.parent / "notes.jpg").write_text("not an image")
+    assert main(["eval", "--model", "tiny", "--dataset", str(root), "--level", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_images"] == 7 and set(out["unreadable"]) == {str(broken), str(first.parent / "notes.jpg")}
+    assert main(["eval", "--model", "tiny", "--dataset", str(root), "--level", "2"]) == 0
+    assert "Left out 2 image(s) that could not be read" in capsys.readouterr().err

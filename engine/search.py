@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.catalog import Photo
-from engine.errors import PhotosiftError, QueryError
+from engine.errors import ImageReadError, PhotosiftError, QueryError
 from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
@@ -81,7 +81,10 @@ class PhotoSearch:
             vec = self.library.catalog.embedding(known.id, self.encoder.model_id)
             if vec is not None:
                 return vec
-        photo = open_photo(path, min_side=self.encoder.preprocess_config.image_size)
+        try:
+            photo = open_photo(path, min_side=self.encoder.preprocess_config.image_size)
+        except ImageReadError as e:  # the reason alone would not say which of the query's images it was
+            raise ImageReadError(f"{os.fsdecode(path)}: {e}") from None
         return self.encoder.encode_images(preprocess(photo.image, self.encoder.preprocess_config))[0]
 
     def query_vector(self, terms: list[Term]) -> np.ndarray:

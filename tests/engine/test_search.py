@@ -97,6 +97,20 @@ def test_similar_excludes_the_photo_itself(library):
     assert _names(library, res) == ["beach_empty", "sunset_beach"]
 
 
+def test_an_unreadable_query_image_is_named_in_the_error(library, tmp_path):
+    from engine.errors import ImageReadError
+
+    broken = tmp_path / "holiday.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    from engine.modelfolder import PreprocessConfig
+
+    encoder = KnownEncoder()
+    encoder.preprocess_config = PreprocessConfig(image_size=32)
+    s = PhotoSearch(library, encoder)
+    with pytest.raises(ImageReadError, match=f"^{broken}: (not an image|corrupt)"):
+        s.search(f"beach + {broken}")
+
+
 def test_filters_and_date_sort(library):
     s = PhotoSearch(library, KnownEncoder())
     opts = SearchOptions(min_z=None, filters=SearchFilters(folder="/photos/2021"))

@@ -43,7 +43,8 @@ class LivePlot(QWidget):
     """Loss (blue), validation mAP (orange) and, while re-aligning, the text score (green) against steps.
 
     The two stages optimise different losses (ArcMargin/multi-caption, then InfoNCE), so each stage's loss is
-    scaled to its own range and a divider marks where re-alignment starts; the scores share a 0-1 axis.
+    drawn from zero to its own maximum and a divider marks where re-alignment starts; the scores share the
+    0-1 axis on the right.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ from training.datasets import FolderDataset, read_caption, readable_class_name
 
 MIN_PER_CLASS = 4
 VAL_FRACTION = 0.2
+# A library's larger classes are sampled so that fine-tuning takes a bounded time and memory whatever the
+# library's size: with the starter model on 2 CPU cores a run costs ~0.4 s per photo (README), so the
+# ceiling is about an hour there, and the CPU feature bank stays within its budget.
+MAX_PER_CLASS = 200
+MAX_PHOTOS = 10_000
 LABEL_SOURCES = ("folders", "tags")
 
 
@@ -57,6 +62,7 @@ class TrainingData:
     source: str
     left_out: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # photo path -> why it could not be read
+    sampled: dict[str, int] = field(default_factory=dict)  # {"per_class": cap, "photos_not_used": n} when capped
 
     def summary(self) -> dict[str, Any]:
         out = {"source": self.source, "classes": len(self.classes), "train_photos": len(self.train),
@@ -64,6 +70,8 @@ class TrainingData:
                "train_captions": sum(len(it.captions) for it in self.train),
                "val_captions": sum(len(it.captions) for it in self.val),
                "left_out_classes": dict(sorted(self.left_out.items()))}
+        if self.sampled:
+            out["sampled"] = dict(self.sampled)
         if self.unreadable:
             out["unreadable_photos"] = dict(sorted(self.unreadable.items()))
         return out
@@ -94,7 +102,7 @@ class TrainingData:
                             tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in train),
                             tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in val
                                   if it.label in relabel),
-                            self.source, left_out, {**self.unreadable, **gone})
+                            self.source, left_out, {**self.unreadable, **gone}, self.sampled)
 
 
 def split_per_class(labels: Sequence[int], fraction: float = VAL_FRACTION, seed: int = 0,
@@ -115,9 +123,30 @@ def split_per_class(labels: Sequence[int], fraction: float = VAL_FRACTION, seed:
     return np.array(sorted(train), dtype=np.int64), np.array(sorted(held), dtype=np.int64)
 
 
-def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes], captions: list[tuple[str, ...]],
-              source: str, min_per_class: int, val_fraction: float, seed: int,
-              extra_left_out: dict[str, int] | None = None) -> TrainingData:
+def class_cap(sizes: Sequence[int], max_per_class: int | None, max_photos: int | None,
+              floor: int = MIN_PER_CLASS) -> int | None:
+    """Photos to use per class at most: `max_per_class`, lowered (not below `floor`) until the classes
+    together hold no more than `max_photos`. None when no class is that large (everything is used)."""
+    if not sizes:
+        return None
+    cap = max(sizes) if max_per_class is None else max(1, max_per_class)
+
+    def used(c: int) -> int:
+        return sum(min(n, c) for n in sizes)
+
+    if max_photos is not None and used(cap) > max_photos:
+        lo, hi = min(floor, cap), cap  # the largest cap in [lo, hi] that fits; lo when none does
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if used(mid) <= max_photos else (lo, mid - 1)
+        cap = lo
+    return cap if any(n > cap for n in sizes) else None
+
+
+def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes],
+              caption_of: Callable[[int], tuple[str, ...]], source: str, min_per_class: int, val_fraction: float,
+              seed: int, extra_left_out: dict[str, int] | None = None, max_per_class: int | None = None,
+              max_photos: int | None = None) -> TrainingData:
     counts = Counter(keys)
     kept = sorted(k for k, n in counts.items() if n >= min_per_class)
     left_out = {names[k]: n for k, n in counts.items() if n < min_per_class}
@@ -128,11 +157,21 @@ def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes], 
             f"({len(left_out)} smaller ones left out)")
     index = {k: i for i, k in enumerate(kept)}
     rows = [i for i, k in enumerate(keys) if k in index]
+    cap = class_cap([counts[k] for k in kept], max_per_class, max_photos, min_per_class)
+    sampled: dict[str, int] = {}
+    if cap is not None:  # a random `cap` photos of each larger class, the same ones for the same seed
+        rng = np.random.default_rng(seed)
+        by_class: dict[str, list[int]] = {}
+        for i in rows:
+            by_class.setdefault(keys[i], []).append(i)
+        rows = sorted(j for k in kept for j in (by_class[k] if len(by_class[k]) <= cap
+                                                else rng.choice(by_class[k], cap, replace=False).tolist()))
+        sampled = {"per_class": cap, "photos_not_used": sum(counts[k] for k in kept) - len(rows)}
     labels = [index[keys[i]] for i in rows]
     tr, va = split_per_class(labels, val_fraction, seed)
-    items = [TrainItem(paths[i], index[keys[i]], captions[i]) for i in rows]
+    items = [TrainItem(paths[i], index[keys[i]], caption_of(i)) for i in rows]
     return TrainingData(tuple(kept), tuple(names[k] for k in kept), tuple(items[j] for j in tr),
-                        tuple(items[j] for j in va), source, left_out)
+                        tuple(items[j] for j in va), source, left_out, sampled=sampled)
 
 
 def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
@@ -142,8 +181,9 @@ def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
 
 
 def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: int = MIN_PER_CLASS,
-                 val_fraction: float = VAL_FRACTION, seed: int = 0) -> TrainingData:
-    """Indexed photos of a library labelled by album folder or by the user's tags."""
+                 val_fraction: float = VAL_FRACTION, seed: int = 0, max_per_class: int | None = MAX_PER_CLASS,
+                 max_photos: int | None = MAX_PHOTOS) -> TrainingData:
+    """Indexed photos of a library labelled by album folder or by the user's tags (large classes sampled)."""
     if labels not in LABEL_SOURCES:
         raise ValueError(f"labels must be one of {LABEL_SOURCES}")
     # Only photos that are still there (a folder may be offline, a file deleted since it was indexed).
@@ -170,9 +210,9 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
                 keys.append(tag)
                 names[tag] = tag
                 paths.append(p.fs_path)
-    captions = [sidecar_caption(path) for path in paths]
-    return _assemble(keys, names, paths, captions, f"library:{labels}", min_per_class, val_fraction, seed,
-                     extra_left_out=not_used)
+    return _assemble(keys, names, paths, lambda i: sidecar_caption(paths[i]), f"library:{labels}", min_per_class,
+                     val_fraction, seed, extra_left_out=not_used, max_per_class=max_per_class,
+                     max_photos=max_photos)
 
 
 def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
@@ -204,15 +244,17 @@ def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
 
 
 def from_dataset(dataset: FolderDataset, min_per_class: int = MIN_PER_CLASS, val_fraction: float = VAL_FRACTION,
-                 seed: int = 0, indices: Sequence[int] | None = None) -> TrainingData:
-    """A folder dataset (or the subset `indices` of it) as training data."""
+                 seed: int = 0, indices: Sequence[int] | None = None, max_per_class: int | None = None,
+                 max_photos: int | None = None) -> TrainingData:
+    """A folder dataset (or the subset `indices` of it) as training data; all of it unless capped."""
     chosen = list(indices) if indices is not None else list(range(len(dataset)))
     items = [dataset.items[i] for i in chosen]
     keys = [it.label for it in items]
     names = {it.label: readable_class_name(it.label) for it in items}
     paths: list[str | bytes] = [str(it.path) for it in items]
     captions = [(it.caption,) if it.caption else () for it in items]
-    return _assemble(keys, names, paths, captions, f"dataset:{dataset.name}", min_per_class, val_fraction, seed)
+    return _assemble(keys, names, paths, lambda i: captions[i], f"dataset:{dataset.name}", min_per_class,
+                     val_fraction, seed, max_per_class=max_per_class, max_photos=max_photos)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from engine.library import Library
 
 METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
 DEFAULT_METHOD = "mcip+realign"  # measured best (bench/reproduce_paper.py); training.finetune.DEFAULT_METHOD
+MAX_PER_CLASS, MAX_PHOTOS = 200, 10_000  # training.traindata's; not imported here: every command loads this module
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
         ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
 
@@ -42,6 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "'tuxpaint' instead of the library")
     p.add_argument("--level", type=int, default=1, help="with --dataset: folder depth that names the classes")
     p.add_argument("--min-photos", type=int, default=4, help="classes with fewer photos are left out (default: 4)")
+    p.add_argument("--max-per-class", type=int, default=MAX_PER_CLASS, metavar="N",
+                   help=f"larger classes are sampled to N photos (default: {MAX_PER_CLASS}; 0: use every photo)")
+    p.add_argument("--max-photos", type=int, default=MAX_PHOTOS, metavar="N",
+                   help=f"at most N photos in all: the per-class limit is lowered to fit (default: {MAX_PHOTOS}; "
+                        "0: no limit)")
     p.add_argument("--use", action="store_true", help="switch the library to the new model afterwards")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
@@ -84,21 +90,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.finetune import train
     from training.traindata import from_catalog, from_dataset
 
+    caps = {"max_per_class": args.max_per_class or None, "max_photos": args.max_photos or None}
     if args.dataset:
         from training.datasets import resolve_dataset
 
-        data = from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos)
+        data = from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos, **caps)
     else:
         with Library.open(args.library) as lib:
             if not lib.catalog.counts()["ok"]:
                 raise PhotosiftError("the library has no indexed photos yet: `photosift add FOLDER`, then "
                                      "`photosift index`")
-            data = from_catalog(lib.catalog, args.labels, min_per_class=args.min_photos)
+            data = from_catalog(lib.catalog, args.labels, min_per_class=args.min_photos, **caps)
     summary = data.summary()
     if not args.json:
         left = ", ".join(f"{k} ({v})" for k, v in summary["left_out_classes"].items())
+        sampled = summary.get("sampled")
         print(f"Training on {summary['train_photos']} photos in {summary['classes']} classes "
               f"({summary['val_photos']} more held out to measure; {summary['train_captions']} captions)"
+              + (f"; larger classes sampled to {sampled['per_class']} photos each, {sampled['photos_not_used']} "
+                 "photos not used (--max-per-class, --max-photos)" if sampled else "")
               + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
     cancel = CancelToken()
     with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):

@@ -228,6 +228,9 @@ class TrainingDialog(QDialog):
             return
         s = data.summary()
         text = f"{s['train_photos']} photos to learn from, {s['val_photos']} to check on, in {s['classes']} classes"
+        if s.get("sampled"):
+            text += (f"; larger classes sampled to {s['sampled']['per_class']} photos each "
+                     f"({s['sampled']['photos_not_used']} not used, to keep training time bounded)")
         if s["left_out_classes"]:
             text += f"; {len(s['left_out_classes'])} classes with too few photos left out"
         self.summary.setText(text)

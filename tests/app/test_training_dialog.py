@@ -33,9 +33,14 @@ def indexed_window(qtbot, tmp_path, tiny_model):
     w.close()
 
 
-def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models_root):
-    from desktop_app.gui.training_dialog import TrainingDialog
+def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models_root, monkeypatch):
+    import functools
 
+    from desktop_app.gui.training_dialog import TrainingDialog
+    from training import traindata
+
+    # as a library with larger albums than these 8 photos each: they are sampled, and the dialog says so
+    monkeypatch.setattr(traindata, "from_catalog", functools.partial(traindata.from_catalog, max_per_class=6))
     w = indexed_window
     used: list[str] = []
     dialog = TrainingDialog(w.library_dir, "tiny", w.runner, used.append, w)
@@ -43,6 +48,7 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     # photos and classes are counted on a worker thread: the dialog opens at once, Start waits for the count
     assert "Counting" in dialog.summary.text() and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: "in 3 classes" in dialog.summary.text(), timeout=30_000)
+    assert "sampled to 6 photos each (6 not used" in dialog.summary.text()
     assert dialog.start_button.isEnabled()
     dialog.labels.setCurrentIndex(dialog.labels.findData("tags"))  # no tags of the user's own: says so
     dialog.labels.setCurrentIndex(dialog.labels.findData("folders"))  # ...and back before that count ends

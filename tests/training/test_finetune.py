@@ -112,6 +112,31 @@ def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> N
 
 
 
+
+def test_class_cap_fits_the_total_by_lowering_the_per_class_limit() -> None:
+    from training.traindata import class_cap
+
+    assert class_cap([5, 4], 200, 20_000) is None  # nothing that large: every photo is used
+    assert class_cap([500, 40, 7], 200, None) == 200
+    assert class_cap([100, 10, 5], 200, 30) == 15  # 15 + 10 + 5 = 30
+    assert class_cap([100, 100, 100], 200, 6, floor=4) == 4  # never below the smallest class size kept
+    assert class_cap([100, 10, 5], None, None) is None
+
+
+def test_large_classes_are_sampled_and_the_summary_says_so(tmp_path: Path) -> None:
+    from desktop_app.commands.train import MAX_PER_CLASS, MAX_PHOTOS
+    from training import traindata
+
+    assert (MAX_PER_CLASS, MAX_PHOTOS) == (traindata.MAX_PER_CLASS, traindata.MAX_PHOTOS)  # the CLI's copy
+    cat = _catalog_with(tmp_path)
+    data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, max_per_class=3)
+    per_class = np.bincount([it.label for it in (*data.train, *data.val)])
+    assert per_class.tolist() == [3, 3] and data.summary()["sampled"] == {"per_class": 3, "photos_not_used": 3}
+    again = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, max_per_class=3)
+    assert again == data  # the same photos for the same seed
+    assert "sampled" not in from_catalog(cat, "folders", min_per_class=4).summary()
+
+
 def test_unreadable_photos_are_left_out_with_their_reason(tmp_path: Path) -> None:
     data = from_catalog(_catalog_with(tmp_path), "folders", min_per_class=2, val_fraction=0.25)
     assert data.class_names == ("beach", "party", "snow")
@@ -329,8 +354,10 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
     assert main(["add", str(photos)]) == 0
     assert main(["index", "--no-tags"]) == 0
     capsys.readouterr()
-    assert main(["train", "--method", "stage1", "--epochs", "1", "--device", "cpu", "--use"]) == 0
-    out = capsys.readouterr().out
+    assert main(["train", "--method", "stage1", "--epochs", "1", "--device", "cpu", "--use",
+                 "--max-per-class", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert "larger classes sampled to 4 photos each, 3 photos not used" in err
     with Library.open(default_library_dir()) as lib:
         new = lib.active_model_id
         vectors = lib.catalog.models_with_embeddings()

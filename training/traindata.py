@@ -33,8 +33,8 @@ from training.datasets import FolderDataset, read_caption, readable_class_name
 MIN_PER_CLASS = 4
 VAL_FRACTION = 0.2
 # A library's larger classes are sampled so that fine-tuning takes a bounded time and memory whatever the
-# library's size: with the starter model on 2 CPU cores a run costs ~0.4 s per photo (README), so the
-# ceiling is about an hour there, and the CPU feature bank stays within its budget.
+# library's size: with the starter model on 2 CPU cores a run costs ~0.3 s per photo (README), so the
+# ceiling is under an hour there, and the CPU feature bank stays within its budget.
 MAX_PER_CLASS = 200
 MAX_PHOTOS = 10_000
 LABEL_SOURCES = ("folders", "tags")

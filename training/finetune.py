@@ -1051,9 +1051,20 @@ class FineTuneSession:
 # The whole job
 
 
-def new_model_id(base_id: str, method: str, stamp: str | None = None) -> str:
+def new_model_id(base_id: str, method: str, stamp: str | None = None, root: Path | None = None) -> str:
+    """'<base>-ft-<method>-<time>'; with `root`, one that no model (or training in progress) there has yet."""
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
-    return check_model_id(f"{base_id}-ft-{method}-{stamp}"[-100:].lstrip("-._+"))
+    wanted = check_model_id(f"{base_id}-ft-{method}-{stamp}"[-96:].lstrip("-._+"))
+    return wanted if root is None else free_model_id(root, wanted)
+
+
+def free_model_id(root: Path, wanted: str) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`, ... : the first not taken in `root` (two runs in the same second)."""
+    candidate, n = wanted, 1
+    while (root / candidate).exists() or (root / f".training-{candidate}").exists():
+        n += 1
+        candidate = f"{wanted}-{n}"
+    return candidate
 
 
 def run_method(session: FineTuneSession, clock: ProgressClock | None = None) -> list[StageReport]:
@@ -1085,7 +1096,7 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     t0 = time.perf_counter()
     folder, model = load_base(base)
     root = Path(models_root or models_dir())
-    new_id = model_id or new_model_id(folder.model_id, settings.method)
+    new_id = model_id or new_model_id(folder.model_id, settings.method, root=root)
     work = root / f".training-{new_id}"
     session = FineTuneSession(model, folder, data, settings, progress=progress, cancel=cancel, checkpoint_dir=work)
     before = session.evaluate("val")
@@ -1113,8 +1124,10 @@ def install(model: nn.Module, base: ModelFolder, result: TrainResult, root: Path
     clock = ProgressClock("export", 1, progress)
     clock.report(0, f"exporting {result.model_id}")
     out = Path(root) / result.model_id
-    if out.exists():
-        raise FineTuneError(f"a model '{result.model_id}' already exists")
+    if out.exists():  # taken while this one trained: a finished training is never thrown away
+        result.model_id = free_model_id(Path(root), result.model_id)
+        log.info("model id taken meanwhile; installing as %s", result.model_id)
+        out = Path(root) / result.model_id
     info = {"kind": "fine-tuned", "base_model": base.model_id, "method": result.method,
             "data": result.data, "settings": result.settings, "pseudo_captions": result.pseudo,
             "before": _rounded(result.before), "after": _rounded(result.after),

@@ -255,6 +255,22 @@ def test_realignment_reports_the_mAP_of_the_restored_best_checkpoint(tiny_base: 
     assert stage2 and set(stage2) == {0.9}  # the image tower is frozen at stage 1's best, not its last evaluation
 
 
+
+def test_a_taken_model_id_never_costs_a_finished_training(tiny_base: ModelFolder, colour_data,
+                                                           tmp_path: Path) -> None:
+    from training.finetune import new_model_id
+
+    root = tmp_path / "models"
+    (root / "b-ft-mcip-20260101-120000").mkdir(parents=True)
+    (root / ".training-b-ft-mcip-20260101-120000-2").mkdir()  # a run in progress
+    assert new_model_id("b", "mcip", "20260101-120000", root=root) == "b-ft-mcip-20260101-120000-3"
+    assert new_model_id("b", "mcip", "20260101-120001", root=root) == "b-ft-mcip-20260101-120001"
+    (root / "mine").mkdir()  # taken while it trained (another run finishing in the same second)
+    result = train(tiny_base, colour_data, method="stage1", epochs=1, device="cpu", models_root=root,
+                   model_id="mine", settings=TrainSettings(batch_size=4))
+    assert result.model_id == "mine-2" and result.folder is not None and result.folder.path == root / "mine-2"
+
+
 def test_cancelled_training_still_produces_a_model(tiny_base: ModelFolder, colour_data, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     cancel = CancelToken()

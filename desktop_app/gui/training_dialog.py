@@ -37,6 +37,7 @@ METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "kn
 
 
 COLORS = {"loss": "#1f77b4", "val": "#ff7f0e", "text": "#2ca02c"}
+LEFT_OUT_SHOWN = 6  # classes named in the summary line; the tooltip lists them all
 
 
 class LivePlot(QWidget):
@@ -161,8 +162,12 @@ class TrainingDialog(QDialog):
         for value, text in METHODS:
             self.method.addItem(text, value)
         form.addRow("Method", self.method)
-        self.epochs = QSpinBox(minimum=1, maximum=50)
-        self.epochs.setValue(6)
+        # 0 shows as "Recommended": each stage's epochs as measured best (bench/reproduce_paper.py)
+        self.epochs = QSpinBox(minimum=0, maximum=50)
+        self.epochs.setSpecialValueText("Recommended")
+        self.epochs.setValue(0)
+        self.epochs.setToolTip("Passes over the photos in each stage; Recommended uses the settings that "
+                               "measured best.")
         form.addRow("Epochs", self.epochs)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -231,8 +236,12 @@ class TrainingDialog(QDialog):
         if s.get("sampled"):
             text += (f"; larger classes sampled to {s['sampled']['per_class']} photos each "
                      f"({s['sampled']['photos_not_used']} not used, to keep training time bounded)")
-        if s["left_out_classes"]:
-            text += f"; {len(s['left_out_classes'])} classes with too few photos left out"
+        left = [f"{name} ({n})" for name, n in s["left_out_classes"].items()]
+        if left:
+            shown = ", ".join(left[:LEFT_OUT_SHOWN]) + (f" and {len(left) - LEFT_OUT_SHOWN} more"
+                                                        if len(left) > LEFT_OUT_SHOWN else "")
+            text += f"; left out, too few photos: {shown}"
+        self.summary.setToolTip("Left out, too few photos:\n" + "\n".join(left) if left else "")
         self.summary.setText(text)
         self.start_button.setEnabled(self.job is None and s["classes"] >= 2)
 
@@ -241,7 +250,7 @@ class TrainingDialog(QDialog):
             return
         from desktop_app.models_runtime import resolve_model
 
-        data, method, epochs = self.data, str(self.method.currentData()), self.epochs.value()
+        data, method, epochs = self.data, str(self.method.currentData()), self.epochs.value() or None
         base = self.base_model
 
         def job(progress, token: CancelToken):

@@ -21,6 +21,8 @@ def indexed_window(qtbot, tmp_path, tiny_model):
         for i in range(8):
             color = tuple(min(255, c + 6 * i - 20 * (k % 2)) for c in base)
             write_jpeg(root / name / f"{name}{i}.jpg", color=color, size=(80 + 4 * i, 60))
+    for i in range(2):  # too small an album to learn from: left out, and named
+        write_jpeg(root / "party" / f"party{i}.jpg", color=(200, 40, 160 + 20 * i), size=(80, 60))
     with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
         lib.set_active_model("tiny")
     w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]),
@@ -49,6 +51,7 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     assert "Counting" in dialog.summary.text() and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: "in 3 classes" in dialog.summary.text(), timeout=30_000)
     assert "sampled to 6 photos each (6 not used" in dialog.summary.text()
+    assert "left out, too few photos: party (2)" in dialog.summary.text() and "party" in dialog.summary.toolTip()
     assert dialog.start_button.isEnabled()
     dialog.labels.setCurrentIndex(dialog.labels.findData("tags"))  # no tags of the user's own: says so
     dialog.labels.setCurrentIndex(dialog.labels.findData("folders"))  # ...and back before that count ends
@@ -58,6 +61,25 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     dialog.labels.setCurrentIndex(dialog.labels.findData("folders"))
     qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
     assert "in 3 classes" in dialog.summary.text()
+    # "Recommended" epochs hand the choice to the trainer's measured-best defaults
+    from training import finetune
+    from training.finetune import FineTuneError
+
+    asked: list[object] = []
+    real_train = finetune.train
+
+    def recording_train(*args, **kwargs):
+        asked.append(kwargs["epochs"])
+        if kwargs["epochs"] is None:
+            raise FineTuneError("stopped by the test")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(finetune, "train", recording_train)
+    assert dialog.epochs.text() == "Recommended" and dialog.epochs.value() == 0
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert asked == [None] and dialog.status.text() == "stopped by the test"
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
     dialog.epochs.setValue(1)
     dialog.method.setCurrentIndex(dialog.method.findData("2sft"))
     shown: list[str] = []

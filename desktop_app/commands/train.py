@@ -23,6 +23,7 @@ from engine.library import Library
 
 METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
 DEFAULT_METHOD = "mcip+realign"  # measured best (bench/reproduce_paper.py); training.finetune.DEFAULT_METHOD
+FEW_HELD_OUT = 30  # below this many held-out photos the before/after numbers come with a warning
 MAX_PER_CLASS, MAX_PHOTOS = 200, 10_000  # training.traindata's; not imported here: every command loads this module
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
         ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
@@ -165,7 +166,9 @@ def _table(base_id: str, new_id: str, result: Any) -> None:
     total = val + result.data.get("train_photos", 0)
     console = Console()
     # a line of its own: as a table title it would wrap into the table's narrow width
-    console.print(f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries among all {total}:")
+    rough = " (so few that these numbers are rough)" if 0 < val < FEW_HELD_OUT else ""
+    console.print(f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries among all "
+                  f"{total}{rough}:", soft_wrap=True)
     table = Table()
     table.add_column("metric")
     table.add_column("before", justify="right")

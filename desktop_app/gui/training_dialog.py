@@ -37,6 +37,7 @@ METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "kn
 
 
 COLORS = {"loss": "#1f77b4", "val": "#ff7f0e", "text": "#2ca02c"}
+FEW_HELD_OUT = 30  # as in `photosift train`: fewer held-out photos make the before/after numbers rough
 LEFT_OUT_SHOWN = 6  # classes named in the summary line; the tooltip lists them all
 
 
@@ -299,6 +300,9 @@ class TrainingDialog(QDialog):
         self.table.setVisible(True)
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))  # the plot keeps its room
         note = " (cancelled: best checkpoint so far)" if result.cancelled else ""
+        val = int(result.data.get("val_photos", 0))
+        if 0 < val < FEW_HELD_OUT:
+            note += f"; measured on only {val} held-out photos, so the numbers below are rough"
         unreadable = result.data.get("unreadable_photos", {})
         skipped = (f" {len(unreadable)} photo(s) could not be read and were left out, e.g. "
                    f"{next(iter(unreadable))}." if unreadable else "")

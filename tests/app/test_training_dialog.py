@@ -88,6 +88,7 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     dialog.start()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=600_000)
     assert dialog.result is not None, dialog.status.text()
+    assert "held-out photos, so the numbers below are rough" in dialog.status.text()  # 3 of them here
     assert dialog.plot.loss and dialog.plot.val  # the live plot received both curves
     # re-alignment has its own loss and score: a divider where it starts, the text score as a third curve
     assert dialog.plot.stage2_at is not None and dialog.plot.text

@@ -374,6 +374,7 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
                  "--max-per-class", "4"]) == 0
     out, err = capsys.readouterr()
     assert "larger classes sampled to 4 photos each, 3 photos not used" in err
+    assert "on 3 held-out photos as queries among all 12 (so few that these numbers are rough)" in out
     with Library.open(default_library_dir()) as lib:
         new = lib.active_model_id
         vectors = lib.catalog.models_with_embeddings()

@@ -67,7 +67,7 @@ def duration_text(seconds: float) -> str:
 
 def eta_text(seconds: float | None) -> str:
     """'about 2 min 05 s left', 'about 40 s left', 'about 1 h 12 min left'; '' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0.5:  # nothing worth saying
         return ""
     return f"about {duration_text(seconds)} left"
 

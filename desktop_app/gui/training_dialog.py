@@ -276,7 +276,7 @@ class TrainingDialog(QDialog):
             self.progress.setValue(p.done)
         if p.stage == "train":
             self.plot.add(p)
-        eta = eta_text(p.eta_s) if p.stage == "train" else ""
+        eta = eta_text(p.eta_s) if p.stage in ("prepare", "train") else ""  # the long stages on a big library
         self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total})" + (f", {eta}" if eta else ""))
 
     def _done(self, result: Any) -> None:

@@ -25,6 +25,7 @@ def test_counts_show_as_whole_numbers():
 
 def test_eta_reads_in_the_units_a_person_would_use():
     assert eta_text(None) == "" and eta_text(0.0) == "" and eta_text(float("inf")) == ""
+    assert eta_text(0.4) == "" and eta_text(0.6) == "about 1 s left"  # never "about 0 s left"
     assert eta_text(40.4) == "about 40 s left"
     assert eta_text(125.0) == "about 2 min 05 s left"
     assert eta_text(4321.0) == "about 1 h 12 min left"

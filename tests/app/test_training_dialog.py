@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,15 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
     assert asked == [None] and dialog.status.text() == "stopped by the test"
     qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
-    dialog.epochs.setValue(1)
+    dialog.epochs.setValue(2)
     dialog.method.setCurrentIndex(dialog.method.findData("2sft"))
+    real_step = finetune.FineTuneSession._step
+
+    def slow_step(self, *args, **kwargs):  # steps as slow as a real model's, so that an ETA shows
+        time.sleep(0.4)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(finetune.FineTuneSession, "_step", slow_step)
     shown: list[str] = []
     on_progress = dialog._progress
     dialog._progress = lambda p: (on_progress(p), shown.append(dialog.status.text()))

@@ -1,9 +1,10 @@
 """Jobs the window runs in a child process, and the child's side of running any job.
 
-Indexing decodes, encodes and tags photos for minutes. Run on a thread of the window's process, its Python
-work (and onnxruntime's import and session set-up, and the garbage it leaves to collect) holds the GIL the
-GUI thread needs for every event, and its threads and decode processes take the CPU the GUI thread needs.
-In a child process at a lower CPU priority it does neither: the window only reads the child's reports.
+Indexing decodes, encodes and tags photos for minutes; fine-tuning trains for minutes to an hour. Run on a
+thread of the window's process, its Python work (and onnxruntime's import and session set-up, and the
+garbage it leaves to collect) holds the GIL the GUI thread needs for every event, and its threads and
+decode processes take the CPU the GUI thread needs. In a child process at a lower CPU priority it does
+neither: the window only reads the child's reports.
 No Qt here: the child imports the engine and what the job needs, nothing of the window.
 """
 
@@ -105,3 +106,18 @@ def as_plain_data(report: Any) -> SimpleNamespace:
     that unpickling it in the window imports nothing: engine.update would pull in onnxruntime there."""
     return SimpleNamespace(scan=SimpleNamespace(**vars(report.scan)), index=SimpleNamespace(**vars(report.index)),
                            tags_written=report.tags_written)
+
+
+def train_model(data: Any, base_model: str, method: str, epochs: int | None, progress: Callable[[Progress], None],
+                token: CancelToken) -> SimpleNamespace:
+    """Fine-tune `base_model` on `data` (a TrainingData) into a new model. Returns plain data (model_id,
+    path, method, before, after, data, seconds, cancelled): unpickling a TrainResult in the window would
+    import torch there."""
+    from desktop_app.models_runtime import resolve_model
+    from training.finetune import train
+
+    result = train(resolve_model(base_model, progress), data, method=method, epochs=epochs, progress=progress,
+                   cancel=token)
+    return SimpleNamespace(model_id=result.model_id, path=str(result.folder.path) if result.folder else None,
+                           method=result.method, before=dict(result.before), after=dict(result.after),
+                           data=dict(result.data), seconds=float(result.seconds), cancelled=bool(result.cancelled))

@@ -1212,10 +1212,3 @@ def _rounded(d: dict[str, float]) -> dict[str, float]:
 
 def fresh_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model)
-
-
-def describe_result(result: TrainResult) -> list[tuple[str, float, float]]:
-    """(metric, before, after) rows in a stable order for tables."""
-    keys = ("i2i_map", "nn1_acc", "zeroshot_acc", "t2i_r1", "t2i_r5", "t2i_r10")
-    return [(k, result.before.get(k, float("nan")), result.after.get(k, float("nan"))) for k in keys
-            if k in result.before or k in result.after]

@@ -38,6 +38,7 @@ METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "kn
 
 COLORS = {"loss": "#1f77b4", "val": "#ff7f0e", "text": "#2ca02c"}
 FEW_HELD_OUT = 30  # as in `photosift train`: fewer held-out photos make the before/after numbers rough
+TABLE_ROWS = ("i2i_map", "nn1_acc", "zeroshot_acc", "t2i_r1", "t2i_r5", "t2i_r10")
 LEFT_OUT_SHOWN = 6  # classes named in the summary line; the tooltip lists them all
 
 
@@ -249,16 +250,7 @@ class TrainingDialog(QDialog):
     def start(self) -> None:
         if self.data is None:
             return
-        from desktop_app.models_runtime import resolve_model
-
-        data, method, epochs = self.data, str(self.method.currentData()), self.epochs.value() or None
-        base = self.base_model
-
-        def job(progress, token: CancelToken):
-            from training.finetune import train
-
-            return train(resolve_model(base, progress), data, method=method, epochs=epochs, progress=progress,
-                         cancel=token)
+        from desktop_app.background import train_model
 
         self.plot.clear()
         self.table.setVisible(False)
@@ -266,9 +258,12 @@ class TrainingDialog(QDialog):
         self.cancel_button.setEnabled(True)
         self.use_button.setEnabled(False)
         self.status.setText("Preparing\u2026")
-        self.job = self.runner.start(job, name="training", on_progress=self._progress, on_done=self._done,
-                                     on_error=self._failed, on_cancel=lambda: self._failed("Cancelled before any "
-                                                                                           "training step."))
+        # A child process, as indexing: training's Python work would otherwise hold the GIL the window needs
+        # (stalls of 200+ ms measured on a thread) and its threads would take the window's CPU.
+        self.job = self.runner.start_process(
+            train_model, (self.data, self.base_model, str(self.method.currentData()), self.epochs.value() or None),
+            name="training", on_progress=self._progress, on_done=self._done, on_error=self._failed,
+            on_cancel=lambda: self._failed("Cancelled before any training step."))
 
     def _progress(self, p: Progress) -> None:
         if p.total:
@@ -280,14 +275,14 @@ class TrainingDialog(QDialog):
         self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total})" + (f", {eta}" if eta else ""))
 
     def _done(self, result: Any) -> None:
-        from training.finetune import describe_result
-
+        """`result` is background.train_model's plain summary of the run."""
         self.job = None
         self.result = result
         self.cancel_button.setEnabled(False)
         self.start_button.setEnabled(True)
-        self.use_button.setEnabled(result.folder is not None)
-        rows = describe_result(result)
+        self.use_button.setEnabled(result.path is not None)
+        rows = [(k, result.before.get(k, math.nan), result.after.get(k, math.nan)) for k in TABLE_ROWS
+                if k in result.before or k in result.after]
         self.table.setRowCount(len(rows))
         for r, (key, before, after) in enumerate(rows):
             self.table.setItem(r, 0, QTableWidgetItem(METRIC_NAMES.get(key, key)))
@@ -321,7 +316,7 @@ class TrainingDialog(QDialog):
             self.status.setText("Stopping after this step; keeping the best model so far\u2026")
 
     def _use(self) -> None:
-        if self.result is not None and self.result.folder is not None:
+        if self.result is not None and self.result.path is not None:
             self.use_model(self.result.model_id)
             self.accept()
 

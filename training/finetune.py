@@ -1058,6 +1058,28 @@ def new_model_id(base_id: str, method: str, stamp: str | None = None, root: Path
     return wanted if root is None else free_model_id(root, wanted)
 
 
+STALE_WORK_S = 24 * 3600
+
+
+def sweep_stale_work(root: Path, older_than_s: float = STALE_WORK_S) -> list[Path]:
+    """Remove what a training or export killed midway left in the models folder (`.training-*` checkpoints,
+    `.<id>.export-*` half-written models), once it is old enough that no run can still be using it."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    for entry in Path(root).glob(".*"):
+        if not entry.is_dir() or not (entry.name.startswith(".training-") or ".export-" in entry.name):
+            continue
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
+                removed.append(entry)
+        except OSError as e:  # in use, or already gone: leave it to the next sweep
+            log.info("could not remove %s: %s", entry, e)
+    if removed:
+        log.info("removed %d unfinished training folder(s) from %s", len(removed), root)
+    return removed
+
+
 def free_model_id(root: Path, wanted: str) -> str:
     """`wanted`, or `wanted-2`, `wanted-3`, ... : the first not taken in `root` (two runs in the same second)."""
     candidate, n = wanted, 1
@@ -1096,6 +1118,7 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     t0 = time.perf_counter()
     folder, model = load_base(base)
     root = Path(models_root or models_dir())
+    sweep_stale_work(root)
     new_id = model_id or new_model_id(folder.model_id, settings.method, root=root)
     work = root / f".training-{new_id}"
     session = FineTuneSession(model, folder, data, settings, progress=progress, cancel=cancel, checkpoint_dir=work)

@@ -271,6 +271,24 @@ def test_a_taken_model_id_never_costs_a_finished_training(tiny_base: ModelFolder
     assert result.model_id == "mine-2" and result.folder is not None and result.folder.path == root / "mine-2"
 
 
+
+def test_a_killed_runs_leftovers_are_swept_once_stale(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from training.finetune import sweep_stale_work
+
+    old_run, old_export = tmp_path / ".training-a-ft-mcip-1", tmp_path / ".a-ft-mcip-1.export-x1y2"
+    fresh, model = tmp_path / ".training-b-ft-mcip-2", tmp_path / "a-ft-mcip-0"
+    for d in (old_run, old_export, fresh, model):
+        (d / "sub").mkdir(parents=True)
+    day_ago = time.time() - 2 * 24 * 3600
+    for d in (old_run, old_export, model):
+        os.utime(d, (day_ago, day_ago))
+    assert sorted(sweep_stale_work(tmp_path)) == sorted([old_run, old_export])
+    assert fresh.is_dir() and model.is_dir()  # a run in progress, and an installed model, are kept
+
+
 def test_cancelled_training_still_produces_a_model(tiny_base: ModelFolder, colour_data, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     cancel = CancelToken()

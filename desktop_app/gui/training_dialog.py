@@ -207,6 +207,7 @@ class TrainingDialog(QDialog):
         layout.addLayout(buttons)
         self.data = None
         self._summary_gen = 0
+        self._close_when_done = False
         self.update_summary()
 
     def update_summary(self) -> None:
@@ -303,12 +304,16 @@ class TrainingDialog(QDialog):
                    f"{next(iter(unreadable))}." if unreadable else "")
         self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.{skipped}")
         self.status.setWordWrap(True)
+        self._finish()
 
     def _failed(self, message: str) -> None:
         self.job = None
         self.status.setText(message)
         self.cancel_button.setEnabled(False)
-        self.update_summary()
+        if self._close_when_done:
+            self._finish()
+        else:
+            self.update_summary()
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -325,6 +330,16 @@ class TrainingDialog(QDialog):
         super().done(result)
 
     def reject(self) -> None:
+        """Close (or Esc) during a run stops it like Cancel and closes once the best model so far is saved:
+        closing at once would leave a model appearing later, unannounced."""
         if self.job is not None:
-            self.job.token.cancel()
+            self._close_when_done = True
+            self.cancel()
+            self.status.setText("Stopping and saving the best model so far; the window closes when done\u2026")
+            return
         super().reject()
+
+    def _finish(self) -> None:
+        if self._close_when_done:
+            self._close_when_done = False
+            super().reject()

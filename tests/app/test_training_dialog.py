@@ -73,11 +73,16 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
 
     monkeypatch.setattr(w.runner, "start_process", recording_start_process)
     assert dialog.epochs.text() == "Recommended" and dialog.epochs.value() == 0
+    dialog.show()
     dialog.start()
-    dialog.cancel()  # long before the child has even imported torch
+    dialog.reject()  # Close, long before the child has even imported torch: it stops the run first...
+    assert dialog.isVisible() and "Stopping" in dialog.status.text()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=120_000)
+    assert not dialog.isVisible()  # ...and closes once it has
     assert started[-1][1:] == ("tiny", "mcip+realign", None)
     assert dialog.status.text() == "Cancelled before any training step." and dialog.result is None
+    dialog.show()  # opened again (the window makes a new dialog each time; this one counts afresh)
+    dialog.update_summary()
     qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
     dialog._progress(Progress("train", 3, 10, elapsed_s=6.0, message="stage 1"))
     assert dialog.status.text() == "stage 1 (3/10), about 14 s left"

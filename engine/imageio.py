@@ -152,19 +152,25 @@ def open_photo(path: str | bytes | Path, min_side: int = THUMBNAIL_SIZE, max_pix
                 rgb = _to_rgb(oriented)
     except ImageReadError:
         raise
-    except FileNotFoundError:
-        raise ImageReadError("file disappeared before it could be read") from None
-    except PermissionError:
-        raise ImageReadError("permission denied") from None
-    except UnidentifiedImageError:
-        size = _size_or_none(path)
-        reason = "empty file (0 bytes)" if size == 0 else "not an image, or a format Photosift cannot read"
-        raise ImageReadError(reason) from None
-    except Image.DecompressionBombError as e:
-        raise ImageReadError(f"image too large: {e}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageReadError(f"corrupt or truncated image: {e}") from None
+    except READ_ERRORS as e:
+        raise ImageReadError(read_error_reason(e, path)) from None
     return DecodedPhoto(rgb, meta)
+
+
+# What decoding a bad file raises (PIL's own errors included), and the one-line reason a user sees for it.
+READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def read_error_reason(e: BaseException, path: str | bytes | Path) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "file disappeared before it could be read"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, UnidentifiedImageError):
+        return "empty file (0 bytes)" if _size_or_none(path) == 0 else "not an image, or a format Photosift cannot read"
+    if isinstance(e, Image.DecompressionBombError):
+        return f"image too large: {e}"
+    return f"corrupt or truncated image: {e}"
 
 
 def _size_or_none(path: str | bytes | Path) -> int | None:

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from engine.encoder import ClipEncoder
+from engine.imageio import READ_ERRORS, read_error_reason
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.preprocess import normalize, resize_and_crop
 from training.datasets import FolderDataset, readable_class_name
@@ -164,10 +165,8 @@ def embed_images(encoder: ClipEncoder, paths: Sequence[Path], batch_size: int = 
             try:
                 with Image.open(path) as im:
                     batch.append(resize_and_crop(im, cfg))
-            except UnidentifiedImageError:
-                bad[str(path)] = "not an image, or a format it cannot read"
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-                bad[str(path)] = f"corrupt or truncated image: {e}"
+            except READ_ERRORS as e:  # the reasons indexing gives; the pixels stay exactly as evaluated before
+                bad[str(path)] = read_error_reason(e, path)
         if batch:
             out.append(encoder.encode_images(normalize(np.stack(batch), cfg)))
         clock.report(min(start + batch_size, len(paths)))

@@ -67,14 +67,13 @@ from training.captions import (
     retrieval_summary,
     retrieve_pseudo_captions,
 )
+from training.defaults import DEFAULT_METHOD, METHODS
 from training.evaluate import average_precision, l2_normalize, load_templates, recall_at_k, zeroshot_accuracy
 from training.losses import ArcMarginHead, multi_caption_loss, symmetric_info_nce
 from training.traindata import AugmentSettings, PhotoAugment, TrainingData, eval_pixels, load_images, try_load
 
 log = logging.getLogger(__name__)
 
-METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
-DEFAULT_METHOD = "mcip+realign"
 TORCH_DIR = "torch"
 CPU_IMAGE_BLOCKS = 2
 BANK_FP16_ABOVE_BYTES = 512 * 2**20
@@ -436,11 +435,10 @@ class FeatureBank:
                progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
                batch_size: int = 32) -> None:
         """Compute what is missing: training views for `train_paths`, the eval view for both lists."""
-        known_bad = set(self.unreadable)
         need_train = [p for p in dict.fromkeys(train_paths)
-                      if _key(p) not in self.train_views and _key(p) not in known_bad]
+                      if _key(p) not in self.train_views and _key(p) not in self.unreadable]
         need_eval = [p for p in dict.fromkeys([*train_paths, *eval_paths])
-                     if _key(p) not in self.eval_view and _key(p) not in known_bad]
+                     if _key(p) not in self.eval_view and _key(p) not in self.unreadable]
         todo = list(dict.fromkeys([*need_train, *need_eval]))
         if not todo:
             return

@@ -29,14 +29,10 @@ from engine.imageio import open_photo
 from engine.modelfolder import PreprocessConfig
 from engine.preprocess import normalize, resize_and_crop
 from training.datasets import FolderDataset, read_caption, readable_class_name
+from training.defaults import MAX_PER_CLASS, MAX_PHOTOS
 
 MIN_PER_CLASS = 4
 VAL_FRACTION = 0.2
-# A library's larger classes are sampled so that fine-tuning takes a bounded time and memory whatever the
-# library's size: with the starter model on 2 CPU cores a run costs ~0.3 s per photo (README), so the
-# ceiling is under an hour there, and the CPU feature bank stays within its budget.
-MAX_PER_CLASS = 200
-MAX_PHOTOS = 10_000
 LABEL_SOURCES = ("folders", "tags")
 
 
@@ -82,8 +78,8 @@ class TrainingData:
         A class left without training photos is left out (its validation photos with it); fewer than two
         classes left is a TrainingDataError.
         """
-        gone = {k: v for k, v in unreadable.items()
-                if k in {os.fsdecode(it.path) for it in (*self.train, *self.val)}}
+        ours = {os.fsdecode(it.path) for it in (*self.train, *self.val)}
+        gone = {k: v for k, v in unreadable.items() if k in ours}
         if not gone:
             return self
         train = [it for it in self.train if os.fsdecode(it.path) not in gone]

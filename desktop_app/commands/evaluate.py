@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from typing import Any
 
+from desktop_app.commands import report_unreadable
 from desktop_app.models_runtime import resolve_model
 from desktop_app.progress import progress_bar
 from engine.encoder import ClipEncoder, RuntimeConfig
@@ -45,11 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({k: _clean(v) for k, v in result.items()}, indent=2))
     else:
         _table(result)
-        unreadable = result.get("unreadable", {})
-        if unreadable:
-            shown = "; ".join(f"{path} ({why})" for path, why in list(unreadable.items())[:5])
-            more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
-            print(f"Left out {len(unreadable)} image(s) that could not be read: {shown}{more}", file=sys.stderr)
+        report_unreadable(result.get("unreadable", {}), "image")
     return 0
 
 

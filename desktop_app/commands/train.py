@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from desktop_app.commands import report_unreadable
 from desktop_app.progress import progress_bar
 from engine.errors import PhotosiftError
 from engine.jobs import CancelToken
 from engine.library import Library
+from training.defaults import DEFAULT_METHOD, FEW_HELD_OUT, MAX_PER_CLASS, MAX_PHOTOS, METHODS
 
-METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
-DEFAULT_METHOD = "mcip+realign"  # measured best (bench/reproduce_paper.py); training.finetune.DEFAULT_METHOD
-FEW_HELD_OUT = 30  # below this many held-out photos the before/after numbers come with a warning
-MAX_PER_CLASS, MAX_PHOTOS = 200, 10_000  # training.traindata's; not imported here: every command loads this module
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
         ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
 
@@ -128,11 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "after": _clean(result.after), "active": bool(args.use)}, indent=2))
         return 0
     _table(base.model_id, folder.model_id, result)
-    unreadable = result.data.get("unreadable_photos", {})
-    if unreadable:
-        shown = "; ".join(f"{path} ({why})" for path, why in list(unreadable.items())[:5])
-        more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
-        print(f"Left out {len(unreadable)} photo(s) that could not be read: {shown}{more}", file=sys.stderr)
+    report_unreadable(result.data.get("unreadable_photos", {}))
     stages = ", ".join(f"{r.stage}: best at step {r.best_step} of {r.steps}" for r in result.stages)
     print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
           f"({result.seconds:.0f} s; {stages}).")

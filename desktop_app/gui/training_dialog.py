@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.jobs import CancelToken, Progress, duration_text, eta_text, stage_label
 from engine.library import Library
+from training.defaults import FEW_HELD_OUT, RESULT_METRICS
 
 METHODS = (("mcip+realign", "MCIP + re-alignment (recommended)"), ("mcip", "MCIP (pseudo-captions)"),
            ("2sft", "Two-stage (2SFT)"), ("stage1", "Stage 1 only (image search; hurts text search)"))
@@ -37,8 +38,6 @@ METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "kn
 
 
 COLORS = {"loss": "#1f77b4", "val": "#ff7f0e", "text": "#2ca02c"}
-FEW_HELD_OUT = 30  # as in `photosift train`: fewer held-out photos make the before/after numbers rough
-TABLE_ROWS = ("i2i_map", "nn1_acc", "zeroshot_acc", "t2i_r1", "t2i_r5", "t2i_r10")
 LEFT_OUT_SHOWN = 6  # classes named in the summary line; the tooltip lists them all
 
 
@@ -179,6 +178,7 @@ class TrainingDialog(QDialog):
         layout.addWidget(self.plot, 1)
         self.progress = QProgressBar()
         self.status = QLabel()
+        self.status.setWordWrap(True)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self.table = QTableWidget(0, 3)
@@ -282,7 +282,7 @@ class TrainingDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.start_button.setEnabled(True)
         self.use_button.setEnabled(result.path is not None)
-        rows = [(k, result.before.get(k, math.nan), result.after.get(k, math.nan)) for k in TABLE_ROWS
+        rows = [(k, result.before.get(k, math.nan), result.after.get(k, math.nan)) for k in RESULT_METRICS
                 if k in result.before or k in result.after]
         self.table.setRowCount(len(rows))
         for r, (key, before, after) in enumerate(rows):
@@ -303,7 +303,6 @@ class TrainingDialog(QDialog):
         skipped = (f" {len(unreadable)} photo(s) could not be read and were left out, e.g. "
                    f"{next(iter(unreadable))}." if unreadable else "")
         self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.{skipped}")
-        self.status.setWordWrap(True)
         self._finish()
 
     def _failed(self, message: str) -> None:

@@ -127,7 +127,7 @@ def test_large_classes_are_sampled_and_the_summary_says_so(tmp_path: Path) -> No
     from desktop_app.commands.train import MAX_PER_CLASS, MAX_PHOTOS
     from training import traindata
 
-    assert (MAX_PER_CLASS, MAX_PHOTOS) == (traindata.MAX_PER_CLASS, traindata.MAX_PHOTOS)  # the CLI's copy
+    assert (MAX_PER_CLASS, MAX_PHOTOS) == (traindata.MAX_PER_CLASS, traindata.MAX_PHOTOS)  # one source
     cat = _catalog_with(tmp_path)
     data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, max_per_class=3)
     per_class = np.bincount([it.label for it in (*data.train, *data.val)])

@@ -61,6 +61,8 @@ class ExportSettings:
     opset: int = 18
     dynamo: bool = False
     parity_batch: int = 4
+    # fp16/int8 towers against the fp32 export; trained CLIPs reach >= 0.9998 (int8 ViT-B-32)
+    reduced_min_cosine: float = REDUCED_MIN_COSINE
 
 
 class _ImageTower(nn.Module):
@@ -317,8 +319,9 @@ def _export_into(model: nn.Module, work: Path, model_id: str, tokenizer: Tokeniz
             convert(work / tower_file(tower, "fp32"), dst)
             parity[f"{tower}.{variant}"] = cos = min(
                 _min_cosine(o, r) for o, r in zip(_run(dst, xs), outs, strict=True))
-            if cos < REDUCED_MIN_COSINE:
-                raise ExportParityError(f"{tower} tower {variant}: cosine to fp32 {cos:.5f} < {REDUCED_MIN_COSINE}")
+            if cos < settings.reduced_min_cosine:
+                raise ExportParityError(
+                    f"{tower} tower {variant}: cosine to fp32 {cos:.5f} < {settings.reduced_min_cosine}")
         variants.append(variant)
     logit_scale = float(getattr(model, "logit_scale", torch.tensor(np.log(100.0))).exp().item())
     manifest = Manifest(

@@ -29,7 +29,10 @@ def export_tiny(out_dir: Path, model_id: str = "tiny", seed: int = 0,
     from training.checkpoints import save_torch_model
 
     model = build_tiny_clip(seed)
-    folder = export_model_folder(model, out_dir, model_id=model_id, settings=ExportSettings(variants=variants),
+    # Random 64-wide towers quantise worse than trained ones (int8 cosine 0.994 with onnxruntime 1.31.1):
+    # the check still runs, at a bar that fits an untrained model.
+    settings = ExportSettings(variants=variants, reduced_min_cosine=0.98)
+    folder = export_model_folder(model, out_dir, model_id=model_id, settings=settings,
                                  info={"kind": "tiny-random"})
     save_torch_model(model, folder.path / "torch", dict(TINY_CFG), folder.preprocess)
     return folder

@@ -6,6 +6,8 @@ newer Photosift is refused, never altered.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,10 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import numpy as np
 
-from engine.errors import CatalogVersionError
+from engine.errors import (
+    CatalogDamagedError,
+    CatalogReadOnlyError,
+    CatalogVersionError,
+    DiskFullError,
+    InvalidTagError,
+)
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -100,6 +109,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+MAX_TAG_LENGTH = 100
 
 PHOTO_COLUMNS = (
     "id, root_id, path, raw_path, size, mtime, fingerprint, width, height, taken_at, camera, "
@@ -148,17 +158,66 @@ class PhotoCatalog:
 
     def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = False
+        try:
+            self.conn = self._open(timeout_s)
+        except sqlite3.DatabaseError as e:
+            raise catalog_error(e, self.path) from e
+
+    def _open(self, timeout_s: float) -> sqlite3.Connection:
+        """Connect without changing anything a refusal should leave alone.
+
+        An existing file is first opened read-only: its schema version is checked before any write (a
+        newer catalog is refused with its header bytes untouched), and a catalog this process cannot
+        write stays open read-only, so `status` and `search` work. Only then is it opened for writing,
+        switched to WAL and migrated (after a backup).
+        """
+        if self.path.exists():
+            ro = connect_read_only(self.path, timeout_s)
+            version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                ro.close()
+                raise CatalogVersionError(
+                    f"catalog {self.path} has schema version {version}, newer than this Photosift "
+                    f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it (the catalog was not changed)")
+            if not _writable(self.path):
+                return self._stay_read_only(ro, version)
+            ro.close()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created private: SQLite gives the WAL and shared-memory files the catalog's own mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                check_same_thread=False)
-        # Only takes effect on a new, empty database: 2 KB vectors fill 16 KB pages 7 to a page, where
-        # 4 KB pages hold one each and waste half the file.
-        conn.execute("PRAGMA page_size=16384")
-        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            # Only takes effect on a new, empty database: 2 KB vectors fill 16 KB pages 7 to a page, where
+            # 4 KB pages hold one each and waste half the file.
+            conn.execute("PRAGMA page_size=16384")
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as e:  # a read-only disk that os.access did not reveal
+            conn.close()
+            if "readonly" not in str(e):
+                raise
+            ro = connect_read_only(self.path, timeout_s)
+            return self._stay_read_only(ro, int(ro.execute("PRAGMA user_version").fetchone()[0]))
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _stay_read_only(self, conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
+        if version < SCHEMA_VERSION:
+            conn.close()
+            raise CatalogReadOnlyError(
+                f"catalog {self.path} needs an upgrade to open but is read-only; make it and its folder "
+                "writable, then run the command again")
+        self.read_only = True
+        return conn
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -183,11 +242,14 @@ class PhotoCatalog:
 
     def _migrate(self) -> None:
         version = self.schema_version
-        if version > SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:  # checked read-only before; another process may have upgraded since
             raise CatalogVersionError(
                 f"catalog {self.path} has schema version {version}, newer than this Photosift "
-                f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it"
-            )
+                f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it")
+        if 0 < version < SCHEMA_VERSION:
+            from engine.backup import backup_catalog
+
+            backup_catalog(self, reason=f"before-v{SCHEMA_VERSION}")
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number]):
@@ -445,13 +507,14 @@ class PhotoCatalog:
 
     # -- tags -----------------------------------------------------------------------------
     def set_user_tag(self, photo_id: int, name: str) -> None:
+        """Tag a photo; the name is trimmed and must be 1-100 printable characters (InvalidTagError)."""
         self.conn.execute("INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'user', 1.0)",
-                          (photo_id, name))
+                          (photo_id, clean_tag(name)))
 
     def reject_tag(self, photo_id: int, name: str) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'rejected', NULL)",
-            (photo_id, name))
+            (photo_id, clean_tag(name)))
 
     def remove_tag(self, photo_id: int, name: str) -> None:
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
@@ -478,6 +541,61 @@ class PhotoCatalog:
     def photo_ids_with_tag(self, name: str) -> set[int]:
         rows = self.conn.execute("SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected'", (name,))
         return {int(r[0]) for r in rows}
+
+
+def clean_tag(name: str) -> str:
+    """A tag name trimmed of surrounding spaces; InvalidTagError when empty, too long or not printable."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidTagError("a tag needs at least one character")
+    if len(cleaned) > MAX_TAG_LENGTH:
+        raise InvalidTagError(f"a tag is at most {MAX_TAG_LENGTH} characters; this one has {len(cleaned)}")
+    if not cleaned.isprintable():
+        raise InvalidTagError(f"a tag cannot hold control characters: {cleaned!r}")
+    return cleaned
+
+
+def connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that cannot write; in a folder it may not write either, the file is read as immutable
+    (SQLite cannot create the WAL index there)."""
+    uri = "file:" + quote(str(path.absolute())) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if "readonly" not in str(e) and "unable to open" not in str(e):
+            raise
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=timeout_s, isolation_level=None,
+                               check_same_thread=False)
+    return conn
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the catalog and create its WAL files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def catalog_error(exc: sqlite3.Error, path: Path) -> Exception:
+    """The typed error (with the cause and what to do) for an SQLite failure, or `exc` when it is none of them."""
+    text = str(exc)
+    if "disk is full" in text or ("disk I/O error" in text and _disk_full(path)):
+        return DiskFullError(f"the disk holding the catalog {path.parent} is full ({text}); free some space "
+                             "and run the command again (work done so far is kept)")
+    if "malformed" in text or "not a database" in text or "disk image" in text:
+        return CatalogDamagedError(f"the catalog {path} is damaged ({text}); run `photosift doctor --repair` "
+                                   "to restore its latest backup or rebuild it")
+    if "readonly" in text:
+        return CatalogReadOnlyError(f"the catalog {path} is read-only ({text}); `status` and `search` work, "
+                                    "but to change the library make the catalog and its folder writable")
+    return exc
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
 
 
 def _split_sql(script: str) -> list[str]:

@@ -35,3 +35,23 @@ class QueryError(PhotosiftError):
 
 class Cancelled(PhotosiftError):
     """A job stopped because its CancelToken was set."""
+
+
+class CatalogDamagedError(PhotosiftError):
+    """The catalog file is not a readable SQLite database (damaged, truncated or overwritten)."""
+
+
+class CatalogReadOnlyError(PhotosiftError):
+    """The catalog can be read but not written (file or folder permissions, a read-only disk)."""
+
+
+class DiskFullError(PhotosiftError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+
+class FolderOverlapError(PhotosiftError):
+    """A folder to add lies inside, or contains, a folder that is already in the library."""
+
+
+class InvalidTagError(PhotosiftError, ValueError):
+    """A tag name is empty or too long."""

@@ -8,9 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+from desktop_app.commands import bounded_float, bounded_int, is_utf8, photo_for_path, shown
 from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
-from engine.errors import PhotosiftError
+from engine.backup import backup_if_due
+from engine.errors import FolderOverlapError, PhotosiftError
 from engine.indexer import IndexSettings
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
@@ -28,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
     p.add_argument("--model", help="model id to index with (becomes the library's active model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=0, help="decode processes (default: one per core)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--batch-size", type=bounded_int(1, 4096), default=32)
+    p.add_argument("--workers", type=bounded_int(0, 256), default=0, help="decode processes (default: one per core)")
+    p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
                    help="wait this long for another Photosift process that is updating the library")
     p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -61,16 +63,39 @@ def _emit(args: argparse.Namespace, data: object, text: str) -> None:
 def cmd_add(args: argparse.Namespace) -> int:
     folders = [Path(os.path.abspath(os.path.expanduser(f))) for f in args.folders]
     for folder in folders:
+        if not is_utf8(str(folder)):
+            raise PhotosiftError(f"cannot add {shown(str(folder))}: its name is not valid UTF-8, which Photosift "
+                                 "cannot keep for a folder; rename it (files inside may have any name)")
         problem = root_problem(str(folder))
         if problem:
-            raise PhotosiftError(f"cannot add {folder}: {problem}")
-    with Library.open(args.library) as lib:
+            raise PhotosiftError(f"cannot add {shown(str(folder))}: {problem}")
+    with Library.open(args.library) as lib, lib.write_lock():  # refused before anything is written
+        _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()])
         roots = [lib.catalog.add_root(str(f)) for f in folders]
-        with lib.write_lock(), progress_bar() as show:
+        with progress_bar() as show:
             report = scan(lib.catalog, roots, progress=show)
         print(f"added {len(roots)} folder(s): {report.new} new photos, {report.moved} moved, "
               f"{report.unchanged} already known; run `photosift index` to make them searchable")
     return 0
+
+
+def _refuse_overlaps(folders: list[Path], known: list[str]) -> None:
+    """A folder inside, or above, one already in the library would list its photos twice: refuse it."""
+    def inside(child: str, parent: str) -> bool:
+        return child != parent and child.startswith(parent.rstrip(os.sep) + os.sep)
+
+    for i, folder in enumerate(folders):
+        path = str(folder)
+        others = known + [str(f) for f in folders[:i]]
+        for other in others:
+            if inside(path, other):
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is already in the library "
+                    "(its photos are part of it; `photosift index` picks up changes)")
+            if inside(other, path):
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it contains {shown(other)}, which is already in the library; "
+                    f"run `photosift forget {shown(other)}` first, then add {shown(path)} again")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -83,6 +108,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             encoder = load_encoder(lib.active_model_id, args.device, show)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers))
+        backup_if_due(lib.catalog)  # the daily safety net, taken after a run that went through
         s, i = report.scan, report.index
         data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
                 "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,
@@ -128,7 +154,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                   for r in data["roots"]]
         if data["failed"]:
             lines.append("files that could not be read:")
-            lines += [f"  {f['path']}: {f['reason']}" for f in data["failed"]]
+            lines += [f"  {shown(f['path'])}: {f['reason']}" for f in data["failed"]]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -140,9 +166,9 @@ def _find_photo(lib: Library, ref: str):
     if ref.startswith("id:") and ref[3:].isdigit():
         photo = lib.catalog.photo(int(ref[3:]))
     else:
-        photo = lib.catalog.photo_by_path(os.path.abspath(os.path.expanduser(ref)))
+        photo = photo_for_path(lib.catalog, ref)
     if photo is None:
-        raise PhotosiftError(f"{ref} is not in the library")
+        raise PhotosiftError(f"{shown(ref)} is not in the library")
     return photo
 
 
@@ -153,7 +179,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             photo = _find_photo(lib, args.photo)
             with cat.transaction():
                 for name in args.add:
-                    cat.set_user_tag(photo.id, name.strip().lower())
+                    cat.set_user_tag(photo.id, name.lower())  # trimmed and checked (1-100 characters) there
                 for name in args.reject:
                     cat.reject_tag(photo.id, name.strip().lower())
             tags = cat.tags_of(photo.id)

@@ -113,6 +113,16 @@ def library_report(library_dir: Path) -> dict[str, Any]:
     paths = LibraryPaths(Path(library_dir).expanduser().absolute())
     out: dict[str, Any] = {"folder": str(paths.root), "exists": paths.catalog.is_file()}
     try:
+        if out["exists"]:
+            from engine.backup import integrity_problem, list_backups
+
+            problem = integrity_problem(paths.catalog)
+            out["integrity"] = problem or "ok"
+            out["backups"] = [str(b) for b in list_backups(paths.catalog)]
+            if problem:
+                out["error"] = (f"the catalog is damaged ({problem}); run `photosift doctor --repair` to restore "
+                                "its latest backup or rebuild it")
+                return out
         out["active_model"] = active_model_id(library_dir)
         if out["exists"]:
             from engine.library import Library
@@ -207,6 +217,9 @@ def _format(r: dict[str, Any]) -> str:
         lines.append(f"  vectors: {vec}")
     if "active_model" in li:
         lines.append(f"  active model: {li['active_model']}")
+    if "integrity" in li:
+        lines.append(f"  integrity: {li['integrity']}; backups: {len(li['backups'])}"
+                     + (f" (newest {Path(li['backups'][0]).name})" if li["backups"] else ""))
     if "error" in li:
         lines.append(f"  error: {li['error']}")
     return "\n".join(lines)

@@ -249,3 +249,18 @@ def test_onnxruntime_telemetry_is_off_before_the_first_session(tiny_model, monke
     enc.encode_texts(["a cat"])
     assert events[:2] == ["telemetry off", "session"] and events.count("telemetry off") == 1
     assert hasattr(real_session, "run")
+
+
+def test_page_damage_found_mid_command_and_by_doctor_names_the_repair(capsys, tmp_path):
+    from tests.engine.test_catalog_safety import _damage_page_of
+
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    _damage_page_of(library_dir() / "catalog.db", "photos")
+    code, _, err = run(capsys, "status")
+    assert code == 1 and "damaged" in one_line_error(err) and "photosift doctor --repair" in err
+    report = json.loads(run(capsys, "doctor", "--json")[1])["library"]
+    assert report["integrity"] != "ok" and "photosift doctor --repair" in report["error"]
+    code, out, _ = run(capsys, "doctor", "--repair")
+    assert code == 0 and "no good backup" in out and str(tmp_path / "p") in out
+    assert json.loads(run(capsys, "status", "--json")[1])["roots"][0]["path"] == str(tmp_path / "p")

@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     args.library = args.library or default_library_dir()
+    if hasattr(sys.stdout, "reconfigure"):  # a name that is not UTF-8 printed anywhere cannot end in a traceback
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return int(args.func(args) or 0)
     except Cancelled:

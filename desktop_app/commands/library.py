@@ -120,9 +120,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                  f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
                  f"{s.deleted} deleted, {s.unchanged} unchanged",
                  f"indexed {i.indexed} photos, {i.failed} could not be read, {report.tags_written} tags"]
-        lines += [f"  offline: {r} (kept as is)" for r in s.offline_roots]
-        lines += [f"  unreadable folder: {p}: {r}" for p, r in s.unreadable]
-        lines += [f"  skipped: {p}: {r}" for p, r in i.failures]
+        lines += [f"  offline: {shown(r)} (kept as is)" for r in s.offline_roots]
+        lines += [f"  unreadable folder: {shown(p)}: {r}" for p, r in s.unreadable]
+        lines += [f"  skipped: {shown(p)}: {r}" for p, r in i.failures]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -206,5 +206,5 @@ def cmd_forget(args: argparse.Namespace) -> int:
             raise PhotosiftError(f"{folder} is not a folder of this library")
         with lib.write_lock():
             n = lib.catalog.remove_root(root.id)
-        print(f"forgot {folder} and its {n} photos (files on disk untouched)")
+        print(f"forgot {shown(folder)} and its {n} photos (files on disk untouched)")
     return 0

@@ -264,3 +264,13 @@ def test_page_damage_found_mid_command_and_by_doctor_names_the_repair(capsys, tm
     code, out, _ = run(capsys, "doctor", "--repair")
     assert code == 0 and "no good backup" in out and str(tmp_path / "p") in out
     assert json.loads(run(capsys, "status", "--json")[1])["roots"][0]["path"] == str(tmp_path / "p")
+
+
+def test_index_lists_a_failed_file_with_a_newline_in_its_name_on_one_line(capsys, tiny_model, tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "bad\nname.jpg").write_text("not a jpeg")
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert code == 0 and len(skipped) == 1 and "bad\\nname.jpg" in skipped[0]

@@ -1,7 +1,9 @@
 """The catalog: one SQLite database (WAL) per library, the source of truth for photos and vectors.
 
-The schema is versioned with PRAGMA user_version and forward-only migrations; a catalog written by a
-newer Photosift is refused, never altered.
+The schema is versioned with PRAGMA user_version and forward-only migrations, each preceded by a backup
+(engine.backup); a catalog written by a newer Photosift is refused, never altered (its version is read
+through a read-only connection first). A catalog this process cannot write is opened read-only.
+SQLite failures are turned into typed errors (disk full, damaged, read-only) by `catalog_error`.
 """
 
 from __future__ import annotations
@@ -174,7 +176,11 @@ class PhotoCatalog:
         """
         if self.path.exists():
             ro = connect_read_only(self.path, timeout_s)
-            version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+            try:
+                version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+            except sqlite3.Error:
+                ro.close()
+                raise
             if version > SCHEMA_VERSION:
                 ro.close()
                 raise CatalogVersionError(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop_app.commands import shown
-from engine.errors import Cancelled, PhotosiftError
+from engine.errors import Cancelled, PhotosiftError, catalog_error
 from engine.paths import LibraryPaths, default_library_dir
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parsers.
@@ -66,8 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PhotosiftError as e:
         return _fail(f"error: {e}")
     except sqlite3.Error as e:
-        from engine.catalog import catalog_error
-
         typed = catalog_error(e, LibraryPaths(Path(args.library).expanduser().absolute()).catalog)
         return _fail(f"error: {typed}" if typed is not e else
                      f"error: the catalog could not be read or written ({e}); run `photosift doctor`")

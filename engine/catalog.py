@@ -3,13 +3,12 @@
 The schema is versioned with PRAGMA user_version and forward-only migrations, each preceded by a backup
 (engine.backup); a catalog written by a newer Photosift is refused, never altered (its version is read
 through a read-only connection first). A catalog this process cannot write is opened read-only.
-SQLite failures are turned into typed errors (disk full, damaged, read-only) by `catalog_error`.
+SQLite failures are turned into typed errors (disk full, damaged, read-only) by `engine.errors.catalog_error`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,11 +21,10 @@ from urllib.parse import quote
 import numpy as np
 
 from engine.errors import (
-    CatalogDamagedError,
     CatalogReadOnlyError,
     CatalogVersionError,
-    DiskFullError,
     InvalidTagError,
+    catalog_error,
 )
 
 if TYPE_CHECKING:
@@ -580,28 +578,6 @@ def connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
 def _writable(path: Path) -> bool:
     """Whether this process may write the catalog and create its WAL files beside it."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
-def catalog_error(exc: sqlite3.Error, path: Path) -> Exception:
-    """The typed error (with the cause and what to do) for an SQLite failure, or `exc` when it is none of them."""
-    text = str(exc)
-    if "disk is full" in text or ("disk I/O error" in text and _disk_full(path)):
-        return DiskFullError(f"the disk holding the catalog {path.parent} is full ({text}); free some space "
-                             "and run the command again (work done so far is kept)")
-    if "malformed" in text or "not a database" in text or "disk image" in text:
-        return CatalogDamagedError(f"the catalog {path} is damaged ({text}); run `photosift doctor --repair` "
-                                   "to restore its latest backup or rebuild it")
-    if "readonly" in text:
-        return CatalogReadOnlyError(f"the catalog {path} is read-only ({text}); `status` and `search` work, "
-                                    "but to change the library make the catalog and its folder writable")
-    return exc
-
-
-def _disk_full(path: Path) -> bool:
-    try:
-        return shutil.disk_usage(path.parent).free < 1 << 20
-    except OSError:
-        return False
 
 
 def _split_sql(script: str) -> list[str]:

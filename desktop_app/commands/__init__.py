@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -79,9 +80,19 @@ def is_utf8(text: str) -> bool:
     return True
 
 
-def photo_for_path(catalog: PhotoCatalog, path: str) -> Photo | None:
-    """The catalog photo at a file path given on the command line, names that are not UTF-8 included."""
+def photo_id_ref(ref: str) -> int | None:
+    """N for a photo reference written `id:N` (at most 18 digits: an SQLite id), else None."""
+    m = re.fullmatch(r"id:([0-9]{1,18})", ref)
+    return int(m.group(1)) if m else None
+
+
+def catalog_key(path: str) -> str:
+    """The catalog's text for a path given on the command line (bytes that are not UTF-8 escaped)."""
     from engine.scanner import path_key
 
-    key, _ = path_key(os.fsencode(os.path.abspath(os.path.expanduser(path))))
-    return catalog.photo_by_path(key)
+    return path_key(os.fsencode(os.path.abspath(os.path.expanduser(path))))[0]
+
+
+def photo_for_path(catalog: PhotoCatalog, path: str) -> Photo | None:
+    """The catalog photo at a file path given on the command line, names that are not UTF-8 included."""
+    return catalog.photo_by_path(catalog_key(path))

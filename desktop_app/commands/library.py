@@ -8,7 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from desktop_app.commands import bounded_float, bounded_int, is_utf8, photo_for_path, shown
+from desktop_app.commands import (
+    bounded_float,
+    bounded_int,
+    catalog_key,
+    is_utf8,
+    photo_for_path,
+    photo_id_ref,
+    shown,
+)
 from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
 from engine.backup import backup_if_due
@@ -162,11 +170,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _find_photo(lib: Library, ref: str):
     from engine.catalog import Photo
 
-    photo: Photo | None
-    if ref.startswith("id:") and ref[3:].isdigit():
-        photo = lib.catalog.photo(int(ref[3:]))
-    else:
-        photo = photo_for_path(lib.catalog, ref)
+    photo_id = photo_id_ref(ref)
+    photo: Photo | None = lib.catalog.photo(photo_id) if photo_id is not None else photo_for_path(lib.catalog, ref)
     if photo is None:
         raise PhotosiftError(f"{shown(ref)} is not in the library")
     return photo
@@ -199,11 +204,11 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    folder = os.path.abspath(os.path.expanduser(args.folder))
+    folder = catalog_key(args.folder)
     with Library.open(args.library) as lib:
         root = lib.catalog.root_by_path(folder)
         if root is None:
-            raise PhotosiftError(f"{folder} is not a folder of this library")
+            raise PhotosiftError(f"{shown(folder)} is not a folder of this library")
         with lib.write_lock():
             n = lib.catalog.remove_root(root.id)
         print(f"forgot {shown(folder)} and its {n} photos (files on disk untouched)")

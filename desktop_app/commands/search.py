@@ -7,7 +7,7 @@ import json
 import os
 from datetime import date
 
-from desktop_app.commands import bounded_int, photo_for_path, shown
+from desktop_app.commands import bounded_int, catalog_key, photo_for_path, photo_id_ref, shown
 from desktop_app.models_runtime import load_encoder
 from engine.errors import PhotosiftError
 from engine.library import Library
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> SearchOptions:
-    folder = os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None
+    folder = catalog_key(args.folder) if args.folder else None
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
                          filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
 
@@ -89,8 +89,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         searcher = _searcher(lib, args.device)
         ref = args.photo
-        if ref.startswith("id:") and ref[3:].isdigit():
-            results = searcher.similar(int(ref[3:]), _options(args))
+        photo_id = photo_id_ref(ref)
+        if photo_id is not None:
+            results = searcher.similar(photo_id, _options(args))
         else:
             path = os.fsencode(os.path.abspath(os.path.expanduser(ref)))  # any bytes, UTF-8 or not
             known = photo_for_path(lib.catalog, ref)

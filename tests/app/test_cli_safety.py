@@ -274,3 +274,16 @@ def test_index_lists_a_failed_file_with_a_newline_in_its_name_on_one_line(capsys
     code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
     skipped = [line for line in out.splitlines() if "skipped" in line]
     assert code == 0 and len(skipped) == 1 and "bad\\nname.jpg" in skipped[0]
+
+
+def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff")
+    for args in (("similar", "id:" + "9" * 30), ("similar", "id:²"), ("tag", "id:" + "9" * 30, "--add", "x"),
+                 ("forget", odd)):
+        code, _, err = run(capsys, *args)
+        assert code == 1 and one_line_error(err), args
+    code, out, err = run(capsys, "search", "a", "--folder", odd, "--json")
+    assert code == 0 and json.loads(out) == [], err

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from engine.atomic import atomic_file
 from engine.errors import ImageReadError
 
 try:
@@ -185,18 +185,11 @@ def thumbnail_path(thumb_dir: Path, fp: str) -> Path:
 
 
 def save_thumbnail(image: Image.Image, dest: Path, size: int = THUMBNAIL_SIZE) -> None:
-    """Write atomically (temp + rename) so a crash never leaves a half thumbnail behind."""
+    """Write atomically (engine.atomic) so a crash never leaves a half thumbnail behind."""
     thumb = image.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            thumb.save(f, "JPEG", quality=85, optimize=False)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(dest) as tmp, open(tmp, "wb") as f:
+        thumb.save(f, "JPEG", quality=85, optimize=False)
 
 
 def prune_thumbnails(thumb_dir: Path, limit_bytes: int) -> int:

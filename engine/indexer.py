@@ -141,12 +141,15 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 POOL_SOCKET_ROOM = 44
 
 
-def pool_temp_root(base: Path) -> Path:
-    """Where the decode pool's temp folders go: `base`, or a short system one when `base` is too deep for a
-    socket path."""
-    if len(os.fsencode(str(base))) + POOL_SOCKET_ROOM <= 107:
-        return base
-    return Path(tempfile.gettempdir()) / f"photosift-pool-{os.getuid() if hasattr(os, 'getuid') else 0}"
+def pool_temp_root(base: Path) -> Path | None:
+    """Where the decode pool's temp folders go: `base`, or when that is too deep for a socket path a short
+    folder in the system temp dir; None when no place is short enough (multiprocessing's default then)."""
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    for candidate in (Path(base), Path(tempfile.gettempdir()) / f"photosift-pool-{user}",
+                      Path("/tmp") / f"photosift-pool-{user}"):
+        if len(os.fsencode(str(candidate))) + POOL_SOCKET_ROOM <= 107:
+            return candidate
+    return None
 
 
 def use_pool_temp_dir(base: Path) -> None:
@@ -156,7 +159,10 @@ def use_pool_temp_dir(base: Path) -> None:
     leaves it there forever. Here it is made inside `<base>/<pid>/`, which `sweep_stale_pool_dirs` deletes at
     the next start once that pid is dead. A process that already has its temp folder keeps it.
     """
-    own = pool_temp_root(base) / str(os.getpid())
+    top = pool_temp_root(base)
+    if top is None:
+        return
+    own = top / str(os.getpid())
     try:
         own.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -181,7 +187,7 @@ def _remove_empty(folder: str) -> None:
 def sweep_stale_pool_dirs(base: Path) -> int:
     """Delete the pool temp folders (`<base>/<pid>/`) of processes that are gone; returns how many."""
     removed = 0
-    for root in {Path(base), pool_temp_root(Path(base))}:
+    for root in {Path(base), pool_temp_root(Path(base)) or Path(base)}:
         try:
             entries = list(os.scandir(root))
         except OSError:

@@ -122,25 +122,21 @@ def _odd_entry(entry: os.DirEntry[bytes]) -> tuple[str, bool] | None:
 
 def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[FoundFile]:
     seen_dirs: set[tuple[int, int]] = set()
-    try:
-        top_dev = os.stat(top).st_dev
-        if os.path.ismount(top):
-            seen.mounts.append(path_key(top)[0])
-    except OSError:
-        top_dev = -1
-    stack = [(top, top_dev)]
+    if os.path.ismount(top):
+        seen.mounts.append(path_key(top)[0])
+    stack = [top]
     while stack:
         if cancel:
             cancel.check()
-        folder, parent_dev = stack.pop()
+        folder = stack.pop()
         try:
             st = os.stat(folder)
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
                 continue  # a symlink loop or a folder linked twice
             seen_dirs.add(key)
-            if st.st_dev != parent_dev and os.path.ismount(folder):
-                seen.mounts.append(path_key(folder)[0])  # another file system is mounted here
+            if folder != top and os.path.ismount(folder):  # another file system is mounted here
+                seen.mounts.append(path_key(folder)[0])
             entries = list(os.scandir(folder))
         except OSError as e:
             seen.unreadable.append((path_key(folder)[0], e.strerror or str(e)))
@@ -151,7 +147,7 @@ def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[Found
                 continue
             try:
                 if entry.is_dir(follow_symlinks=True):
-                    stack.append((entry.path, st.st_dev))
+                    stack.append(entry.path)
                     continue
                 if not entry.is_file(follow_symlinks=True):
                     odd = _odd_entry(entry)

@@ -187,6 +187,8 @@ def kill_loop(work: Path, env: dict[str, str], kills: int, photos: int, rng: ran
     run_ok(["add", str(photos_dir)], env)
     user_tagged = rng.sample(paths, 10)
     hits: dict[str, int] = {}
+    damage = dict.fromkeys(("kills that left unindexed photos", "kills that left untagged photos",
+                            "kills that left temp files"), 0)
     done = attempts = 0
     while done < kills and attempts < kills * 3:
         attempts += 1
@@ -209,7 +211,15 @@ def kill_loop(work: Path, env: dict[str, str], kills: int, photos: int, rng: ran
         done += 1
         hits[stage] = hits.get(stage, 0) + 1
         took = time.monotonic() - child.t0
-        print(f"kill {done:2d}: aimed at {target:<10} landed in {stage:<10} after {took:5.1f} s")
+        left = leftovers(library, Path(env["TMPDIR"]))
+        facts = catalog_facts(library, "tiny", photos_dir)
+        damage["kills that left untagged photos"] += facts["tags missing (vectors, no zero-shot tags)"] > 0
+        damage["kills that left unindexed photos"] += facts["photos lost (on disk, not indexed)"] > 0
+        damage["kills that left temp files"] += sum(left.values()) > 0
+        print(f"kill {done:2d}: aimed at {target:<10} landed in {stage:<10} after {took:5.1f} s; left "
+              f"{facts['photos lost (on disk, not indexed)']} unindexed, "
+              f"{facts['tags missing (vectors, no zero-shot tags)']} untagged, "
+              f"{left['pymp-* folders']} pymp-*, {left['*.tmp files']} *.tmp (healed by the next run)")
         if done == 3:  # user tags on a few photos, to see that none is ever lost
             for p in user_tagged:
                 run_ok(["tag", str(p), "--add", "torture-keep"], env)
@@ -219,6 +229,7 @@ def kill_loop(work: Path, env: dict[str, str], kills: int, photos: int, rng: ran
     after_facts = catalog_facts(library, "tiny", photos_dir)
     after = leftovers(library, Path(env["TMPDIR"]))
     print("\nkills landed per stage: " + ", ".join(f"{s} {c}" for s, c in hits.items() if c))
+    print("; ".join(f"{k}: {v}" for k, v in damage.items()))
     print(f"\n{'after ' + str(done) + ' kills':<48}{'before final index':>20}{'after final index':>20}")
     for key in after_facts:
         print(f"{key:<48}{mid[key]:>20}{after_facts[key]:>20}")

@@ -253,6 +253,8 @@ def _vanished_at_once(gone: list[Photo], existing: dict[str, Photo],
 
     Returns their ids and the top-most such folders.
     """
+    if len(gone) < HOLD_MIN:
+        return set(), []  # the common case, a few deletions: no folder can reach the bar
     def folders(p: Photo) -> Iterator[str]:
         top = roots.get(p.root_id, "").rstrip(os.sep) or os.sep
         d = os.path.dirname(p.path)

@@ -48,11 +48,12 @@ def sweep_leftovers(library: Library) -> int:
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
                    settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
                    cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
-                   repair_thumbnails: bool = True) -> UpdateReport:
+                   repair_thumbnails: bool = False) -> UpdateReport:
     """Bring the library up to date with its folders and the encoder's model.
 
     `confirm_deletions`: forget photos that vanished many at once (held by the scan as possibly unplugged).
-    `repair_thumbnails`: make thumbnails missing from the cache (a caller that prunes the cache says False).
+    `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window prunes its cache
+    to a size limit and makes thumbnails when they are shown, so it leaves this off).
     """
     report = UpdateReport()
     catalog = library.catalog

@@ -87,7 +87,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             encoder = load_encoder(lib.active_model_id, args.device, show)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
-                                    confirm_deletions=getattr(args, "confirm_deletions", False))
+                                    confirm_deletions=getattr(args, "confirm_deletions", False),
+                                    repair_thumbnails=True)
         s, i = report.scan, report.index
         data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
                 "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,

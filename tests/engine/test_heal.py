@@ -130,7 +130,7 @@ def test_index_makes_missing_thumbnails(lib, encoder, photo_dir):
     made = sorted(lib.paths.thumbnails.rglob("*.jpg"))
     for t in made[:5]:
         t.unlink()
-    report = update_library(lib, encoder, settings=IndexSettings(workers=2))
+    report = update_library(lib, encoder, settings=IndexSettings(workers=2), repair_thumbnails=True)
     assert report.thumbnails_made == 5 and sorted(lib.paths.thumbnails.rglob("*.jpg")) == made
     assert indexer.photos_missing_thumbnails(lib.catalog, lib.paths.thumbnails) == []
 

@@ -107,13 +107,35 @@ MIGRATIONS: tuple[str, ...] = (
             ON CONFLICT(model_id) DO UPDATE SET count = count + (OLD.model_id != NEW.model_id);
     END;
     """,
+    # 3: a failure's kind (a transient one is retried by the next index, a permanent one only when the file
+    # changes), which model's zero-shot tags a photo has (a run killed before tagging is finished by the
+    # next index), photos that vanished in a way that looks like an unplugged drive (kept until confirmed),
+    # and the mount points seen inside each root (a mount point that is no longer one is offline, not empty).
+    """
+    ALTER TABLE photos ADD COLUMN error_kind TEXT;
+    ALTER TABLE photos ADD COLUMN tagged_model TEXT;
+    ALTER TABLE photos ADD COLUMN missing_since REAL;
+    ALTER TABLE roots ADD COLUMN mounts TEXT;
+    UPDATE photos SET error_kind = CASE WHEN
+            error LIKE '%disappeared%' OR error LIKE '%permission denied%' OR error LIKE '%Errno 28]%'
+            OR error LIKE '%no space left%' OR error LIKE '%Errno 5]%' OR error LIKE '%input/output error%'
+            OR error LIKE '%Errno 13]%' OR error LIKE '%Errno 2]%' OR error LIKE '%Errno 116]%'
+            OR error LIKE '%Errno 19]%' OR error LIKE '%Errno 6]%' OR error LIKE '%Errno 110]%'
+        THEN 'transient' ELSE 'permanent' END
+        WHERE status = 'error';
+    UPDATE photos SET tagged_model =
+        (SELECT model_id FROM tags WHERE tags.photo_id = photos.id AND source = 'zeroshot' LIMIT 1);
+    CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_TAG_LENGTH = 100
+TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
+PERMANENT = "permanent"  # not an image, truncated, too large: retried only when the file changes
 
 PHOTO_COLUMNS = (
     "id, root_id, path, raw_path, size, mtime, fingerprint, width, height, taken_at, camera, "
-    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at"
+    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at, error_kind, tagged_model, missing_since"
 )
 
 
@@ -146,6 +168,9 @@ class Photo:
     error: str | None
     added_at: float
     indexed_at: float | None
+    error_kind: str | None = None  # TRANSIENT or PERMANENT when status is 'error'
+    tagged_model: str | None = None  # the model whose zero-shot tags the photo has, None when untagged
+    missing_since: float | None = None  # vanished with many others at once: kept until confirmed
 
     @property
     def fs_path(self) -> str | bytes:
@@ -297,6 +322,22 @@ class PhotoCatalog:
         self.conn.execute("UPDATE roots SET state = ?, error = ?, last_scan = ? WHERE id = ?",
                           (state, error, time.time(), root_id))
 
+    def root_mounts(self, root_id: int) -> list[str]:
+        """Mount points seen inside a root (the root itself included) at its last full scan."""
+        row = self.conn.execute("SELECT mounts FROM roots WHERE id = ?", (root_id,)).fetchone()
+        return [m for m in (row[0] or "").split("\n") if m] if row else []
+
+    def set_root_mounts(self, root_id: int, mounts: Iterable[str]) -> None:
+        self.conn.execute("UPDATE roots SET mounts = ? WHERE id = ?", ("\n".join(sorted(set(mounts))) or None, root_id))
+
+    def fingerprints_only_in_root(self, root_id: int) -> set[str]:
+        """Fingerprints (thumbnail keys) of a root's photos that no photo of another root shares."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT fingerprint FROM photos WHERE root_id = ? AND fingerprint IS NOT NULL AND fingerprint "
+            "NOT IN (SELECT fingerprint FROM photos WHERE root_id != ? AND fingerprint IS NOT NULL)",
+            (root_id, root_id))
+        return {r[0] for r in rows}
+
     def remove_root(self, root_id: int) -> int:
         """Forget a root and everything of it (the photos on disk are never touched)."""
         with self.transaction():
@@ -334,9 +375,49 @@ class PhotoCatalog:
         return self._photos("WHERE status = ? ORDER BY id" + tail, (status,))
 
     def photos_missing_embedding(self, model_id: str) -> list[Photo]:
+        """Photos to index: new, changed, or failed for a transient reason (unplugged, full disk, ...).
+
+        Photos of offline roots and photos held as missing are left for when they are back.
+        """
         return self._photos(
-            "WHERE status IN ('pending', 'ok') AND id NOT IN "
-            "(SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
+            f"WHERE (status IN ('pending', 'ok') OR (status = 'error' AND error_kind = '{TRANSIENT}')) "
+            "AND missing_since IS NULL AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
+            "AND id NOT IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
+
+    def photos_missing_tags(self, model_id: str) -> list[int]:
+        """Photos with a vector of the model but not (yet) its zero-shot tags: a run killed before tagging."""
+        rows = self.conn.execute(
+            "SELECT e.photo_id FROM embeddings e JOIN photos p ON p.id = e.photo_id WHERE e.model_id = ? "
+            "AND (p.tagged_model IS NULL OR p.tagged_model != ?) ORDER BY e.photo_id", (model_id, model_id))
+        return [int(r[0]) for r in rows]
+
+    def mark_missing(self, ids: Sequence[int], since: float | None = None) -> None:
+        """Photos that vanished in a way that looks like an unplugged drive: kept (tags and all) until confirmed."""
+        when = time.time() if since is None else since
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE photos SET missing_since = COALESCE(missing_since, ?) WHERE id IN ({marks})",
+                              (when, *chunk))
+
+    def clear_missing(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE photos SET missing_since = NULL WHERE id IN ({marks})", chunk)
+
+    def ids_with_user_tags(self, ids: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update(int(r[0]) for r in self.conn.execute(
+                f"SELECT DISTINCT photo_id FROM tags WHERE source IN ('user', 'rejected') AND photo_id IN ({marks})",
+                chunk))
+        return out
+
+    def missing_photos(self) -> list[Photo]:
+        return self._photos("WHERE missing_since IS NOT NULL ORDER BY path")
 
     def photos_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, list[Photo]]:
         fps = list(set(fingerprints))
@@ -359,8 +440,9 @@ class PhotoCatalog:
     def mark_changed(self, photo_id: int, *, size: int, mtime: float, fingerprint: str | None) -> None:
         """A file's content changed: its vectors are stale, it will be indexed again."""
         self.conn.execute(
-            "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL "
-            "WHERE id = ?", (size, mtime, fingerprint, photo_id))
+            "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL, "
+            "error_kind = NULL, tagged_model = NULL, missing_since = NULL WHERE id = ?",
+            (size, mtime, fingerprint, photo_id))
         self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
 
@@ -368,7 +450,7 @@ class PhotoCatalog:
                    mtime: float) -> None:
         """A file was moved or renamed: keep its id, vectors and tags."""
         self.conn.execute(
-            "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, "
+            "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, missing_since = NULL, "
             "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END WHERE id = ?",
             (root_id, path, raw_path, mtime, photo_id))
 
@@ -376,8 +458,8 @@ class PhotoCatalog:
         """A byte-identical copy of an indexed photo: reuse its metadata and vectors, compute nothing."""
         self.conn.execute(
             "UPDATE photos SET (width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
-            "indexed_at) = (SELECT width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
-            "indexed_at FROM photos WHERE id = ?) WHERE id = ?", (src_id, dst_id))
+            "indexed_at, tagged_model) = (SELECT width, height, taken_at, camera, orientation, gps_lat, gps_lon, "
+            "status, indexed_at, tagged_model FROM photos WHERE id = ?) WHERE id = ?", (src_id, dst_id))
         n = self.conn.execute(
             "INSERT OR IGNORE INTO embeddings(photo_id, model_id, vector) "
             "SELECT ?, model_id, vector FROM embeddings WHERE photo_id = ?", (dst_id, src_id)).rowcount
@@ -398,18 +480,27 @@ class PhotoCatalog:
         values = [meta.get(c) for c in cols]
         self.conn.execute(
             "UPDATE photos SET width = ?, height = ?, taken_at = ?, camera = ?, orientation = ?, "
-            "gps_lat = ?, gps_lon = ?, status = 'ok', error = NULL, indexed_at = ? WHERE id = ?",
+            "gps_lat = ?, gps_lon = ?, status = 'ok', error = NULL, error_kind = NULL, indexed_at = ? WHERE id = ?",
             (*values, time.time(), photo_id))
 
-    def record_error(self, photo_id: int, reason: str) -> None:
-        self.conn.execute("UPDATE photos SET status = 'error', error = ?, indexed_at = ? WHERE id = ?",
-                          (reason, time.time(), photo_id))
+    def record_error(self, photo_id: int, reason: str, kind: str = PERMANENT) -> None:
+        self.conn.execute("UPDATE photos SET status = 'error', error = ?, error_kind = ?, indexed_at = ? "
+                          "WHERE id = ?", (reason, kind, time.time(), photo_id))
 
     def counts(self) -> dict[str, int]:
+        """Photos by status; 'error' is split into 'failed_transient' and 'failed_permanent'; 'missing' counts
+        photos held after vanishing (see mark_missing)."""
         rows = self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status").fetchall()
         out = {"pending": 0, "ok": 0, "error": 0}
         out.update({s: int(n) for s, n in rows})
         out["total"] = sum(int(n) for _, n in rows)
+        kinds = dict(self.conn.execute(
+            "SELECT COALESCE(error_kind, ?), COUNT(*) FROM photos WHERE status = 'error' GROUP BY 1",
+            (PERMANENT,)).fetchall())
+        out["failed_transient"] = int(kinds.get(TRANSIENT, 0))
+        out["failed_permanent"] = int(kinds.get(PERMANENT, 0))
+        out["missing"] = int(self.conn.execute(
+            "SELECT COUNT(*) FROM photos WHERE missing_since IS NOT NULL").fetchone()[0])
         return out
 
     def failed(self) -> list[Photo]:
@@ -526,6 +617,7 @@ class PhotoCatalog:
     def put_zeroshot_tags(self, model_id: str, photo_id: int, scored: Iterable[tuple[str, float]]) -> None:
         """Replace a photo's zero-shot tags; user and rejected tags always win and are kept."""
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
+        self.conn.execute("UPDATE photos SET tagged_model = ? WHERE id = ?", (model_id, photo_id))
         self.conn.executemany(
             "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id) "
             "VALUES (?, ?, 'zeroshot', ?, ?)",

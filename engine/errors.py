@@ -35,6 +35,11 @@ class ImageReadError(PhotosiftError):
     """One image could not be read; the reason is recorded for that file and the job goes on."""
 
 
+class TransientReadError(ImageReadError):
+    """An image could not be read for a reason that may pass (file vanished, I/O error, disk full, no
+    permission): the next index tries it again, where a plain ImageReadError waits for the file to change."""
+
+
 class QueryError(PhotosiftError):
     """A search query could not be understood."""
 

@@ -20,11 +20,13 @@ from desktop_app.commands import (
 from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
 from engine.backup import backup_if_due
+from engine.catalog import PERMANENT, TRANSIENT
 from engine.errors import FolderOverlapError, PhotosiftError
-from engine.indexer import IndexSettings
+from engine.imageio import delete_thumbnails
+from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
-from engine.scanner import root_problem, scan
+from engine.scanner import last_skipped, root_problem, scan
 from engine.tagging import tag_with_vocabulary
 from engine.update import update_library
 from engine.vectorindex import VectorIndex
@@ -43,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
                    help="wait this long for another Photosift process that is updating the library")
     p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
+    p.add_argument("--confirm-deletions", action="store_true",
+                   help="forget photos that vanished many at once (kept as missing in case a drive was unplugged)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_index)
 
@@ -115,22 +119,37 @@ def cmd_index(args: argparse.Namespace) -> int:
         with progress_bar() as show:
             encoder = load_encoder(lib.active_model_id, args.device, show)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
-                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers))
+                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
+                                    confirm_deletions=getattr(args, "confirm_deletions", False),
+                                    repair_thumbnails=True)
         backup_if_due(lib.catalog)  # the daily safety net, taken after a run that went through
         s, i = report.scan, report.index
         data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
                 "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,
                          "deleted": s.deleted, "unchanged": s.unchanged, "offline_roots": s.offline_roots,
-                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable]},
+                         "held_missing": s.held, "held_folders": s.held_folders,
+                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable],
+                         "skipped": [{"path": p, "reason": r} for p, r in s.skipped]},
                 "indexed": i.indexed, "failed": [{"path": p, "reason": r} for p, r in i.failures],
-                "tags_written": report.tags_written}
+                "failed_transient": i.failed_transient, "failed_permanent": i.failed - i.failed_transient,
+                "photos_tagged": report.photos_tagged, "tags_written": report.tags_written,
+                "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed}
         lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
                  f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
                  f"{s.deleted} deleted, {s.unchanged} unchanged",
-                 f"indexed {i.indexed} photos, {i.failed} could not be read, {report.tags_written} tags"]
+                 f"indexed {i.indexed} photos, {i.failed} could not be read"
+                 + (f" ({i.failed_transient} will be tried again)" if i.failed_transient else "")
+                 + f", {report.tags_written} tags on {report.photos_tagged} photos"]
+        if report.thumbnails_made:
+            lines.append(f"made {report.thumbnails_made} missing thumbnails")
+        if s.held:
+            lines.append(f"kept {s.held} photos that vanished (drive unplugged?) as missing; if they were "
+                         "deleted, run `photosift index --confirm-deletions` to forget them")
+            lines += [f"  vanished from: {shown(f)}" for f in s.held_folders]
         lines += [f"  offline: {shown(r)} (kept as is)" for r in s.offline_roots]
         lines += [f"  unreadable folder: {shown(p)}: {r}" for p, r in s.unreadable]
-        lines += [f"  skipped: {shown(p)}: {r}" for p, r in i.failures]
+        lines += [f"  skipped: {shown(p)}: {r}" for p, r in s.skipped]
+        lines += [f"  could not read: {shown(p)}: {r}" for p, r in i.failures]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -141,28 +160,45 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = cat.counts()
         model = lib.active_model_id
         vectors = cat.models_with_embeddings()
+        failed = cat.failed()
         data = {
             "library": str(lib.paths.root),
             "photos": counts,
             "roots": [{"path": r.path, "state": r.state, "reason": r.error} for r in cat.roots()],
-            "failed": [{"path": p.path, "reason": p.error} for p in cat.failed()],
+            "failed": [{"path": p.path, "reason": p.error, "kind": p.error_kind or PERMANENT} for p in failed],
+            "missing": [{"path": p.path, "since": p.missing_since} for p in cat.missing_photos()],
+            "skipped": [{"path": p, "reason": r} for p, r in last_skipped(cat)],
             "model": {"active": model, "installed": model in installed_model_ids(),
                       "indexed": vectors.get(model, 0),
-                      "missing": len(cat.photos_missing_embedding(model))},
+                      "missing": len(cat.photos_missing_embedding(model)),
+                      "tags_missing": len(cat.photos_missing_tags(model))},
+            "thumbnails_missing": len(photos_missing_thumbnails(cat, lib.paths.thumbnails)),
             "vectors_per_model": vectors,
             "index": VectorIndex(cat, model, lib.paths.indexes).state(),
             "tags": len(cat.tag_counts()),
         }
+        m = data["model"]
         lines = [f"library {data['library']}",
                  f"photos: {counts['total']} ({counts['ok']} indexed, {counts['pending']} pending, "
-                 f"{counts['error']} failed)",
-                 f"model: {model}{'' if data['model']['installed'] else ' (not installed yet)'}; "
-                 f"{data['model']['indexed']} vectors, {data['model']['missing']} to compute; index: {data['index']}"]
+                 f"{counts['failed_permanent']} failed, {counts['failed_transient']} failed for now "
+                 f"(tried again by the next index), {counts['missing']} missing)",
+                 f"model: {model}{'' if m['installed'] else ' (not installed yet)'}; "
+                 f"{m['indexed']} vectors, {m['missing']} to compute, {m['tags_missing']} tags missing, "
+                 f"{data['thumbnails_missing']} thumbnails missing; index: {data['index']}"]
         lines += [f"folder: {r['path']} [{r['state']}]" + (f" {r['reason']}" if r["reason"] else "")
                   for r in data["roots"]]
-        if data["failed"]:
-            lines.append("files that could not be read:")
-            lines += [f"  {shown(f['path'])}: {f['reason']}" for f in data["failed"]]
+        for kind, title in ((PERMANENT, "files that could not be read (tried again when they change):"),
+                            (TRANSIENT, "files that could not be read for now (tried again by the next index):")):
+            rows = [f for f in data["failed"] if f["kind"] == kind]
+            if rows:
+                lines.append(title)
+                lines += [f"  {shown(f['path'])}: {f['reason']}" for f in rows]
+        if data["missing"]:
+            lines.append(f"{len(data['missing'])} photos vanished and are kept (drive unplugged?); if they were "
+                         "deleted, run `photosift index --confirm-deletions` to forget them")
+        if data["skipped"]:
+            lines.append("skipped (not photos):")
+            lines += [f"  {shown(f['path'])}: {f['reason']}" for f in data["skipped"]]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -210,6 +246,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if root is None:
             raise PhotosiftError(f"{shown(folder)} is not a folder of this library")
         with lib.write_lock():
+            thumbs = lib.catalog.fingerprints_only_in_root(root.id)
             n = lib.catalog.remove_root(root.id)
+            delete_thumbnails(lib.paths.thumbnails, thumbs)
         print(f"forgot {shown(folder)} and its {n} photos (files on disk untouched)")
     return 0

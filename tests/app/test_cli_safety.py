@@ -272,8 +272,8 @@ def test_index_lists_a_failed_file_with_a_newline_in_its_name_on_one_line(capsys
     write_jpeg(tmp_path / "p" / "a.jpg")
     assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
     code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
-    skipped = [line for line in out.splitlines() if "skipped" in line]
-    assert code == 0 and len(skipped) == 1 and "bad\\nname.jpg" in skipped[0]
+    failed = [line for line in out.splitlines() if "could not read:" in line]
+    assert code == 0 and len(failed) == 1 and "bad\\nname.jpg" in failed[0]
 
 
 def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model, tmp_path):

@@ -52,7 +52,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.atomic import atomic_folder
 from engine.errors import Cancelled, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import MANIFEST, ModelFolder, PreprocessConfig, check_model_id, open_model, write_json_atomic
@@ -70,11 +69,11 @@ from training.captions import (
 from training.defaults import DEFAULT_METHOD, METHODS
 from training.evaluate import average_precision, l2_normalize, load_templates, recall_at_k, zeroshot_accuracy
 from training.losses import ArcMarginHead, multi_caption_loss, symmetric_info_nce
+from training.torchfolder import TORCH_DIR, has_torch_checkpoint, load_torch_model, save_finetuned
 from training.traindata import AugmentSettings, PhotoAugment, TrainingData, eval_pixels, load_images, try_load
 
 log = logging.getLogger(__name__)
 
-TORCH_DIR = "torch"
 CPU_IMAGE_BLOCKS = 2
 BANK_FP16_ABOVE_BYTES = 512 * 2**20
 BANK_BUDGET_BYTES = 3 * 2**30
@@ -171,47 +170,17 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_base(base: str | Path | ModelFolder) -> tuple[ModelFolder, nn.Module]:
-    """The model folder (by id, path or object) and the torch model it was exported from."""
+    """The model folder (by id, folder path or object) and the torch model it was exported from."""
     if isinstance(base, ModelFolder):
         folder = base
-    elif isinstance(base, Path) or os.sep in str(base):
-        folder = ModelFolder.load(Path(base))
+    elif isinstance(base, Path) or os.sep in str(base) or (os.altsep and os.altsep in str(base)):
+        folder = ModelFolder.load(Path(base).expanduser())
     else:
         folder = open_model(str(base))
-    if not (folder.path / TORCH_DIR).is_dir():
+    if not has_torch_checkpoint(folder):
         raise FineTuneError(f"model '{folder.model_id}' keeps no torch weights ({TORCH_DIR}/), so it cannot be "
-                            "fine-tuned; fine-tune the starter model or a model installed with `photosift models`")
-    try:
-        from training.checkpoints import load_torch_model
-    except ModuleNotFoundError as e:
-        if e.name != "training.checkpoints":
-            raise
-        from training.registry import load_torch_model  # type: ignore[assignment]
-    loaded = load_torch_model(folder.path)
-    model = loaded[0] if isinstance(loaded, tuple) else loaded
-    return folder, model.float().eval()
-
-
-def save_torch_weights(model: nn.Module, base_torch_dir: Path, out_folder: Path) -> Path:
-    """`out_folder/torch/` in the base's own layout: its config files copied, our weights in its weights file."""
-    from safetensors.torch import save_file
-
-    dest = Path(out_folder) / TORCH_DIR
-    with atomic_folder(dest, "build") as work:
-        weight_names = [p.name for p in base_torch_dir.iterdir()
-                        if p.suffix in (".safetensors", ".bin", ".pt", ".pth") and p.is_file()]
-        for p in base_torch_dir.iterdir():  # configs, and folders such as a HF text tower's files
-            if p.is_dir():
-                shutil.copytree(p, work / p.name)
-            elif p.name not in weight_names:
-                shutil.copy2(p, work / p.name)
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-        for name in weight_names or ["weights.safetensors"]:
-            if name.endswith(".safetensors"):
-                save_file(state, str(work / name))
-            else:
-                torch.save(state, str(work / name))
-    return dest
+                            "fine-tuned; re-install it with `photosift models import` or `photosift models use`")
+    return folder, load_torch_model(folder)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1165,11 +1134,13 @@ def install(model: nn.Module, base: ModelFolder, result: TrainResult, root: Path
         info["export_variants"] = list(variants)
         return export_model_folder(
             model, out, model_id=result.model_id, model_name=base.manifest.arch, tokenizer=export_tok,
-            preprocess=base.preprocess, settings=ExportSettings(variants=variants),
+            preprocess=base.preprocess, settings=ExportSettings(variants=variants, **bar),
             source_sha256=base.manifest.source_sha256, info=json.loads(json.dumps(info, default=_jsonable)),
             tokenize=load_tokenizer(base.path, tok), **files_kw)
 
     variants = export_variants(base)
+    # held to the bar its base was exported at (a random test model's is lower than a real model's)
+    bar = {k: float(v) for k, v in base.manifest.export.items() if k == "reduced_min_cosine"}
     try:
         folder = export(variants)
     except ExportParityError as e:
@@ -1183,7 +1154,7 @@ def install(model: nn.Module, base: ModelFolder, result: TrainResult, root: Path
         shutil.copyfile(base.path / tok.file, folder.path / Path(tok.file).name)
         manifest = replace(folder.manifest, tokenizer=replace(tok, file=Path(tok.file).name))
         write_json_atomic(folder.path / MANIFEST, manifest.to_json())
-    save_torch_weights(model, base.path / TORCH_DIR, folder.path)
+    save_finetuned(model, base, folder.path)
     clock.report(1, f"installed {result.model_id}")
     return ModelFolder.load(folder.path)
 

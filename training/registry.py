@@ -4,7 +4,7 @@ Known models come from resources/models.json (the shipped registry) and from the
 `<models_dir>/registry.json` (checkpoints the user imported). Any other installed folder (a fine-tuned
 model, say) is listed too. Preparing a model means building the offline starter, or fetching weights,
 loading them into their open_clip architecture with strict=True, exporting the ONNX model folder and
-keeping the torch weights beside it in `torch/` so fine-tuning can reload them (`load_torch_model`).
+keeping the torch weights beside it in `torch/` (training.torchfolder) so fine-tuning can reload them.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ T = TypeVar("T")
 
 REGISTRY_FILE = RESOURCES / "models.json"
 USER_REGISTRY = "registry.json"
-TORCH_DIR = "torch"
-TORCH_CONFIG = "open_clip_config.json"
 KINDS = ("starter", "url", "hf-hub")
 REQUIRED_FIELDS = ("id", "kind", "arch", "weights", "licence", "size_bytes", "sha256", "description")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -293,7 +291,8 @@ def _prepare_hub(entry: RegistryEntry, info: dict[str, Any], progress: ProgressC
         return model
 
     model = _timed("load", progress, cancel, f"loading {entry.arch}", load)
-    return _install(model, entry.id, entry.arch, source_sha, device, {**info, "pretrained": tag}, progress, cancel)
+    return _install(model, entry.id, entry.arch, source_sha, device, {**info, "pretrained": tag}, progress, cancel,
+                    quick_gelu=bool(tag_cfg.get("quick_gelu")))
 
 
 def _timed(stage: str, progress: ProgressCallback, cancel: CancelToken | None, message: str,
@@ -309,20 +308,53 @@ def _timed(stage: str, progress: ProgressCallback, cancel: CancelToken | None, m
 
 def _install(model: nn.Module, model_id: str, arch: str, source_sha: str, device: str, info: dict[str, Any],
              progress: ProgressCallback, cancel: CancelToken | None,
-             variants: tuple[str, ...] | None = None) -> ModelFolder:
-    """Export the ONNX folder, then keep the torch weights and their architecture in `torch/`."""
-    from training.export import ExportSettings, export_model_folder
+             variants: tuple[str, ...] | None = None, quick_gelu: bool = False) -> ModelFolder:
+    """Export the ONNX folder with the torch weights and their architecture in `torch/`, installed at once."""
+    from training.torchfolder import save_open_clip
 
-    settings = ExportSettings(variants=variants or export_variants(device))
+    variants = variants or export_variants(device)
 
     def export() -> ModelFolder:
         with _quiet_root_warnings():
-            folder = export_model_folder(model, models_dir() / model_id, model_id=model_id, model_name=arch,
-                                         settings=settings, source_sha256=source_sha, info=info)
-        save_torch_checkpoint(folder.path, model, arch)
-        return folder
+            return export_installed(model, models_dir() / model_id, variants,
+                                    lambda folder: save_open_clip(model, folder, arch, quick_gelu),
+                                    model_id=model_id, model_name=arch, source_sha256=source_sha, info=info)
 
-    return _timed("export", progress, cancel, f"exporting {model_id} ({', '.join(settings.variants)})", export)
+    return _timed("export", progress, cancel, f"exporting {model_id} ({', '.join(variants)})", export)
+
+
+def export_installed(model: nn.Module, dest: Path, variants: tuple[str, ...],
+                     write_torch: Callable[[ModelFolder], object], *, info: dict[str, Any],
+                     **export_kw: Any) -> ModelFolder:
+    """Export `model` beside `dest`, add its torch/ side, then move the whole folder into place: a model is
+    never installed without its torch weights. A reduced-precision variant that fails its parity check is
+    dropped (fp32 always works) and the manifest says so."""
+    import tempfile
+
+    from engine.atomic import replace_folder
+    from training.export import ExportParityError, ExportSettings, export_model_folder
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.export-"))
+    try:
+        def export(chosen: tuple[str, ...]) -> ModelFolder:
+            return export_model_folder(model, staging / "model", settings=ExportSettings(variants=chosen),
+                                       info={**info, "export_variants": list(chosen)}, **export_kw)
+
+        try:
+            folder = export(variants)
+        except ExportParityError as e:
+            if variants == ("fp32",):
+                raise
+            log.warning("%s; exporting fp32 only", e)
+            info = {**info, "export_note": f"reduced-precision variants dropped: {e}"}
+            folder = export(("fp32",))
+        write_torch(folder)
+        replace_folder(folder.path, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ModelFolder.load(dest)
 
 
 # -- torch checkpoints -------------------------------------------------------------------------
@@ -455,45 +487,6 @@ def _unwrap_state(obj: Any, name: str) -> dict[str, torch.Tensor]:
             k = k.removeprefix(prefix)
         out[k] = v
     return out
-
-
-def save_torch_checkpoint(folder: Path, model: nn.Module, arch: str) -> Path:
-    """Write `torch/open_clip_config.json` (arch, model_cfg, preprocess_cfg) and the weights beside it.
-
-    The layout is open_clip's own `local-dir:` format, so `load_torch_model` is one open_clip call.
-    """
-    import open_clip
-    import torch
-
-    out = Path(folder) / TORCH_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    try:
-        from safetensors.torch import save_file
-
-        weights = out / "open_clip_model.safetensors"
-        save_file(state, str(weights))
-    except (RuntimeError, ValueError):  # tensors sharing memory: fall back to torch's format
-        weights = out / "open_clip_pytorch_model.bin"
-        torch.save(state, str(weights))
-    config = {"arch": arch, "model_cfg": open_clip.get_model_config(arch),
-              "preprocess_cfg": open_clip.get_model_preprocess_cfg(model), "weights": weights.name}
-    write_json_atomic(out / TORCH_CONFIG, json.dumps(config, indent=2, default=list))
-    return out
-
-
-def load_torch_model(folder: ModelFolder | Path) -> nn.Module:
-    """The torch model an installed folder was exported from (for fine-tuning), in eval mode on the CPU."""
-    import open_clip
-
-    path = Path(folder.path if isinstance(folder, ModelFolder) else folder) / TORCH_DIR
-    if not (path / TORCH_CONFIG).is_file():
-        raise ModelFolderError(f"model folder {path.parent} keeps no torch weights ({TORCH_DIR}/{TORCH_CONFIG})")
-    try:
-        model = open_clip.create_model(f"local-dir:{path}", pretrained_image=False, pretrained_text=False)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise ModelFolderError(f"torch weights in {path} could not be loaded: {str(e).splitlines()[0]}") from e
-    return model.eval()
 
 
 # -- import and removal ------------------------------------------------------------------------

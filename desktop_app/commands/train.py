@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from desktop_app.commands import report_unreadable
 from desktop_app.progress import progress_bar
 from engine.errors import PhotosiftError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, ProgressCallback
 from engine.library import Library
+from engine.modelfolder import MANIFEST, ModelFolder
 from training.defaults import DEFAULT_METHOD, FEW_HELD_OUT, MAX_PER_CLASS, MAX_PHOTOS, METHODS
 
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
@@ -36,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classes from album folders (default) or from your own tags")
     p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: what measured best)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--base", default=None, help="model to start from (default: the library's active model)")
+    p.add_argument("--base", default=None, metavar="ID|FOLDER",
+                   help="model to start from: an id from `photosift models list` or an installed model's folder "
+                        "(default: the library's active model)")
     p.add_argument("--dataset", default=None, metavar="DIR",
                    help="train on a folder dataset (sub-folders are classes, .txt captions beside images) or "
                         "'tuxpaint' instead of the library")
@@ -76,16 +81,24 @@ def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _base_model_id(args: argparse.Namespace) -> str:
-    if args.base:
-        return str(args.base)
-    from desktop_app.commands.models import active_model_id
+def _base_folder(args: argparse.Namespace, progress: ProgressCallback) -> ModelFolder:
+    """--base as a model id (installed or prepared now) or a model folder's path; else the active model."""
+    from desktop_app.models_runtime import resolve_model
 
-    return active_model_id(args.library)
+    if not args.base:
+        from desktop_app.commands.models import active_model_id
+
+        return resolve_model(active_model_id(args.library), progress)
+    path = Path(args.base).expanduser()
+    if (path / MANIFEST).is_file():
+        return ModelFolder.load(path.absolute())
+    if path.exists() or os.sep in args.base:
+        raise PhotosiftError(f"--base {args.base}: not a model folder (it has no {MANIFEST}); give a model id "
+                             "from `photosift models list` or the folder of an installed model")
+    return resolve_model(str(args.base), progress)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from desktop_app.models_runtime import resolve_model
     from training.finetune import train
     from training.traindata import from_catalog, from_dataset
 
@@ -111,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
     cancel = CancelToken()
     with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):
-        base = resolve_model(_base_model_id(args), show)
+        base = _base_folder(args, show)
         result = train(base, data, method=args.method, epochs=args.epochs, device=args.device, progress=show,
                        cancel=cancel)
     folder = result.folder

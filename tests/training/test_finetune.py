@@ -21,7 +21,6 @@ from training.finetune import (
     ImageTowerPlan,
     TrainSettings,
     load_base,
-    save_torch_weights,
     text_trainable,
     train,
 )
@@ -358,23 +357,6 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     assert Path(out["path"], "manifest.json").is_file()
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == out["model"]
-
-
-def test_torch_weights_keep_the_base_layout_including_sub_folders(tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    base = tmp_path / "base" / "torch"
-    (base / "hf_text").mkdir(parents=True)
-    (base / "hf_text" / "config.json").write_text("{}")
-    (base / "open_clip_config.json").write_text('{"model_cfg": {}}')
-    (base / "weights.safetensors").write_bytes(b"old")
-    out = tmp_path / "new"
-    out.mkdir()
-    model = torch.nn.Linear(2, 2)
-    save_torch_weights(model, base, out)
-    assert (out / "torch" / "hf_text" / "config.json").read_text() == "{}"
-    assert (out / "torch" / "open_clip_config.json").is_file()
-    assert torch.equal(load_file(str(out / "torch" / "weights.safetensors"))["weight"], model.weight.detach())
 
 
 def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(

@@ -19,6 +19,7 @@ from engine.modelfolder import open_model
 from training import registry
 from training.download import OfflineError, hub_download
 from training.tiny import TINY_CFG, build_tiny_clip
+from training.torchfolder import load_torch_model
 
 TINY_ARCH = "photosift-test-tiny"
 
@@ -87,7 +88,8 @@ def test_import_checkpoint_installs_records_and_reloads(tiny_arch, tiny_checkpoi
 
     config = json.loads((folder.path / "torch" / "open_clip_config.json").read_text())
     assert config["arch"] == TINY_ARCH and config["model_cfg"]["embed_dim"] == TINY_CFG["embed_dim"]
-    reloaded = registry.load_torch_model(folder)
+    assert (folder.path / "torch" / "weights.safetensors").is_file()  # the one layout fine-tuning reads
+    reloaded = load_torch_model(folder)
     original = build_tiny_clip(seed=3)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -142,7 +144,9 @@ def test_url_model_is_fetched_loaded_strictly_and_exported(tiny_arch, tmp_path, 
     monkeypatch.setattr(registry, "REGISTRY_FILE", tmp_path / "models.json")
     stages: list[str] = []
     folder = registry.ensure_model("url-tiny", progress=lambda p: stages.append(p.stage), device="cpu")
-    assert folder.manifest.source_sha256 == sha and set(folder.manifest.variants) == {"fp32", "int8"}
+    assert folder.manifest.source_sha256 == sha and "fp32" in folder.manifest.variants
+    # int8 is kept when it passes its parity check; a random tiny model may not, and is then installed fp32 only
+    assert ("int8" in folder.manifest.variants) != ("export_note" in folder.manifest.info)
     assert folder.manifest.info["source"] == "url" and folder.manifest.info["licence"] == "MIT"
     assert {"verify", "load", "export"} <= set(stages)
     assert weights.exists()  # a local source is used in place, never deleted

@@ -27,6 +27,15 @@ from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_pro
 from engine.modelfolder import MANIFEST, ModelFolder, check_model_id, installed_model_ids, open_model, write_json_atomic
 from engine.paths import models_dir
 from resources import RESOURCES
+from training.checkpoint_files import (
+    CheckpointError,
+    create_open_clip,
+    load_checkpoint_state,
+    load_open_clip,
+    quiet_root_warnings,
+    refuse_torchscript,
+    resolve_arch,
+)
 from training.download import (
     ChecksumError,
     clear_cached,
@@ -38,7 +47,6 @@ from training.download import (
 )
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 log = logging.getLogger(__name__)
@@ -48,7 +56,6 @@ REGISTRY_FILE = RESOURCES / "models.json"
 USER_REGISTRY = "registry.json"
 KINDS = ("starter", "url", "hf-hub")
 REQUIRED_FIELDS = ("id", "kind", "arch", "weights", "licence", "size_bytes", "sha256", "description")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 
 class RegistryError(PhotosiftError):
@@ -57,10 +64,6 @@ class RegistryError(PhotosiftError):
 
 class UnknownModelError(PhotosiftError):
     """A model id that neither registry knows and that is not installed."""
-
-
-class CheckpointError(PhotosiftError):
-    """A checkpoint could not be read or does not fit the open_clip architecture it was given."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,7 @@ def _prepare_hub(entry: RegistryEntry, info: dict[str, Any], progress: ProgressC
 
     def load() -> nn.Module:
         model = create_open_clip(entry.arch, preprocess, quick_gelu=bool(tag_cfg.get("quick_gelu")))
+        refuse_torchscript(path)
         try:
             open_clip.load_checkpoint(model, str(path), strict=True)
         except RuntimeError as e:
@@ -315,7 +319,7 @@ def _install(model: nn.Module, model_id: str, arch: str, source_sha: str, device
     variants = variants or export_variants(device)
 
     def export() -> ModelFolder:
-        with _quiet_root_warnings():
+        with quiet_root_warnings():
             return export_installed(model, models_dir() / model_id, variants,
                                     lambda folder: save_open_clip(model, folder, arch, quick_gelu),
                                     model_id=model_id, model_name=arch, source_sha256=source_sha, info=info)
@@ -355,138 +359,6 @@ def export_installed(model: nn.Module, dest: Path, variants: tuple[str, ...],
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ModelFolder.load(dest)
-
-
-# -- torch checkpoints -------------------------------------------------------------------------
-# Root-logger warnings of open_clip and onnxruntime that say nothing to a Photosift user: a model is
-# created without weights (ours get them next); quantisation without a pre-processing pass.
-_NOISE = ("No pretrained weights loaded", "consider to run pre-processing before quantization")
-
-
-@contextmanager
-def _quiet_root_warnings() -> Iterator[None]:
-    def drop(record: logging.LogRecord) -> bool:
-        return not any(n in record.getMessage() for n in _NOISE)
-
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
-
-
-def resolve_arch(arch: str) -> str:
-    """An open_clip architecture name; a model config .json is registered with open_clip first."""
-    import open_clip
-
-    candidate = Path(arch).expanduser()
-    if arch.endswith(".json") and candidate.is_file():
-        open_clip.add_model_config(candidate)
-        arch = candidate.stem
-    if arch not in open_clip.list_models():
-        raise CheckpointError(
-            f"unknown open_clip architecture '{arch}': use a name from open_clip.list_models() (for example "
-            "ViT-B-32, ViT-L-14-336-quickgelu, MobileCLIP2-S0) or the path of a model config .json")
-    return arch
-
-
-def create_open_clip(arch: str, preprocess: dict[str, Any] | None = None, quick_gelu: bool = False) -> nn.Module:
-    """An untrained open_clip model of `arch` (no tower weights are fetched), ready for a state dict."""
-    import open_clip
-
-    with _quiet_root_warnings():
-        return open_clip.create_model(arch, force_preprocess_cfg=preprocess or None, force_quick_gelu=quick_gelu,
-                                      pretrained_image=False, pretrained_text=False)
-
-
-def load_open_clip(arch: str, state: Mapping[str, torch.Tensor]) -> nn.Module:
-    """`arch` with `state` loaded by load_state_dict(strict=True); a mismatch says what did not fit."""
-    model = create_open_clip(arch)
-    ours = model.state_dict()
-    missing = [k for k in ours if k not in state]
-    unexpected = [k for k in state if k not in ours]
-    reshaped = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
-    if missing or unexpected or reshaped:
-        raise CheckpointError(f"the weights do not fit open_clip architecture '{arch}': "
-                              + "; ".join(_examples(label, keys, state, ours) for label, keys in
-                                          (("missing", missing), ("unexpected", unexpected),
-                                           ("of another shape", reshaped)) if keys)
-                              + ". Check --arch.")
-    model.load_state_dict(dict(state), strict=True)
-    return model.eval()
-
-
-def _examples(label: str, keys: list[str], state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
-    def show(k: str) -> str:
-        if k in state and k in ours:
-            return f"{k} {tuple(state[k].shape)} vs {tuple(ours[k].shape)}"
-        return k
-
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return f"{len(keys)} {label} ({', '.join(show(k) for k in keys[:3])}{more})"
-
-
-def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
-    """The model state dict in a .safetensors/.pt/.pth/.bin file.
-
-    Accepts plain state dicts, training checkpoints ({'state_dict': ...}, {'model': ...}), 'module.' /
-    '_orig_mod.' key prefixes and TorchScript archives (OpenAI's .pt). Pickled code is never run.
-    """
-    import pickle
-
-    import torch
-    from safetensors import SafetensorError
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in CHECKPOINT_SUFFIXES:
-        raise CheckpointError(f"{path.name}: unsupported checkpoint type; use one of {', '.join(CHECKPOINT_SUFFIXES)}")
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-        elif _is_torchscript(path):
-            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
-            for key in ("input_resolution", "context_length", "vocab_size"):
-                obj.pop(key, None)
-        else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist") from None
-    except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
-        raise CheckpointError(f"{path.name} could not be read as weights: {str(e).splitlines()[0][:300]}") from None
-    return _unwrap_state(obj, path.name)
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
-
-
-def _unwrap_state(obj: Any, name: str) -> dict[str, torch.Tensor]:
-    import torch
-
-    for key in ("state_dict", "model", "model_state_dict", "module"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj:
-        raise CheckpointError(f"{name} holds no state dict")
-    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{name} is not a state dict: {', '.join(map(str, bad[:3]))} are not tensors")
-    out = {}
-    for k, v in obj.items():
-        for prefix in ("module.", "_orig_mod."):
-            k = k.removeprefix(prefix)
-        out[k] = v
-    return out
 
 
 # -- import and removal ------------------------------------------------------------------------

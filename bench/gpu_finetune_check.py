@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.modelfolder import ModelFolder
     from training.datasets import FolderDataset
     from training.export import ExportSettings, export_model_folder
-    from training.finetune import TrainSettings, train
+    from training.finetune import train
+    from training.settings import TrainSettings
     from training.torchfolder import save_torch_model
     from training.traindata import from_dataset
 

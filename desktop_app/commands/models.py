@@ -1,6 +1,7 @@
 """`photosift models list | use | import | remove`: the models a library can search with.
 
-training.registry (and so torch) is imported only when a subcommand runs, never to build the parser.
+training.registry and training.install (and so torch) are imported only when a subcommand runs, never to
+build the parser.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def active_model_id(library_dir: Path) -> str:
 def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ignore_progress,
               cancel: CancelToken | None = None, device: str = "auto") -> ModelFolder:
     """Install `model_id` if needed (download or build) and make it the library's active model."""
-    from training.registry import ensure_model
+    from training.install import ensure_model
 
     folder = ensure_model(model_id, progress=progress, cancel=cancel, device=device)
     with Library.open(library_dir) as lib:
@@ -132,7 +133,7 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from training.registry import import_checkpoint
+    from training.install import import_checkpoint
 
     with progress_bar() as progress:
         folder = import_checkpoint(args.path, args.arch, args.model_id, progress=progress, device=args.device)
@@ -143,7 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from training.registry import remove_model
+    from training.install import remove_model
 
     model_id = args.model_id
     active = active_model_id(args.library)

@@ -13,7 +13,7 @@ def test_the_dialog_fine_tunes_an_imported_checkpoint(qtbot, indexed_window, mod
     import open_clip
 
     from desktop_app.gui.training_dialog import TrainingDialog
-    from training.registry import import_checkpoint, remove_model
+    from training.install import import_checkpoint, remove_model
     from training.tiny import TINY_CFG, build_tiny_clip
 
     arch = tmp_path / f"{ARCH}.json"

@@ -15,15 +15,11 @@ from engine.errors import Cancelled
 from engine.jobs import CancelToken, Progress
 from engine.modelfolder import ModelFolder
 from training.datasets import FolderDataset
-from training.finetune import (
-    FeatureBank,
-    FineTuneSession,
-    ImageTowerPlan,
-    TrainSettings,
-    load_base,
-    text_trainable,
-    train,
-)
+from training.features import FeatureBank
+from training.finetune import load_base, train
+from training.session import FineTuneSession
+from training.settings import TrainSettings
+from training.towers import ImageTowerPlan, text_trainable
 from training.traindata import TrainingDataError, from_catalog, from_dataset, split_per_class
 
 COLOURS = {"red": 0, "green": 1, "blue": 2}
@@ -257,7 +253,7 @@ def test_realignment_reports_the_mAP_of_the_restored_best_checkpoint(tiny_base: 
 
 def test_a_taken_model_id_never_costs_a_finished_training(tiny_base: ModelFolder, colour_data,
                                                            tmp_path: Path) -> None:
-    from training.finetune import new_model_id
+    from training.install import new_model_id
 
     root = tmp_path / "models"
     (root / "b-ft-mcip-20260101-120000").mkdir(parents=True)
@@ -275,7 +271,7 @@ def test_a_killed_runs_leftovers_are_swept_once_stale(tmp_path: Path) -> None:
     import os
     import time
 
-    from training.finetune import sweep_stale_work
+    from training.install import sweep_stale_work
 
     old_run, old_export = tmp_path / ".training-a-ft-mcip-1", tmp_path / ".a-ft-mcip-1.export-x1y2"
     fresh, model = tmp_path / ".training-b-ft-mcip-2", tmp_path / "a-ft-mcip-0"

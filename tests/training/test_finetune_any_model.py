@@ -105,7 +105,7 @@ def test_a_downloaded_registry_model_can_be_fine_tuned(tmp_path, monkeypatch, ow
 
     import open_clip
 
-    from training import registry
+    from training import install, registry
     from training.datasets import FolderDataset
     from training.finetune import train
     from training.tiny import TINY_CFG, build_tiny_clip
@@ -136,7 +136,7 @@ def test_a_downloaded_registry_model_can_be_fine_tuned(tmp_path, monkeypatch, ow
         (tmp_path / "models.json").write_text(json.dumps(reg))
         monkeypatch.setattr(registry, "REGISTRY_FILE", tmp_path / "models.json")
         monkeypatch.setenv("PHOTOSIFT_CACHE", str(tmp_path / "cache"))
-        folder = registry.ensure_model("dl-tiny", device="cpu")
+        folder = install.ensure_model("dl-tiny", device="cpu")
     finally:
         srv.shutdown()
     photos = from_dataset(FolderDataset(_photos(tmp_path / "photos", per_class=4), level=1), min_per_class=2)

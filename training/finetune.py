@@ -55,6 +55,7 @@ from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_pro
 from engine.modelfolder import ModelFolder, open_model
 from engine.paths import models_dir
 from training.install import install_finetuned, new_model_id, sweep_stale_work
+from training.results import describe, display_name, is_worse
 from training.session import FineTuneSession, StageReport, TrainResult
 from training.settings import FineTuneError, TrainSettings
 from training.torchfolder import TORCH_DIR, has_torch_checkpoint, load_torch_model
@@ -91,10 +92,12 @@ def run_method(session: FineTuneSession, clock: ProgressClock | None = None) -> 
 def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None = None, epochs: int | None = None,
           device: str | None = None, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
           settings: TrainSettings | None = None, models_root: Path | None = None, model_id: str | None = None,
-          export: bool = True) -> TrainResult:
+          export: bool = True, keep_worse: bool = True) -> TrainResult:
     """Fine-tune `base` on `data` and install the result as a new model (the base is kept as it is).
 
     Cancelling keeps the best checkpoint so far and still produces a model, unless no training step ran.
+    A result worse than its base on the held-out photos (`result.worse`) is installed only with `keep_worse`;
+    otherwise `result.folder` stays None and nothing is left in the models folder.
     """
     settings = settings or TrainSettings()
     changes: dict[str, Any] = {}
@@ -121,10 +124,13 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
         raise Cancelled("cancelled before any training step; no model was made")
     after = session.evaluate("val")
     model = session.model.float().cpu().eval()
+    summary = session.data.summary()
     result = TrainResult(new_id, settings.method, None, before, after, reports, session.history,
-                         session.settings.to_dict(), session.data.summary(), session.pseudo_info, cancelled,
-                         time.perf_counter() - t0, model)
-    if export:
+                         session.settings.to_dict(), summary, session.pseudo_info, cancelled,
+                         time.perf_counter() - t0, model, worse=is_worse(before, after),
+                         name=display_name(str(summary.get("source", "")), settings.method),
+                         description=describe(folder.model_id, settings.method, summary, before, after))
+    if export and (keep_worse or not result.worse):
         result.folder = install_finetuned(model, folder, result, root, progress)
     shutil.rmtree(work, ignore_errors=True)  # the best weights now live in the result (and its model folder)
     return result

@@ -278,7 +278,8 @@ def install_finetuned(model: nn.Module, base: ModelFolder, result: TrainResult, 
             "before": _rounded(result.before), "after": _rounded(result.after),
             "stages": [asdict(r) for r in result.stages], "history": result.history[-200:],
             "cancelled": result.cancelled, "train_seconds": round(result.seconds, 1),
-            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "description": result.description,
+            "worse_than_base": result.worse}
     tok = base.manifest.tokenizer
     # The exporter reads the tokenizer from the base's copy (an absolute path resolves inside the export
     # folder too); the file is then copied in and recorded under its plain name.
@@ -286,7 +287,7 @@ def install_finetuned(model: nn.Module, base: ModelFolder, result: TrainResult, 
 
     def complete(folder: ModelFolder) -> None:
         shutil.copyfile(base.path / tok.file, folder.path / Path(tok.file).name)
-        manifest = replace(folder.manifest, tokenizer=replace(tok, file=Path(tok.file).name))
+        manifest = replace(folder.manifest, tokenizer=replace(tok, file=Path(tok.file).name), name=result.name)
         write_json_atomic(folder.path / MANIFEST, manifest.to_json())
         save_finetuned(model, base, folder.path)
 
@@ -379,3 +380,16 @@ def remove_model(model_id: str) -> int:
         with editing_user_registry() as models:
             models.pop(model_id, None)
     return freed
+
+
+def rename_model(model_id: str, name: str) -> ModelFolder:
+    """Give an installed model a new display name (its id, folder and vectors stay as they are)."""
+    from training.results import check_name
+
+    folder = open_model(check_model_id(model_id))
+    try:
+        cleaned = check_name(name)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
+    write_json_atomic(folder.path / MANIFEST, replace(folder.manifest, name=cleaned).to_json())
+    return ModelFolder.load(folder.path)

@@ -96,6 +96,7 @@ class ModelInfo:
     path: Path | None = None
     origin: str = ""  # URL, hub repository or checkpoint path
     extra: dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # display name: the manifest's (a fine-tuned result's "Albums, MCIP, 29 Nov", or renamed)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -147,6 +148,10 @@ def _manifest_dict(folder: Path) -> dict[str, Any]:
         return {}
 
 
+def _name_of(path: Path, model_id: str) -> str:
+    return str(_manifest_dict(path).get("name") or model_id)
+
+
 def list_models() -> list[ModelInfo]:
     """Shipped models first (in registry order), then imported ones, then any other installed folder."""
     root = models_dir()
@@ -155,7 +160,8 @@ def list_models() -> list[ModelInfo]:
         path = root / e.id
         installed = (path / MANIFEST).is_file()
         out.append(ModelInfo(e.id, e.kind, installed, folder_bytes(path) if installed else e.size_bytes,
-                             e.licence, e.description, e.arch, path if installed else None, e.source))
+                             e.licence, e.description, e.arch, path if installed else None, e.source,
+                             name=_name_of(path, e.id)))
     seen = {m.id for m in out}
     for model_id, rec in sorted(user_entries().items()):
         if model_id in seen:
@@ -164,7 +170,8 @@ def list_models() -> list[ModelInfo]:
         installed = (path / MANIFEST).is_file()
         out.append(ModelInfo(model_id, "import", installed, folder_bytes(path) if installed else None,
                              str(rec.get("licence", "")), str(rec.get("description", "")), str(rec.get("arch", "")),
-                             path if installed else None, str(rec.get("checkpoint", ""))))
+                             path if installed else None, str(rec.get("checkpoint", "")),
+                             name=_name_of(path, model_id)))
         seen.add(model_id)
     for model_id in installed_model_ids(root):
         if model_id in seen:
@@ -172,9 +179,11 @@ def list_models() -> list[ModelInfo]:
         path = root / model_id
         manifest = _manifest_dict(path)
         info = manifest.get("info") or {}
-        out.append(ModelInfo(model_id, str(info.get("source", "local")), True, folder_bytes(path),
+        source = "fine-tuned" if info.get("kind") == "fine-tuned" else str(info.get("source", "local"))
+        out.append(ModelInfo(model_id, source, True, folder_bytes(path),
                              str(info.get("licence", "")), str(info.get("description", "")),
-                             str(manifest.get("arch", "")), path, str(info.get("origin", ""))))
+                             str(manifest.get("arch", "")), path, str(info.get("origin", "")),
+                             name=str(manifest.get("name") or model_id)))
     return out
 
 

@@ -124,6 +124,9 @@ class TrainResult:
     cancelled: bool
     seconds: float
     model: nn.Module | None = None
+    worse: bool = False  # worse than its base on the held-out numbers (training.results.is_worse)
+    name: str = ""  # display name ("Albums, MCIP, 29 Nov")
+    description: str = ""
 
 
 class FineTuneSession:

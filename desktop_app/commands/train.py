@@ -26,6 +26,8 @@ from engine.library import Library
 from engine.modelfolder import MANIFEST, ModelFolder
 from training.defaults import DEFAULT_METHOD, FEW_HELD_OUT, MAX_PER_CLASS, MAX_PHOTOS, METHODS
 
+EXIT_NOT_KEPT = 1  # the run finished, but its result was worse than its base and was not kept
+
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
         ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
 
@@ -53,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"at most N photos in all: the per-class limit is lowered to fit (default: {MAX_PHOTOS}; "
                         "0: no limit)")
     p.add_argument("--use", action="store_true", help="switch the library to the new model afterwards")
+    p.add_argument("--keep-worse", action="store_true",
+                   help="keep (install) the new model even when it is worse than its base on the held-out photos")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
 
@@ -126,23 +130,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):
         base = _base_folder(args, show)
         result = train(base, data, method=args.method, epochs=args.epochs, device=args.device, progress=show,
-                       cancel=cancel)
+                       cancel=cancel, keep_worse=args.keep_worse)
     folder = result.folder
-    assert folder is not None
     if args.json:
-        if args.use:  # only the switch: no progress output may mix into the JSON; `photosift index` computes
+        if args.use and folder is not None:  # only the switch: no progress output may mix into the JSON
             with Library.open(args.library) as lib:
                 lib.set_active_model(folder.model_id)
-        print(json.dumps({"model": folder.model_id, "path": str(folder.path), "base": base.model_id,
+        print(json.dumps({"model": folder.model_id if folder else None, "path": str(folder.path) if folder else None,
+                          "name": result.name, "description": result.description, "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
                           "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
-                          "after": _clean(result.after), "active": bool(args.use)}, indent=2))
+                          "after": _clean(result.after), "worse": result.worse, "kept": folder is not None,
+                          "active": bool(args.use and folder is not None)}, indent=2))
+        if folder is None:
+            _not_kept(base.model_id)
+            return EXIT_NOT_KEPT
         return 0
-    _table(base.model_id, folder.model_id, result)
+    _table(base.model_id, "the new model" if folder is None else folder.model_id, result)
     report_unreadable(result.data.get("unreadable_photos", {}))
+    if folder is None:
+        _not_kept(base.model_id)
+        return EXIT_NOT_KEPT
     stages = ", ".join(f"{r.stage}: best at step {r.best_step} of {r.steps}" for r in result.stages)
-    print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
-          f"({result.seconds:.0f} s; {stages}).")
+    print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} \"{result.name}\" as {folder.model_id} "
+          f"in {folder.path} ({result.seconds:.0f} s; {stages}).")
+    if result.worse:
+        print(f"Kept although it is worse than {base.model_id} on the held-out photos (--keep-worse).")
+    print(f"Rename it with `photosift models rename {folder.model_id} NAME`.")
     if args.use:
         # the same switch as `photosift models use`: it computes the new model's vectors now
         from desktop_app.commands.models import cmd_use
@@ -153,6 +167,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Switch to it with `photosift models use {folder.model_id}` (it computes the new vectors); "
           f"{base.model_id} stays installed.")
     return 0
+
+
+def _not_kept(base_id: str) -> None:
+    print(f"photosift: the new model is worse than {base_id} on the held-out photos (the numbers above), so it "
+          f"was not kept and {base_id} stays as it was; train with --keep-worse to keep such a result",
+          file=sys.stderr)
 
 
 def _clean(d: dict[str, float]) -> dict[str, float | None]:

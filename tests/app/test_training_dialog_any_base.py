@@ -39,3 +39,29 @@ def test_the_dialog_fine_tunes_an_imported_checkpoint(qtbot, indexed_window, mod
         remove_model("dialog-imported")
         if dialog.result is not None:
             remove_model(dialog.result.model_id)
+
+
+def test_a_worse_result_is_marked_and_use_is_not_the_default(qtbot, indexed_window, models_root):  # noqa: F811
+    from types import SimpleNamespace
+
+    from desktop_app.gui.training_dialog import TrainingDialog
+    from training.tiny import export_tiny
+
+    folder = export_tiny(models_root / "worse-result", model_id="worse-result")
+    w = indexed_window
+    dialog = TrainingDialog(w.library_dir, "tiny", w.runner, lambda _id: None, w)
+    qtbot.addWidget(dialog)
+    before = {"i2i_map": 0.6, "nn1_acc": 0.7, "zeroshot_acc": 0.5}
+    worse = SimpleNamespace(model_id="worse-result", path=str(folder.path), method="stage1", before=before,
+                            after={k: v - 0.3 for k, v in before.items()}, data={"val_photos": 40}, seconds=3.0,
+                            cancelled=False, worse=True, name="Albums, Stage 1, 29 Nov", description="")
+    dialog._done(worse)
+    assert "worse than tiny" in dialog.status.text() and "Albums, Stage 1, 29 Nov" in dialog.status.text()
+    assert dialog.use_button.isEnabled() and not dialog.use_button.isDefault() and dialog.close_button.isDefault()
+    assert not dialog.discard_button.isHidden()
+    dialog.discard_button.click()
+    assert not folder.path.exists() and not dialog.use_button.isEnabled() and "Discarded" in dialog.status.text()
+
+    better = SimpleNamespace(**{**vars(worse), "worse": False, "after": before, "path": str(folder.path)})
+    dialog._done(better)
+    assert dialog.use_button.isDefault() and "is worse than" not in dialog.status.text()

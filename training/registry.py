@@ -1,21 +1,19 @@
-"""The model registry: which models Photosift knows, which are installed, and preparing one on demand.
+"""The model catalogue: which models Photosift knows and which are installed, for `models list` and the window.
 
 Known models come from resources/models.json (the shipped registry) and from the user registry
 `<models_dir>/registry.json` (checkpoints the user imported). Any other installed folder (a fine-tuned
-model, say) is listed too. Preparing a model means building the offline starter, or fetching weights,
-loading them into their open_clip architecture with strict=True, exporting the ONNX model folder and
-keeping the torch weights beside it in `torch/` (training.torchfolder) so fine-tuning can reload them.
+result, say) is listed too, under its display name. Installing, importing and removing models is
+training.install's job; this module only reads and records.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import filelock
 
@@ -23,15 +21,7 @@ from engine.errors import PhotosiftError
 from engine.modelfolder import MANIFEST, check_model_id, installed_model_ids, write_json_atomic
 from engine.paths import models_dir
 from resources import RESOURCES
-from training.download import (
-    folder_bytes,
-)
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from training.download import folder_bytes
 
 REGISTRY_FILE = RESOURCES / "models.json"
 USER_REGISTRY = "registry.json"

@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from engine.modelfolder import ModelFolder
-    from training.checkpoints import save_torch_model
     from training.datasets import FolderDataset
     from training.export import ExportSettings, export_model_folder
-    from training.finetune import TrainSettings, train
+    from training.finetune import train
+    from training.settings import TrainSettings
+    from training.torchfolder import save_torch_model
     from training.traindata import from_dataset
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="photosift-gpucheck-"))

@@ -53,10 +53,10 @@ def load_models(names: list[str], workdir: Path):
             out.append(("ViT-B-32", model, open_clip.get_tokenizer("ViT-B-32"), folder))
         elif name == "starter":
             from desktop_app.models_runtime import resolve_model
-            from training.checkpoints import load_torch_model
+            from training.torchfolder import load_torch_model
 
             folder = resolve_model("starter")
-            model, _ = load_torch_model(folder.path)
+            model = load_torch_model(folder.path)
             from engine.tokenizer import load_tokenizer
 
             tok = load_tokenizer(folder.path, folder.manifest.tokenizer)

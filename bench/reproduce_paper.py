@@ -37,16 +37,11 @@ from training.evaluate import (
     recall_at_k,
     zeroshot_accuracy,
 )
-from training.finetune import (
-    FeatureBank,
-    FineTuneSession,
-    ImageTowerPlan,
-    TrainSettings,
-    fresh_copy,
-    load_base,
-    resolve_device,
-    resolve_settings,
-)
+from training.features import FeatureBank
+from training.finetune import fresh_copy, load_base
+from training.session import FineTuneSession
+from training.settings import TrainSettings, resolve_device, resolve_settings
+from training.towers import ImageTowerPlan
 from training.traindata import from_dataset, split_per_class
 
 MIN_PER_CLASS = 4
@@ -109,7 +104,7 @@ class Setup:
         if dev:
             train_idx, test_idx = dev_split(dataset, train_idx)
         if base == "starter":
-            from training.registry import ensure_model
+            from training.install import ensure_model
 
             ensure_model("starter")
         folder, base_model = load_base(base)

@@ -22,15 +22,11 @@ import numpy as np
 from _common import console, machine_line, make_table
 from reproduce_paper import Setup, parse_sets, test_metrics
 
-from training.finetune import (
-    METHODS,
-    FeatureBank,
-    FineTuneSession,
-    TrainSettings,
-    fresh_copy,
-    resolve_device,
-    resolve_settings,
-)
+from training.defaults import METHODS
+from training.features import FeatureBank
+from training.finetune import fresh_copy
+from training.session import FineTuneSession
+from training.settings import TrainSettings, resolve_device, resolve_settings
 from training.traindata import from_dataset
 
 

@@ -114,13 +114,15 @@ def as_plain_data(report: Any) -> SimpleNamespace:
 def train_model(data: Any, base_model: str, method: str, epochs: int | None, progress: Callable[[Progress], None],
                 token: CancelToken) -> SimpleNamespace:
     """Fine-tune `base_model` on `data` (a TrainingData) into a new model. Returns plain data (model_id,
-    path, method, before, after, data, seconds, cancelled): unpickling a TrainResult in the window would
-    import torch there."""
+    path, method, before, after, data, seconds, cancelled, worse, name, description): unpickling a
+    TrainResult in the window would import torch there."""
     from desktop_app.models_runtime import resolve_model
     from training.finetune import train
 
+    # kept even when worse than its base: the dialog shows it marked and offers to discard it
     result = train(resolve_model(base_model, progress), data, method=method, epochs=epochs, progress=progress,
-                   cancel=token)
+                   cancel=token, keep_worse=True)
     return SimpleNamespace(model_id=result.model_id, path=str(result.folder.path) if result.folder else None,
                            method=result.method, before=dict(result.before), after=dict(result.after),
-                           data=dict(result.data), seconds=float(result.seconds), cancelled=bool(result.cancelled))
+                           data=dict(result.data), seconds=float(result.seconds), cancelled=bool(result.cancelled),
+                           worse=bool(result.worse), name=result.name, description=result.description)

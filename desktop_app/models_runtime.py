@@ -14,7 +14,7 @@ def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress) -
     except ModelNotInstalledError:
         pass
     try:
-        from training.registry import ensure_model
+        from training.install import ensure_model
     except ImportError:
         ensure_model = None
     if ensure_model is not None:

@@ -73,6 +73,7 @@ class Manifest:
     export: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    name: str = ""  # a display name people chose or were given ("Albums, MCIP, 29 Nov"); the id when empty
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -88,7 +89,8 @@ class Manifest:
             tokenizer=TokenizerConfig.from_dict(d["tokenizer"]), variants=tuple(d.get("variants", ["fp32"])),
             arch=str(d.get("arch", "")), source_sha256=str(d.get("source_sha256", "")),
             logit_scale=float(d.get("logit_scale", 100.0)), export=dict(d.get("export", {})),
-            info=dict(d.get("info", {})), format_version=int(d.get("format_version", FORMAT_VERSION)))
+            info=dict(d.get("info", {})), format_version=int(d.get("format_version", FORMAT_VERSION)),
+            name=str(d.get("name", "")))
 
 
 def tower_file(tower: str, variant: str) -> str:

@@ -328,6 +328,7 @@ def _export_into(model: nn.Module, work: Path, model_id: str, tokenizer: Tokeniz
         model_id=model_id, embed_dim=embed_dim, tokenizer=tokenizer, variants=tuple(variants), arch=model_name,
         source_sha256=source_sha256, logit_scale=logit_scale,
         export={"opset": settings.opset, "dynamo": settings.dynamo, "parity_min_cosine": parity,
+                "reduced_min_cosine": settings.reduced_min_cosine,
                 "text_seq": "dynamic" if dynamic_seq else "fixed",
                 "text_parity_lengths": [int(x.shape[1]) for x, _ in text_inputs],
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch": torch.__version__},

@@ -1,56 +1,32 @@
-"""The model registry: which models Photosift knows, which are installed, and preparing one on demand.
+"""The model catalogue: which models Photosift knows and which are installed, for `models list` and the window.
 
 Known models come from resources/models.json (the shipped registry) and from the user registry
 `<models_dir>/registry.json` (checkpoints the user imported). Any other installed folder (a fine-tuned
-model, say) is listed too. Preparing a model means building the offline starter, or fetching weights,
-loading them into their open_clip architecture with strict=True, exporting the ONNX model folder and
-keeping the torch weights beside it in `torch/` so fine-tuning can reload them (`load_torch_model`).
+result, say) is listed too, under its display name. Installing, importing and removing models is
+training.install's job; this module only reads and records.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-import shutil
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import filelock
 
-from engine.errors import ModelFolderError, ModelNotInstalledError, PhotosiftError
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
-from engine.modelfolder import MANIFEST, ModelFolder, check_model_id, installed_model_ids, open_model, write_json_atomic
+from engine.errors import PhotosiftError
+from engine.modelfolder import MANIFEST, check_model_id, installed_model_ids, write_json_atomic
 from engine.paths import models_dir
 from resources import RESOURCES
-from training.download import (
-    ChecksumError,
-    clear_cached,
-    download,
-    exclusive_lock,
-    folder_bytes,
-    hub_download,
-    sha256_of,
-)
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from training.download import folder_bytes
 
 REGISTRY_FILE = RESOURCES / "models.json"
 USER_REGISTRY = "registry.json"
-TORCH_DIR = "torch"
-TORCH_CONFIG = "open_clip_config.json"
 KINDS = ("starter", "url", "hf-hub")
 REQUIRED_FIELDS = ("id", "kind", "arch", "weights", "licence", "size_bytes", "sha256", "description")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 
 class RegistryError(PhotosiftError):
@@ -59,10 +35,6 @@ class RegistryError(PhotosiftError):
 
 class UnknownModelError(PhotosiftError):
     """A model id that neither registry knows and that is not installed."""
-
-
-class CheckpointError(PhotosiftError):
-    """A checkpoint could not be read or does not fit the open_clip architecture it was given."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +86,7 @@ class ModelInfo:
     path: Path | None = None
     origin: str = ""  # URL, hub repository or checkpoint path
     extra: dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # display name: the manifest's (a fine-tuned result's "Albums, MCIP, 29 Nov", or renamed)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -149,7 +122,7 @@ def user_entries() -> dict[str, dict[str, Any]]:
 
 
 @contextmanager
-def _editing_user_registry() -> Iterator[dict[str, dict[str, Any]]]:
+def editing_user_registry() -> Iterator[dict[str, dict[str, Any]]]:
     path = user_registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(path) + ".lock", timeout=30):
@@ -165,6 +138,10 @@ def _manifest_dict(folder: Path) -> dict[str, Any]:
         return {}
 
 
+def _name_of(path: Path, model_id: str) -> str:
+    return str(_manifest_dict(path).get("name") or model_id)
+
+
 def list_models() -> list[ModelInfo]:
     """Shipped models first (in registry order), then imported ones, then any other installed folder."""
     root = models_dir()
@@ -173,7 +150,8 @@ def list_models() -> list[ModelInfo]:
         path = root / e.id
         installed = (path / MANIFEST).is_file()
         out.append(ModelInfo(e.id, e.kind, installed, folder_bytes(path) if installed else e.size_bytes,
-                             e.licence, e.description, e.arch, path if installed else None, e.source))
+                             e.licence, e.description, e.arch, path if installed else None, e.source,
+                             name=_name_of(path, e.id)))
     seen = {m.id for m in out}
     for model_id, rec in sorted(user_entries().items()):
         if model_id in seen:
@@ -182,7 +160,8 @@ def list_models() -> list[ModelInfo]:
         installed = (path / MANIFEST).is_file()
         out.append(ModelInfo(model_id, "import", installed, folder_bytes(path) if installed else None,
                              str(rec.get("licence", "")), str(rec.get("description", "")), str(rec.get("arch", "")),
-                             path if installed else None, str(rec.get("checkpoint", ""))))
+                             path if installed else None, str(rec.get("checkpoint", "")),
+                             name=_name_of(path, model_id)))
         seen.add(model_id)
     for model_id in installed_model_ids(root):
         if model_id in seen:
@@ -190,359 +169,11 @@ def list_models() -> list[ModelInfo]:
         path = root / model_id
         manifest = _manifest_dict(path)
         info = manifest.get("info") or {}
-        out.append(ModelInfo(model_id, str(info.get("source", "local")), True, folder_bytes(path),
+        source = "fine-tuned" if info.get("kind") == "fine-tuned" else str(info.get("source", "local"))
+        out.append(ModelInfo(model_id, source, True, folder_bytes(path),
                              str(info.get("licence", "")), str(info.get("description", "")),
-                             str(manifest.get("arch", "")), path, str(info.get("origin", ""))))
+                             str(manifest.get("arch", "")), path, str(info.get("origin", "")),
+                             name=str(manifest.get("name") or model_id)))
     return out
 
 
-# -- preparing models ------------------------------------------------------------------------
-def export_variants(device: str = "auto") -> tuple[str, ...]:
-    """fp32 and int8 always; fp16 as well where CUDA will run it."""
-    if device == "cuda":
-        cuda = True
-    elif device == "cpu":
-        cuda = False
-    else:
-        from engine.encoder import cuda_usable
-
-        cuda = cuda_usable()
-    return ("fp32", "int8", "fp16") if cuda else ("fp32", "int8")
-
-
-def ensure_model(model_id: str, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
-                 device: str = "auto") -> ModelFolder:
-    """The installed folder of `model_id`, building or downloading and exporting it first if needed."""
-    check_model_id(model_id)
-    entries = builtin_entries()
-    try:
-        return open_model(model_id)
-    except ModelNotInstalledError:
-        pass
-    except ModelFolderError as e:
-        if model_id not in entries:
-            raise
-        log.warning("%s; preparing it again", e)
-    if model_id in entries:
-        with exclusive_lock(models_dir() / f".{model_id}.prepare.lock", cancel):
-            try:  # another process may have prepared it while this one waited
-                return open_model(model_id)
-            except (ModelNotInstalledError, ModelFolderError):
-                return _prepare(entries[model_id], progress, cancel, device)
-    imported = user_entries().get(model_id)
-    if imported is not None:
-        raise ModelNotInstalledError(model_id, (
-            f"imported model '{model_id}' is missing from {models_dir()}; import it again with "
-            f"`photosift models import {imported.get('checkpoint', 'PATH')} --arch {imported.get('arch', 'ARCH')} "
-            f"--id {model_id}`"))
-    known = ", ".join(dict.fromkeys([*entries, *sorted(user_entries()), *installed_model_ids()]))
-    raise UnknownModelError(f"unknown model '{model_id}' (known: {known}); `photosift models list` shows them all")
-
-
-def _prepare(entry: RegistryEntry, progress: ProgressCallback, cancel: CancelToken | None,
-             device: str) -> ModelFolder:
-    if entry.kind == "starter":
-        return _build_starter(entry, progress)
-    info = {"source": entry.kind, "origin": entry.source, "licence": entry.licence, "description": entry.description}
-    if entry.kind == "url":
-        url = str(entry.weights["url"])
-        path = download(url, sha256=entry.sha256, progress=progress, cancel=cancel)
-        source_sha = entry.sha256 or sha256_of(path, progress, cancel)
-        model = _timed("load", progress, cancel, f"loading {entry.arch}",
-                       lambda: load_open_clip(entry.arch, load_checkpoint_state(path)))
-        folder = _install(model, entry.id, entry.arch, source_sha, device, info, progress, cancel)
-        clear_cached(url)  # the weights now live in the model folder's torch/ copy
-        return folder
-    return _prepare_hub(entry, info, progress, cancel, device)
-
-
-def _build_starter(entry: RegistryEntry, progress: ProgressCallback) -> ModelFolder:
-    try:
-        from training.starter import build_starter
-    except ModuleNotFoundError as e:
-        if e.name != "training.starter":
-            raise
-        raise ModelNotInstalledError(entry.id, "the starter model cannot be built: training.starter is missing "
-                                     "from this installation") from None
-    return build_starter(models_dir() / entry.id, progress)
-
-
-def _prepare_hub(entry: RegistryEntry, info: dict[str, Any], progress: ProgressCallback,
-                 cancel: CancelToken | None, device: str) -> ModelFolder:
-    import open_clip
-    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
-    tag = str(entry.weights.get("pretrained", ""))
-    tag_cfg = (open_clip.get_pretrained_cfg(entry.arch, tag) if tag else {}) or {}
-    repo = str(entry.weights.get("hf_hub") or tag_cfg.get("hf_hub", "")).strip("/")
-    if not repo:
-        raise RegistryError(f"model '{entry.id}' names no Hugging Face repository")
-    files = list(entry.weights.get("files") or [HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME])
-    path = hub_download(repo, files, progress=progress, cancel=cancel, revision=entry.weights.get("revision"))
-    source_sha = sha256_of(path, progress, cancel)
-    if entry.sha256 and source_sha != entry.sha256:
-        raise ChecksumError(f"{path} from {repo} has sha256 {source_sha}, expected {entry.sha256}")
-    preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if tag_cfg.get(k)}
-
-    def load() -> nn.Module:
-        model = create_open_clip(entry.arch, preprocess, quick_gelu=bool(tag_cfg.get("quick_gelu")))
-        try:
-            open_clip.load_checkpoint(model, str(path), strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"weights from {repo} do not fit {entry.arch}: {str(e).splitlines()[0]}") from None
-        return model
-
-    model = _timed("load", progress, cancel, f"loading {entry.arch}", load)
-    return _install(model, entry.id, entry.arch, source_sha, device, {**info, "pretrained": tag}, progress, cancel)
-
-
-def _timed(stage: str, progress: ProgressCallback, cancel: CancelToken | None, message: str,
-           work: Callable[[], T]) -> T:
-    if cancel is not None:
-        cancel.check()
-    clock = ProgressClock(stage, 1, progress)
-    clock.report(0, message)
-    result = work()
-    clock.report(1, message)
-    return result
-
-
-def _install(model: nn.Module, model_id: str, arch: str, source_sha: str, device: str, info: dict[str, Any],
-             progress: ProgressCallback, cancel: CancelToken | None,
-             variants: tuple[str, ...] | None = None) -> ModelFolder:
-    """Export the ONNX folder, then keep the torch weights and their architecture in `torch/`."""
-    from training.export import ExportSettings, export_model_folder
-
-    settings = ExportSettings(variants=variants or export_variants(device))
-
-    def export() -> ModelFolder:
-        with _quiet_root_warnings():
-            folder = export_model_folder(model, models_dir() / model_id, model_id=model_id, model_name=arch,
-                                         settings=settings, source_sha256=source_sha, info=info)
-        save_torch_checkpoint(folder.path, model, arch)
-        return folder
-
-    return _timed("export", progress, cancel, f"exporting {model_id} ({', '.join(settings.variants)})", export)
-
-
-# -- torch checkpoints -------------------------------------------------------------------------
-# Root-logger warnings of open_clip and onnxruntime that say nothing to a Photosift user: a model is
-# created without weights (ours get them next); quantisation without a pre-processing pass.
-_NOISE = ("No pretrained weights loaded", "consider to run pre-processing before quantization")
-
-
-@contextmanager
-def _quiet_root_warnings() -> Iterator[None]:
-    def drop(record: logging.LogRecord) -> bool:
-        return not any(n in record.getMessage() for n in _NOISE)
-
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
-
-
-def resolve_arch(arch: str) -> str:
-    """An open_clip architecture name; a model config .json is registered with open_clip first."""
-    import open_clip
-
-    candidate = Path(arch).expanduser()
-    if arch.endswith(".json") and candidate.is_file():
-        open_clip.add_model_config(candidate)
-        arch = candidate.stem
-    if arch not in open_clip.list_models():
-        raise CheckpointError(
-            f"unknown open_clip architecture '{arch}': use a name from open_clip.list_models() (for example "
-            "ViT-B-32, ViT-L-14-336-quickgelu, MobileCLIP2-S0) or the path of a model config .json")
-    return arch
-
-
-def create_open_clip(arch: str, preprocess: dict[str, Any] | None = None, quick_gelu: bool = False) -> nn.Module:
-    """An untrained open_clip model of `arch` (no tower weights are fetched), ready for a state dict."""
-    import open_clip
-
-    with _quiet_root_warnings():
-        return open_clip.create_model(arch, force_preprocess_cfg=preprocess or None, force_quick_gelu=quick_gelu,
-                                      pretrained_image=False, pretrained_text=False)
-
-
-def load_open_clip(arch: str, state: Mapping[str, torch.Tensor]) -> nn.Module:
-    """`arch` with `state` loaded by load_state_dict(strict=True); a mismatch says what did not fit."""
-    model = create_open_clip(arch)
-    ours = model.state_dict()
-    missing = [k for k in ours if k not in state]
-    unexpected = [k for k in state if k not in ours]
-    reshaped = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
-    if missing or unexpected or reshaped:
-        raise CheckpointError(f"the weights do not fit open_clip architecture '{arch}': "
-                              + "; ".join(_examples(label, keys, state, ours) for label, keys in
-                                          (("missing", missing), ("unexpected", unexpected),
-                                           ("of another shape", reshaped)) if keys)
-                              + ". Check --arch.")
-    model.load_state_dict(dict(state), strict=True)
-    return model.eval()
-
-
-def _examples(label: str, keys: list[str], state: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
-    def show(k: str) -> str:
-        if k in state and k in ours:
-            return f"{k} {tuple(state[k].shape)} vs {tuple(ours[k].shape)}"
-        return k
-
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return f"{len(keys)} {label} ({', '.join(show(k) for k in keys[:3])}{more})"
-
-
-def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
-    """The model state dict in a .safetensors/.pt/.pth/.bin file.
-
-    Accepts plain state dicts, training checkpoints ({'state_dict': ...}, {'model': ...}), 'module.' /
-    '_orig_mod.' key prefixes and TorchScript archives (OpenAI's .pt). Pickled code is never run.
-    """
-    import pickle
-
-    import torch
-    from safetensors import SafetensorError
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in CHECKPOINT_SUFFIXES:
-        raise CheckpointError(f"{path.name}: unsupported checkpoint type; use one of {', '.join(CHECKPOINT_SUFFIXES)}")
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-        elif _is_torchscript(path):
-            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
-            for key in ("input_resolution", "context_length", "vocab_size"):
-                obj.pop(key, None)
-        else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist") from None
-    except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
-        raise CheckpointError(f"{path.name} could not be read as weights: {str(e).splitlines()[0][:300]}") from None
-    return _unwrap_state(obj, path.name)
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
-
-
-def _unwrap_state(obj: Any, name: str) -> dict[str, torch.Tensor]:
-    import torch
-
-    for key in ("state_dict", "model", "model_state_dict", "module"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj:
-        raise CheckpointError(f"{name} holds no state dict")
-    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{name} is not a state dict: {', '.join(map(str, bad[:3]))} are not tensors")
-    out = {}
-    for k, v in obj.items():
-        for prefix in ("module.", "_orig_mod."):
-            k = k.removeprefix(prefix)
-        out[k] = v
-    return out
-
-
-def save_torch_checkpoint(folder: Path, model: nn.Module, arch: str) -> Path:
-    """Write `torch/open_clip_config.json` (arch, model_cfg, preprocess_cfg) and the weights beside it.
-
-    The layout is open_clip's own `local-dir:` format, so `load_torch_model` is one open_clip call.
-    """
-    import open_clip
-    import torch
-
-    out = Path(folder) / TORCH_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    try:
-        from safetensors.torch import save_file
-
-        weights = out / "open_clip_model.safetensors"
-        save_file(state, str(weights))
-    except (RuntimeError, ValueError):  # tensors sharing memory: fall back to torch's format
-        weights = out / "open_clip_pytorch_model.bin"
-        torch.save(state, str(weights))
-    config = {"arch": arch, "model_cfg": open_clip.get_model_config(arch),
-              "preprocess_cfg": open_clip.get_model_preprocess_cfg(model), "weights": weights.name}
-    write_json_atomic(out / TORCH_CONFIG, json.dumps(config, indent=2, default=list))
-    return out
-
-
-def load_torch_model(folder: ModelFolder | Path) -> nn.Module:
-    """The torch model an installed folder was exported from (for fine-tuning), in eval mode on the CPU."""
-    import open_clip
-
-    path = Path(folder.path if isinstance(folder, ModelFolder) else folder) / TORCH_DIR
-    if not (path / TORCH_CONFIG).is_file():
-        raise ModelFolderError(f"model folder {path.parent} keeps no torch weights ({TORCH_DIR}/{TORCH_CONFIG})")
-    try:
-        model = open_clip.create_model(f"local-dir:{path}", pretrained_image=False, pretrained_text=False)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise ModelFolderError(f"torch weights in {path} could not be loaded: {str(e).splitlines()[0]}") from e
-    return model.eval()
-
-
-# -- import and removal ------------------------------------------------------------------------
-def _id_from(path: Path) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", path.stem).strip("-._+").lower()[:100]
-    return slug or "imported"
-
-
-def import_checkpoint(path: Path | str, arch: str, model_id: str | None = None, *,
-                      progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
-                      device: str = "auto", variants: tuple[str, ...] | None = None) -> ModelFolder:
-    """Install a local checkpoint of an open_clip architecture as model `model_id` and record it."""
-    path = Path(path).expanduser().absolute()
-    if not path.is_file():
-        raise CheckpointError(f"{path} is not a file")
-    arch = resolve_arch(arch)
-    model_id = check_model_id(model_id or _id_from(path))
-    if model_id in builtin_entries():
-        raise CheckpointError(f"'{model_id}' is a built-in model's id; choose another with --id")
-    imported = user_entries()
-    if (models_dir() / model_id / MANIFEST).is_file() and model_id not in imported:
-        raise CheckpointError(f"a model '{model_id}' is already installed; choose another id with --id "
-                              f"or remove it first with `photosift models remove {model_id}`")
-    source_sha = sha256_of(path, progress, cancel)
-    model = _timed("load", progress, cancel, f"loading {path.name} as {arch}",
-                   lambda: load_open_clip(arch, load_checkpoint_state(path)))
-    description = f"imported from {path.name}"
-    info = {"source": "import", "origin": str(path), "licence": "", "description": description}
-    folder = _install(model, model_id, arch, source_sha, device, info, progress, cancel, variants)
-    with _editing_user_registry() as models:
-        models[model_id] = {"arch": arch, "checkpoint": str(path), "sha256": source_sha, "licence": "",
-                            "description": description, "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    return folder
-
-
-def remove_model(model_id: str) -> int:
-    """Delete an installed model folder (never a library's vectors); returns the bytes freed."""
-    check_model_id(model_id)
-    path = models_dir() / model_id
-    imported = model_id in user_entries()
-    if not path.exists() and not imported:
-        raise ModelNotInstalledError(model_id)
-    freed = 0
-    if path.exists():
-        freed = folder_bytes(path)
-        doomed = path.with_name(f".{model_id}.removing-{int(time.time() * 1000)}")
-        path.rename(doomed)  # never leave a half-deleted folder that looks installed
-        shutil.rmtree(doomed, ignore_errors=True)
-    if imported:
-        with _editing_user_registry() as models:
-            models.pop(model_id, None)
-    return freed

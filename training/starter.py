@@ -39,8 +39,8 @@ from engine.atomic import replace_folder
 from engine.jobs import ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import ModelFolder, PreprocessConfig
 from resources import RESOURCES
-from training.checkpoints import TORCH_DIR, ClassAnchorProjection, apply_photosift_heads, save_torch_model
 from training.export import ExportSettings, export_model_folder, file_sha256
+from training.torchfolder import TORCH_DIR, ClassAnchorProjection, apply_photosift_heads, save_torch_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 log = logging.getLogger(__name__)

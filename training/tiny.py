@@ -26,7 +26,7 @@ def build_tiny_clip(seed: int = 0) -> torch.nn.Module:
 def export_tiny(out_dir: Path, model_id: str = "tiny", seed: int = 0,
                 variants: tuple[str, ...] = ("fp32",)) -> ModelFolder:
     """Installed like a real model: ONNX towers plus torch weights, so it can be fine-tuned too."""
-    from training.checkpoints import save_torch_model
+    from training.torchfolder import save_torch_model
 
     model = build_tiny_clip(seed)
     # Random 64-wide towers quantise worse than trained ones (int8 cosine 0.994 with onnxruntime 1.31.1):

@@ -1,6 +1,7 @@
-"""`photosift models list | use | import | remove`: the models a library can search with.
+"""`photosift models list | use | import | rename | remove`: the models a library can search with.
 
-training.registry (and so torch) is imported only when a subcommand runs, never to build the parser.
+training.registry and training.install (and so torch) are imported only when a subcommand runs, never to
+build the parser.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 from desktop_app.progress import progress_bar
@@ -47,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     q.set_defaults(func=cmd_import)
 
+    q = msub.add_parser("rename", help="give an installed model a display name (its id stays)")
+    q.add_argument("model_id", metavar="ID")
+    q.add_argument("name", metavar="NAME", help="the new name, e.g. \"Holiday albums, MCIP\"")
+    q.set_defaults(func=cmd_rename)
+
     q = msub.add_parser("remove", help="delete an installed model folder")
     q.add_argument("model_id", metavar="ID")
     q.add_argument("--delete-vectors", action="store_true",
@@ -65,7 +72,7 @@ def active_model_id(library_dir: Path) -> str:
 def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ignore_progress,
               cancel: CancelToken | None = None, device: str = "auto") -> ModelFolder:
     """Install `model_id` if needed (download or build) and make it the library's active model."""
-    from training.registry import ensure_model
+    from training.install import ensure_model
 
     folder = ensure_model(model_id, progress=progress, cancel=cancel, device=device)
     with Library.open(library_dir) as lib:
@@ -97,13 +104,26 @@ def cmd_list(args: argparse.Namespace) -> int:
                          _human(r["size"]) if r["installed"] else f"~{_human(r['size'])}" if r["size"] else "",
                          r["source"], r["licence"].split(" (")[0]) for r in rows]
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]
-    room = max(20, shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths) - 1)
+    columns = max(40, shutil.get_terminal_size().columns)
+    indent = " " * (widths[0] + 2 + 4)
     for row, r in zip(table, [None, *rows], strict=True):
-        desc = "DESCRIPTION" if r is None else r["description"]
-        desc = desc if len(desc) <= room else desc[:room - 1] + "…"
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + "  " + desc)
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if r is None:
+            continue
+        # the name (when it is not the id) and the whole description, wrapped under the row
+        named = r["name"] and r["name"] != r["id"]
+        for text in ([r["name"]] if named else []) + ([r["description"]] if r["description"] else []):
+            print(textwrap.fill(text, columns, initial_indent=indent, subsequent_indent=indent))
     print("\n* active in this library. `photosift models use ID` installs and activates it; "
-          "`photosift models list --json` shows every detail.")
+          "`photosift models rename ID NAME` names it; `photosift models list --json` shows every detail.")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from training.install import rename_model
+
+    folder = rename_model(args.model_id, args.name)
+    print(f"Renamed {folder.model_id} to \"{folder.manifest.name}\".")
     return 0
 
 
@@ -132,7 +152,7 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from training.registry import import_checkpoint
+    from training.install import import_checkpoint
 
     with progress_bar() as progress:
         folder = import_checkpoint(args.path, args.arch, args.model_id, progress=progress, device=args.device)
@@ -143,7 +163,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from training.registry import remove_model
+    from training.install import remove_model
 
     model_id = args.model_id
     active = active_model_id(args.library)

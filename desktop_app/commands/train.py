@@ -10,18 +10,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from desktop_app.commands import report_unreadable
 from desktop_app.progress import progress_bar
 from engine.errors import PhotosiftError
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, ProgressCallback
 from engine.library import Library
+from engine.modelfolder import MANIFEST, ModelFolder
 from training.defaults import DEFAULT_METHOD, FEW_HELD_OUT, MAX_PER_CLASS, MAX_PHOTOS, METHODS
+
+EXIT_NOT_KEPT = 1  # the run finished, but its result was worse than its base and was not kept
 
 ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
         ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
@@ -36,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classes from album folders (default) or from your own tags")
     p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: what measured best)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--base", default=None, help="model to start from (default: the library's active model)")
+    p.add_argument("--base", default=None, metavar="ID|FOLDER",
+                   help="model to start from: an id from `photosift models list` or an installed model's folder "
+                        "(default: the library's active model)")
     p.add_argument("--dataset", default=None, metavar="DIR",
                    help="train on a folder dataset (sub-folders are classes, .txt captions beside images) or "
                         "'tuxpaint' instead of the library")
@@ -48,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"at most N photos in all: the per-class limit is lowered to fit (default: {MAX_PHOTOS}; "
                         "0: no limit)")
     p.add_argument("--use", action="store_true", help="switch the library to the new model afterwards")
+    p.add_argument("--keep-worse", action="store_true",
+                   help="keep (install) the new model even when it is worse than its base on the held-out photos")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
 
@@ -76,16 +85,24 @@ def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _base_model_id(args: argparse.Namespace) -> str:
-    if args.base:
-        return str(args.base)
-    from desktop_app.commands.models import active_model_id
+def _base_folder(args: argparse.Namespace, progress: ProgressCallback) -> ModelFolder:
+    """--base as a model id (installed or prepared now) or a model folder's path; else the active model."""
+    from desktop_app.models_runtime import resolve_model
 
-    return active_model_id(args.library)
+    if not args.base:
+        from desktop_app.commands.models import active_model_id
+
+        return resolve_model(active_model_id(args.library), progress)
+    path = Path(args.base).expanduser()
+    if (path / MANIFEST).is_file():
+        return ModelFolder.load(path.absolute())
+    if path.exists() or os.sep in args.base:
+        raise PhotosiftError(f"--base {args.base}: not a model folder (it has no {MANIFEST}); give a model id "
+                             "from `photosift models list` or the folder of an installed model")
+    return resolve_model(str(args.base), progress)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from desktop_app.models_runtime import resolve_model
     from training.finetune import train
     from training.traindata import from_catalog, from_dataset
 
@@ -111,25 +128,35 @@ def cmd_train(args: argparse.Namespace) -> int:
               + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
     cancel = CancelToken()
     with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):
-        base = resolve_model(_base_model_id(args), show)
+        base = _base_folder(args, show)
         result = train(base, data, method=args.method, epochs=args.epochs, device=args.device, progress=show,
-                       cancel=cancel)
+                       cancel=cancel, keep_worse=args.keep_worse)
     folder = result.folder
-    assert folder is not None
     if args.json:
-        if args.use:  # only the switch: no progress output may mix into the JSON; `photosift index` computes
+        if args.use and folder is not None:  # only the switch: no progress output may mix into the JSON
             with Library.open(args.library) as lib:
                 lib.set_active_model(folder.model_id)
-        print(json.dumps({"model": folder.model_id, "path": str(folder.path), "base": base.model_id,
+        print(json.dumps({"model": folder.model_id if folder else None, "path": str(folder.path) if folder else None,
+                          "name": result.name, "description": result.description, "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
                           "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
-                          "after": _clean(result.after), "active": bool(args.use)}, indent=2))
+                          "after": _clean(result.after), "worse": result.worse, "kept": folder is not None,
+                          "active": bool(args.use and folder is not None)}, indent=2))
+        if folder is None:
+            _not_kept(base.model_id)
+            return EXIT_NOT_KEPT
         return 0
-    _table(base.model_id, folder.model_id, result)
+    _table(base.model_id, "the new model" if folder is None else folder.model_id, result)
     report_unreadable(result.data.get("unreadable_photos", {}))
+    if folder is None:
+        _not_kept(base.model_id)
+        return EXIT_NOT_KEPT
     stages = ", ".join(f"{r.stage}: best at step {r.best_step} of {r.steps}" for r in result.stages)
-    print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} {folder.model_id} in {folder.path} "
-          f"({result.seconds:.0f} s; {stages}).")
+    print(f"{'Stopped early; kept' if result.cancelled else 'Installed'} \"{result.name}\" as {folder.model_id} "
+          f"in {folder.path} ({result.seconds:.0f} s; {stages}).")
+    if result.worse:
+        print(f"Kept although it is worse than {base.model_id} on the held-out photos (--keep-worse).")
+    print(f"Rename it with `photosift models rename {folder.model_id} NAME`.")
     if args.use:
         # the same switch as `photosift models use`: it computes the new model's vectors now
         from desktop_app.commands.models import cmd_use
@@ -140,6 +167,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Switch to it with `photosift models use {folder.model_id}` (it computes the new vectors); "
           f"{base.model_id} stays installed.")
     return 0
+
+
+def _not_kept(base_id: str) -> None:
+    print(f"photosift: the new model is worse than {base_id} on the held-out photos (the numbers above), so it "
+          f"was not kept and {base_id} stays as it was; train with --keep-worse to keep such a result",
+          file=sys.stderr)
 
 
 def _clean(d: dict[str, float]) -> dict[str, float | None]:

@@ -198,9 +198,13 @@ class TrainingDialog(QDialog):
         self.use_button = QPushButton("Use this model")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self._use)
-        close = QPushButton("Close")
+        self.discard_button = QPushButton("Discard this model")
+        self.discard_button.setToolTip("Delete the new model; the model you started from stays as it is.")
+        self.discard_button.setVisible(False)
+        self.discard_button.clicked.connect(self._discard)
+        self.close_button = close = QPushButton("Close")
         close.clicked.connect(self.reject)
-        for b in (self.start_button, self.cancel_button, self.use_button):
+        for b in (self.start_button, self.cancel_button, self.use_button, self.discard_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -258,6 +262,8 @@ class TrainingDialog(QDialog):
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.use_button.setEnabled(False)
+        self.discard_button.setVisible(False)
+        self.status.setStyleSheet("")
         self.status.setText("Preparing\u2026")
         # A child process, as indexing: training's Python work would otherwise hold the GIL the window needs
         # (stalls of 200+ ms measured on a thread) and its threads would take the window's CPU.
@@ -282,6 +288,11 @@ class TrainingDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.start_button.setEnabled(True)
         self.use_button.setEnabled(result.path is not None)
+        # a result worse than its base is marked and "Use this model" is not what Enter does
+        worse = bool(getattr(result, "worse", False))
+        self.use_button.setDefault(not worse)
+        self.close_button.setDefault(worse)
+        self.discard_button.setVisible(result.path is not None)
         rows = [(k, result.before.get(k, math.nan), result.after.get(k, math.nan)) for k in RESULT_METRICS
                 if k in result.before or k in result.after]
         self.table.setRowCount(len(rows))
@@ -302,7 +313,12 @@ class TrainingDialog(QDialog):
         unreadable = result.data.get("unreadable_photos", {})
         skipped = (f" {len(unreadable)} photo(s) could not be read and were left out, e.g. "
                    f"{next(iter(unreadable))}." if unreadable else "")
-        self.status.setText(f"New model {result.model_id}{note}, trained in {duration_text(result.seconds)}.{skipped}")
+        name = getattr(result, "name", "") or result.model_id
+        verdict = (f" It is worse than {self.base_model} on the held-out photos: keep using {self.base_model}, "
+                   "or discard this one." if worse else "")
+        self.status.setText(f"New model \u201c{name}\u201d ({result.model_id}){note}, trained in "
+                            f"{duration_text(result.seconds)}.{skipped}{verdict}")
+        self.status.setStyleSheet("color: #b3261e;" if worse else "")
         self._finish()
 
     def _failed(self, message: str) -> None:
@@ -318,6 +334,19 @@ class TrainingDialog(QDialog):
         if self.job is not None:
             self.job.token.cancel()
             self.status.setText("Stopping after this step; keeping the best model so far\u2026")
+
+    def _discard(self) -> None:
+        """Delete the new model folder (nothing else: the base and the library are untouched)."""
+        from training.install import remove_model
+
+        if self.result is None or self.result.path is None:
+            return
+        remove_model(self.result.model_id)
+        self.status.setText(f"Discarded {self.result.model_id}; {self.base_model} stays as it was.")
+        self.status.setStyleSheet("")
+        self.result.path = None
+        self.use_button.setEnabled(False)
+        self.discard_button.setVisible(False)
 
     def _use(self) -> None:
         if self.result is not None and self.result.path is not None:

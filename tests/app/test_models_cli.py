@@ -92,14 +92,14 @@ def test_import_use_remove_with_vectors(capsys, tiny_files, own_models_dir, tmp_
 
 
 def test_use_offline_is_one_line_naming_the_way_out(capsys, monkeypatch):
-    from training import registry
+    from training import install
     from training.download import hub_download
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    monkeypatch.setattr(registry, "hub_download", functools.partial(hub_download, endpoint=f"http://127.0.0.1:{port}"))
+    monkeypatch.setattr(install, "hub_download", functools.partial(hub_download, endpoint=f"http://127.0.0.1:{port}"))
     code, _, err = run(capsys, "models", "use", "vit-b-32-laion2b")
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "offline" in err and "models use starter" in err and "models import PATH --arch ARCH" in err

@@ -49,7 +49,7 @@ def test_clip_text_tower_has_a_dynamic_sequence_axis_in_every_variant(tiny_model
 
 
 def test_trimmed_ids_give_the_vectors_of_padded_ids(tiny_model: ModelFolder) -> None:
-    from training.checkpoints import load_torch_model
+    from training.torchfolder import load_torch_model
 
     tok = load_tokenizer(tiny_model.path, tiny_model.manifest.tokenizer)
     padded, trimmed = tok(TEXTS), tok(TEXTS, trim=True)
@@ -57,7 +57,7 @@ def test_trimmed_ids_give_the_vectors_of_padded_ids(tiny_model: ModelFolder) -> 
     assert 10 < width < 77 and np.array_equal(padded[:, :width], trimmed) and not padded[:, width:].any()
     fp32 = _session(tiny_model.tower_path("textual", "fp32"))
     assert _min_cos(_run(fp32, trimmed), _run(fp32, padded)) >= SAME
-    model, _ = load_torch_model(tiny_model.path)
+    model = load_torch_model(tiny_model.path)
     with torch.no_grad():
         ref = model.encode_text(torch.from_numpy(padded)).numpy()
     assert _min_cos(_run(fp32, trimmed), ref) >= SAME

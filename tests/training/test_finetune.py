@@ -15,16 +15,11 @@ from engine.errors import Cancelled
 from engine.jobs import CancelToken, Progress
 from engine.modelfolder import ModelFolder
 from training.datasets import FolderDataset
-from training.finetune import (
-    FeatureBank,
-    FineTuneSession,
-    ImageTowerPlan,
-    TrainSettings,
-    load_base,
-    save_torch_weights,
-    text_trainable,
-    train,
-)
+from training.features import FeatureBank
+from training.finetune import load_base, train
+from training.session import FineTuneSession
+from training.settings import TrainSettings
+from training.towers import ImageTowerPlan, text_trainable
 from training.traindata import TrainingDataError, from_catalog, from_dataset, split_per_class
 
 COLOURS = {"red": 0, "green": 1, "blue": 2}
@@ -258,7 +253,7 @@ def test_realignment_reports_the_mAP_of_the_restored_best_checkpoint(tiny_base: 
 
 def test_a_taken_model_id_never_costs_a_finished_training(tiny_base: ModelFolder, colour_data,
                                                            tmp_path: Path) -> None:
-    from training.finetune import new_model_id
+    from training.install import new_model_id
 
     root = tmp_path / "models"
     (root / "b-ft-mcip-20260101-120000").mkdir(parents=True)
@@ -276,7 +271,7 @@ def test_a_killed_runs_leftovers_are_swept_once_stale(tmp_path: Path) -> None:
     import os
     import time
 
-    from training.finetune import sweep_stale_work
+    from training.install import sweep_stale_work
 
     old_run, old_export = tmp_path / ".training-a-ft-mcip-1", tmp_path / ".a-ft-mcip-1.export-x1y2"
     fresh, model = tmp_path / ".training-b-ft-mcip-2", tmp_path / "a-ft-mcip-0"
@@ -358,23 +353,6 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     assert Path(out["path"], "manifest.json").is_file()
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == out["model"]
-
-
-def test_torch_weights_keep_the_base_layout_including_sub_folders(tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    base = tmp_path / "base" / "torch"
-    (base / "hf_text").mkdir(parents=True)
-    (base / "hf_text" / "config.json").write_text("{}")
-    (base / "open_clip_config.json").write_text('{"model_cfg": {}}')
-    (base / "weights.safetensors").write_bytes(b"old")
-    out = tmp_path / "new"
-    out.mkdir()
-    model = torch.nn.Linear(2, 2)
-    save_torch_weights(model, base, out)
-    assert (out / "torch" / "hf_text" / "config.json").read_text() == "{}"
-    assert (out / "torch" / "open_clip_config.json").is_file()
-    assert torch.equal(load_file(str(out / "torch" / "weights.safetensors"))["weight"], model.weight.detach())
 
 
 def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(

@@ -12,7 +12,7 @@ import torch
 
 from engine.errors import ModelFolderError
 from engine.modelfolder import PreprocessConfig
-from training.checkpoints import (
+from training.torchfolder import (
     CONFIG_FILE,
     TORCH_DIR,
     WEIGHTS_FILE,
@@ -20,6 +20,7 @@ from training.checkpoints import (
     apply_photosift_heads,
     has_torch_checkpoint,
     load_torch_model,
+    read_spec,
     save_torch_model,
 )
 
@@ -91,8 +92,8 @@ def test_torch_checkpoint_round_trip_of_a_plain_clip(tmp_path: Path) -> None:
     pre = PreprocessConfig(image_size=64)
     save_torch_model(model, tmp_path / TORCH_DIR, dict(TINY_CFG), pre)
     assert has_torch_checkpoint(tmp_path)
-    loaded, loaded_pre = load_torch_model(tmp_path)
-    assert loaded_pre == pre
+    loaded = load_torch_model(tmp_path)
+    assert read_spec(tmp_path).preprocess == pre
     x, ids = torch.randn(2, 3, 64, 64), torch.randint(1, 1000, (2, 77))
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode_image(x), model.encode_image(x))
@@ -127,7 +128,7 @@ def test_torch_checkpoint_round_trip_with_a_class_anchor_text_projection(tmp_pat
     doc = json.loads((tmp_path / "m" / TORCH_DIR / CONFIG_FILE).read_text())
     assert doc["model_cfg"]["text_cfg"]["hf_model_name"] == "hf_text"  # relative: the folder can move
     (tmp_path / "m").rename(tmp_path / "moved")
-    loaded, _ = load_torch_model(tmp_path / "moved")
+    loaded = load_torch_model(tmp_path / "moved")
     assert isinstance(loaded.text.proj, ClassAnchorProjection)
     ids = torch.randint(1, 120, (3, 16))
     with torch.no_grad():
@@ -137,7 +138,7 @@ def test_torch_checkpoint_round_trip_with_a_class_anchor_text_projection(tmp_pat
 def test_missing_checkpoint_and_bad_heads_are_model_folder_errors(tmp_path: Path) -> None:
     from training.tiny import build_tiny_clip
 
-    with pytest.raises(ModelFolderError, match="no torch checkpoint"):
+    with pytest.raises(ModelFolderError, match="keeps no torch weights"):
         load_torch_model(tmp_path)
     with pytest.raises(ModelFolderError, match="Hugging Face text tower"):
         apply_photosift_heads(build_tiny_clip(), {"text_proj": {"type": "class_anchor"}})
@@ -175,8 +176,8 @@ def test_build_starter_exports_a_working_model_folder(tmp_path: Path, sample_arr
     cos = (padded * trimmed).sum(1) / np.linalg.norm(padded, axis=1) / np.linalg.norm(trimmed, axis=1)
     assert cos.min() >= 0.9999
 
-    model, pre = load_torch_model(folder.path)
-    assert pre == folder.preprocess
+    model = load_torch_model(folder.path)
+    assert read_spec(folder.path).preprocess == folder.preprocess
     with torch.no_grad():
         ref = torch.nn.functional.normalize(model.encode_image(torch.from_numpy(pixels)), dim=-1).numpy()
     assert float((ref * images).sum(1).min()) > 0.999

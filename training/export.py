@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from engine.atomic import atomic_folder
+from engine.encoder import disable_telemetry
 from engine.errors import ModelFolderError
 from engine.modelfolder import (
     MANIFEST,
@@ -225,6 +226,7 @@ def _export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_na
 
 
 def _run(path: Path, xs: list[np.ndarray]) -> list[np.ndarray]:
+    disable_telemetry()  # the parity check's sessions too: nothing leaves the machine
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -110,3 +110,18 @@ def test_a_damaged_weights_file_is_one_clear_line(tmp_path, capsys, name):
     assert main(["models", "import", str(cut), "--arch", str(arch), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "could not be read as weights" in err
+
+
+def test_the_export_parity_check_turns_onnxruntime_telemetry_off_first(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    import engine.encoder as encoder_module
+    from training.tiny import export_tiny
+
+    events = []
+    real_session = ort.InferenceSession
+    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
+    monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
+    export_tiny(tmp_path / "m")
+    assert events[:2] == ["telemetry off", "session"]

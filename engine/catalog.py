@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from engine.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from engine.errors import (
     CatalogReadOnlyError,
     CatalogVersionError,
@@ -30,105 +31,6 @@ from engine.errors import (
 if TYPE_CHECKING:
     import sqlite_utils
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: initial schema
-    """
-    CREATE TABLE roots (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL DEFAULT 'online',
-        added_at REAL NOT NULL,
-        last_scan REAL,
-        error TEXT
-    );
-    CREATE TABLE photos (
-        id INTEGER PRIMARY KEY,
-        root_id INTEGER NOT NULL REFERENCES roots(id),
-        path TEXT NOT NULL UNIQUE,
-        raw_path BLOB,
-        size INTEGER NOT NULL,
-        mtime REAL NOT NULL,
-        fingerprint TEXT,
-        width INTEGER,
-        height INTEGER,
-        taken_at TEXT,
-        camera TEXT,
-        orientation INTEGER,
-        gps_lat REAL,
-        gps_lon REAL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        error TEXT,
-        added_at REAL NOT NULL,
-        indexed_at REAL
-    );
-    CREATE INDEX photos_root ON photos(root_id);
-    CREATE INDEX photos_status ON photos(status);
-    CREATE INDEX photos_fingerprint ON photos(fingerprint);
-    CREATE INDEX photos_taken ON photos(taken_at);
-    CREATE TABLE embeddings (
-        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-        model_id TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        PRIMARY KEY (photo_id, model_id)
-    );
-    CREATE INDEX embeddings_model ON embeddings(model_id);
-    CREATE TABLE tags (
-        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        source TEXT NOT NULL CHECK (source IN ('user', 'zeroshot', 'rejected')),
-        score REAL,
-        model_id TEXT,
-        PRIMARY KEY (photo_id, name)
-    );
-    CREATE INDEX tags_name ON tags(name);
-    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);
-    """,
-    # 2: a per-model change counter kept by triggers, so "did the vectors change?" costs one row read
-    # instead of a scan of every vector (2 s at 1M photos).
-    """
-    CREATE TABLE embedding_versions (
-        model_id TEXT PRIMARY KEY,
-        version INTEGER NOT NULL,
-        count INTEGER NOT NULL
-    );
-    INSERT INTO embedding_versions(model_id, version, count)
-        SELECT model_id, 1, COUNT(*) FROM embeddings GROUP BY model_id;
-    CREATE TRIGGER embeddings_insert AFTER INSERT ON embeddings BEGIN
-        INSERT INTO embedding_versions(model_id, version, count) VALUES (NEW.model_id, 1, 1)
-            ON CONFLICT(model_id) DO UPDATE SET version = version + 1, count = count + 1;
-    END;
-    CREATE TRIGGER embeddings_delete AFTER DELETE ON embeddings BEGIN
-        UPDATE embedding_versions SET version = version + 1, count = count - 1 WHERE model_id = OLD.model_id;
-    END;
-    CREATE TRIGGER embeddings_update AFTER UPDATE ON embeddings BEGIN
-        UPDATE embedding_versions SET version = version + 1 WHERE model_id IN (OLD.model_id, NEW.model_id);
-        UPDATE embedding_versions SET count = count - 1 WHERE model_id = OLD.model_id AND OLD.model_id != NEW.model_id;
-        INSERT INTO embedding_versions(model_id, version, count) VALUES (NEW.model_id, 1, 1)
-            ON CONFLICT(model_id) DO UPDATE SET count = count + (OLD.model_id != NEW.model_id);
-    END;
-    """,
-    # 3: a failure's kind (a transient one is retried by the next index, a permanent one only when the file
-    # changes), which model's zero-shot tags a photo has (a run killed before tagging is finished by the
-    # next index), photos that vanished in a way that looks like an unplugged drive (kept until confirmed),
-    # and the mount points seen inside each root (a mount point that is no longer one is offline, not empty).
-    """
-    ALTER TABLE photos ADD COLUMN error_kind TEXT;
-    ALTER TABLE photos ADD COLUMN tagged_model TEXT;
-    ALTER TABLE photos ADD COLUMN missing_since REAL;
-    ALTER TABLE roots ADD COLUMN mounts TEXT;
-    UPDATE photos SET error_kind = CASE WHEN
-            error LIKE '%disappeared%' OR error LIKE '%permission denied%' OR error LIKE '%Errno 28]%'
-            OR error LIKE '%no space left%' OR error LIKE '%Errno 5]%' OR error LIKE '%input/output error%'
-            OR error LIKE '%Errno 13]%' OR error LIKE '%Errno 2]%' OR error LIKE '%Errno 116]%'
-            OR error LIKE '%Errno 19]%' OR error LIKE '%Errno 6]%' OR error LIKE '%Errno 110]%'
-        THEN 'transient' ELSE 'permanent' END
-        WHERE status = 'error';
-    UPDATE photos SET tagged_model =
-        (SELECT model_id FROM tags WHERE tags.photo_id = photos.id AND source = 'zeroshot' LIMIT 1);
-    CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 MAX_TAG_LENGTH = 100
 TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
 PERMANENT = "permanent"  # not an image, truncated, too large: retried only when the file changes

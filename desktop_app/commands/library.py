@@ -15,6 +15,7 @@ from engine.indexer import IndexSettings
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
 from engine.scanner import root_problem, scan
+from engine.switching import switch_active_model
 from engine.tagging import tag_with_vocabulary
 from engine.update import update_library
 from engine.vectorindex import VectorIndex
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
-    p.add_argument("--model", help="model id to index with (becomes the library's active model)")
+    p.add_argument("--model", help="model id to index with (installed first, then made the library's active model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=0, help="decode processes (default: one per core)")
@@ -75,12 +76,13 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
-        if args.model:
-            lib.set_active_model(args.model)
         if not lib.catalog.roots():
             raise PhotosiftError("the library has no folders yet; add one with `photosift add FOLDER`")
         with progress_bar() as show:
-            encoder = load_encoder(lib.active_model_id, args.device, show)
+            # --model: install and load it first, then switch (tags included); failing, nothing changed
+            encoder = load_encoder(args.model or lib.active_model_id, args.device, show)
+            if encoder.model_id != lib.active_model_id:
+                switch_active_model(lib, encoder, progress=show, wait_s=args.wait)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers))
         s, i = report.scan, report.index

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from engine.encoder import ClipEncoder, RuntimeConfig
-from engine.errors import ModelNotInstalledError
+from engine.errors import ModelNotInstalledError, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
 from engine.modelfolder import ModelFolder, open_model
@@ -59,7 +59,13 @@ def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ign
 def switch_model_job(library_dir: Path, model_id: str, device: str, progress: ProgressCallback,
                      token: CancelToken) -> SimpleNamespace:
     """The window's "use this model" job: use_model, returning plain data (unpickling a SwitchReport in the
-    window would import onnxruntime there)."""
-    folder, report = use_model(library_dir, model_id, progress, token, device)
+    window would import onnxruntime there). Offline, the message names the window's ways out, not commands."""
+    from training.download import OfflineError
+
+    try:
+        folder, report = use_model(library_dir, model_id, progress, token, device)
+    except OfflineError as e:
+        raise PhotosiftError(f"cannot reach {e.where}; this computer seems to be offline. Offline, choose the "
+                             "starter model, or a model you imported (`photosift models import`)") from None
     return SimpleNamespace(model_id=report.model_id, previous=report.previous, path=str(folder.path),
                            with_vectors=report.with_vectors, total=report.total, tags_written=report.tags_written)

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._encoder_lock = threading.Lock()
         self.index_job: JobWorker | None = None
         self.model_job: JobWorker | None = None  # installing a model and switching the library to it
+        self._index_after_switch = False  # indexing was asked for while a model was being prepared
         self.mode = "browse"
         self.folder_filter: str | None = None
         self.tag_filter: str | None = None
@@ -604,6 +605,7 @@ class MainWindow(QMainWindow):
             self.notify("Indexing is already running.")
             return
         if self.model_job is not None:
+            self._index_after_switch = True
             self.notify("A model is being prepared; indexing starts once the library has switched to it.")
             return
         if not self.lib.catalog.roots():
@@ -755,6 +757,7 @@ class MainWindow(QMainWindow):
             on_cancel=lambda: self._model_switch_ended(f"Cancelled; the library stays on model {previous}."))
 
     def _model_switch_ended(self, message: str, error: bool = False, result: Any = None) -> None:
+        """The switch job is over (done, failed or cancelled): indexing asked for meanwhile starts now."""
         self.model_job = None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
@@ -762,6 +765,9 @@ class MainWindow(QMainWindow):
         self._update_status()
         self.notify(message, error=error)
         self.model_switched.emit(result)
+        if self._index_after_switch:
+            self._index_after_switch = False
+            self.start_index()
 
     def _model_switched(self, result: Any) -> None:
         """Everything on screen that came from the previous model is shown again: the search is run again
@@ -778,9 +784,8 @@ class MainWindow(QMainWindow):
         text = f"Switched to model {result.model_id}."
         if missing > 0:
             text += f" Computing its vectors for {missing} photos in the background."
+        self._index_after_switch = self._index_after_switch or (missing > 0 and bool(self.lib.catalog.roots()))
         self._model_switch_ended(text, result=result)
-        if missing > 0 and self.lib.catalog.roots():
-            self.start_index()
 
     def open_training(self) -> None:
         from desktop_app.gui.training_dialog import TrainingDialog

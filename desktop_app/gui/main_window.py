@@ -629,8 +629,9 @@ class MainWindow(QMainWindow):
     def _show_progress(self, p: Progress) -> None:
         """A job's report in the status bar: the bar, and stage, count, rate, time left and detail as text."""
         if p.total:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
+            unit = -(-p.total // 1_000_000_000)  # QProgressBar counts in 32-bit ints: a 3 GB download does not fit
+            self.progress.setRange(0, p.total // unit)
+            self.progress.setValue(p.done // unit)
         else:
             self.progress.setRange(0, 0)
         eta = eta_text(p.eta_s)
@@ -709,18 +710,22 @@ class MainWindow(QMainWindow):
         try:
             from training.registry import list_models
 
-            return [(m.id, f"{m.id}{'' if m.installed else '  (download)'}") for m in list_models()]
+            def label(m) -> str:
+                size = f", ~{m.size / 1e6:.0f} MB" if m.size else ""
+                return m.id if m.installed else f"{m.id}  (download{size})"
+
+            return [(m.id, label(m)) for m in list_models()]
         except ImportError:
             from engine.modelfolder import installed_model_ids
 
             return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
 
     def open_settings(self) -> None:
+        note = ("A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
+                "it); the library switches once it is ready. Offline, the built-in starter model works, or "
+                "import a checkpoint with `photosift models import`.")
         dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
-                                offline_note=lambda: "A model that is not installed is downloaded first (progress "
-                                "below, Cancel stops it); the library switches once it is ready. Offline, the "
-                                "built-in starter model works, or import a checkpoint with "
-                                "`photosift models import`.")
+                                offline_note=lambda: note)
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
 

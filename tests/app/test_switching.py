@@ -113,7 +113,7 @@ def test_index_with_another_model_switches_its_tags_too(capsys, two_model_librar
     with Library.open(folder) as lib:
         lib.catalog.add_root(str(tmp_path / "empty"))
     (tmp_path / "empty").mkdir()
-    code, out, err = run(capsys, "index", "--model", "tiny", "--json")
+    code, _out, err = run(capsys, "index", "--model", "tiny", "--json")
     assert code == 0, err
     with Library.open(folder) as lib:
         assert lib.active_model_id == "tiny" and "pasta" not in lib.catalog.tag_counts()
@@ -146,7 +146,7 @@ def test_a_cancelled_switch_changes_nothing(two_model_library, tiny_model, monke
 def test_switching_to_a_model_without_vectors_drops_the_old_tags(two_model_library, tiny_model):
     from engine.switching import switch_active_model
 
-    folder, ids = two_model_library
+    folder, _ids = two_model_library
     with Library.open(folder) as lib:
         lib.catalog.delete_embeddings("tiny")
         report = switch_active_model(lib, ClipEncoder(tiny_model, RuntimeConfig(device="cpu")))
@@ -202,7 +202,7 @@ def test_remove_is_allowed_once_the_library_using_it_is_gone(capsys, own_models,
     with Library.open(tmp_path / "old") as lib:
         lib.set_active_model("tiny-x")
     shutil.rmtree(tmp_path / "old")
-    code, out, err = run(capsys, "models", "remove", "tiny-x")
+    code, _out, err = run(capsys, "models", "remove", "tiny-x")
     assert code == 0, err
     assert not folder.exists()
 
@@ -216,5 +216,34 @@ def test_the_starter_is_removed_only_when_no_library_uses_it(capsys, own_models,
     assert code == 1 and str(tmp_path / "new") in err and starter.is_dir()
     with Library.open(tmp_path / "new") as lib:
         lib.set_active_model("tiny-x")
-    code, out, err = run(capsys, "models", "remove", "starter")
+    code, _out, err = run(capsys, "models", "remove", "starter")
     assert code == 0 and not starter.exists(), err
+
+
+def test_a_download_cancelled_halfway_leaves_the_library_as_it_was(two_model_library, monkeypatch):
+    """Install first, then switch: the library is not touched while the model downloads."""
+    from desktop_app.models_runtime import use_model
+    from training import registry
+
+    folder, ids = two_model_library
+    token = CancelToken()
+    seen: list[Progress] = []
+
+    def slow_hub(repo_id, files, *, progress, cancel, **kw):
+        for done in range(0, 100, 10):
+            cancel.check()
+            progress(Progress("download", done, 100))
+        raise AssertionError("the download was not cancelled")
+
+    def progress(p: Progress) -> None:
+        seen.append(p)
+        if p.stage == "download" and p.done >= 30:
+            token.cancel()
+
+    monkeypatch.setattr(registry, "hub_download", slow_hub)
+    with pytest.raises(Cancelled):
+        use_model(folder, "vit-b-32-laion2b", progress, token, device="cpu")
+    assert [p.done for p in seen if p.stage == "download"] == [0, 10, 20, 30]
+    with Library.open(folder) as lib:
+        assert lib.active_model_id == "tiny-b"
+        assert _tags(lib, ids[0]) == {"saturn": "user", "pasta": "zeroshot", "food": "zeroshot"}

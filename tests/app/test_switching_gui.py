@@ -140,7 +140,7 @@ def test_choosing_a_download_while_offline_leaves_the_library_as_it_was(qtbot, w
     # The switch runs in a child process: it sees the hub at an address where nothing listens.
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     choices = dict(window.model_choices())
-    assert choices["vit-b-32-laion2b"].endswith("(download)")
+    assert choices["vit-b-32-laion2b"] == "vit-b-32-laion2b  (download, ~605 MB)"
     with qtbot.waitSignal(window.model_switched, timeout=120_000) as blocker:
         window.apply_settings("vit-b-32-laion2b")
         assert window.cancel_button.isVisible() and window.progress.isVisible()
@@ -173,3 +173,13 @@ def test_no_switch_while_indexing(qtbot, window, photo_dir, second_model):
         window.apply_settings("tiny-w")
         assert "let it finish or cancel it" in window.toast.text() and window.model_job is None
     assert window.lib.active_model_id == "tiny"
+
+
+def test_download_progress_reads_in_megabytes(window):
+    from engine.jobs import Progress
+
+    window._show_progress(Progress("download", 120_000_000, 605_000_000, 10.0))
+    assert "Downloading model 120/605 MB at 12.0 MB/s, about 40 s left" in window.status_label.text()
+    assert (window.progress.value(), window.progress.maximum()) == (120_000_000, 605_000_000)
+    window._show_progress(Progress("download", 1_500_000_000, 3_000_000_000, 10.0))  # past 32 bits
+    assert (window.progress.value(), window.progress.maximum()) == (500_000_000, 1_000_000_000)

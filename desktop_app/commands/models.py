@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_id", metavar="ID")
     q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="export variants for this device (fp16 is added where CUDA runs)")
+    q.add_argument("--wait", type=float, default=2.0, metavar="SECONDS",
+                   help="wait this long for another Photosift process that is updating the library")
     q.add_argument("--no-index", action="store_true",
                    help="only switch; compute the new model's vectors later with `photosift index`")
     q.set_defaults(func=cmd_use)
@@ -94,10 +96,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_use(args: argparse.Namespace) -> int:
-    from desktop_app.models_runtime import use_model
+    from desktop_app.models_runtime import SWITCH_WAIT_S, use_model
+
+    wait_s = getattr(args, "wait", SWITCH_WAIT_S)  # `photosift train --use` calls this without --wait
 
     with progress_bar() as progress:
-        folder, report = use_model(args.library, args.model_id, progress, device=args.device)
+        folder, report = use_model(args.library, args.model_id, progress, device=args.device, wait_s=wait_s)
     model_id, have, total = report.model_id, report.with_vectors, report.total
     print(f"Active model: {model_id} ({folder.path})" + ("" if report.previous != model_id else " (unchanged)"))
     if have:
@@ -115,7 +119,7 @@ def cmd_use(args: argparse.Namespace) -> int:
         from desktop_app.commands.library import cmd_index
 
         return cmd_index(argparse.Namespace(library=args.library, model=None, device=args.device, batch_size=32,
-                                            workers=0, wait=0.0, no_tags=False, json=False))
+                                            workers=0, wait=wait_s, no_tags=False, json=False))
     return 0
 
 

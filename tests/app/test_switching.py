@@ -247,3 +247,25 @@ def test_a_download_cancelled_halfway_leaves_the_library_as_it_was(two_model_lib
     with Library.open(folder) as lib:
         assert lib.active_model_id == "tiny-b"
         assert _tags(lib, ids[0]) == {"saturn": "user", "pasta": "zeroshot", "food": "zeroshot"}
+
+
+def test_a_switch_refused_because_the_library_is_busy_changes_nothing(capsys, two_model_library):
+    """Another process is indexing: the switch waits --wait seconds, then is refused, and nothing changed."""
+    import subprocess
+    import sys
+
+    folder, ids = two_model_library
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import filelock, sys, time; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
+         "print('held', flush=True); time.sleep(60)", str(folder / "write.lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, _, err = run(capsys, "models", "use", "tiny", "--wait", "0")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1 and "being updated by another Photosift process" in err
+    with Library.open(folder) as lib:
+        assert lib.active_model_id == "tiny-b"
+        assert _tags(lib, ids[0]) == {"saturn": "user", "pasta": "zeroshot", "food": "zeroshot"}

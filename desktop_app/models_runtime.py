@@ -68,4 +68,5 @@ def switch_model_job(library_dir: Path, model_id: str, device: str, progress: Pr
         raise PhotosiftError(f"cannot reach {e.where}; this computer seems to be offline. Offline, choose the "
                              "starter model, or a model you imported (`photosift models import`)") from None
     return SimpleNamespace(model_id=report.model_id, previous=report.previous, path=str(folder.path),
-                           with_vectors=report.with_vectors, total=report.total, tags_written=report.tags_written)
+                           with_vectors=report.with_vectors, to_index=report.to_index, total=report.total,
+                           tags_written=report.tags_written)

@@ -26,6 +26,7 @@ class SwitchReport:
     model_id: str
     previous: str
     with_vectors: int  # photos that have vectors of the new model
+    to_index: int  # readable photos that have none yet: indexing computes them
     total: int  # photos in the library
     tags_written: int
 
@@ -63,4 +64,6 @@ def switch_active_model(library: Library, encoder: ClipEncoder, *, tag: bool = T
                         written += len(tags)
                     done += len(ids)
                     clock.report(done)
-        return SwitchReport(model_id, previous, with_vectors, catalog.counts()["total"], written)
+        counts = catalog.counts()  # vectors exist only for photos read fine ('ok'); 'pending' ones are to index
+        to_index = max(0, counts["ok"] + counts["pending"] - with_vectors)
+        return SwitchReport(model_id, previous, with_vectors, to_index, counts["total"], written)

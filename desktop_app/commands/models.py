@@ -102,19 +102,19 @@ def cmd_use(args: argparse.Namespace) -> int:
 
     with progress_bar() as progress:
         folder, report = use_model(args.library, args.model_id, progress, device=args.device, wait_s=wait_s)
-    model_id, have, total = report.model_id, report.with_vectors, report.total
+    model_id, have, total, todo = report.model_id, report.with_vectors, report.total, report.to_index
     print(f"Active model: {model_id} ({folder.path})" + ("" if report.previous != model_id else " (unchanged)"))
     if have:
         print(f"Zero-shot tags of {model_id}: {report.tags_written} on {have} photos (your own tags are kept).")
     if not total:
         print("The library has no photos yet: `photosift add FOLDER`, then `photosift index`.")
-    elif have >= total:
-        print(f"All {total} photos already have vectors of {model_id}.")
+    elif not todo:
+        print(f"All {have} photos already have vectors of {model_id}.")
     elif args.no_index:
-        print(f"{have} of {total} photos have vectors of {model_id}; "
-              "`photosift index` computes the rest (search uses this model's vectors only).")
+        print(f"{have} photos have vectors of {model_id}, {todo} do not yet; "
+              "`photosift index` computes them (search uses this model's vectors only).")
     else:
-        print(f"Computing vectors of {model_id} for {total - have} photos (Ctrl+C stops; "
+        print(f"Computing vectors of {model_id} for {todo} photos (Ctrl+C stops; "
               "`photosift index` continues later). The previous model's vectors are kept.")
         from desktop_app.commands.library import cmd_index
 

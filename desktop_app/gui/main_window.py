@@ -785,7 +785,7 @@ class MainWindow(QMainWindow):
         if self.mode == "results":
             self.details.fields["Score"].setText("")  # the previous model's score; the new one comes with the search
         self._rerun()
-        missing = result.total - result.with_vectors
+        missing = result.to_index
         text = f"Switched to model {result.model_id}."
         if missing > 0:
             text += f" Computing its vectors for {missing} photos in the background."

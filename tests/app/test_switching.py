@@ -146,11 +146,13 @@ def test_a_cancelled_switch_changes_nothing(two_model_library, tiny_model, monke
 def test_switching_to_a_model_without_vectors_drops_the_old_tags(two_model_library, tiny_model):
     from engine.switching import switch_active_model
 
-    folder, _ids = two_model_library
+    folder, ids = two_model_library
     with Library.open(folder) as lib:
         lib.catalog.delete_embeddings("tiny")
+        lib.catalog.record_error(ids[-1], "not an image")  # unreadable: nothing to compute for it
         report = switch_active_model(lib, ClipEncoder(tiny_model, RuntimeConfig(device="cpu")))
         assert (report.previous, report.model_id, report.with_vectors, report.tags_written) == ("tiny-b", "tiny", 0, 0)
+        assert (report.to_index, report.total) == (N_PHOTOS - 1, N_PHOTOS)
         assert lib.catalog.tag_counts() == {"saturn": 1}  # indexing tags the photos as it computes their vectors
 
 

@@ -7,14 +7,18 @@ exit code. With no subcommand (or only a folder) the desktop window opens.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import Cancelled, PhotosiftError
-from engine.paths import default_library_dir
+from desktop_app.commands import shown
+from engine.errors import Cancelled, PhotosiftError, catalog_error
+from engine.paths import LibraryPaths, default_library_dir
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parsers.
 COMMAND_MODULES = ("library", "search", "models", "evaluate", "train", "doctor")
@@ -43,26 +47,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
-    if not any(a in known for a in argv) and not any(a in ("-h", "--help") for a in argv):
+    first = _first_positional(argv)
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    if not wants_help and (first is None or (first not in known and _names_a_folder(first))):
         return _open_window(parser, argv)
+    # Anything else is a command line: a mistyped command gets argparse's "invalid choice" (exit 2).
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     args.library = args.library or default_library_dir()
+    if hasattr(sys.stdout, "reconfigure"):  # a name that is not UTF-8 printed anywhere cannot end in a traceback
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return int(args.func(args) or 0)
     except Cancelled:
-        print("photosift: cancelled; work done so far is kept", file=sys.stderr)
-        return 130
+        return _fail("cancelled; work done so far is kept", 130)
     except KeyboardInterrupt:
-        print("photosift: interrupted; work done so far is kept, run the command again to continue",
-              file=sys.stderr)
-        return 130
+        return _fail("interrupted; work done so far is kept, run the command again to continue", 130)
     except PhotosiftError as e:
-        print(f"photosift: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(f"error: {e}")
+    except sqlite3.Error as e:
+        typed = catalog_error(e, LibraryPaths(Path(args.library).expanduser().absolute()).catalog)
+        return _fail(f"error: {typed}" if typed is not e else
+                     f"error: the catalog could not be read or written ({e}); run `photosift doctor`")
     except OSError as e:
-        print(f"photosift: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_ERROR
+        where = f": {os.fsdecode(e.filename)}" if e.filename else ""
+        if _disk_full(e):
+            return _fail(f"error: the disk is full ({e.strerror or e}{where}); free some space and run the "
+                         "command again (work done so far is kept)")
+        return _fail(f"error: {e.strerror or e}{where}")
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
+    """One stderr line (control characters escaped, so a file name cannot break it in two)."""
+    print(f"photosift: {shown(message)}", file=sys.stderr)
+    return code
+
+
+def _disk_full(e: OSError) -> bool:
+    # numpy's tofile/save report a short write as "N requested and M written", without an errno.
+    return e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) or (
+        e.errno is None and "requested and" in str(e) and "written" in str(e))
+
+
+def _first_positional(argv: list[str]) -> str | None:
+    """The first argument that is not a top-level option (or an option's value)."""
+    skip = False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+        elif a == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        elif a == "--library":
+            skip = True
+        elif not a.startswith("-") or a == "-":
+            return a
+    return None
+
+
+def _names_a_folder(arg: str) -> bool:
+    """`photosift FOLDER` opens the window on it; a bare word that is no folder is a mistyped command."""
+    return os.path.isdir(arg) or os.sep in arg or (os.altsep or os.sep) in arg or arg.startswith("~")
 
 
 def _open_window(parser: argparse.ArgumentParser, argv: list[str]) -> int:

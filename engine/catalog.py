@@ -1,11 +1,14 @@
 """The catalog: one SQLite database (WAL) per library, the source of truth for photos and vectors.
 
-The schema is versioned with PRAGMA user_version and forward-only migrations; a catalog written by a
-newer Photosift is refused, never altered.
+The schema is versioned with PRAGMA user_version and forward-only migrations, each preceded by a backup
+(engine.backup); a catalog written by a newer Photosift is refused, never altered (its version is read
+through a read-only connection first). A catalog this process cannot write is opened read-only.
+SQLite failures are turned into typed errors (disk full, damaged, read-only) by `engine.errors.catalog_error`.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,10 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import numpy as np
 
-from engine.errors import CatalogVersionError
+from engine.errors import (
+    CatalogReadOnlyError,
+    CatalogVersionError,
+    InvalidTagError,
+    catalog_error,
+)
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -98,12 +107,35 @@ MIGRATIONS: tuple[str, ...] = (
             ON CONFLICT(model_id) DO UPDATE SET count = count + (OLD.model_id != NEW.model_id);
     END;
     """,
+    # 3: a failure's kind (a transient one is retried by the next index, a permanent one only when the file
+    # changes), which model's zero-shot tags a photo has (a run killed before tagging is finished by the
+    # next index), photos that vanished in a way that looks like an unplugged drive (kept until confirmed),
+    # and the mount points seen inside each root (a mount point that is no longer one is offline, not empty).
+    """
+    ALTER TABLE photos ADD COLUMN error_kind TEXT;
+    ALTER TABLE photos ADD COLUMN tagged_model TEXT;
+    ALTER TABLE photos ADD COLUMN missing_since REAL;
+    ALTER TABLE roots ADD COLUMN mounts TEXT;
+    UPDATE photos SET error_kind = CASE WHEN
+            error LIKE '%disappeared%' OR error LIKE '%permission denied%' OR error LIKE '%Errno 28]%'
+            OR error LIKE '%no space left%' OR error LIKE '%Errno 5]%' OR error LIKE '%input/output error%'
+            OR error LIKE '%Errno 13]%' OR error LIKE '%Errno 2]%' OR error LIKE '%Errno 116]%'
+            OR error LIKE '%Errno 19]%' OR error LIKE '%Errno 6]%' OR error LIKE '%Errno 110]%'
+        THEN 'transient' ELSE 'permanent' END
+        WHERE status = 'error';
+    UPDATE photos SET tagged_model =
+        (SELECT model_id FROM tags WHERE tags.photo_id = photos.id AND source = 'zeroshot' LIMIT 1);
+    CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+MAX_TAG_LENGTH = 100
+TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
+PERMANENT = "permanent"  # not an image, truncated, too large: retried only when the file changes
 
 PHOTO_COLUMNS = (
     "id, root_id, path, raw_path, size, mtime, fingerprint, width, height, taken_at, camera, "
-    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at"
+    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at, error_kind, tagged_model, missing_since"
 )
 
 
@@ -136,6 +168,9 @@ class Photo:
     error: str | None
     added_at: float
     indexed_at: float | None
+    error_kind: str | None = None  # TRANSIENT or PERMANENT when status is 'error'
+    tagged_model: str | None = None  # the model whose zero-shot tags the photo has, None when untagged
+    missing_since: float | None = None  # vanished with many others at once: kept until confirmed
 
     @property
     def fs_path(self) -> str | bytes:
@@ -148,17 +183,70 @@ class PhotoCatalog:
 
     def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = False
+        try:
+            self.conn = self._open(timeout_s)
+        except sqlite3.DatabaseError as e:
+            raise catalog_error(e, self.path) from e
+
+    def _open(self, timeout_s: float) -> sqlite3.Connection:
+        """Connect without changing anything a refusal should leave alone.
+
+        An existing file is first opened read-only: its schema version is checked before any write (a
+        newer catalog is refused with its header bytes untouched), and a catalog this process cannot
+        write stays open read-only, so `status` and `search` work. Only then is it opened for writing,
+        switched to WAL and migrated (after a backup).
+        """
+        if self.path.exists():
+            ro = connect_read_only(self.path, timeout_s)
+            try:
+                version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+            except sqlite3.Error:
+                ro.close()
+                raise
+            if version > SCHEMA_VERSION:
+                ro.close()
+                raise CatalogVersionError(
+                    f"catalog {self.path} has schema version {version}, newer than this Photosift "
+                    f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it (the catalog was not changed)")
+            if not _writable(self.path):
+                return self._stay_read_only(ro, version)
+            ro.close()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created private: SQLite gives the WAL and shared-memory files the catalog's own mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                check_same_thread=False)
-        # Only takes effect on a new, empty database: 2 KB vectors fill 16 KB pages 7 to a page, where
-        # 4 KB pages hold one each and waste half the file.
-        conn.execute("PRAGMA page_size=16384")
-        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            # Only takes effect on a new, empty database: 2 KB vectors fill 16 KB pages 7 to a page, where
+            # 4 KB pages hold one each and waste half the file.
+            conn.execute("PRAGMA page_size=16384")
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as e:  # a read-only disk that os.access did not reveal
+            conn.close()
+            if "readonly" not in str(e):
+                raise
+            ro = connect_read_only(self.path, timeout_s)
+            return self._stay_read_only(ro, int(ro.execute("PRAGMA user_version").fetchone()[0]))
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _stay_read_only(self, conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
+        if version < SCHEMA_VERSION:
+            conn.close()
+            raise CatalogReadOnlyError(
+                f"catalog {self.path} needs an upgrade to open but is read-only; make it and its folder "
+                "writable, then run the command again")
+        self.read_only = True
+        return conn
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -183,11 +271,14 @@ class PhotoCatalog:
 
     def _migrate(self) -> None:
         version = self.schema_version
-        if version > SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:  # checked read-only before; another process may have upgraded since
             raise CatalogVersionError(
                 f"catalog {self.path} has schema version {version}, newer than this Photosift "
-                f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it"
-            )
+                f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it")
+        if 0 < version < SCHEMA_VERSION:
+            from engine.backup import backup_catalog
+
+            backup_catalog(self, reason=f"before-v{SCHEMA_VERSION}")
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number]):
@@ -231,6 +322,22 @@ class PhotoCatalog:
         self.conn.execute("UPDATE roots SET state = ?, error = ?, last_scan = ? WHERE id = ?",
                           (state, error, time.time(), root_id))
 
+    def root_mounts(self, root_id: int) -> list[str]:
+        """Mount points seen inside a root (the root itself included) at its last full scan."""
+        row = self.conn.execute("SELECT mounts FROM roots WHERE id = ?", (root_id,)).fetchone()
+        return [m for m in (row[0] or "").split("\n") if m] if row else []
+
+    def set_root_mounts(self, root_id: int, mounts: Iterable[str]) -> None:
+        self.conn.execute("UPDATE roots SET mounts = ? WHERE id = ?", ("\n".join(sorted(set(mounts))) or None, root_id))
+
+    def fingerprints_only_in_root(self, root_id: int) -> set[str]:
+        """Fingerprints (thumbnail keys) of a root's photos that no photo of another root shares."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT fingerprint FROM photos WHERE root_id = ? AND fingerprint IS NOT NULL AND fingerprint "
+            "NOT IN (SELECT fingerprint FROM photos WHERE root_id != ? AND fingerprint IS NOT NULL)",
+            (root_id, root_id))
+        return {r[0] for r in rows}
+
     def remove_root(self, root_id: int) -> int:
         """Forget a root and everything of it (the photos on disk are never touched)."""
         with self.transaction():
@@ -268,9 +375,49 @@ class PhotoCatalog:
         return self._photos("WHERE status = ? ORDER BY id" + tail, (status,))
 
     def photos_missing_embedding(self, model_id: str) -> list[Photo]:
+        """Photos to index: new, changed, or failed for a transient reason (unplugged, full disk, ...).
+
+        Photos of offline roots and photos held as missing are left for when they are back.
+        """
         return self._photos(
-            "WHERE status IN ('pending', 'ok') AND id NOT IN "
-            "(SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
+            f"WHERE (status IN ('pending', 'ok') OR (status = 'error' AND error_kind = '{TRANSIENT}')) "
+            "AND missing_since IS NULL AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
+            "AND id NOT IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
+
+    def photos_missing_tags(self, model_id: str) -> list[int]:
+        """Photos with a vector of the model but not (yet) its zero-shot tags: a run killed before tagging."""
+        rows = self.conn.execute(
+            "SELECT e.photo_id FROM embeddings e JOIN photos p ON p.id = e.photo_id WHERE e.model_id = ? "
+            "AND (p.tagged_model IS NULL OR p.tagged_model != ?) ORDER BY e.photo_id", (model_id, model_id))
+        return [int(r[0]) for r in rows]
+
+    def mark_missing(self, ids: Sequence[int], since: float | None = None) -> None:
+        """Photos that vanished in a way that looks like an unplugged drive: kept (tags and all) until confirmed."""
+        when = time.time() if since is None else since
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE photos SET missing_since = COALESCE(missing_since, ?) WHERE id IN ({marks})",
+                              (when, *chunk))
+
+    def clear_missing(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE photos SET missing_since = NULL WHERE id IN ({marks})", chunk)
+
+    def ids_with_user_tags(self, ids: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update(int(r[0]) for r in self.conn.execute(
+                f"SELECT DISTINCT photo_id FROM tags WHERE source IN ('user', 'rejected') AND photo_id IN ({marks})",
+                chunk))
+        return out
+
+    def missing_photos(self) -> list[Photo]:
+        return self._photos("WHERE missing_since IS NOT NULL ORDER BY path")
 
     def photos_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, list[Photo]]:
         fps = list(set(fingerprints))
@@ -293,8 +440,9 @@ class PhotoCatalog:
     def mark_changed(self, photo_id: int, *, size: int, mtime: float, fingerprint: str | None) -> None:
         """A file's content changed: its vectors are stale, it will be indexed again."""
         self.conn.execute(
-            "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL "
-            "WHERE id = ?", (size, mtime, fingerprint, photo_id))
+            "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL, "
+            "error_kind = NULL, tagged_model = NULL, missing_since = NULL WHERE id = ?",
+            (size, mtime, fingerprint, photo_id))
         self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
 
@@ -302,7 +450,7 @@ class PhotoCatalog:
                    mtime: float) -> None:
         """A file was moved or renamed: keep its id, vectors and tags."""
         self.conn.execute(
-            "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, "
+            "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, missing_since = NULL, "
             "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END WHERE id = ?",
             (root_id, path, raw_path, mtime, photo_id))
 
@@ -310,8 +458,8 @@ class PhotoCatalog:
         """A byte-identical copy of an indexed photo: reuse its metadata and vectors, compute nothing."""
         self.conn.execute(
             "UPDATE photos SET (width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
-            "indexed_at) = (SELECT width, height, taken_at, camera, orientation, gps_lat, gps_lon, status, "
-            "indexed_at FROM photos WHERE id = ?) WHERE id = ?", (src_id, dst_id))
+            "indexed_at, tagged_model) = (SELECT width, height, taken_at, camera, orientation, gps_lat, gps_lon, "
+            "status, indexed_at, tagged_model FROM photos WHERE id = ?) WHERE id = ?", (src_id, dst_id))
         n = self.conn.execute(
             "INSERT OR IGNORE INTO embeddings(photo_id, model_id, vector) "
             "SELECT ?, model_id, vector FROM embeddings WHERE photo_id = ?", (dst_id, src_id)).rowcount
@@ -332,18 +480,27 @@ class PhotoCatalog:
         values = [meta.get(c) for c in cols]
         self.conn.execute(
             "UPDATE photos SET width = ?, height = ?, taken_at = ?, camera = ?, orientation = ?, "
-            "gps_lat = ?, gps_lon = ?, status = 'ok', error = NULL, indexed_at = ? WHERE id = ?",
+            "gps_lat = ?, gps_lon = ?, status = 'ok', error = NULL, error_kind = NULL, indexed_at = ? WHERE id = ?",
             (*values, time.time(), photo_id))
 
-    def record_error(self, photo_id: int, reason: str) -> None:
-        self.conn.execute("UPDATE photos SET status = 'error', error = ?, indexed_at = ? WHERE id = ?",
-                          (reason, time.time(), photo_id))
+    def record_error(self, photo_id: int, reason: str, kind: str = PERMANENT) -> None:
+        self.conn.execute("UPDATE photos SET status = 'error', error = ?, error_kind = ?, indexed_at = ? "
+                          "WHERE id = ?", (reason, kind, time.time(), photo_id))
 
     def counts(self) -> dict[str, int]:
+        """Photos by status; 'error' is split into 'failed_transient' and 'failed_permanent'; 'missing' counts
+        photos held after vanishing (see mark_missing)."""
         rows = self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status").fetchall()
         out = {"pending": 0, "ok": 0, "error": 0}
         out.update({s: int(n) for s, n in rows})
         out["total"] = sum(int(n) for _, n in rows)
+        kinds = dict(self.conn.execute(
+            "SELECT COALESCE(error_kind, ?), COUNT(*) FROM photos WHERE status = 'error' GROUP BY 1",
+            (PERMANENT,)).fetchall())
+        out["failed_transient"] = int(kinds.get(TRANSIENT, 0))
+        out["failed_permanent"] = int(kinds.get(PERMANENT, 0))
+        out["missing"] = int(self.conn.execute(
+            "SELECT COUNT(*) FROM photos WHERE missing_since IS NOT NULL").fetchone()[0])
         return out
 
     def failed(self) -> list[Photo]:
@@ -445,13 +602,14 @@ class PhotoCatalog:
 
     # -- tags -----------------------------------------------------------------------------
     def set_user_tag(self, photo_id: int, name: str) -> None:
+        """Tag a photo; the name is trimmed and must be 1-100 printable characters (InvalidTagError)."""
         self.conn.execute("INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'user', 1.0)",
-                          (photo_id, name))
+                          (photo_id, clean_tag(name)))
 
     def reject_tag(self, photo_id: int, name: str) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'rejected', NULL)",
-            (photo_id, name))
+            (photo_id, clean_tag(name)))
 
     def remove_tag(self, photo_id: int, name: str) -> None:
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
@@ -459,6 +617,7 @@ class PhotoCatalog:
     def put_zeroshot_tags(self, model_id: str, photo_id: int, scored: Iterable[tuple[str, float]]) -> None:
         """Replace a photo's zero-shot tags; user and rejected tags always win and are kept."""
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
+        self.conn.execute("UPDATE photos SET tagged_model = ? WHERE id = ?", (model_id, photo_id))
         self.conn.executemany(
             "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id) "
             "VALUES (?, ?, 'zeroshot', ?, ?)",
@@ -482,6 +641,39 @@ class PhotoCatalog:
     def photo_ids_with_tag(self, name: str) -> set[int]:
         rows = self.conn.execute("SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected'", (name,))
         return {int(r[0]) for r in rows}
+
+
+def clean_tag(name: str) -> str:
+    """A tag name trimmed of surrounding spaces; InvalidTagError when empty, too long or not printable."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidTagError("a tag needs at least one character")
+    if len(cleaned) > MAX_TAG_LENGTH:
+        raise InvalidTagError(f"a tag is at most {MAX_TAG_LENGTH} characters; this one has {len(cleaned)}")
+    if not cleaned.isprintable():
+        raise InvalidTagError(f"a tag cannot hold control characters: {cleaned!r}")
+    return cleaned
+
+
+def connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that cannot write; in a folder it may not write either, the file is read as immutable
+    (SQLite cannot create the WAL index there)."""
+    uri = "file:" + quote(str(path.absolute())) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if "readonly" not in str(e) and "unable to open" not in str(e):
+            raise
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=timeout_s, isolation_level=None,
+                               check_same_thread=False)
+    return conn
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the catalog and create its WAL files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Image and text encoders on ONNX Runtime: CUDA when present, CPU otherwise.
 
 The variant is chosen per device (fp16 on CUDA, int8 on CPU, fp32 as the fallback) unless asked for.
-Outputs are L2-normalised float32 rows. A text tower whose input has a dynamic sequence axis gets ids
+Outputs are L2-normalised float32 rows. ONNX Runtime's telemetry is switched off before the first session:
+nothing leaves the machine. A text tower whose input has a dynamic sequence axis gets ids
 trimmed to the batch's longest text; one with a fixed length (folders exported before) gets them padded.
 """
 
@@ -29,6 +30,20 @@ class RuntimeConfig:
     variant: str = "auto"  # auto | fp32 | int8 | fp16
     threads: int = 0  # 0: one per physical core, as onnxruntime decides
     tensorrt: bool = False
+
+
+_telemetry_off = False
+
+
+def disable_telemetry() -> None:
+    """Turn off ONNX Runtime's built-in telemetry events (once per process, before any session)."""
+    global _telemetry_off
+    if _telemetry_off:
+        return
+    off = getattr(ort, "disable_telemetry_events", None)
+    if off is not None:
+        off()
+    _telemetry_off = True
 
 
 def available_providers() -> list[str]:
@@ -72,6 +87,7 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 class _Tower:
     def __init__(self, path: str, providers: list[str], threads: int) -> None:
+        disable_telemetry()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:

@@ -5,17 +5,20 @@ Every failure to read one file becomes an ImageReadError with a reason a person 
 
 from __future__ import annotations
 
+import datetime
+import errno
 import hashlib
 import os
-import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from engine.errors import ImageReadError
+from engine.atomic import atomic_file
+from engine.errors import ImageReadError, TransientReadError
 
 try:
     from pillow_heif import register_heif_opener
@@ -89,6 +92,30 @@ def _clean(text: Any) -> str | None:
     return text or None
 
 
+FIRST_PHOTO_YEAR = 1826  # the oldest surviving photograph; an earlier EXIF year is a wrong clock or filler
+
+
+def exif_date(text: str | None) -> str | None:
+    """An EXIF date ("YYYY:MM:DD HH:MM:SS") as ISO 8601, or None when it is not a real date.
+
+    Cameras without a set clock write "0000:00:00 00:00:00" or blanks; a year before photography or after
+    next year is a broken clock, and sorting by date must not put such photos first or last.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    if len(text) < 19 or text[4] not in ":-" or text[7] not in ":-":
+        return None
+    try:
+        when = datetime.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+                                 int(text[14:16]), int(text[17:19]))
+    except ValueError:
+        return None
+    if not FIRST_PHOTO_YEAR <= when.year <= datetime.date.today().year + 1:
+        return None
+    return when.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def read_metadata(image: Image.Image) -> dict[str, Any]:
     """EXIF date taken, camera, orientation and GPS; oriented full-size dimensions."""
     meta: dict[str, Any] = {"orientation": None, "taken_at": None, "camera": None, "gps_lat": None, "gps_lon": None}
@@ -103,10 +130,8 @@ def read_metadata(image: Image.Image) -> dict[str, Any]:
             sub = exif.get_ifd(_EXIF_IFD)
         except Exception:  # noqa: BLE001 - a damaged sub-IFD only loses the date
             sub = {}
-        taken = _clean(sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime))
-        if taken and len(taken) >= 19 and taken[4] == ":":
-            taken = f"{taken[0:4]}-{taken[5:7]}-{taken[8:10]}T{taken[11:19]}"
-        meta["taken_at"] = taken
+        meta["taken_at"] = (exif_date(_clean(sub.get(ExifTags.Base.DateTimeOriginal)))
+                            or exif_date(_clean(exif.get(ExifTags.Base.DateTime))))
         make, model = _clean(exif.get(ExifTags.Base.Make)), _clean(exif.get(ExifTags.Base.Model))
         if model and make and model.lower().startswith(make.split()[0].lower()):
             make = None
@@ -153,12 +178,26 @@ def open_photo(path: str | bytes | Path, min_side: int = THUMBNAIL_SIZE, max_pix
     except ImageReadError:
         raise
     except READ_ERRORS as e:
-        raise ImageReadError(read_error_reason(e, path)) from None
+        error = TransientReadError if is_transient(e) else ImageReadError
+        raise error(read_error_reason(e, path)) from None
     return DecodedPhoto(rgb, meta)
 
 
 # What decoding a bad file raises (PIL's own errors included), and the one-line reason a user sees for it.
 READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+# System errors that say nothing about the file's content and may pass: a vanished file (unplugged drive),
+# an I/O error, a full disk or quota, missing permission, a stale network mount, a busy or timed-out device.
+TRANSIENT_ERRNOS = frozenset({
+    errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOSPC, errno.EDQUOT, errno.ENXIO,
+    errno.ENODEV, errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EMFILE,
+    errno.ENFILE, errno.ENOMEM, errno.EROFS, errno.ENOTCONN, errno.EHOSTDOWN, errno.ECONNABORTED,
+})
+
+
+def is_transient(e: BaseException) -> bool:
+    """True when a failure is the system's (may pass), not the file's content (PIL's errors have no errno)."""
+    return isinstance(e, OSError) and not isinstance(e, UnidentifiedImageError) and e.errno in TRANSIENT_ERRNOS
 
 
 def read_error_reason(e: BaseException, path: str | bytes | Path) -> str:
@@ -166,6 +205,8 @@ def read_error_reason(e: BaseException, path: str | bytes | Path) -> str:
         return "file disappeared before it could be read"
     if isinstance(e, PermissionError):
         return "permission denied"
+    if is_transient(e):
+        return f"could not read the file: {getattr(e, 'strerror', None) or e}"
     if isinstance(e, UnidentifiedImageError):
         return "empty file (0 bytes)" if _size_or_none(path) == 0 else "not an image, or a format Photosift cannot read"
     if isinstance(e, Image.DecompressionBombError):
@@ -185,18 +226,23 @@ def thumbnail_path(thumb_dir: Path, fp: str) -> Path:
 
 
 def save_thumbnail(image: Image.Image, dest: Path, size: int = THUMBNAIL_SIZE) -> None:
-    """Write atomically (temp + rename) so a crash never leaves a half thumbnail behind."""
+    """Write atomically (engine.atomic) so a crash never leaves a half thumbnail behind."""
     thumb = image.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            thumb.save(f, "JPEG", quality=85, optimize=False)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(dest) as tmp, open(tmp, "wb") as f:
+        thumb.save(f, "JPEG", quality=85, optimize=False)
+
+
+def delete_thumbnails(thumb_dir: Path, fingerprints: Iterable[str]) -> int:
+    """Delete the cached thumbnails of these fingerprints (photos the user forgot); returns how many."""
+    removed = 0
+    for fp in fingerprints:
+        try:
+            thumbnail_path(thumb_dir, fp).unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def prune_thumbnails(thumb_dir: Path, limit_bytes: int) -> int:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.util
 import os
+import shutil
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalog import Photo, PhotoCatalog
-from engine.errors import ImageReadError
-from engine.imageio import THUMBNAIL_SIZE, open_photo, save_thumbnail, thumbnail_path
+from engine.atomic import pid_alive
+from engine.catalog import PERMANENT, TRANSIENT, Photo, PhotoCatalog
+from engine.errors import ImageReadError, TransientReadError
+from engine.imageio import THUMBNAIL_SIZE, is_transient, open_photo, save_thumbnail, thumbnail_path
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import PreprocessConfig
 from engine.preprocess import normalize, resize_and_crop
@@ -35,6 +39,7 @@ class DecodeTask:
     photo_id: int
     path: str | bytes
     fingerprint: str | None
+    thumbnail_only: bool = False  # only (re)make the cached thumbnail
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Decoded:
     pixels: np.ndarray | None  # (S, S, 3) uint8, or None on failure
     meta: dict[str, Any]
     error: str | None = None
+    error_kind: str = PERMANENT
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class IndexReport:
     indexed: int = 0
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    failed_transient: int = 0  # of `failed`: retried by the next index
     seconds_decode_wait: float = 0.0
     seconds_encode: float = 0.0
     seconds_commit: float = 0.0
@@ -91,16 +98,27 @@ def decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | N
 
 def _decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | None) -> Decoded:
     try:
-        photo = open_photo(task.path, min_side=max(cfg.image_size, THUMBNAIL_SIZE))
+        photo = open_photo(task.path, min_side=THUMBNAIL_SIZE if task.thumbnail_only
+                           else max(cfg.image_size, THUMBNAIL_SIZE))
+    except TransientReadError as e:
+        return Decoded(task.photo_id, None, {}, str(e), TRANSIENT)
+    except ImageReadError as e:
+        return Decoded(task.photo_id, None, {}, str(e), PERMANENT)
+    except Exception as e:  # noqa: BLE001 - one bad file must never stop the library
+        return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}", PERMANENT)
+    try:
         if thumb_dir and task.fingerprint:
             dest = thumbnail_path(Path(thumb_dir), task.fingerprint)
             if not dest.exists():
                 save_thumbnail(photo.image, dest)
+        if task.thumbnail_only:
+            return Decoded(task.photo_id, None, {})
         return Decoded(task.photo_id, resize_and_crop(photo.image, cfg), photo.meta)
-    except ImageReadError as e:
-        return Decoded(task.photo_id, None, {}, str(e))
+    except OSError as e:  # the thumbnail cache's disk (full, read-only): not the photo's fault
+        kind = TRANSIENT if is_transient(e) else PERMANENT
+        return Decoded(task.photo_id, None, {}, f"could not save its thumbnail: {e.strerror or e}", kind)
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the library
-        return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}")
+        return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}", PERMANENT)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -119,8 +137,70 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+# The fork server's socket is <base>/<pid>/pymp-XXXXXXXX/listener-XXXXXXXX, and AF_UNIX paths end at 107 bytes.
+POOL_SOCKET_ROOM = 44
+
+
+def pool_temp_root(base: Path) -> Path | None:
+    """Where the decode pool's temp folders go: `base`, or when that is too deep for a socket path a short
+    folder in the system temp dir; None when no place is short enough (multiprocessing's default then)."""
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    for candidate in (Path(base), Path(tempfile.gettempdir()) / f"photosift-pool-{user}",
+                      Path("/tmp") / f"photosift-pool-{user}"):
+        if len(os.fsencode(str(candidate))) + POOL_SOCKET_ROOM <= 107:
+            return candidate
+    return None
+
+
+def use_pool_temp_dir(base: Path) -> None:
+    """Give this process's multiprocessing temp folder (the fork server's socket) a home of our own.
+
+    multiprocessing makes a `pymp-*` folder in the system temp dir and deletes it at a normal exit; a kill -9
+    leaves it there forever. Here it is made inside `<base>/<pid>/`, which `sweep_stale_pool_dirs` deletes at
+    the next start once that pid is dead. A process that already has its temp folder keeps it.
+    """
+    top = pool_temp_root(base)
+    if top is None:
+        return
+    own = top / str(os.getpid())
+    try:
+        own.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only library: multiprocessing's default place still works
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(own)
+    try:
+        multiprocessing.util.get_temp_dir()
+    finally:
+        tempfile.tempdir = saved
+    # Runs after multiprocessing removed its pymp-* folder at exit (lower priority runs later).
+    multiprocessing.util.Finalize(None, _remove_empty, args=(str(own),), exitpriority=-101)
+
+
+def _remove_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def sweep_stale_pool_dirs(base: Path) -> int:
+    """Delete the pool temp folders (`<base>/<pid>/`) of processes that are gone; returns how many."""
+    removed = 0
+    for root in {Path(base), pool_temp_root(Path(base)) or Path(base)}:
+        try:
+            entries = list(os.scandir(root))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.isdigit() and entry.is_dir(follow_symlinks=False) and not pid_alive(int(entry.name)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
 def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: str | None,
-                   settings: IndexSettings) -> Iterator[Decoded]:
+                   settings: IndexSettings, temp_dir: Path | None = None) -> Iterator[Decoded]:
     """Decoded photos in order, with a bounded number in flight so memory stays flat."""
     workers = settings.workers or os.cpu_count() or 1
     # Even one worker runs in its own process: decoding then overlaps with inference in this one.
@@ -128,6 +208,8 @@ def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: st
         for t in tasks:
             yield decode_for_index(t, cfg, thumb_dir)
         return
+    if temp_dir is not None:
+        use_pool_temp_dir(temp_dir)
     window = settings.batch_size * settings.prefetch_batches
     with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
                              initializer=_exit_with_parent) as pool:
@@ -149,8 +231,12 @@ def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,
                  encode_images: Callable[[np.ndarray], np.ndarray], cfg: PreprocessConfig, *,
                  thumb_dir: Path | None = None, settings: IndexSettings = IndexSettings(),
                  on_batch: Callable[[list[int], np.ndarray], None] | None = None,
-                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> IndexReport:
-    """Compute and store vectors for `photos`; per-file failures are recorded and skipped."""
+                 progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None,
+                 temp_dir: Path | None = None) -> IndexReport:
+    """Compute and store vectors for `photos`; per-file failures are recorded (with their kind) and skipped.
+
+    `temp_dir`: where the decode pool keeps its temp folder (see use_pool_temp_dir).
+    """
     import time
 
     report = IndexReport()
@@ -172,19 +258,20 @@ def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,
                 for d in batch:
                     catalog.record_decoded(d.photo_id, d.meta)
             for d in failures:
-                catalog.record_error(d.photo_id, d.error or "unknown error")
+                catalog.record_error(d.photo_id, d.error or "unknown error", d.error_kind)
         if vectors is not None and on_batch is not None:
             on_batch([d.photo_id for d in batch], vectors)
         report.seconds_encode += t1 - t0
         report.seconds_commit += time.perf_counter() - t1
         report.indexed += len(batch)
         report.failed += len(failures)
+        report.failed_transient += sum(d.error_kind == TRANSIENT for d in failures)
         report.failures.extend((paths[d.photo_id], d.error or "") for d in failures)
         done += len(batch) + len(failures)
         batch, failures = [], []
         clock.report(done, failed=report.failed)
 
-    stream = _decode_stream(tasks, cfg, str(thumb_dir) if thumb_dir else None, settings)
+    stream = _decode_stream(tasks, cfg, str(thumb_dir) if thumb_dir else None, settings, temp_dir)
     t_wait = time.perf_counter()
     for decoded in stream:
         report.seconds_decode_wait += time.perf_counter() - t_wait
@@ -197,3 +284,30 @@ def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,
     if batch or failures:
         flush()
     return report
+
+
+def photos_missing_thumbnails(catalog: PhotoCatalog, thumb_dir: Path) -> list[Photo]:
+    """Indexed photos (of online roots) whose cached thumbnail is not on disk."""
+    have: set[str] = set()
+    for sub in Path(thumb_dir).glob("??"):
+        try:
+            with os.scandir(sub) as it:
+                have.update(e.name[:-4] for e in it if e.name.endswith(".jpg"))
+        except OSError:
+            continue
+    offline = {r.id for r in catalog.roots() if r.state == "offline"}
+    return [p for p in catalog.photos_with_status("ok")
+            if p.fingerprint and p.fingerprint not in have and p.root_id not in offline and p.missing_since is None]
+
+
+def make_thumbnails(photos: list[Photo], thumb_dir: Path, cfg: PreprocessConfig, *,
+                    settings: IndexSettings = IndexSettings(), cancel: CancelToken | None = None,
+                    temp_dir: Path | None = None) -> int:
+    """(Re)make the cached thumbnails of `photos` in the decode pool; returns how many were made."""
+    tasks = [DecodeTask(p.id, p.fs_path, p.fingerprint, thumbnail_only=True) for p in photos]
+    made = 0
+    for n, decoded in enumerate(_decode_stream(tasks, cfg, str(thumb_dir), settings, temp_dir), 1):
+        made += decoded.error is None
+        if cancel and n % settings.batch_size == 0:
+            cancel.check()
+    return made

@@ -12,7 +12,7 @@ from pathlib import Path
 import filelock
 
 from engine.catalog import PhotoCatalog
-from engine.errors import LibraryBusyError, PhotosiftError
+from engine.errors import CatalogReadOnlyError, LibraryBusyError, PhotosiftError
 from engine.known_libraries import known_libraries, register_library
 from engine.paths import LibraryPaths
 
@@ -54,7 +54,14 @@ class Library:
 
     @contextmanager
     def write_lock(self, wait_s: float = 0.0) -> Iterator[None]:
-        """Held by whoever scans or indexes; a second writer waits up to wait_s, then is refused."""
+        """Held by whoever scans or indexes; a second writer waits up to wait_s, then is refused.
+
+        A read-only catalog refuses every writer up front, before anything is changed.
+        """
+        if self.catalog.read_only:
+            raise CatalogReadOnlyError(
+                f"the catalog {self.catalog.path} is read-only; `status` and `search` work, but to change the "
+                "library make the catalog and its folder writable")
         lock = filelock.FileLock(str(self.paths.write_lock))
         try:
             lock.acquire(timeout=wait_s)

@@ -13,13 +13,12 @@ Layout of `<models_dir>/<model_id>/`:
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_text_atomic
 from engine.errors import ModelFolderError, ModelNotInstalledError
 from engine.paths import models_dir
 
@@ -148,14 +147,5 @@ def open_model(model_id: str, root: Path | None = None) -> ModelFolder:
 
 
 def write_json_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a JSON file through engine.atomic, the one atomic writer (kept here for its many callers)."""
+    write_text_atomic(path, text)

@@ -5,7 +5,7 @@
 Terms are separated by `+` or `-` standing alone (spaces around them, or before a quote); `-` inside
 words such as "t-shirt" stays text. A term is an image when it names an existing image file (or starts
 with ./ ../ ~/ or /), a catalog photo when written `id:N`, and text otherwise. `W:` in front of a term
-weights it (default 1).
+weights it (default 1, at most 100).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from engine.errors import QueryError
 from engine.imageio import is_photo_name
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
-_PHOTO = re.compile(r"^id:(\d+)$")
+_PHOTO = re.compile(r"^id:(\d{1,18})$")  # beyond 18 digits no SQLite id
+MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ def parse_query(query: str) -> list[Term]:
         m = _WEIGHT.match(raw)
         if m:
             weight, raw = float(m.group(1)), m.group(2).strip()
+            if not weight <= MAX_WEIGHT:
+                raise QueryError(f"weight {m.group(1)[:20]}{'...' if len(m.group(1)) > 20 else ''} is too large; "
+                                 f"a term's weight is at most {MAX_WEIGHT:g}")
         unquoted = raw[1:-1].strip() if len(raw) >= 2 and raw[0] == raw[-1] == '"' else None
         text = unquoted if unquoted is not None else raw
         if not text:

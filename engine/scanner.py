@@ -1,15 +1,30 @@
 """Incremental scan of library roots against the catalog: new, changed, moved, deleted, offline.
 
-Safety rules: a root that is missing, unreadable or suddenly empty is marked offline and nothing of it
-is deleted; photos under a sub-folder that could not be read are kept; symlinked folders are followed
-once (never in a loop); names that are not valid UTF-8 are kept as their exact bytes.
+Safety rules (a photo's row holds its vectors and the user's tags, so nothing is forgotten on a guess):
+1. A root that is missing or unreadable is marked offline and nothing of it is touched.
+2. A mount point seen inside a root (the root itself included) that is no longer mounted is offline: its
+   photos are kept untouched, even though the empty folder left behind can be read.
+3. Photos under a sub-folder that could not be read, or behind a symlink whose target is missing (an
+   unplugged drive behind a link), are kept untouched.
+4. When more than half of a folder's known photos (and at least HOLD_MIN of them) vanish in one scan, say a
+   root that now holds only `.Trash-0/` or a README, they are not forgotten: they are marked missing
+   (kept with their vectors and tags) until the user confirms (`confirm_deletions`, the CLI's
+   `index --confirm-deletions`) or they come back. A root where no photo at all is found is marked offline
+   and all its vanished photos are kept, however few (unless they turned up elsewhere: a move).
+5. A vanished photo with user tags (or rejected tags) is likewise kept as missing until confirmed: user
+   tags are never deleted with a row the user did not ask to forget.
+6. Only the photos left after these rules, vanished and not found moved, are forgotten.
+Symlinked folders are followed once (never in a loop); names that are not valid UTF-8 are kept as their
+exact bytes; FIFOs, devices, sockets and dangling links are skipped and listed with a reason.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -24,6 +39,9 @@ SYSTEM_FOLDERS = frozenset({
     b"node_modules", b"Thumbs.db", b"$Recycle.Bin", b".Trashes", b".Spotlight-V100", b".fseventsd",
 })
 COMMIT_EVERY = 500
+SKIPPED_KEY = "scan_skipped"  # the last full scan's skipped entries, for `status`
+SKIPPED_KEPT = 1000
+HOLD_MIN = 4  # fewer vanished photos than this in a folder are ordinary deletions (unless user-tagged)
 
 
 @dataclass
@@ -43,11 +61,22 @@ class ScanReport:
     deleted: int = 0
     unchanged: int = 0
     offline_roots: list[str] = field(default_factory=list)
-    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): contents kept as they were
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): FIFOs, devices, dangling links
+    held: int = 0  # vanished photos kept as missing until confirmed (rules 4 and 5)
+    held_folders: list[str] = field(default_factory=list)  # folders whose photos vanished many at once
 
     @property
     def to_index(self) -> int:
         return self.new + self.changed
+
+
+def last_skipped(catalog: PhotoCatalog) -> list[tuple[str, str]]:
+    """What the last full scan skipped (FIFOs, devices, dangling links), with the reasons."""
+    try:
+        return [(str(p), str(r)) for p, r in json.loads(catalog.get_setting(SKIPPED_KEY) or "[]")]
+    except (ValueError, TypeError):
+        return []
 
 
 def path_key(raw: bytes) -> tuple[str, bytes | None]:
@@ -58,8 +87,43 @@ def path_key(raw: bytes) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
-def _walk(top: bytes, unreadable: list[tuple[str, str]], cancel: CancelToken | None) -> Iterator[FoundFile]:
+@dataclass
+class _Walk:
+    """What a walk of one root found besides its photos."""
+
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    dangling: list[str] = field(default_factory=list)  # links whose target is missing: kept as they were
+    mounts: list[str] = field(default_factory=list)  # mount points inside the root, the root included
+
+
+def _odd_entry(entry: os.DirEntry[bytes]) -> tuple[str, bool] | None:
+    """Why an entry that is neither a folder nor a regular file is skipped, and whether it is a dangling link."""
+    try:
+        if entry.is_symlink():
+            try:
+                mode = os.stat(entry.path).st_mode
+            except OSError as e:
+                return f"link target missing: {e.strerror or e}", True
+            prefix = "link to "
+        else:
+            mode = entry.stat(follow_symlinks=False).st_mode
+            prefix = ""
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}", False
+    if stat.S_ISFIFO(mode):
+        return f"{prefix}a FIFO (named pipe), not a photo", False
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"{prefix}a device, not a photo", False
+    if stat.S_ISSOCK(mode):
+        return f"{prefix}a socket, not a photo", False
+    return None
+
+
+def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[FoundFile]:
     seen_dirs: set[tuple[int, int]] = set()
+    if os.path.ismount(top):
+        seen.mounts.append(path_key(top)[0])
     stack = [top]
     while stack:
         if cancel:
@@ -71,9 +135,11 @@ def _walk(top: bytes, unreadable: list[tuple[str, str]], cancel: CancelToken | N
             if key in seen_dirs:
                 continue  # a symlink loop or a folder linked twice
             seen_dirs.add(key)
+            if folder != top and os.path.ismount(folder):  # another file system is mounted here
+                seen.mounts.append(path_key(folder)[0])
             entries = list(os.scandir(folder))
         except OSError as e:
-            unreadable.append((path_key(folder)[0], e.strerror or str(e)))
+            seen.unreadable.append((path_key(folder)[0], e.strerror or str(e)))
             continue
         for entry in entries:
             name = entry.name
@@ -83,16 +149,23 @@ def _walk(top: bytes, unreadable: list[tuple[str, str]], cancel: CancelToken | N
                 if entry.is_dir(follow_symlinks=True):
                     stack.append(entry.path)
                     continue
-                if not is_photo_name(name) or not entry.is_file(follow_symlinks=True):
+                if not entry.is_file(follow_symlinks=True):
+                    odd = _odd_entry(entry)
+                    if odd is not None:
+                        seen.skipped.append((path_key(entry.path)[0], odd[0]))
+                        if odd[1]:
+                            seen.dangling.append(path_key(entry.path)[0])
                     continue
-                st = entry.stat(follow_symlinks=True)
+                if not is_photo_name(name):
+                    continue
+                fst = entry.stat(follow_symlinks=True)
             except OSError as e:
-                unreadable.append((path_key(entry.path)[0], e.strerror or str(e)))
+                seen.unreadable.append((path_key(entry.path)[0], e.strerror or str(e)))
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(fst.st_mode):
                 continue
             path, raw = path_key(entry.path)
-            yield FoundFile(path, raw, st.st_size, st.st_mtime)
+            yield FoundFile(path, raw, fst.st_size, fst.st_mtime)
 
 
 def root_problem(path: str) -> str | None:
@@ -117,59 +190,104 @@ def _fp(f: FoundFile) -> str | None:
 
 
 def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: ProgressCallback = ignore_progress,
-         cancel: CancelToken | None = None) -> ScanReport:
-    """Bring the catalog in line with the files under the given (default: all) roots."""
+         cancel: CancelToken | None = None, confirm_deletions: bool = False) -> ScanReport:
+    """Bring the catalog in line with the files under the given (default: all) roots.
+
+    `confirm_deletions`: also forget photos that rules 4 and 5 of the module docstring would keep as missing,
+    and mount points that stayed unmounted (the user says they are gone for good).
+    """
     report = ScanReport()
     found: dict[str, tuple[Root, FoundFile]] = {}
     existing: dict[str, Photo] = {}
-    protected_prefixes: list[str] = []
-    suspicious_empty: list[tuple[Root, list[Photo]]] = []
+    protected: list[str] = []
     clock = ProgressClock("scan", 0, progress)
+    empty_roots: list[Root] = []
     for root in roots if roots is not None else catalog.roots():
         problem = root_problem(root.path)
-        known = catalog.photos_of_root(root.id)
-        files: list[FoundFile] = []
-        if problem is None:
-            unreadable: list[tuple[str, str]] = []
-            files = list(_walk(os.fsencode(root.path), unreadable, cancel))
-            report.unreadable.extend(unreadable)
-            protected_prefixes.extend(p.rstrip(os.sep) + os.sep for p, _ in unreadable)
-            if not files and known and not unreadable and not os.listdir(root.path):
-                suspicious_empty.append((root, known))
-                continue
+        recorded = catalog.root_mounts(root.id)
+        unmounted = [m for m in recorded if not os.path.ismount(m)]
+        if problem is None and root.path in unmounted and not confirm_deletions:
+            problem = "its drive is not mounted (the folder was a mount point); plug it in or mount it"
         if problem is not None:
             catalog.set_root_state(root.id, "offline", problem)
             report.offline_roots.append(root.path)
             log.warning("root %s is offline: %s", root.path, problem)
             continue
+        walk = _Walk()
+        if not confirm_deletions:
+            for m in unmounted:
+                walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
+        files = list(_walk(os.fsencode(root.path), walk, cancel))
+        report.unreadable.extend(walk.unreadable)
+        report.skipped.extend(walk.skipped)
+        protected.extend(p.rstrip(os.sep) + os.sep for p, _ in walk.unreadable)
+        protected.extend(walk.dangling)
+        protected.extend(p + os.sep for p in walk.dangling)
+        kept_mounts = walk.mounts + ([] if confirm_deletions else unmounted)
+        if sorted(set(kept_mounts)) != sorted(recorded):
+            catalog.set_root_mounts(root.id, kept_mounts)
+        known = catalog.photos_of_root(root.id)
+        if not files and known:
+            empty_roots.append(root)
         catalog.set_root_state(root.id, "online")
         existing.update((p.path, p) for p in known)
         for f in files:
             found[f.path] = (root, f)
         clock.report(len(found), root.path)
-    for root, known in suspicious_empty:
-        if _moved_elsewhere(known, found):
-            catalog.set_root_state(root.id, "online")
-            existing.update((p.path, p) for p in known)
-        else:
-            problem = "folder is empty but the catalog knows photos in it (drive not mounted?)"
+    _apply(catalog, found, existing, protected, report, cancel, confirm_deletions, {r.id for r in empty_roots})
+    if roots is None:
+        catalog.set_setting(SKIPPED_KEY, json.dumps(report.skipped[:SKIPPED_KEPT]))
+    for root in empty_roots:
+        if root.path in report.held_folders:
+            problem = ("no photos found where the catalog knows some (drive not mounted?); they are kept: "
+                       "run `photosift index --confirm-deletions` if they were deleted")
             catalog.set_root_state(root.id, "offline", problem)
             report.offline_roots.append(root.path)
             log.warning("root %s is offline: %s", root.path, problem)
-    _apply(catalog, found, existing, protected_prefixes, report, cancel)
     return report
 
 
-def _moved_elsewhere(known: list[Photo], found: dict[str, tuple[Root, FoundFile]]) -> bool:
-    """An emptied folder whose photos turned up elsewhere was emptied on purpose, not unplugged."""
-    by_size = {p.size: p.fingerprint for p in known if p.fingerprint}
-    return any(f.size in by_size and _fp(f) == by_size[f.size] for _, f in found.values())
+def _vanished_at_once(gone: list[Photo], existing: dict[str, Photo],
+                      roots: dict[int, str]) -> tuple[set[int], list[str]]:
+    """Photos in folders where more than half of the known photos (and at least HOLD_MIN) vanished.
+
+    Returns their ids and the top-most such folders.
+    """
+    if len(gone) < HOLD_MIN:
+        return set(), []  # the common case, a few deletions: no folder can reach the bar
+    def folders(p: Photo) -> Iterator[str]:
+        top = roots.get(p.root_id, "").rstrip(os.sep) or os.sep
+        d = os.path.dirname(p.path)
+        while d:
+            yield d
+            parent = os.path.dirname(d)
+            if d == top or parent == d or len(parent) < len(top):
+                return
+            d = parent
+
+    vanished: dict[str, int] = {}
+    for p in gone:
+        for d in folders(p):
+            vanished[d] = vanished.get(d, 0) + 1
+    known: dict[str, int] = {}
+    for p in existing.values():
+        for d in folders(p):
+            if d in vanished:
+                known[d] = known.get(d, 0) + 1
+    held_dirs = {d for d, n in vanished.items() if n >= HOLD_MIN and n * 2 > known.get(d, 0)}
+    held = {p.id for p in gone if any(d in held_dirs for d in folders(p))}
+    tops = sorted(d for d in held_dirs
+                  if not any(d != o and d.startswith(o.rstrip(os.sep) + os.sep) for o in held_dirs))
+    return held, tops
 
 
 def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], existing: dict[str, Photo],
-           protected: list[str], report: ScanReport, cancel: CancelToken | None) -> None:
+           protected: list[str], report: ScanReport, cancel: CancelToken | None, confirm_deletions: bool,
+           empty_roots: set[int]) -> None:
+    """Write the scan's findings; vanished photos are forgotten only as the safety rules allow."""
     gone = {path: p for path, p in existing.items() if path not in found
-            and not any(path.startswith(pre) for pre in protected)}
+            and not any(path == pre or path.startswith(pre) for pre in protected)}
+    back = [old.id for path, old in existing.items() if path in found and old.missing_since is not None]
     arrived = [(root, f) for path, (root, f) in found.items() if path not in existing]
     pending_writes = 0
     with_fp = [(root, f, _fp(f)) for root, f in arrived]
@@ -211,8 +329,22 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
             if pending_writes % COMMIT_EVERY == 0:
                 catalog.conn.execute("COMMIT")
                 catalog.conn.execute("BEGIN IMMEDIATE")
-        catalog.delete_photos([p.id for p in gone.values()])
-        report.deleted = len(gone)
+        catalog.clear_missing(back)
+        forget = list(gone.values())
+        if not confirm_deletions and forget:
+            roots = {r.id: r.path for r in catalog.roots()}
+            held, report.held_folders = _vanished_at_once(forget, existing, roots)
+            held |= catalog.ids_with_user_tags([p.id for p in forget])
+            emptied = {p.root_id for p in forget if p.root_id in empty_roots}  # rule 4, whatever the count
+            held |= {p.id for p in forget if p.root_id in emptied}
+            report.held_folders = sorted(set(report.held_folders) | {roots[r] for r in emptied})
+            catalog.mark_missing(sorted(held), time.time())
+            forget = [p for p in forget if p.id not in held]
+            report.held = len(held)
+            for folder in report.held_folders:
+                log.warning("photos under %s vanished at once; kept as missing until confirmed", folder)
+        catalog.delete_photos([p.id for p in forget])
+        report.deleted = len(forget)
         catalog.conn.execute("COMMIT")
     except BaseException:
         catalog.conn.execute("ROLLBACK")

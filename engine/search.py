@@ -18,6 +18,7 @@ from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
 from engine.query import Term, parse_query
+from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
 if TYPE_CHECKING:
@@ -51,11 +52,12 @@ class SearchOptions:
 class SearchResult:
     photo: Photo
     score: float
+    offline: bool = False  # its folder is unplugged or unreachable: listed, but cannot be opened now
 
     def to_dict(self) -> dict[str, object]:
         p = self.photo
         return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
-                "width": p.width, "height": p.height, "camera": p.camera}
+                "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline}
 
 
 class PhotoSearch:
@@ -76,7 +78,9 @@ class PhotoSearch:
         return self.image_vector(term.value)
 
     def image_vector(self, path: str | bytes) -> np.ndarray:
-        known = self.library.catalog.photo_by_path(path) if isinstance(path, str) else None
+        raw = os.fsencode(path)  # a str may carry bytes that are not UTF-8 (surrogate escapes)
+        known = self.library.catalog.photo_by_path(path_key(raw)[0])
+        path = raw
         if known is not None:
             vec = self.library.catalog.embedding(known.id, self.encoder.model_id)
             if vec is not None:
@@ -128,10 +132,15 @@ class PhotoSearch:
         ids = [int(i) for i, k in zip(hits.ids, keep, strict=True) if k]
         photos = self.library.catalog.photos_by_ids(ids)
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
-        results = [SearchResult(photos[i], score_of[i]) for i in ids if i in photos]
+        offline = self._offline_roots()
+        results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline) for i in ids if i in photos]
         if options.sort == "date":
             results.sort(key=lambda r: (r.photo.taken_at or "9999", r.photo.path))
         return results[: options.limit]
+
+    def _offline_roots(self) -> set[int]:
+        """Roots the last scan found offline, or whose folder is not there now (one stat per root)."""
+        return {r.id for r in self.library.catalog.roots() if r.state == "offline" or not os.path.isdir(r.path)}
 
     def _allowed_ids(self, f: SearchFilters) -> np.ndarray | None:
         if not f.active:

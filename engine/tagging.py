@@ -8,11 +8,13 @@ sample), unless the vocabulary fixes a threshold for the tag. User and rejected 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_file
 from engine.catalog import PhotoCatalog
 from engine.encoder import ClipEncoder
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
@@ -25,6 +27,8 @@ MIN_Z = 2.0
 FIT_SAMPLE = 20_000  # vectors behind the per-tag statistics
 SMALL_LIBRARY = 30  # below this, per-tag statistics mean little; rely on the softmax instead
 MIN_PROB = 0.15
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ def load_templates(path: Path = DEFAULT_TEMPLATES) -> list[str]:
             if t.strip() and not t.startswith("#") and "{}" in t]
 
 
+def _load_cached_matrix(path: Path, rows: int) -> np.ndarray | None:
+    """The cached vocabulary matrix, or None when the file is damaged or does not fit (then it is rebuilt)."""
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        log.warning("tag vocabulary cache %s is damaged (%s); encoding the vocabulary again", path, e)
+        return None
+    if matrix.ndim != 2 or matrix.shape[0] != rows or matrix.dtype != np.float32 or not np.isfinite(matrix).all():
+        log.warning("tag vocabulary cache %s does not fit the vocabulary; encoding it again", path)
+        return None
+    return matrix
+
+
 class ZeroShotTagger:
     def __init__(self, encoder: ClipEncoder, vocabulary: list[TagEntry], templates: list[str],
                  cache_dir: Path | None = None) -> None:
@@ -77,14 +94,20 @@ class ZeroShotTagger:
                                       *(e.prompt for e in self.vocabulary)]).encode()).hexdigest()[:16]
         cached = Path(cache_dir) / f"tags-{self.encoder.model_id}-{key}.npy" if cache_dir else None
         if cached and cached.is_file():
-            return np.load(cached)
+            loaded = _load_cached_matrix(cached, len(self.vocabulary))
+            if loaded is not None:
+                return loaded
         prompts = [t.format(e.prompt) for e in self.vocabulary for t in self.templates]
         emb = self.encoder.encode_texts(prompts).reshape(len(self.vocabulary), len(self.templates), -1).mean(1)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        emb = emb.astype(np.float32)
         if cached:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cached, emb.astype(np.float32))
-        return emb.astype(np.float32)
+            try:
+                with atomic_file(cached) as tmp, open(tmp, "wb") as f:
+                    np.save(f, emb)
+            except OSError as e:  # a cache: a full disk costs the next run a few seconds, not this one
+                log.warning("could not save the tag vocabulary cache %s: %s", cached, e)
+        return emb
 
     def fit(self, sample: np.ndarray) -> None:
         """Per-tag statistics over a sample of the library's vectors."""

@@ -1,11 +1,25 @@
-"""The library update job: scan roots, index what is missing, tag new photos, refresh the vector index."""
+"""The library update job: sweep leftovers, scan roots, index what is missing, finish tagging, refresh the
+vector index.
+
+Everything a killed run left half done is finished here: photos whose transient failure may have passed
+are tried again, photos with vectors but without the active model's zero-shot tags are tagged, missing
+thumbnails are made, and temp files of killed processes are deleted.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.atomic import sweep_stale_temps
 from engine.encoder import ClipEncoder
-from engine.indexer import IndexReport, IndexSettings, index_photos
+from engine.indexer import (
+    IndexReport,
+    IndexSettings,
+    index_photos,
+    make_thumbnails,
+    photos_missing_thumbnails,
+    sweep_stale_pool_dirs,
+)
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
 from engine.scanner import ScanReport, scan
@@ -18,24 +32,53 @@ class UpdateReport:
     scan: ScanReport = field(default_factory=ScanReport)
     index: IndexReport = field(default_factory=IndexReport)
     tags_written: int = 0
+    photos_tagged: int = 0  # new photos plus those a killed run left untagged
+    thumbnails_made: int = 0  # thumbnails that were missing for indexed photos
+    leftovers_removed: int = 0  # temp files and folders of killed runs
+
+
+def sweep_leftovers(library: Library) -> int:
+    """Delete what killed runs left: stale `.*.<pid>.tmp` files and the decode pool's temp folders."""
+    removed = sweep_stale_pool_dirs(library.paths.root / "tmp")
+    for folder in (library.paths.root, library.paths.indexes):
+        removed += sweep_stale_temps(folder)
+    return removed
 
 
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
                    settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
-                   cancel: CancelToken | None = None, wait_s: float = 0.0) -> UpdateReport:
+                   cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
+                   repair_thumbnails: bool = False) -> UpdateReport:
+    """Bring the library up to date with its folders and the encoder's model.
+
+    `confirm_deletions`: forget photos that vanished many at once (held by the scan as possibly unplugged).
+    `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window prunes its cache
+    to a size limit and makes thumbnails when they are shown, so it leaves this off).
+    """
     report = UpdateReport()
     catalog = library.catalog
+    settings = settings or IndexSettings()
+    temp_dir = library.paths.root / "tmp"
     with library.write_lock(wait_s):
+        report.leftovers_removed = sweep_leftovers(library)
         if do_scan:
-            report.scan = scan(catalog, progress=progress, cancel=cancel)
+            report.scan = scan(catalog, progress=progress, cancel=cancel, confirm_deletions=confirm_deletions)
         todo = catalog.photos_missing_embedding(encoder.model_id)
-        new_ids: list[int] = []
         report.index = index_photos(
             catalog, todo, encoder.model_id, encoder.encode_images, encoder.preprocess_config,
-            thumb_dir=library.paths.thumbnails, settings=settings or IndexSettings(),
-            on_batch=lambda ids, _vecs: new_ids.extend(ids), progress=progress, cancel=cancel)
-        if do_tag and new_ids:
-            report.tags_written = tag_with_vocabulary(catalog, encoder, library.paths.indexes, new_ids,
-                                                      progress=progress, cancel=cancel)
+            thumb_dir=library.paths.thumbnails, settings=settings, progress=progress, cancel=cancel,
+            temp_dir=temp_dir)
+        if do_tag:
+            untagged = catalog.photos_missing_tags(encoder.model_id)
+            if untagged:
+                report.tags_written = tag_with_vocabulary(catalog, encoder, library.paths.indexes, untagged,
+                                                          progress=progress, cancel=cancel)
+                report.photos_tagged = len(untagged)
+        if repair_thumbnails:
+            missing = photos_missing_thumbnails(catalog, library.paths.thumbnails)
+            if missing:
+                report.thumbnails_made = make_thumbnails(missing, library.paths.thumbnails,
+                                                         encoder.preprocess_config, settings=settings,
+                                                         cancel=cancel, temp_dir=temp_dir)
         VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh(progress, cancel)
     return report

@@ -1,6 +1,8 @@
 """`photosift doctor`: what this computer offers Photosift, and where its models and library live.
 
 Every probe tolerates failure (no torch, no nvidia-smi, no library yet) and says so instead.
+`doctor --repair` checks the catalog's integrity and, when it is damaged, restores the newest good backup
+(or starts a fresh catalog with the folders that can still be read); the damaged file is kept aside.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import platform
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from desktop_app.commands import shown
 from engine.paths import LibraryPaths, download_cache_dir, models_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check Python, ONNX Runtime, CUDA, torch, installed models and the library")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--repair", action="store_true",
+                   help="check the catalog; if damaged, restore its newest good backup or rebuild it")
     p.set_defaults(func=cmd_doctor)
 
 
@@ -107,6 +113,16 @@ def library_report(library_dir: Path) -> dict[str, Any]:
     paths = LibraryPaths(Path(library_dir).expanduser().absolute())
     out: dict[str, Any] = {"folder": str(paths.root), "exists": paths.catalog.is_file()}
     try:
+        if out["exists"]:
+            from engine.backup import integrity_problem, list_backups
+
+            problem = integrity_problem(paths.catalog)
+            out["integrity"] = problem or "ok"
+            out["backups"] = [str(b) for b in list_backups(paths.catalog)]
+            if problem:
+                out["error"] = (f"the catalog is damaged ({problem}); run `photosift doctor --repair` to restore "
+                                "its latest backup or rebuild it")
+                return out
         out["active_model"] = active_model_id(library_dir)
         if out["exists"]:
             from engine.library import Library
@@ -120,11 +136,45 @@ def library_report(library_dir: Path) -> dict[str, Any]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.repair:
+        return cmd_repair(args)
     report = {"runtime": runtime_report(), "models": models_report(), "library": library_report(args.library)}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
     print(_format(report))
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from engine.backup import repair_catalog
+
+    paths = LibraryPaths(Path(args.library).expanduser().absolute())
+    r = repair_catalog(paths)
+    data = {"catalog": str(r.catalog), "problem": r.problem, "kept_as": r.kept_as and str(r.kept_as),
+            "restored": r.restored and str(r.restored), "folders": r.folders, "photos": r.photos}
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if r.problem is None:
+        print(f"catalog {shown(str(r.catalog))}: " + ("integrity check passed; nothing to repair"
+                                                       if r.catalog.exists() else "not created yet; nothing to repair"))
+        return 0
+    lines = [f"catalog {shown(str(r.catalog))} was damaged ({r.problem})"]
+    if r.kept_as:
+        lines.append(f"  the damaged file is kept as {shown(str(r.kept_as))}")
+    if r.restored:
+        when = datetime.fromtimestamp(r.restored.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"  restored the backup of {when} ({r.photos} photos, {len(r.folders)} folders); "
+                     "run `photosift index` to pick up photos added since then")
+    elif r.folders:
+        lines.append(f"  no good backup: started a fresh catalog with the {len(r.folders)} folder(s) it still "
+                     "named; run `photosift index` to index them again (tags you added are lost):")
+        lines += [f"    {shown(f)}" for f in r.folders]
+    else:
+        lines.append("  no good backup, and its folders could not be read: started an empty catalog; add your "
+                     "folders again with `photosift add FOLDER`, then run `photosift index`")
+    print("\n".join(lines))
     return 0
 
 
@@ -167,6 +217,9 @@ def _format(r: dict[str, Any]) -> str:
         lines.append(f"  vectors: {vec}")
     if "active_model" in li:
         lines.append(f"  active model: {li['active_model']}")
+    if "integrity" in li:
+        lines.append(f"  integrity: {li['integrity']}; backups: {len(li['backups'])}"
+                     + (f" (newest {Path(li['backups'][0]).name})" if li["backups"] else ""))
     if "error" in li:
         lines.append(f"  error: {li['error']}")
     return "\n".join(lines)

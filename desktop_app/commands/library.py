@@ -8,13 +8,25 @@ import os
 import sys
 from pathlib import Path
 
+from desktop_app.commands import (
+    bounded_float,
+    bounded_int,
+    catalog_key,
+    is_utf8,
+    photo_for_path,
+    photo_id_ref,
+    shown,
+)
 from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
-from engine.errors import PhotosiftError
-from engine.indexer import IndexSettings
+from engine.backup import backup_if_due
+from engine.catalog import PERMANENT, TRANSIENT
+from engine.errors import FolderOverlapError, PhotosiftError
+from engine.imageio import delete_thumbnails
+from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
-from engine.scanner import root_problem, scan
+from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
 from engine.tagging import tag_with_vocabulary
 from engine.update import update_library
@@ -29,11 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
     p.add_argument("--model", help="model id to index with (installed first, then made the library's active model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=0, help="decode processes (default: one per core)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--batch-size", type=bounded_int(1, 4096), default=32)
+    p.add_argument("--workers", type=bounded_int(0, 256), default=0, help="decode processes (default: one per core)")
+    p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
                    help="wait this long for another Photosift process that is updating the library")
     p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
+    p.add_argument("--confirm-deletions", action="store_true",
+                   help="forget photos that vanished many at once (kept as missing in case a drive was unplugged)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_index)
 
@@ -62,16 +76,39 @@ def _emit(args: argparse.Namespace, data: object, text: str) -> None:
 def cmd_add(args: argparse.Namespace) -> int:
     folders = [Path(os.path.abspath(os.path.expanduser(f))) for f in args.folders]
     for folder in folders:
+        if not is_utf8(str(folder)):
+            raise PhotosiftError(f"cannot add {shown(str(folder))}: its name is not valid UTF-8, which Photosift "
+                                 "cannot keep for a folder; rename it (files inside may have any name)")
         problem = root_problem(str(folder))
         if problem:
-            raise PhotosiftError(f"cannot add {folder}: {problem}")
-    with Library.open(args.library) as lib:
+            raise PhotosiftError(f"cannot add {shown(str(folder))}: {problem}")
+    with Library.open(args.library) as lib, lib.write_lock():  # refused before anything is written
+        _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()])
         roots = [lib.catalog.add_root(str(f)) for f in folders]
-        with lib.write_lock(), progress_bar() as show:
+        with progress_bar() as show:
             report = scan(lib.catalog, roots, progress=show)
         print(f"added {len(roots)} folder(s): {report.new} new photos, {report.moved} moved, "
               f"{report.unchanged} already known; run `photosift index` to make them searchable")
     return 0
+
+
+def _refuse_overlaps(folders: list[Path], known: list[str]) -> None:
+    """A folder inside, or above, one already in the library would list its photos twice: refuse it."""
+    def inside(child: str, parent: str) -> bool:
+        return child != parent and child.startswith(parent.rstrip(os.sep) + os.sep)
+
+    for i, folder in enumerate(folders):
+        path = str(folder)
+        others = known + [str(f) for f in folders[:i]]
+        for other in others:
+            if inside(path, other):
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is already in the library "
+                    "(its photos are part of it; `photosift index` picks up changes)")
+            if inside(other, path):
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it contains {shown(other)}, which is already in the library; "
+                    f"run `photosift forget {shown(other)}` first, then add {shown(path)} again")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -84,21 +121,37 @@ def cmd_index(args: argparse.Namespace) -> int:
             if encoder.model_id != lib.active_model_id:
                 switch_active_model(lib, encoder, progress=show, wait_s=args.wait)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
-                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers))
+                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
+                                    confirm_deletions=getattr(args, "confirm_deletions", False),
+                                    repair_thumbnails=True)
+        backup_if_due(lib.catalog)  # the daily safety net, taken after a run that went through
         s, i = report.scan, report.index
         data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
                 "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,
                          "deleted": s.deleted, "unchanged": s.unchanged, "offline_roots": s.offline_roots,
-                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable]},
+                         "held_missing": s.held, "held_folders": s.held_folders,
+                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable],
+                         "skipped": [{"path": p, "reason": r} for p, r in s.skipped]},
                 "indexed": i.indexed, "failed": [{"path": p, "reason": r} for p, r in i.failures],
-                "tags_written": report.tags_written}
+                "failed_transient": i.failed_transient, "failed_permanent": i.failed - i.failed_transient,
+                "photos_tagged": report.photos_tagged, "tags_written": report.tags_written,
+                "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed}
         lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
                  f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
                  f"{s.deleted} deleted, {s.unchanged} unchanged",
-                 f"indexed {i.indexed} photos, {i.failed} could not be read, {report.tags_written} tags"]
-        lines += [f"  offline: {r} (kept as is)" for r in s.offline_roots]
-        lines += [f"  unreadable folder: {p}: {r}" for p, r in s.unreadable]
-        lines += [f"  skipped: {p}: {r}" for p, r in i.failures]
+                 f"indexed {i.indexed} photos, {i.failed} could not be read"
+                 + (f" ({i.failed_transient} will be tried again)" if i.failed_transient else "")
+                 + f", {report.tags_written} tags on {report.photos_tagged} photos"]
+        if report.thumbnails_made:
+            lines.append(f"made {report.thumbnails_made} missing thumbnails")
+        if s.held:
+            lines.append(f"kept {s.held} photos that vanished (drive unplugged?) as missing; if they were "
+                         "deleted, run `photosift index --confirm-deletions` to forget them")
+            lines += [f"  vanished from: {shown(f)}" for f in s.held_folders]
+        lines += [f"  offline: {shown(r)} (kept as is)" for r in s.offline_roots]
+        lines += [f"  unreadable folder: {shown(p)}: {r}" for p, r in s.unreadable]
+        lines += [f"  skipped: {shown(p)}: {r}" for p, r in s.skipped]
+        lines += [f"  could not read: {shown(p)}: {r}" for p, r in i.failures]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -109,28 +162,45 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = cat.counts()
         model = lib.active_model_id
         vectors = cat.models_with_embeddings()
+        failed = cat.failed()
         data = {
             "library": str(lib.paths.root),
             "photos": counts,
             "roots": [{"path": r.path, "state": r.state, "reason": r.error} for r in cat.roots()],
-            "failed": [{"path": p.path, "reason": p.error} for p in cat.failed()],
+            "failed": [{"path": p.path, "reason": p.error, "kind": p.error_kind or PERMANENT} for p in failed],
+            "missing": [{"path": p.path, "since": p.missing_since} for p in cat.missing_photos()],
+            "skipped": [{"path": p, "reason": r} for p, r in last_skipped(cat)],
             "model": {"active": model, "installed": model in installed_model_ids(),
                       "indexed": vectors.get(model, 0),
-                      "missing": len(cat.photos_missing_embedding(model))},
+                      "missing": len(cat.photos_missing_embedding(model)),
+                      "tags_missing": len(cat.photos_missing_tags(model))},
+            "thumbnails_missing": len(photos_missing_thumbnails(cat, lib.paths.thumbnails)),
             "vectors_per_model": vectors,
             "index": VectorIndex(cat, model, lib.paths.indexes).state(),
             "tags": len(cat.tag_counts()),
         }
+        m = data["model"]
         lines = [f"library {data['library']}",
                  f"photos: {counts['total']} ({counts['ok']} indexed, {counts['pending']} pending, "
-                 f"{counts['error']} failed)",
-                 f"model: {model}{'' if data['model']['installed'] else ' (not installed yet)'}; "
-                 f"{data['model']['indexed']} vectors, {data['model']['missing']} to compute; index: {data['index']}"]
+                 f"{counts['failed_permanent']} failed, {counts['failed_transient']} failed for now "
+                 f"(tried again by the next index), {counts['missing']} missing)",
+                 f"model: {model}{'' if m['installed'] else ' (not installed yet)'}; "
+                 f"{m['indexed']} vectors, {m['missing']} to compute, {m['tags_missing']} tags missing, "
+                 f"{data['thumbnails_missing']} thumbnails missing; index: {data['index']}"]
         lines += [f"folder: {r['path']} [{r['state']}]" + (f" {r['reason']}" if r["reason"] else "")
                   for r in data["roots"]]
-        if data["failed"]:
-            lines.append("files that could not be read:")
-            lines += [f"  {f['path']}: {f['reason']}" for f in data["failed"]]
+        for kind, title in ((PERMANENT, "files that could not be read (tried again when they change):"),
+                            (TRANSIENT, "files that could not be read for now (tried again by the next index):")):
+            rows = [f for f in data["failed"] if f["kind"] == kind]
+            if rows:
+                lines.append(title)
+                lines += [f"  {shown(f['path'])}: {f['reason']}" for f in rows]
+        if data["missing"]:
+            lines.append(f"{len(data['missing'])} photos vanished and are kept (drive unplugged?); if they were "
+                         "deleted, run `photosift index --confirm-deletions` to forget them")
+        if data["skipped"]:
+            lines.append("skipped (not photos):")
+            lines += [f"  {shown(f['path'])}: {f['reason']}" for f in data["skipped"]]
         _emit(args, data, "\n".join(lines))
     return 0
 
@@ -138,13 +208,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _find_photo(lib: Library, ref: str):
     from engine.catalog import Photo
 
-    photo: Photo | None
-    if ref.startswith("id:") and ref[3:].isdigit():
-        photo = lib.catalog.photo(int(ref[3:]))
-    else:
-        photo = lib.catalog.photo_by_path(os.path.abspath(os.path.expanduser(ref)))
+    photo_id = photo_id_ref(ref)
+    photo: Photo | None = lib.catalog.photo(photo_id) if photo_id is not None else photo_for_path(lib.catalog, ref)
     if photo is None:
-        raise PhotosiftError(f"{ref} is not in the library")
+        raise PhotosiftError(f"{shown(ref)} is not in the library")
     return photo
 
 
@@ -155,7 +222,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             photo = _find_photo(lib, args.photo)
             with cat.transaction():
                 for name in args.add:
-                    cat.set_user_tag(photo.id, name.strip().lower())
+                    cat.set_user_tag(photo.id, name.lower())  # trimmed and checked (1-100 characters) there
                 for name in args.reject:
                     cat.reject_tag(photo.id, name.strip().lower())
             tags = cat.tags_of(photo.id)
@@ -175,12 +242,14 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    folder = os.path.abspath(os.path.expanduser(args.folder))
+    folder = catalog_key(args.folder)
     with Library.open(args.library) as lib:
         root = lib.catalog.root_by_path(folder)
         if root is None:
-            raise PhotosiftError(f"{folder} is not a folder of this library")
+            raise PhotosiftError(f"{shown(folder)} is not a folder of this library")
         with lib.write_lock():
+            thumbs = lib.catalog.fingerprints_only_in_root(root.id)
             n = lib.catalog.remove_root(root.id)
-        print(f"forgot {folder} and its {n} photos (files on disk untouched)")
+            delete_thumbnails(lib.paths.thumbnails, thumbs)
+        print(f"forgot {shown(folder)} and its {n} photos (files on disk untouched)")
     return 0

@@ -7,6 +7,7 @@ import json
 import os
 from datetime import date
 
+from desktop_app.commands import bounded_int, catalog_key, photo_for_path, photo_id_ref, shown
 from desktop_app.models_runtime import load_encoder
 from engine.errors import PhotosiftError
 from engine.library import Library
@@ -20,6 +21,8 @@ from engine.search import (
     SearchResult,
 )
 
+MAX_LIMIT = 100_000
+
 
 def _date(text: str) -> date:
     try:
@@ -29,7 +32,7 @@ def _date(text: str) -> date:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=DEFAULT_LIMIT)
     p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
     p.add_argument("--folder", help="only photos under this folder")
     p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
@@ -37,7 +40,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", help="only photos with this tag")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, ...}")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> SearchOptions:
-    folder = os.path.abspath(os.path.expanduser(args.folder)) if args.folder else None
-    return SearchOptions(limit=max(1, args.limit), sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
+    folder = catalog_key(args.folder) if args.folder else None
+    return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
                          filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
 
 
@@ -64,7 +67,7 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
     if not results:
         print("no matching photos")
     for r in results:
-        print(f"{r.score:7.4f}  {r.photo.path}")
+        print(f"{r.score:7.4f}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else ""))
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:
@@ -86,16 +89,17 @@ def cmd_similar(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         searcher = _searcher(lib, args.device)
         ref = args.photo
-        if ref.startswith("id:") and ref[3:].isdigit():
-            results = searcher.similar(int(ref[3:]), _options(args))
+        photo_id = photo_id_ref(ref)
+        if photo_id is not None:
+            results = searcher.similar(photo_id, _options(args))
         else:
-            path = os.path.abspath(os.path.expanduser(ref))
-            known = lib.catalog.photo_by_path(path)
+            path = os.fsencode(os.path.abspath(os.path.expanduser(ref)))  # any bytes, UTF-8 or not
+            known = photo_for_path(lib.catalog, ref)
             if known is not None and known.status == "ok":
                 results = searcher.similar(known.id, _options(args))
             elif os.path.isfile(path):
                 results = searcher.search_vector(searcher.image_vector(path), _options(args))
             else:
-                raise PhotosiftError(f"no such photo or image file: {ref}")
+                raise PhotosiftError(f"no such photo or image file: {shown(ref)}")
         _print(args, results)
     return 0

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog import Photo, PhotoCatalog, Root
+from engine.catalog import MAX_TAG_LENGTH, Photo, PhotoCatalog, Root
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
 TagRole = Qt.ItemDataRole.UserRole + 11
@@ -180,6 +180,7 @@ class DetailsPanel(QWidget):
         layout.addLayout(row)
         self.new_tag = QLineEdit()
         self.new_tag.setPlaceholderText("Add a tag and press Enter")
+        self.new_tag.setMaxLength(MAX_TAG_LENGTH)  # the catalog refuses longer tags
         self.new_tag.returnPressed.connect(self._add_tag)
         layout.addWidget(self.new_tag)
         layout.addStretch(1)

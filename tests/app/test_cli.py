@@ -74,7 +74,7 @@ def test_status_reports_failures_and_offline_roots(capsys, tiny_model, tmp_path)
     status = json.loads(run(capsys, "status", "--json")[1])
     assert status["photos"]["total"] == 3
     assert {r["path"]: r["state"] for r in status["roots"]} == {str(usb): "offline", str(bad): "online"}
-    assert status["failed"] == [{"path": str(bad / "broken.jpg"),
+    assert status["failed"] == [{"path": str(bad / "broken.jpg"), "kind": "permanent",
                                  "reason": "not an image, or a format Photosift cannot read"}]
 
 

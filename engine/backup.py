@@ -1,0 +1,202 @@
+"""Catalog backups and repair: the safety net under the one file that cannot be recomputed.
+
+Backups are SQLite backup-API copies (consistent while other connections write) in the library's
+`backups/` folder, made before a schema migration and at most daily while indexing; each copy passes an
+integrity check before older ones are pruned, so a damaged catalog never pushes out the last good copy.
+Repair never deletes anything: a damaged catalog is renamed aside, then the newest good backup takes its
+place, or, without one, a fresh catalog is started with the folders that can still be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import filelock
+
+from engine.errors import CatalogDamagedError, LibraryBusyError, PhotosiftError
+from engine.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, LibraryPaths
+
+if TYPE_CHECKING:
+    from engine.catalog import PhotoCatalog
+
+log = logging.getLogger(__name__)
+
+BACKUP_KEEP = 3
+BACKUP_EVERY_S = 24 * 3600
+_PREFIX = "catalog-"
+
+
+def backup_dir(catalog_path: Path) -> Path:
+    return Path(catalog_path).parent / "backups"
+
+
+def list_backups(catalog_path: Path) -> list[Path]:
+    """The catalog's backups, newest first (names carry their time, so they sort by it)."""
+    folder = backup_dir(catalog_path)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"{_PREFIX}*.db"), key=lambda p: p.name, reverse=True)
+
+
+def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BACKUP_KEEP) -> Path:
+    """Copy the catalog into backups/ and keep the newest `keep` good copies; returns the new copy."""
+    folder = backup_dir(catalog.path)
+    folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime()) + f"-{time.time_ns() % 1_000_000_000:09d}"
+    final = folder / f"{_PREFIX}{stamp}-{reason}.db"
+    tmp = folder / f".{final.name}.tmp"
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE))
+        dest = sqlite3.connect(str(tmp))
+        try:
+            catalog.conn.backup(dest)
+        finally:
+            dest.close()
+        problem = integrity_problem(tmp)
+        if problem:
+            raise CatalogDamagedError(f"the catalog {catalog.path} is damaged ({problem}); no backup was made; "
+                                      "run `photosift doctor --repair`")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in list_backups(catalog.path)[keep:]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def backup_if_due(catalog: PhotoCatalog, every_s: float = BACKUP_EVERY_S) -> Path | None:
+    """A backup when the newest is older than `every_s`; a failure is logged, never raised (it is a safety net)."""
+    if catalog.read_only:
+        return None
+    newest = list_backups(catalog.path)[:1]
+    try:
+        if newest and time.time() - newest[0].stat().st_mtime < every_s:
+            return None
+        return backup_catalog(catalog, "daily")
+    except (OSError, sqlite3.Error, PhotosiftError) as e:
+        log.warning("could not back up the catalog %s: %s", catalog.path, e)
+        return None
+
+
+def integrity_problem(path: Path) -> str | None:
+    """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""
+    from engine.catalog import connect_read_only
+
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    try:
+        conn = connect_read_only(path, 5.0)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchmany(3)]
+            if rows != ["ok"]:
+                return "; ".join(str(r) for r in rows)
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < 1:
+                return "not a Photosift catalog (no schema)"
+            conn.execute("SELECT COUNT(*) FROM roots").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return str(e)
+    return None
+
+
+@dataclass
+class RepairReport:
+    catalog: Path
+    problem: str | None = None  # None: the catalog was sound and nothing was changed
+    kept_as: Path | None = None  # where the damaged catalog now lies
+    restored: Path | None = None  # the backup that replaced it
+    folders: list[str] = field(default_factory=list)  # the library's folders after the repair
+    photos: int = 0
+
+
+def repair_catalog(paths: LibraryPaths) -> RepairReport:
+    """Check the catalog; when damaged, keep it aside and restore the newest good backup or start afresh."""
+    from engine.catalog import PhotoCatalog
+
+    report = RepairReport(paths.catalog)
+    backups = list_backups(paths.catalog)
+    if not paths.catalog.exists() and not backups:
+        return report
+    report.problem = integrity_problem(paths.catalog)
+    if report.problem is None:
+        return report
+    lock = filelock.FileLock(str(paths.write_lock))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise LibraryBusyError(f"library {paths.root} is being updated by another Photosift process; "
+                               "let it finish (or stop it), then repair") from None
+    try:
+        report.kept_as = _set_aside(paths.catalog)
+        good = next((b for b in backups if integrity_problem(b) is None), None)
+        if good is not None:
+            _restore(good, paths.catalog)
+            report.restored = good
+        _drop_vector_indexes(paths.indexes)
+        with PhotoCatalog(paths.catalog) as catalog:
+            if good is None and report.kept_as is not None:
+                for folder in _salvage_folders(report.kept_as):
+                    catalog.add_root(folder)
+            report.folders = [r.path for r in catalog.roots()]
+            report.photos = catalog.counts()["total"]
+    finally:
+        lock.release()
+    return report
+
+
+def _set_aside(catalog: Path) -> Path | None:
+    """Rename the catalog and its WAL files to catalog-damaged-<time>.db*; never deletes them."""
+    if not catalog.exists():
+        return None
+    kept = catalog.with_name(f"catalog-damaged-{time.strftime('%Y%m%d-%H%M%S')}.db")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{catalog}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{kept}{suffix}"))
+    return kept
+
+
+def _restore(backup: Path, catalog: Path) -> None:
+    tmp = catalog.with_name(f".{catalog.name}.restore.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE))
+    try:
+        src = sqlite3.connect(f"file:{quote(str(backup.absolute()))}?mode=ro", uri=True)
+        dest = sqlite3.connect(str(tmp))
+        try:
+            src.backup(dest)
+        finally:
+            dest.close()
+            src.close()
+        os.replace(tmp, catalog)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _drop_vector_indexes(indexes: Path) -> None:
+    """The search indexes mirror the old catalog's photo ids; they are rebuilt from the restored one."""
+    if indexes.is_dir():
+        for f in [*indexes.glob("*.usearch"), *indexes.glob("*.json")]:
+            f.unlink(missing_ok=True)
+
+
+def _salvage_folders(damaged: Path) -> list[str]:
+    """The folders a damaged catalog still names (often readable: the roots table is small and early)."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(damaged.absolute()))}?mode=ro&immutable=1", uri=True)
+        try:
+            return [str(r[0]) for r in conn.execute("SELECT path FROM roots ORDER BY path")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []

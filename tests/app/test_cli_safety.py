@@ -1,0 +1,289 @@
+"""Refusals and failures of the command line: one line with the cause and what to do, and nothing changed."""
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import desktop_app.cli as cli_module
+from desktop_app.cli import main
+from engine.catalog import PhotoCatalog
+from engine.library import Library
+from tests.conftest import write_jpeg
+from tests.engine.test_catalog_safety import private_dir, read_only_for_this_process
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    assert err.startswith("photosift: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def library_dir() -> Path:
+    return Path(os.environ["PHOTOSIFT_LIBRARY"])
+
+
+def roots() -> list[str]:
+    with Library.open(library_dir()) as lib:
+        return [r.path for r in lib.catalog.roots()]
+
+
+def test_mistyped_command_is_a_usage_error_and_folders_still_open_the_window(capsys, monkeypatch, tmp_path):
+    opened = []
+    monkeypatch.setattr(cli_module, "_open_window", lambda parser, argv: opened.append(argv) or 0)
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2 and "invalid choice: 'frobnicate'" in capsys.readouterr().err
+    assert opened == []
+    assert main([]) == 0 and main([str(tmp_path)]) == 0 and main(["--library", str(tmp_path), "./x"]) == 0
+    assert opened == [[], [str(tmp_path)], ["--library", str(tmp_path), "./x"]]
+
+
+@pytest.mark.parametrize("args", [("index", "--workers", "-1"), ("index", "--batch-size", "0"),
+                                  ("index", "--wait", "nan"), ("search", "dog", "--limit", "0"),
+                                  ("search", "dog", "--limit", "-1"), ("similar", "x.jpg", "--limit", "0")])
+def test_invalid_numbers_are_usage_errors(capsys, args):
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    assert e.value.code == 2 and "must be from" in capsys.readouterr().err
+
+
+def test_disk_full_is_one_line_that_says_what_to_do(capsys, monkeypatch, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(PhotoCatalog, "insert_photo", full)
+    code, _, err = run(capsys, "add", str(tmp_path / "p"))
+    assert code == 1 and "disk" in one_line_error(err) and "full" in err and "free some space" in err
+
+    def short_write(*a, **k):
+        raise OSError("441600 requested and 158688 written")
+
+    monkeypatch.setattr(PhotoCatalog, "insert_photo", short_write)
+    code, _, err = run(capsys, "add", str(tmp_path / "p"))
+    assert code == 1 and "disk is full" in one_line_error(err) and "free some space" in err
+
+
+def test_add_during_index_changes_nothing(capsys, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    with Library.open(library_dir()) as lib, lib.write_lock():
+        code, _, err = run(capsys, "add", str(tmp_path / "p"))
+    assert code == 1 and "being updated" in one_line_error(err)
+    assert roots() == []
+
+
+def test_add_inside_or_above_a_library_folder_is_refused_and_changes_nothing(capsys, tmp_path):
+    write_jpeg(tmp_path / "p" / "sub" / "a.jpg")
+    write_jpeg(tmp_path / "p" / "b.jpg")
+    assert run(capsys, "add", str(tmp_path / "p" / "sub"))[0] == 0
+    code, _, err = run(capsys, "add", str(tmp_path / "p"))
+    assert code == 1 and f"contains {tmp_path / 'p' / 'sub'}" in one_line_error(err) and "forget" in err
+    assert run(capsys, "add", str(tmp_path / "p" / "sub"))[0] == 0  # the same folder again: a rescan
+    write_jpeg(tmp_path / "p" / "sub" / "deeper" / "c.jpg")
+    code, _, err = run(capsys, "add", str(tmp_path / "p" / "sub" / "deeper"))
+    assert code == 1 and f"inside {tmp_path / 'p' / 'sub'}" in one_line_error(err)
+    assert roots() == [str(tmp_path / "p" / "sub")]
+    with Library.open(library_dir()) as lib:
+        assert lib.catalog.counts()["total"] == 1
+
+
+def test_damaged_catalog_names_the_repair_which_restores_the_backup(capsys, tiny_model, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0  # takes the daily backup
+    catalog = library_dir() / "catalog.db"
+    with sqlite3.connect(catalog) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    catalog.write_bytes(b"\x00not sqlite\x00" * 2000)
+    for args in (("status",), ("search", "dog"), ("add", str(tmp_path / "p"))):
+        code, _, err = run(capsys, *args)
+        assert code == 1 and "damaged" in one_line_error(err) and "photosift doctor --repair" in err
+    code, out, _ = run(capsys, "doctor", "--repair")
+    assert code == 0 and "restored the backup" in out and "kept as" in out
+    assert list(library_dir().glob("catalog-damaged-*.db"))
+    status = json.loads(run(capsys, "status", "--json")[1])
+    assert status["photos"]["ok"] == 1 and status["roots"][0]["path"] == str(tmp_path / "p")
+    assert "nothing to repair" in run(capsys, "doctor", "--repair")[1]
+
+
+def test_read_only_catalog_status_and_search_work_writers_are_refused(capsys, tiny_model, tmp_path, monkeypatch):
+    base = private_dir(tmp_path)
+    try:
+        shutil.copytree(tiny_model.path, base / "models" / "tiny")
+        for f in (base / "models").rglob("*"):
+            f.chmod(0o755 if f.is_dir() else 0o644)  # readable by the other user the test acts as
+        (base / "models").chmod(0o755)
+        monkeypatch.setenv("PHOTOSIFT_MODELS", str(base / "models"))
+        monkeypatch.setenv("PHOTOSIFT_LIBRARY", str(base / "library"))
+        photos = base / "photos"
+        write_jpeg(photos / "a.jpg")
+        write_jpeg(photos / "b.jpg", color=(10, 200, 10))
+        assert run(capsys, "add", str(photos))[0] == 0
+        assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+        catalog = base / "library" / "catalog.db"
+        before = catalog.read_bytes()
+        with read_only_for_this_process(catalog, base / "library"):
+            code, out, err = run(capsys, "status", "--json")
+            assert code == 0, err
+            assert json.loads(out)["photos"]["ok"] == 2
+            code, out, err = run(capsys, "search", "green", "--all", "--json")
+            assert code == 0 and len(json.loads(out)) == 2, err
+            for args in (("add", str(photos)), ("index",), ("tag", str(photos / "a.jpg"), "--add", "x")):
+                code, _, err = run(capsys, *args)
+                assert code == 1 and "read-only" in one_line_error(err), args
+        assert catalog.read_bytes() == before
+    finally:
+        shutil.rmtree(base)
+
+
+def test_paths_that_are_not_utf8(capsys, tiny_model, tmp_path):
+    bad_folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
+    os.mkdir(bad_folder)
+    code, _, err = run(capsys, "add", bad_folder)
+    assert code == 1 and "not valid UTF-8" in one_line_error(err) and "caf\\xe9" in err
+    assert roots() == []
+    photos = tmp_path / "p"
+    write_jpeg(photos / "a.jpg")
+    bad_photo = os.fsdecode(os.fsencode(str(photos)) + b"/r\xe9d.jpg")
+    write_jpeg(Path(bad_photo), color=(250, 0, 0))
+    assert run(capsys, "add", str(photos))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    code, out, err = run(capsys, "similar", bad_photo, "--all")
+    assert code == 0 and out.strip().endswith("a.jpg"), err
+    code, out, err = run(capsys, "tag", bad_photo, "--add", "red")
+    assert code == 0 and "red (user" in out, err
+    outside = os.fsdecode(os.fsencode(str(tmp_path)) + b"/o\xf9t.jpg")
+    write_jpeg(Path(outside))
+    code, out, err = run(capsys, "similar", outside, "--all", "--limit", "1")
+    assert code == 0 and out.count("\n") == 1, err
+    code, out, err = run(capsys, "search", f"{outside} + red", "--all", "--json")
+    assert code == 0 and len(json.loads(out)) == 2, err
+    code, out, err = run(capsys, "search", "red", "--all")
+    assert code == 0 and "r\\xe9d.jpg" in out
+
+
+def test_tag_names_are_checked(capsys, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    photo = str(tmp_path / "p" / "a.jpg")
+    for bad in ("   ", "x" * 5000):
+        code, _, err = run(capsys, "tag", photo, "--add", "ok", "--add", bad)
+        assert code == 1 and "tag" in one_line_error(err)
+    code, out, _ = run(capsys, "tag", photo, "--add", "  Beach  ")
+    assert code == 0 and out.strip() == "beach (user, 1.000)"
+
+
+def test_huge_weight_is_refused_in_one_line(capsys, tiny_model, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    code, _, err = run(capsys, "search", "9" * 400 + ":dog")
+    assert code == 1 and "at most 100" in one_line_error(err)
+
+
+def test_control_characters_in_names_stay_on_one_line_and_offline_results_are_marked(capsys, tiny_model, tmp_path):
+    home, usb = tmp_path / "home", tmp_path / "usb"
+    write_jpeg(home / "line\nbreak.jpg", color=(200, 0, 0))
+    write_jpeg(usb / "a.jpg", color=(0, 0, 200))
+    assert run(capsys, "add", str(home), str(usb))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    usb.rename(tmp_path / "unplugged")
+    out = run(capsys, "search", "red", "--all", "--json")[1]
+    hits = {h["path"]: h["offline"] for h in json.loads(out)}
+    assert hits == {str(home / "line\nbreak.jpg"): False, str(usb / "a.jpg"): True}
+    out = run(capsys, "search", "red", "--all")[1]
+    lines = out.splitlines()
+    assert len(lines) == 2 and sorted(line.split("  ", 1)[1] for line in lines) == sorted(
+        [f"{home}/line\\nbreak.jpg", f"{usb}/a.jpg  (offline)"])
+
+
+def test_index_and_search_open_no_network_socket(capsys, tiny_model, tmp_path, monkeypatch):
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.append(("connect", address))
+            raise OSError("network use in a test")
+        return real_connect(self, address)
+
+    def getaddrinfo(host, *a, **k):
+        attempts.append(("getaddrinfo", host))
+        raise OSError("network use in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", getaddrinfo)
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny")[0] == 0
+    assert run(capsys, "search", "a dog", "--all")[0] == 0
+    assert run(capsys, "similar", str(tmp_path / "p" / "a.jpg"), "--all")[0] == 0
+    assert attempts == []
+
+
+def test_onnxruntime_telemetry_is_off_before_the_first_session(tiny_model, monkeypatch):
+    import onnxruntime as ort
+
+    import engine.encoder as encoder_module
+    from engine.encoder import ClipEncoder
+
+    events = []
+    real_session = ort.InferenceSession
+    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
+    monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
+    enc = ClipEncoder(tiny_model)
+    enc.encode_texts(["a dog"])
+    enc.encode_texts(["a cat"])
+    assert events[:2] == ["telemetry off", "session"] and events.count("telemetry off") == 1
+    assert hasattr(real_session, "run")
+
+
+def test_page_damage_found_mid_command_and_by_doctor_names_the_repair(capsys, tmp_path):
+    from tests.engine.test_catalog_safety import _damage_page_of
+
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    _damage_page_of(library_dir() / "catalog.db", "photos")
+    code, _, err = run(capsys, "status")
+    assert code == 1 and "damaged" in one_line_error(err) and "photosift doctor --repair" in err
+    report = json.loads(run(capsys, "doctor", "--json")[1])["library"]
+    assert report["integrity"] != "ok" and "photosift doctor --repair" in report["error"]
+    code, out, _ = run(capsys, "doctor", "--repair")
+    assert code == 0 and "no good backup" in out and str(tmp_path / "p") in out
+    assert json.loads(run(capsys, "status", "--json")[1])["roots"][0]["path"] == str(tmp_path / "p")
+
+
+def test_index_lists_a_failed_file_with_a_newline_in_its_name_on_one_line(capsys, tiny_model, tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "bad\nname.jpg").write_text("not a jpeg")
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert code == 0 and len(skipped) == 1 and "bad\\nname.jpg" in skipped[0]
+
+
+def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model, tmp_path):
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff")
+    for args in (("similar", "id:" + "9" * 30), ("similar", "id:²"), ("tag", "id:" + "9" * 30, "--add", "x"),
+                 ("forget", odd)):
+        code, _, err = run(capsys, *args)
+        assert code == 1 and one_line_error(err), args
+    code, out, err = run(capsys, "search", "a", "--folder", odd, "--json")
+    assert code == 0 and json.loads(out) == [], err

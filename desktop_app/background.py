@@ -82,9 +82,11 @@ def _follow_parent(control: Connection, token: CancelToken) -> None:
 def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progress: Callable[[Progress], None],
                   token: CancelToken) -> Any:
     """Scan every folder (new photos show up in the window at once), then load the active model and compute
-    vectors and tags for what is missing; finally prune the thumbnail cache. Returns the UpdateReport as
+    vectors and tags for what is missing; finally prune the thumbnail cache and take the daily catalog
+    backup. Returns the UpdateReport as
     plain data (see as_plain_data)."""
     from desktop_app.models_runtime import load_encoder
+    from engine.backup import backup_if_due
     from engine.imageio import prune_thumbnails
     from engine.library import Library
     from engine.scanner import scan
@@ -98,6 +100,7 @@ def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progre
         report = update_library(lib, encoder, do_scan=False, progress=progress, cancel=token, wait_s=2.0)
         report.scan = scanned
         prune_thumbnails(lib.paths.thumbnails, thumb_cache_bytes)
+        backup_if_due(lib.catalog)  # the same daily safety net as the CLI's index
         return as_plain_data(report)
 
 

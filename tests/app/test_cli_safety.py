@@ -272,8 +272,8 @@ def test_index_lists_a_failed_file_with_a_newline_in_its_name_on_one_line(capsys
     write_jpeg(tmp_path / "p" / "a.jpg")
     assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
     code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
-    skipped = [line for line in out.splitlines() if "skipped" in line]
-    assert code == 0 and len(skipped) == 1 and "bad\\nname.jpg" in skipped[0]
+    failed = [line for line in out.splitlines() if "could not read:" in line]
+    assert code == 0 and len(failed) == 1 and "bad\\nname.jpg" in failed[0]
 
 
 def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model, tmp_path):
@@ -287,3 +287,18 @@ def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model,
         assert code == 1 and one_line_error(err), args
     code, out, err = run(capsys, "search", "a", "--folder", odd, "--json")
     assert code == 0 and json.loads(out) == [], err
+
+
+def test_the_windows_indexing_takes_the_daily_backup_too(capsys, tiny_model, tmp_path):
+    from desktop_app.background import index_library
+    from engine.backup import backup_dir
+    from engine.jobs import CancelToken
+
+    write_jpeg(tmp_path / "p" / "a.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    with Library.open(library_dir()) as lib:
+        folder = backup_dir(lib.catalog.path)
+    shutil.rmtree(folder)
+    index_library(library_dir(), "cpu", 10**8, lambda p: None, CancelToken())
+    assert len(list(folder.glob("*.db"))) == 1

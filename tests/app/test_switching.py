@@ -88,7 +88,7 @@ def test_models_use_brings_the_models_zero_shot_tags_and_keeps_the_users(capsys,
         assert _tags(lib, ids[0]) == {**_tags(lib, ids[0]), "saturn": "user", "beach": "zeroshot"}
         assert "beach" not in _tags(lib, ids[2]) and _rejected(lib, ids[2]) == {"beach"}
         models = {r[0] for r in lib.catalog.conn.execute("SELECT model_id FROM tags WHERE source = 'zeroshot'")}
-        assert models == {"tiny"}
+        assert models == {"tiny"} and {lib.catalog.photo(pid).tagged_model for pid in ids} == {"tiny"}
     code, out, _ = run(capsys, "tag", "--list", "--json")  # what the user sees
     names = {t["name"] for t in json.loads(out)}
     assert "pasta" not in names and {"beach", "saturn"} <= names
@@ -154,6 +154,7 @@ def test_switching_to_a_model_without_vectors_drops_the_old_tags(two_model_libra
         assert (report.previous, report.model_id, report.with_vectors, report.tags_written) == ("tiny-b", "tiny", 0, 0)
         assert (report.to_index, report.total) == (N_PHOTOS - 1, N_PHOTOS)
         assert lib.catalog.tag_counts() == {"saturn": 1}  # indexing tags the photos as it computes their vectors
+        assert {lib.catalog.photo(pid).tagged_model for pid in ids} == {None}
 
 
 # -- never strand a library -----------------------------------------------------------------------

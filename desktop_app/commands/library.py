@@ -119,7 +119,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             # --model: install and load it first, then switch (tags included); failing, nothing changed
             encoder = load_encoder(args.model or lib.active_model_id, args.device, show)
             if encoder.model_id != lib.active_model_id:
-                switch_active_model(lib, encoder, progress=show, wait_s=args.wait)
+                switch_active_model(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
                                     confirm_deletions=getattr(args, "confirm_deletions", False),

@@ -1,32 +1,63 @@
-"""Turning a model id into a ready encoder: installed folders are opened, missing ones prepared."""
+"""Turning a model id into a ready encoder (installed folders are opened, missing ones prepared), and
+switching a library to a model: install first, then switch in one step.
+
+`switch_model_job` is also what the window runs in a child process (no Qt here).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 from engine.encoder import ClipEncoder, RuntimeConfig
-from engine.errors import ModelNotInstalledError
-from engine.jobs import ProgressCallback, ignore_progress
+from engine.errors import ModelNotInstalledError, PhotosiftError
+from engine.jobs import CancelToken, ProgressCallback, ignore_progress
+from engine.library import Library
 from engine.modelfolder import ModelFolder, open_model
+from engine.switching import SwitchReport, switch_active_model
+
+SWITCH_WAIT_S = 2.0  # how long a switch waits for another process's update of the library
 
 
-def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress) -> ModelFolder:
+def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress,
+                  cancel: CancelToken | None = None, device: str = "auto") -> ModelFolder:
     try:
         return open_model(model_id)
     except ModelNotInstalledError:
         pass
+    from training.install import ensure_model  # training is part of the product (pyproject.toml)
+
+    return ensure_model(model_id, progress=progress, cancel=cancel, device=device)
+
+
+def load_encoder(model_id: str, device: str = "auto", progress: ProgressCallback = ignore_progress,
+                 cancel: CancelToken | None = None) -> ClipEncoder:
+    return ClipEncoder(resolve_model(model_id, progress, cancel, device), RuntimeConfig(device=device))
+
+
+def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ignore_progress,
+              cancel: CancelToken | None = None, device: str = "auto", *, tag: bool = True,
+              wait_s: float = SWITCH_WAIT_S) -> tuple[ModelFolder, SwitchReport]:
+    """Install `model_id` if needed (download or build, with progress and cancel), open it, then switch the
+    library to it with its zero-shot tags (engine.switching). Until the model is installed and loads, the
+    library is not touched: a failed, refused or cancelled call leaves it as it was."""
+    encoder = load_encoder(model_id, device, progress, cancel)
+    with Library.open(library_dir) as lib:
+        report = switch_active_model(lib, encoder, progress=progress, cancel=cancel, wait_s=wait_s)
+    return encoder.folder, report
+
+
+def switch_model_job(library_dir: Path, model_id: str, device: str, progress: ProgressCallback,
+                     token: CancelToken) -> SimpleNamespace:
+    """The window's "use this model" job: use_model, returning plain data (unpickling a SwitchReport in the
+    window would import onnxruntime there). Offline, the message names the window's ways out, not commands."""
+    from training.download import OfflineError
+
     try:
-        from training.install import ensure_model
-    except ImportError:
-        ensure_model = None
-    if ensure_model is not None:
-        return ensure_model(model_id, progress=progress)
-    if model_id == "starter":
-        from training.starter import build_starter
-
-        from engine.paths import models_dir
-
-        return build_starter(models_dir() / "starter", progress)
-    raise ModelNotInstalledError(model_id, f"model '{model_id}' is not installed; see `photosift models list`")
-
-
-def load_encoder(model_id: str, device: str = "auto", progress: ProgressCallback = ignore_progress) -> ClipEncoder:
-    return ClipEncoder(resolve_model(model_id, progress), RuntimeConfig(device=device))
+        folder, report = use_model(library_dir, model_id, progress, token, device)
+    except OfflineError as e:
+        raise PhotosiftError(f"cannot reach {e.where}; this computer seems to be offline. Offline, choose the "
+                             "starter model, or a model you imported (`photosift models import`)") from None
+    return SimpleNamespace(model_id=report.model_id, previous=report.previous, path=str(folder.path),
+                           with_vectors=report.with_vectors, to_index=report.to_index, total=report.total,
+                           tags_written=report.tags_written)

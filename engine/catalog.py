@@ -525,6 +525,12 @@ class PhotoCatalog:
             "VALUES (?, ?, 'zeroshot', ?, ?)",
             [(photo_id, name, float(score), model_id) for name, score in scored])
 
+    def clear_zeroshot_tags(self) -> int:
+        """Delete every zero-shot tag, and so every photo's tagged_model (a switch of model re-tags); user and
+        rejected tags stay."""
+        self.conn.execute("UPDATE photos SET tagged_model = NULL WHERE tagged_model IS NOT NULL")
+        return self.conn.execute("DELETE FROM tags WHERE source = 'zeroshot'").rowcount
+
     def tags_of(self, photo_id: int) -> list[tuple[str, str, float | None]]:
         rows = self.conn.execute(
             "SELECT name, source, score FROM tags WHERE photo_id = ? AND source != 'rejected' "

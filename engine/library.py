@@ -1,8 +1,10 @@
-"""One photo library: its folder, catalog, thumbnail cache, vector indexes and write lock."""
+"""One photo library: its folder, catalog, thumbnail cache, vector indexes and write lock; and which
+libraries use a model."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 import filelock
 
 from engine.catalog import PhotoCatalog
-from engine.errors import CatalogReadOnlyError, LibraryBusyError
+from engine.errors import CatalogReadOnlyError, LibraryBusyError, PhotosiftError
+from engine.known_libraries import known_libraries, register_library
 from engine.paths import LibraryPaths
 
 DEFAULT_MODEL_ID = "starter"
@@ -27,7 +30,9 @@ class Library:
     @classmethod
     def open(cls, folder: Path) -> Library:
         paths = LibraryPaths(Path(folder).expanduser().absolute()).ensure()
-        return cls(paths, PhotoCatalog(paths.catalog))
+        library = cls(paths, PhotoCatalog(paths.catalog))
+        register_library(paths.root)
+        return library
 
     def close(self) -> None:
         self.catalog.close()
@@ -43,6 +48,8 @@ class Library:
         return self.catalog.get_setting(ACTIVE_MODEL_KEY) or os.environ.get("PHOTOSIFT_MODEL") or DEFAULT_MODEL_ID
 
     def set_active_model(self, model_id: str) -> None:
+        """Only the setting: switching a library's model is engine.switching.switch_active_model, which
+        brings the zero-shot tags along in the same transaction."""
         self.catalog.set_setting(ACTIVE_MODEL_KEY, model_id)
 
     @contextmanager
@@ -66,3 +73,32 @@ class Library:
             yield
         finally:
             lock.release()
+
+
+def _default_model() -> str:
+    return os.environ.get("PHOTOSIFT_MODEL") or DEFAULT_MODEL_ID
+
+
+def active_model_of(folder: Path) -> str:
+    """The active model of the library in `folder`, read without creating anything there."""
+    catalog = LibraryPaths(Path(folder).expanduser().absolute()).catalog
+    if not catalog.is_file():
+        return _default_model()
+    with PhotoCatalog(catalog) as cat:
+        return cat.get_setting(ACTIVE_MODEL_KEY) or _default_model()
+
+
+def libraries_using(model_id: str, also: tuple[Path, ...] = ()) -> list[tuple[Path, str | None]]:
+    """Every known library (and those in `also`) whose active model is `model_id`, as (folder, None); a
+    library whose catalog cannot be read is listed too, as (folder, why): it may use the model."""
+    folders = dict.fromkeys(Path(f).expanduser().absolute() for f in (*known_libraries(), *also))
+    out: list[tuple[Path, str | None]] = []
+    for folder in folders:
+        if not LibraryPaths(folder).catalog.is_file():
+            continue  # no library there (yet): it uses nothing
+        try:
+            if active_model_of(folder) == model_id:
+                out.append((folder, None))
+        except (PhotosiftError, OSError, sqlite3.Error) as e:
+            out.append((folder, f"could not be read: {e}"))
+    return out

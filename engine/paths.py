@@ -29,6 +29,12 @@ def models_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME)) / "models"
 
 
+def known_libraries_file() -> Path:
+    """The list of libraries that use the models in models_dir() (kept beside them, so that it follows
+    PHOTOSIFT_MODELS): `photosift models remove` asks each whether the model is its active one."""
+    return models_dir() / "libraries.json"
+
+
 def download_cache_dir() -> Path:
     env = os.environ.get("PHOTOSIFT_CACHE")
     if env:

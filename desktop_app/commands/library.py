@@ -27,6 +27,7 @@ from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
 from engine.modelfolder import installed_model_ids
 from engine.scanner import last_skipped, root_problem, scan
+from engine.switching import switch_active_model
 from engine.tagging import tag_with_vocabulary
 from engine.update import update_library
 from engine.vectorindex import VectorIndex
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
-    p.add_argument("--model", help="model id to index with (becomes the library's active model)")
+    p.add_argument("--model", help="model id to index with (installed first, then made the library's active model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--batch-size", type=bounded_int(1, 4096), default=32)
     p.add_argument("--workers", type=bounded_int(0, 256), default=0, help="decode processes (default: one per core)")
@@ -112,12 +113,13 @@ def _refuse_overlaps(folders: list[Path], known: list[str]) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
-        if args.model:
-            lib.set_active_model(args.model)
         if not lib.catalog.roots():
             raise PhotosiftError("the library has no folders yet; add one with `photosift add FOLDER`")
         with progress_bar() as show:
-            encoder = load_encoder(lib.active_model_id, args.device, show)
+            # --model: install and load it first, then switch (tags included); failing, nothing changed
+            encoder = load_encoder(args.model or lib.active_model_id, args.device, show)
+            if encoder.model_id != lib.active_model_id:
+                switch_active_model(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
                                     confirm_deletions=getattr(args, "confirm_deletions", False),

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 from desktop_app.progress import progress_bar
-from engine.errors import ModelNotInstalledError
-from engine.jobs import CancelToken, ProgressCallback, ignore_progress
-from engine.library import DEFAULT_MODEL_ID, Library
-from engine.modelfolder import ModelFolder
-from engine.paths import LibraryPaths
+from engine.errors import ModelNotInstalledError, PhotosiftError
+from engine.library import Library, active_model_of, libraries_using
 
 EXIT_ERROR = 1
 
@@ -33,10 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print the models as JSON")
     q.set_defaults(func=cmd_list)
 
-    q = msub.add_parser("use", help="install a model if needed and make it the library's active model")
+    q = msub.add_parser("use", help="install a model if needed, then make it the library's active model "
+                                    "(its zero-shot tags come with it)")
     q.add_argument("model_id", metavar="ID")
     q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="export variants for this device (fp16 is added where CUDA runs)")
+    q.add_argument("--wait", type=float, default=2.0, metavar="SECONDS",
+                   help="wait this long for another Photosift process that is updating the library")
     q.add_argument("--no-index", action="store_true",
                    help="only switch; compute the new model's vectors later with `photosift index`")
     q.set_defaults(func=cmd_use)
@@ -54,8 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", metavar="NAME", help="the new name, e.g. \"Holiday albums, MCIP\"")
     q.set_defaults(func=cmd_rename)
 
-    q = msub.add_parser("remove", help="delete an installed model folder")
+    q = msub.add_parser("remove", help="delete an installed model folder (refused while a library uses it)")
     q.add_argument("model_id", metavar="ID")
+    q.add_argument("--force", action="store_true",
+                   help="remove it even though libraries use it (their next search or index installs it again, "
+                        "or fails for a model that cannot be downloaded)")
     q.add_argument("--delete-vectors", action="store_true",
                    help="also delete this model's vectors from the library (re-indexing recomputes them)")
     q.set_defaults(func=cmd_remove)
@@ -63,21 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def active_model_id(library_dir: Path) -> str:
     """The library's active model; a library that does not exist yet is not created to find out."""
-    if not LibraryPaths(Path(library_dir).expanduser().absolute()).catalog.is_file():
-        return os.environ.get("PHOTOSIFT_MODEL") or DEFAULT_MODEL_ID
-    with Library.open(library_dir) as lib:
-        return lib.active_model_id
-
-
-def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ignore_progress,
-              cancel: CancelToken | None = None, device: str = "auto") -> ModelFolder:
-    """Install `model_id` if needed (download or build) and make it the library's active model."""
-    from training.install import ensure_model
-
-    folder = ensure_model(model_id, progress=progress, cancel=cancel, device=device)
-    with Library.open(library_dir) as lib:
-        lib.set_active_model(folder.model_id)
-    return folder
+    return active_model_of(library_dir)
 
 
 def _human(n: int | None) -> str:
@@ -128,26 +116,30 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_use(args: argparse.Namespace) -> int:
+    from desktop_app.models_runtime import SWITCH_WAIT_S, use_model
+
+    wait_s = getattr(args, "wait", SWITCH_WAIT_S)  # `photosift train --use` calls this without --wait
+
     with progress_bar() as progress:
-        folder = use_model(args.library, args.model_id, progress, device=args.device)
-    with Library.open(args.library) as lib:
-        total = lib.catalog.counts()["total"]
-        have = lib.catalog.models_with_embeddings().get(folder.model_id, 0)
-    print(f"Active model: {folder.model_id} ({folder.path})")
+        folder, report = use_model(args.library, args.model_id, progress, device=args.device, wait_s=wait_s)
+    model_id, have, total, todo = report.model_id, report.with_vectors, report.total, report.to_index
+    print(f"Active model: {model_id} ({folder.path})" + ("" if report.previous != model_id else " (unchanged)"))
+    if have:
+        print(f"Zero-shot tags of {model_id}: {report.tags_written} on {have} photos (your own tags are kept).")
     if not total:
         print("The library has no photos yet: `photosift add FOLDER`, then `photosift index`.")
-    elif have >= total:
-        print(f"All {total} photos already have vectors of {folder.model_id}.")
+    elif not todo:
+        print(f"All {have} photos already have vectors of {model_id}.")
     elif args.no_index:
-        print(f"{have} of {total} photos have vectors of {folder.model_id}; "
-              "`photosift index` computes the rest (search uses this model's vectors only).")
+        print(f"{have} photos have vectors of {model_id}, {todo} do not yet; "
+              "`photosift index` computes them (search uses this model's vectors only).")
     else:
-        print(f"Computing vectors of {folder.model_id} for {total - have} photos (Ctrl+C stops; "
+        print(f"Computing vectors of {model_id} for {todo} photos (Ctrl+C stops; "
               "`photosift index` continues later). The previous model's vectors are kept.")
         from desktop_app.commands.library import cmd_index
 
         return cmd_index(argparse.Namespace(library=args.library, model=None, device=args.device, batch_size=32,
-                                            workers=0, wait=0.0, no_tags=False, json=False))
+                                            workers=0, wait=wait_s, no_tags=False, json=False))
     return 0
 
 
@@ -166,11 +158,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from training.install import remove_model
 
     model_id = args.model_id
-    active = active_model_id(args.library)
-    if model_id == active:
-        print(f"photosift: error: '{model_id}' is the active model of the library {args.library}; choose another "
-              "first (`photosift models use ID`), then remove it", file=sys.stderr)
-        return EXIT_ERROR
+    users = libraries_using(model_id, also=(Path(args.library),))
+    if users and not args.force:
+        names = "; ".join(str(folder) + (f" ({why})" if why else "") for folder, why in users)
+        raise PhotosiftError(
+            f"'{model_id}' is the active model of {len(users)} librar{'y' if len(users) == 1 else 'ies'}: {names}; "
+            "switch each to another model first (`photosift --library FOLDER models use ID`), "
+            "or remove it anyway with --force")
     try:
         freed = remove_model(model_id)
         print(f"Removed model '{model_id}' ({_human(freed)} freed).")
@@ -178,6 +172,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
         if not args.delete_vectors:
             raise
         print(f"Model '{model_id}' is not installed.")
+    if users:
+        print(f"Libraries still set to '{model_id}': {', '.join(str(f) for f, _ in users)}; their next search or "
+              "index installs it again where it can be downloaded or built.", file=sys.stderr)
     if args.delete_vectors:
         with Library.open(args.library) as lib:
             deleted = lib.catalog.delete_embeddings(model_id)

@@ -133,9 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                        cancel=cancel, keep_worse=args.keep_worse)
     folder = result.folder
     if args.json:
-        if args.use and folder is not None:  # only the switch: no progress output may mix into the JSON
-            with Library.open(args.library) as lib:
-                lib.set_active_model(folder.model_id)
+        if args.use and folder is not None:  # only the switch, with its tags: no progress may mix into the JSON
+            from desktop_app.models_runtime import use_model
+
+            use_model(args.library, folder.model_id, device=args.device)
         print(json.dumps({"model": folder.model_id if folder else None, "path": str(folder.path) if folder else None,
                           "name": result.name, "description": result.description, "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),

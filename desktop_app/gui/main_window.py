@@ -69,6 +69,7 @@ def _settle_heap() -> None:
 
 class MainWindow(QMainWindow):
     index_finished = Signal(object)  # UpdateReport, or None when cancelled / failed
+    model_switched = Signal(object)  # the switch's plain report, or None when it failed or was cancelled
     search_finished = Signal(int)  # number of results
     browse_loaded = Signal(int)  # number of photos in the grid
 
@@ -81,10 +82,13 @@ class MainWindow(QMainWindow):
         self._encoder: ClipEncoder | None = None
         self._encoder_lock = threading.Lock()
         self.index_job: JobWorker | None = None
+        self.model_job: JobWorker | None = None  # installing a model and switching the library to it
+        self._index_after_switch = False  # indexing was asked for while a model was being prepared
         self.mode = "browse"
         self.folder_filter: str | None = None
         self.tag_filter: str | None = None
         self.last_query = ""
+        self._last_search: tuple[str, Callable[[Any, Any], Any]] | None = None  # what _rerun repeats
         self._counts: dict[str, int] | None = None  # the catalog's counts as last read
         self._status_extra = ""  # what the running job is doing, for the status line
         self._sidebar_generation = 0
@@ -429,8 +433,10 @@ class MainWindow(QMainWindow):
         self._rerun()
 
     def _rerun(self) -> None:
-        if self.mode == "results" and self.last_query:
-            self.search(self.last_query)
+        """Show the grid again for the current filters: the last search (text, similar or dropped photo) run
+        again, or the browse grid."""
+        if self.mode == "results" and self._last_search is not None:
+            self._run_search(*self._last_search)
         else:
             self.load_browse()
 
@@ -438,6 +444,7 @@ class MainWindow(QMainWindow):
         if self.mode == "results" or self.folder_filter or self.tag_filter:
             self.folder_filter = self.tag_filter = None
             self.last_query = ""
+            self._last_search = None
             self.search_box.clear()
             self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
             self.sidebar.tags.clearSelection()
@@ -463,6 +470,7 @@ class MainWindow(QMainWindow):
         """fn(PhotoSearch, SearchOptions) -> results, run off the GUI thread on its own connection."""
         options = self._options()
         library_dir = self.library_dir
+        self._last_search = (label, fn)
 
         def job(progress, _token: CancelToken):
             from engine.search import PhotoSearch
@@ -596,6 +604,10 @@ class MainWindow(QMainWindow):
         if self.index_job is not None:
             self.notify("Indexing is already running.")
             return
+        if self.model_job is not None:
+            self._index_after_switch = True
+            self.notify("A model is being prepared; indexing starts once the library has switched to it.")
+            return
         if not self.lib.catalog.roots():
             self.choose_folder()
             return
@@ -614,15 +626,26 @@ class MainWindow(QMainWindow):
             on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
             on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
 
-    def _index_progress(self, p: Progress) -> None:
+    def _show_progress(self, p: Progress) -> None:
+        """A job's report in the status bar: the bar, and stage, count, rate, time left and detail as text."""
         if p.total:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
+            unit = -(-p.total // 1_000_000_000)  # QProgressBar counts in 32-bit ints: a 3 GB download does not fit
+            self.progress.setRange(0, p.total // unit)
+            self.progress.setValue(p.done // unit)
+        else:
+            self.progress.setRange(0, 0)
         eta = eta_text(p.eta_s)
         eta = f", {eta}" if eta else ""
         rate = f" at {p.rate:.1f}/s" if p.rate else ""
         detail = f" ({p.message})" if p.message else ""
-        self._update_status(f"{stage_label(p.stage)} {p.done}/{p.total}{rate}{eta}{detail}", recount=False)
+        if p.stage == "download" and p.total:  # bytes: say how far in MB
+            counted = f"{p.done / 1e6:.0f}/{p.total / 1e6:.0f} MB" + (f" at {p.rate / 1e6:.1f} MB/s" if p.rate else "")
+        else:
+            counted = f"{p.done}/{p.total}{rate}"
+        self._update_status(f"{stage_label(p.stage)} {counted}{eta}{detail}", recount=False)
+
+    def _index_progress(self, p: Progress) -> None:
+        self._show_progress(p)
         if p.stage == "scan":
             self._grow_grid()
         elif p.stage != self._index_stage and self._index_stage == "scan":
@@ -677,25 +700,32 @@ class MainWindow(QMainWindow):
             self.pause_button.setText("Resume")
 
     def cancel_index(self) -> None:
-        if self.index_job is not None:
-            self.index_job.token.cancel()
+        """The status bar's Cancel: stops indexing, or the download and switch of a model."""
+        for job in (self.index_job, self.model_job):
+            if job is not None:
+                job.token.cancel()
 
     # -- settings -------------------------------------------------------------------------
     def model_choices(self) -> list[tuple[str, str]]:
         try:
             from training.registry import list_models
 
-            return [(m.id, f"{m.id}{'' if m.installed else '  (download)'}") for m in list_models()]
+            def label(m) -> str:
+                size = f", ~{m.size / 1e6:.0f} MB" if m.size else ""
+                return m.id if m.installed else f"{m.id}  (download{size})"
+
+            return [(m.id, label(m)) for m in list_models()]
         except ImportError:
             from engine.modelfolder import installed_model_ids
 
             return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
 
     def open_settings(self) -> None:
+        note = ("A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
+                "it); the library switches once it is ready. Offline, the built-in starter model works, or "
+                "import a checkpoint with `photosift models import`.")
         dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
-                                offline_note=lambda: "Models that are not installed are downloaded once. Offline, "
-                                "the built-in starter model works, or import a checkpoint with "
-                                "`photosift models import`.")
+                                offline_note=lambda: note)
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
 
@@ -703,11 +733,64 @@ class MainWindow(QMainWindow):
         self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
         self.size_slider.setValue(self.grid.iconSize().width())
         if model_id != self.lib.active_model_id:
-            self.lib.set_active_model(model_id)
-            with self._encoder_lock:
-                self._encoder = None
-            self.notify(f"Switched to model {model_id}; computing its vectors in the background.")
+            self.switch_model(model_id)
+
+    def switch_model(self, model_id: str) -> None:
+        """Install `model_id` if needed (a download shows its progress; Cancel stops it), then switch the
+        library to it with its tags, in a child process; the library stays as it was until that is done.
+        Then the grid, the details and the tags show the new model, and its missing vectors are computed."""
+        if self.model_job is not None:
+            self.notify("A model is already being prepared; wait for it or cancel it first.")
+            return
+        if self.index_job is not None:
+            self.notify(f"Indexing is running: let it finish or cancel it, then choose {model_id} again.",
+                        error=True)
+            return
+        from desktop_app.models_runtime import switch_model_job
+
+        previous = self.lib.active_model_id
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(True)
+        self._update_status(f"Preparing model {model_id}\u2026", recount=False)
+        self.model_job = self.runner.start_process(
+            switch_model_job, (self.library_dir, model_id, str(self.settings.value("device", "auto"))),
+            name="model switch", on_progress=self._show_progress, on_done=self._model_switched,
+            on_error=lambda message: self._model_switch_ended(
+                f"Could not switch to model {model_id}: {message.rstrip('.')}. The library stays on {previous}.",
+                error=True),
+            on_cancel=lambda: self._model_switch_ended(f"Cancelled; the library stays on model {previous}."))
+
+    def _model_switch_ended(self, message: str, error: bool = False, result: Any = None) -> None:
+        """The switch job is over (done, failed or cancelled): indexing asked for meanwhile starts now."""
+        self.model_job = None
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self._status_extra = ""
+        self._update_status()
+        self.notify(message, error=error)
+        self.model_switched.emit(result)
+        if self._index_after_switch:
+            self._index_after_switch = False
             self.start_index()
+
+    def _model_switched(self, result: Any) -> None:
+        """Everything on screen that came from the previous model is shown again: the search is run again
+        (new scores), the current photo's details and the tag list are read again (new zero-shot tags)."""
+        with self._encoder_lock:
+            self._encoder = None
+        self._refresh_sidebar()
+        current = self.grid.currentIndex()
+        self._current_changed(current, current)
+        if self.mode == "results":
+            self.details.fields["Score"].setText("")  # the previous model's score; the new one comes with the search
+        self._rerun()
+        missing = result.to_index
+        text = f"Switched to model {result.model_id}."
+        if missing > 0:
+            text += f" Computing its vectors for {missing} photos in the background."
+        self._index_after_switch = self._index_after_switch or (missing > 0 and bool(self.lib.catalog.roots()))
+        self._model_switch_ended(text, result=result)
 
     def open_training(self) -> None:
         from desktop_app.gui.training_dialog import TrainingDialog

@@ -226,7 +226,7 @@ def test_the_starter_is_removed_only_when_no_library_uses_it(capsys, own_models,
 def test_a_download_cancelled_halfway_leaves_the_library_as_it_was(two_model_library, monkeypatch):
     """Install first, then switch: the library is not touched while the model downloads."""
     from desktop_app.models_runtime import use_model
-    from training import registry
+    from training import install
 
     folder, ids = two_model_library
     token = CancelToken()
@@ -243,7 +243,7 @@ def test_a_download_cancelled_halfway_leaves_the_library_as_it_was(two_model_lib
         if p.stage == "download" and p.done >= 30:
             token.cancel()
 
-    monkeypatch.setattr(registry, "hub_download", slow_hub)
+    monkeypatch.setattr(install, "hub_download", slow_hub)
     with pytest.raises(Cancelled):
         use_model(folder, "vit-b-32-laion2b", progress, token, device="cpu")
     assert [p.done for p in seen if p.stage == "download"] == [0, 10, 20, 30]

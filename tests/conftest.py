@@ -25,6 +25,29 @@ def tiny_model(models_root: Path):
     return export_tiny(models_root / "tiny", variants=("fp32", "int8"))
 
 
+@pytest.fixture
+def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A models folder of this test alone: the shared session folder must not see its imports and removals."""
+    root = tmp_path / "models"
+    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
+    return root
+
+
+@pytest.fixture
+def onnx_session_events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records, in order, each time ONNX Runtime's telemetry is turned off and each session created."""
+    import onnxruntime as ort
+
+    import engine.encoder as encoder_module
+
+    events: list[str] = []
+    real_session = ort.InferenceSession
+    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
+    monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
+    return events
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, models_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHOTOSIFT_LIBRARY", str(tmp_path / "library"))

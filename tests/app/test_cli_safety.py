@@ -233,22 +233,14 @@ def test_index_and_search_open_no_network_socket(capsys, tiny_model, tmp_path, m
     assert attempts == []
 
 
-def test_onnxruntime_telemetry_is_off_before_the_first_session(tiny_model, monkeypatch):
-    import onnxruntime as ort
-
-    import engine.encoder as encoder_module
+def test_onnxruntime_telemetry_is_off_before_the_first_session(tiny_model, onnx_session_events):
     from engine.encoder import ClipEncoder
 
-    events = []
-    real_session = ort.InferenceSession
-    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
-    monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
-    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
     enc = ClipEncoder(tiny_model)
     enc.encode_texts(["a dog"])
     enc.encode_texts(["a cat"])
-    assert events[:2] == ["telemetry off", "session"] and events.count("telemetry off") == 1
-    assert hasattr(real_session, "run")
+    assert onnx_session_events[:2] == ["telemetry off", "session"]
+    assert onnx_session_events.count("telemetry off") == 1
 
 
 def test_page_damage_found_mid_command_and_by_doctor_names_the_repair(capsys, tmp_path):

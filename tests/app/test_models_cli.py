@@ -17,11 +17,7 @@ from engine.library import Library
 TINY_ARCH = "photosift-test-tiny-cli"
 
 
-@pytest.fixture(autouse=True)
-def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "models"
-    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
-    return root
+pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
 
 
 @pytest.fixture

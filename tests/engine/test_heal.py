@@ -12,24 +12,11 @@ from PIL import Image
 
 import engine.indexer as indexer
 from engine.catalog import MIGRATIONS, PERMANENT, TRANSIENT, PhotoCatalog, _split_sql
-from engine.encoder import ClipEncoder, RuntimeConfig
 from engine.imageio import exif_date, open_photo
 from engine.indexer import IndexSettings
-from engine.library import Library
 from engine.scanner import scan
 from engine.update import update_library
 from tests.conftest import write_jpeg
-
-
-@pytest.fixture
-def encoder(tiny_model):
-    return ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32"))
-
-
-@pytest.fixture
-def lib(tmp_path):
-    with Library.open(tmp_path / "lib") as library:
-        yield library
 
 
 def _photos(folder, n, start=0):

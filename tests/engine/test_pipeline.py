@@ -18,17 +18,6 @@ from engine.update import update_library
 from tests.conftest import write_jpeg
 
 
-@pytest.fixture
-def encoder(tiny_model):
-    return ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32"))
-
-
-@pytest.fixture
-def lib(tmp_path):
-    with Library.open(tmp_path / "lib") as library:
-        yield library
-
-
 def test_index_real_photos_then_search_by_image(lib, encoder, photo_dir):
     lib.catalog.add_root(str(photo_dir))
     seen: list[Progress] = []

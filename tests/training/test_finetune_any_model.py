@@ -23,11 +23,7 @@ REAL_ARCH = "ViT-S-32-alt"  # a registered open_clip architecture small enough f
 COLOURS = {"red": 0, "green": 1, "blue": 2}
 
 
-@pytest.fixture(autouse=True)
-def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "models"
-    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
-    return root
+pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
 
 
 def _photos(root: Path, per_class: int = 5) -> Path:

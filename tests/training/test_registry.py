@@ -24,12 +24,7 @@ from training.torchfolder import load_torch_model
 TINY_ARCH = "photosift-test-tiny"
 
 
-@pytest.fixture(autouse=True)
-def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A models folder of this test alone (the shared session folder must not see imports and removals)."""
-    root = tmp_path / "models"
-    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
-    return root
+pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
 
 
 @pytest.fixture(scope="module")

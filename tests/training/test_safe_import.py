@@ -37,11 +37,7 @@ class _WritesAFile(torch.nn.Module):
         self.training = state[2]
 
 
-@pytest.fixture(autouse=True)
-def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "models"
-    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
-    return root
+pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
 
 
 @pytest.fixture
@@ -112,16 +108,8 @@ def test_a_damaged_weights_file_is_one_clear_line(tmp_path, capsys, name):
     assert len(err.strip().splitlines()) == 1 and "could not be read as weights" in err
 
 
-def test_the_export_parity_check_turns_onnxruntime_telemetry_off_first(tmp_path, monkeypatch):
-    import onnxruntime as ort
-
-    import engine.encoder as encoder_module
+def test_the_export_parity_check_turns_onnxruntime_telemetry_off_first(tmp_path, onnx_session_events):
     from training.tiny import export_tiny
 
-    events = []
-    real_session = ort.InferenceSession
-    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
-    monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
-    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
     export_tiny(tmp_path / "m")
-    assert events[:2] == ["telemetry off", "session"]
+    assert onnx_session_events[:2] == ["telemetry off", "session"]

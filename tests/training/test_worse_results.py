@@ -12,12 +12,7 @@ from PIL import Image
 from desktop_app.cli import main
 from training.session import FineTuneSession
 
-
-@pytest.fixture(autouse=True)
-def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "models"
-    monkeypatch.setenv("PHOTOSIFT_MODELS", str(root))
-    return root
+pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
 
 
 @pytest.fixture

@@ -2,30 +2,14 @@
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tests.conftest import write_jpeg
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, tiny_model):
-    from desktop_app.gui.main_window import MainWindow
-    from engine.library import Library
-
-    with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
-        lib.set_active_model("tiny")
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]), settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
 
 
 def _index(qtbot, window, folder):

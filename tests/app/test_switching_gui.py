@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings
 
 from engine.library import Library
 
@@ -23,20 +22,6 @@ def second_model(models_root: Path, tiny_model):
     folder = export_tiny(models_root / "tiny-w", model_id="tiny-w", seed=7)
     yield folder
     shutil.rmtree(folder.path, ignore_errors=True)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, tiny_model):
-    from desktop_app.gui.main_window import MainWindow
-
-    with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
-        lib.set_active_model("tiny")
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]), settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
 
 
 def _index(qtbot, window, folder) -> None:

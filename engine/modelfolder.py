@@ -140,6 +140,18 @@ def installed_model_ids(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file() and not p.name.startswith("."))
 
 
+def installed_names(root: Path | None = None) -> set[str]:
+    """The display names of the installed models (a model without one goes by its id)."""
+    root = root or models_dir()
+    names = set()
+    for model_id in installed_model_ids(root):
+        try:
+            names.add(ModelFolder.load(root / model_id).manifest.name or model_id)
+        except (ModelFolderError, OSError, ValueError):  # a damaged folder has no name to collide with
+            continue
+    return names
+
+
 def open_model(model_id: str, root: Path | None = None) -> ModelFolder:
     check_model_id(model_id)
     path = (root or models_dir()) / model_id

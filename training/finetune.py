@@ -52,7 +52,7 @@ from torch import nn
 
 from engine.errors import Cancelled
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
-from engine.modelfolder import ModelFolder, open_model
+from engine.modelfolder import ModelFolder, installed_names, open_model
 from engine.paths import models_dir
 from training.install import install_finetuned, new_model_id, sweep_stale_work
 from training.results import describe, display_name, is_worse
@@ -128,7 +128,8 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     result = TrainResult(new_id, settings.method, None, before, after, reports, session.history,
                          session.settings.to_dict(), summary, session.pseudo_info, cancelled,
                          time.perf_counter() - t0, model, worse=is_worse(before, after),
-                         name=display_name(str(summary.get("source", "")), settings.method),
+                         name=display_name(str(summary.get("source", "")), settings.method,
+                                           taken=installed_names(root)),
                          description=describe(folder.model_id, settings.method, summary, before, after))
     if export and (keep_worse or not result.worse):
         result.folder = install_finetuned(model, folder, result, root, progress)

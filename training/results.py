@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 METHOD_LABELS = {"stage1": "Stage 1", "2sft": "2SFT", "mcip": "MCIP", "mcip+realign": "MCIP + realign"}
@@ -28,10 +28,15 @@ def _source_label(source: str) -> str:
     return source or "Photos"
 
 
-def display_name(source: str, method: str, when: float | None = None) -> str:
-    """'Albums, MCIP, 29 Nov': what it learnt from, how, and when."""
+def display_name(source: str, method: str, when: float | None = None, taken: Collection[str] = ()) -> str:
+    """'Albums, MCIP, 29 Nov': what it learnt from, how, and when; 'Albums, MCIP, 29 Nov (2)' when a model of
+    that name is already installed (`taken`), so two runs of a day stay apart in lists."""
     day = time.strftime("%d %b", time.localtime(when)).lstrip("0")
-    return f"{_source_label(source)}, {METHOD_LABELS.get(method, method)}, {day}"
+    name = f"{_source_label(source)}, {METHOD_LABELS.get(method, method)}, {day}"
+    n = 1
+    while (candidate := name if n == 1 else f"{name} ({n})") in taken:
+        n += 1
+    return candidate
 
 
 def check_name(name: str) -> str:

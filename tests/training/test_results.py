@@ -47,3 +47,21 @@ def test_names_are_one_short_line():
     for bad in ("", "   ", "x" * 81):
         with pytest.raises(ValueError):
             check_name(bad)
+
+
+def test_a_second_result_of_the_day_gets_a_name_of_its_own(tmp_path):
+    import json
+
+    from engine.modelfolder import installed_names
+    from training.tiny import export_tiny
+
+    when = time.mktime((2026, 11, 29, 12, 0, 0, 0, 0, -1))
+    first = display_name("library:folders", "mcip", when, taken=installed_names(tmp_path))
+    folder = export_tiny(tmp_path / "ft-1", model_id="ft-1")
+    manifest = json.loads((folder.path / "manifest.json").read_text())
+    (folder.path / "manifest.json").write_text(json.dumps({**manifest, "name": first}))
+    export_tiny(tmp_path / "unnamed", model_id="unnamed")
+    assert installed_names(tmp_path) == {"Albums, MCIP, 29 Nov", "unnamed"}
+    second = display_name("library:folders", "mcip", when, taken=installed_names(tmp_path))
+    assert (first, second) == ("Albums, MCIP, 29 Nov", "Albums, MCIP, 29 Nov (2)")
+    assert display_name("library:folders", "mcip", when, taken={first, second}) == "Albums, MCIP, 29 Nov (3)"

@@ -47,3 +47,21 @@ def test_replace_folder_moves_into_a_missing_destination(tmp_path: Path) -> None
     (src / "x").write_text("1")
     replace_folder(src, tmp_path / "dst")
     assert (tmp_path / "dst" / "x").read_text() == "1" and not src.exists()
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_atomic_file_fsyncs_only_when_durable_and_replaces_whole(tmp_path: Path, monkeypatch, durable: bool) -> None:
+    import os
+
+    from engine.atomic import atomic_file
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"old")
+    with atomic_file(dest, durable=durable) as tmp:
+        tmp.write_bytes(b"new content")
+        assert dest.read_bytes() == b"old"
+    assert dest.read_bytes() == b"new content" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    assert len(synced) == (2 if durable else 0)  # the file and its folder

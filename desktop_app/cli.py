@@ -11,6 +11,7 @@ import errno
 import importlib
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
+READS_A_LIBRARY = frozenset({"search", "similar", "status", "tag", "forget"})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photosift", description="Search and browse your photo library.")
     parser.add_argument("--library", type=Path, default=None,
@@ -33,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"desktop_app.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"desktop_app.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"desktop_app.commands.{name}").register(sub)
     return parser
 
 
@@ -55,14 +53,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     args.library = args.library or default_library_dir()
+    catalog = LibraryPaths(Path(args.library).expanduser().absolute()).catalog
+    if args.command in READS_A_LIBRARY and not catalog.is_file():
+        # a mistyped --library must not quietly become a new, empty library that finds nothing
+        return _fail(f"error: there is no Photosift library at {args.library}; check --library (or "
+                     "PHOTOSIFT_LIBRARY), or start one there with `photosift add FOLDER`")
     if hasattr(sys.stdout, "reconfigure"):  # a name that is not UTF-8 printed anywhere cannot end in a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a pipe's reader that has gone shows here, inside the handlers below
+        return code
     except Cancelled:
         return _fail("cancelled; work done so far is kept", 130)
     except KeyboardInterrupt:
         return _fail("interrupted; work done so far is kept, run the command again to continue", 130)
+    except BrokenPipeError:
+        # the reader has gone (`photosift tag --list | head`): stop quietly, as other command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not complain
+        return 128 + signal.SIGPIPE
     except PhotosiftError as e:
         return _fail(f"error: {e}")
     except sqlite3.Error as e:

@@ -543,7 +543,8 @@ class PhotoCatalog:
         return {n: int(c) for n, c in rows}
 
     def photo_ids_with_tag(self, name: str) -> set[int]:
-        rows = self.conn.execute("SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected'", (name,))
+        rows = self.conn.execute(
+            "SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected'", (name,))
         return {int(r[0]) for r in rows}
 
 

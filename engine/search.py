@@ -72,6 +72,8 @@ class PhotoSearch:
             return self.encoder.encode_texts([term.value])[0]
         if term.kind == "photo":
             vec = self.library.catalog.embedding(term.photo_id, self.encoder.model_id)
+            if vec is None and self.library.catalog.photo(term.photo_id) is None:
+                raise QueryError(f"there is no photo id:{term.value} in this library")
             if vec is None:
                 raise QueryError(f"photo id:{term.value} has no vector for model '{self.encoder.model_id}' yet")
             return vec
@@ -106,6 +108,8 @@ class PhotoSearch:
 
     def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
+        if vec is None and self.library.catalog.photo(photo_id) is None:
+            raise PhotosiftError(f"there is no photo id:{photo_id} in this library")
         if vec is None:
             raise PhotosiftError(f"photo {photo_id} is not indexed with model '{self.encoder.model_id}' yet")
         results = self.search_vector(vec, SearchOptions(options.limit + 1, options.sort, options.min_z,
@@ -157,7 +161,7 @@ class PhotoSearch:
             clauses.append("substr(taken_at, 1, 10) <= ?")
             params.append(f.date_to.isoformat())
         if f.tag:
-            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
             params.append(f.tag)
         rows = self.library.catalog.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(clauses)} ORDER BY id",
                                                  params).fetchall()

@@ -36,6 +36,8 @@ from engine.vectorindex import VectorIndex
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add", help="add photo folders to the library (and scan them)")
     p.add_argument("folders", nargs="+", type=Path)
+    p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
+                   help="wait this long for another Photosift process that is updating the library")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("index", help="scan the library's folders and compute what is missing")
@@ -82,7 +84,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         problem = root_problem(str(folder))
         if problem:
             raise PhotosiftError(f"cannot add {shown(str(folder))}: {problem}")
-    with Library.open(args.library) as lib, lib.write_lock():  # refused before anything is written
+    with Library.open(args.library) as lib, lib.write_lock(args.wait):  # refused before anything is written
         _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()])
         roots = [lib.catalog.add_root(str(f)) for f in folders]
         with progress_bar() as show:

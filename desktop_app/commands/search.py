@@ -54,10 +54,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_similar)
 
 
-def _options(args: argparse.Namespace) -> SearchOptions:
+def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
+    """The filters, refused when they cannot match anything for a reason the user should hear."""
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise PhotosiftError(f"--from {args.date_from} is after --to {args.date_to}; swap them")
     folder = catalog_key(args.folder) if args.folder else None
+    if folder is not None:
+        roots = [r.path for r in lib.catalog.roots()]
+        if not any(_within(folder, r) or _within(r, folder) for r in roots):
+            raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
+                                 f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
                          filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
@@ -81,7 +93,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         terms = parse_query(" ".join(args.query))
         searcher = _searcher(lib, args.device)
-        _print(args, searcher.search_vector(searcher.query_vector(terms), _options(args)))
+        _print(args, searcher.search_vector(searcher.query_vector(terms), _options(args, lib)))
     return 0
 
 
@@ -91,14 +103,14 @@ def cmd_similar(args: argparse.Namespace) -> int:
         ref = args.photo
         photo_id = photo_id_ref(ref)
         if photo_id is not None:
-            results = searcher.similar(photo_id, _options(args))
+            results = searcher.similar(photo_id, _options(args, lib))
         else:
             path = os.fsencode(os.path.abspath(os.path.expanduser(ref)))  # any bytes, UTF-8 or not
             known = photo_for_path(lib.catalog, ref)
             if known is not None and known.status == "ok":
-                results = searcher.similar(known.id, _options(args))
+                results = searcher.similar(known.id, _options(args, lib))
             elif os.path.isfile(path):
-                results = searcher.search_vector(searcher.image_vector(path), _options(args))
+                results = searcher.search_vector(searcher.image_vector(path), _options(args, lib))
             else:
                 raise PhotosiftError(f"no such photo or image file: {shown(ref)}")
         _print(args, results)

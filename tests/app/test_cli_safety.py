@@ -277,7 +277,8 @@ def test_odd_photo_and_folder_references_are_one_line_errors(capsys, tiny_model,
                  ("forget", odd)):
         code, _, err = run(capsys, *args)
         assert code == 1 and one_line_error(err), args
-    code, out, err = run(capsys, "search", "a", "--folder", odd, "--json")
+    inside = os.fsdecode(os.fsencode(str(tmp_path / "p")) + b"/\xff")  # a sub-folder name that is not UTF-8
+    code, out, err = run(capsys, "search", "a", "--folder", inside, "--json")
     assert code == 0 and json.loads(out) == [], err
 
 

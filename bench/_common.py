@@ -224,7 +224,9 @@ def ensure_vitb32_folder(models_dir: Path, model: nn.Module | None = None) -> Mo
     t0 = time.perf_counter()
     print(f"exporting {MODEL_NAME} (random weights, seed {MODEL_SEED}) to {out} ...", flush=True)
     folder = export_model_folder(model, out, model_id=MODEL_ID, model_name=MODEL_NAME,
-                                 settings=ExportSettings(variants=("fp32", "int8")),
+                                 # random weights quantise worse than trained ones (0.9935 with onnxruntime
+                                 # 1.31.1); the bench times the towers, the 0.995 bar is for real models
+                                 settings=ExportSettings(variants=("fp32", "int8"), reduced_min_cosine=0.99),
                                  info={"kind": "bench-random", "seed": MODEL_SEED, "weights_sha256": want,
                                        "export_revision": EXPORT_REVISION})
     print(f"exported in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -135,6 +135,16 @@ class LibrarySidebar(QWidget):
         self.tag_chosen.emit(item.data(TagRole))
 
 
+def offline_text(photo: Photo, catalog: PhotoCatalog) -> str:
+    """Why `photo` cannot be opened now: it vanished and is held as missing, or its library folder is offline."""
+    if photo.missing_since is not None:
+        return (f"Missing: it vanished from {os.path.dirname(photo.path)} (drive unplugged?); it is kept with its "
+                "tags until you forget it or it is back.")
+    root = next((r for r in catalog.roots() if r.id == photo.root_id), None)
+    folder = root.path if root else os.path.dirname(photo.path)
+    return f"Offline: the folder {folder} is not reachable (drive unplugged?); plug it in to open this photo."
+
+
 class DetailsPanel(QWidget):
     """Preview, file facts, tags with scores (confirm / reject / add) and Find similar."""
 
@@ -156,6 +166,11 @@ class DetailsPanel(QWidget):
         self.name.setStyleSheet("font-size: 14px; font-weight: 600;")
         self.name.setWordWrap(True)
         layout.addWidget(self.name)
+        self.offline_note = QLabel()  # why the photo cannot be opened now; hidden when it can
+        self.offline_note.setWordWrap(True)
+        self.offline_note.setStyleSheet("background: #fbe3e1; color: #8c1d18; padding: 4px 6px; border-radius: 4px;")
+        self.offline_note.hide()
+        layout.addWidget(self.offline_note)
         form = QFormLayout()
         self.fields = {k: QLabel() for k in ("Folder", "Taken", "Camera", "Size", "Location", "Score")}
         for k, w in self.fields.items():
@@ -187,8 +202,11 @@ class DetailsPanel(QWidget):
         self.show_photo(None, None)
 
     def show_photo(self, photo: Photo | None, catalog: PhotoCatalog | None, pixmap: QPixmap | None = None,
-                   score: float | None = None) -> None:
+                   score: float | None = None, offline: bool = False) -> None:
+        """`offline`: its folder is not reachable now (the grid's mark); a photo held as missing says so."""
         self.photo, self.catalog = photo, catalog
+        self.offline_note.setText(offline_text(photo, catalog) if photo and catalog and offline else "")
+        self.offline_note.setVisible(bool(self.offline_note.text()))
         enabled = photo is not None
         for w in (self.similar_button, self.confirm_button, self.reject_button, self.new_tag):
             w.setEnabled(enabled)

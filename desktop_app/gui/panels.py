@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.gui.grid import offline_root_ids
 from engine.catalog import MAX_TAG_LENGTH, Photo, PhotoCatalog, Root
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
@@ -34,6 +35,7 @@ class SidebarData:
     roots: list[Root]
     dir_counts: list[tuple[str, int]]  # folder path (ending in a separator) -> photos directly in it
     tag_counts: dict[str, int]
+    offline: set[int] = field(default_factory=set)  # roots offline now (see offline_root_ids)
 
 
 class LibrarySidebar(QWidget):
@@ -72,7 +74,8 @@ class LibrarySidebar(QWidget):
         # The folder part of each path, computed by SQLite: everything up to the last separator.
         dir_counts = catalog.conn.execute(
             "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,)).fetchall()
-        return SidebarData(catalog.counts()["total"], catalog.roots(), dir_counts, catalog.tag_counts())
+        roots = catalog.roots()
+        return SidebarData(catalog.counts()["total"], roots, dir_counts, catalog.tag_counts(), offline_root_ids(roots))
 
     def show_data(self, data: SidebarData) -> None:
         self.folders.clear()
@@ -94,12 +97,14 @@ class LibrarySidebar(QWidget):
                         node[0] += n
                         node = node[1]
             label = os.path.basename(root.path.rstrip(os.sep)) or root.path
-            if root.state == "offline":
+            offline = root.state == "offline" or root.id in data.offline
+            if offline:
                 label += "  (offline)"
             item = QTreeWidgetItem([label, str(total_in_root)])
             item.setData(0, FolderRole, root.path)
-            item.setToolTip(0, root.path + (f"\n{root.error}" if root.error else ""))
-            if root.state == "offline":
+            reason = root.error or ("not reachable now (drive unplugged?)" if offline else None)
+            item.setToolTip(0, root.path + (f"\n{reason}" if reason else ""))
+            if offline:
                 item.setForeground(0, Qt.GlobalColor.gray)
             self.folders.addTopLevelItem(item)
             self._add_children(item, root.path.rstrip(os.sep), tree)

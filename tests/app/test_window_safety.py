@@ -37,6 +37,11 @@ def _offline_marks(window):
     return [bool(window.grid_model.index(r).data(OfflineRole)) for r in range(window.grid_model.rowCount())]
 
 
+def _folder_labels(window):
+    folders = window.sidebar.folders
+    return [folders.topLevelItem(i).text(0) for i in range(folders.topLevelItemCount())]
+
+
 def _sidebar_total(window):
     return window.sidebar.folders.topLevelItem(0).text(1)
 
@@ -94,9 +99,10 @@ def test_photos_of_an_offline_folder_are_marked_when_browsing_and_in_search_resu
     window.grid.setCurrentIndex(window.grid_model.index(0))
     assert window.details.offline_note.isHidden()
 
-    shutil.rmtree(usb)  # unplugged: no scan has run since, the window sees it when it reads the grid
+    shutil.rmtree(usb)  # unplugged: no scan has run since, the window sees it when it reads the library
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
-        window.load_browse()
+        window.refresh_library()
+    qtbot.waitUntil(lambda: "usb  (offline)" in _folder_labels(window), timeout=10_000)
     here = window.lib.catalog.photo_by_path(str(home / "here.jpg")).id
     assert {pid: mark for pid, mark in zip(window.grid_model.ids, _offline_marks(window), strict=True)} == {
         pid: pid != here for pid in window.grid_model.ids}

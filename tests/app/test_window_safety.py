@@ -117,3 +117,12 @@ def test_photos_of_an_offline_folder_are_marked_when_browsing_and_in_search_resu
     marks = dict(zip(window.grid_model.ids, _offline_marks(window), strict=True))
     assert marks == {pid: pid != here for pid in window.grid_model.ids}
     assert window.grid_model.offline == {pid for pid in window.grid_model.ids if pid != here}  # search's own mark
+
+
+def test_banner_text_names_a_few_folders_and_counts_the_rest():
+    from desktop_app.gui.banner import MissingSummary, banner_text
+
+    assert banner_text(MissingSummary(1, ["/mnt/usb"])) == (
+        "1 photo in /mnt/usb vanished (drive unplugged?); it is kept with its tags.")
+    many = banner_text(MissingSummary(40, [f"/mnt/d{i}" for i in range(5)]))
+    assert many.startswith("40 photos in /mnt/d0, /mnt/d1, /mnt/d2 and 2 more folders vanished")

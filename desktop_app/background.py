@@ -80,11 +80,11 @@ def _follow_parent(control: Connection, token: CancelToken) -> None:
 
 # -- jobs -------------------------------------------------------------------------------------
 def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progress: Callable[[Progress], None],
-                  token: CancelToken) -> Any:
+                  token: CancelToken, *, confirm_deletions: bool = False) -> Any:
     """Scan every folder (new photos show up in the window at once), then load the active model and compute
     vectors and tags for what is missing; finally prune the thumbnail cache and take the daily catalog
-    backup. Returns the UpdateReport as
-    plain data (see as_plain_data)."""
+    backup. `confirm_deletions`: the user said the photos held as missing are gone (the banner's "Forget
+    them"), so the scan forgets them. Returns the UpdateReport as plain data (see as_plain_data)."""
     from desktop_app.models_runtime import load_encoder
     from engine.backup import backup_if_due
     from engine.imageio import prune_thumbnails
@@ -95,7 +95,7 @@ def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progre
     with Library.open(library_dir) as lib:
         # Scan before the model is loaded (or downloaded): photos show up in the grid at once.
         with lib.write_lock(wait_s=2.0):
-            scanned = scan(lib.catalog, progress=progress, cancel=token)
+            scanned = scan(lib.catalog, progress=progress, cancel=token, confirm_deletions=confirm_deletions)
         encoder = load_encoder(lib.active_model_id, device, progress)
         report = update_library(lib, encoder, do_scan=False, progress=progress, cancel=token, wait_s=2.0)
         report.scan = scanned

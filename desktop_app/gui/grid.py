@@ -1,12 +1,14 @@
 """The thumbnail grid: a QAbstractListModel holding photo ids only; row details are fetched from the
-catalog in blocks as rows become visible, thumbnails through the ThumbnailLoader."""
+catalog in blocks as rows become visible, thumbnails through the ThumbnailLoader. Photos that cannot be
+opened now (their folder is offline, or they vanished and are held as missing) are drawn dimmed with an
+"offline" badge."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
@@ -14,9 +16,11 @@ from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.gui.thumbs import ThumbnailLoader
+from engine.catalog import Root
 
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
+OfflineRole = Qt.ItemDataRole.UserRole + 3  # True when the photo cannot be opened now (offline or missing)
 BLOCK = 256  # rows fetched from the catalog at once, around the first one painted
 ROW_CACHE = 16 * BLOCK  # row details kept; beyond this the cache starts over (a long jump needs one block)
 
@@ -29,6 +33,8 @@ class RowInfo:
     raw_path: bytes | None
     fingerprint: str | None
     status: str
+    root_id: int
+    missing_since: float | None
 
     @property
     def source(self) -> str | bytes:
@@ -47,6 +53,12 @@ def placeholder(size: int, color: str = "#d9dce1") -> QPixmap:
     return pm
 
 
+def offline_root_ids(roots: Iterable[Root]) -> set[int]:
+    """Roots the last scan found offline, or whose folder is not there now (one stat per root): the same
+    rule as search results' `offline` mark."""
+    return {r.id for r in roots if r.state == "offline" or not os.path.isdir(r.path)}
+
+
 class PhotoGridModel(QAbstractListModel):
     def __init__(self, conn: sqlite3.Connection, loader: ThumbnailLoader, parent=None) -> None:
         super().__init__(parent)
@@ -54,19 +66,24 @@ class PhotoGridModel(QAbstractListModel):
         self.loader = loader
         self.ids: list[int] = []
         self.scores: dict[int, float] = {}
-        # photo id -> (path, raw_path, fingerprint, status): plain tuples, which the cyclic GC stops tracking
-        self.rows: dict[int, tuple[str, bytes | None, str | None, str]] = {}
+        self.offline: set[int] = set()  # photos a search marked offline
+        self.offline_roots: set[int] = set()  # roots offline when last read: all their photos are marked
+        # photo id -> (path, raw_path, fingerprint, status, root_id, missing_since): plain tuples, which the
+        # cyclic GC stops tracking
+        self.rows: dict[int, tuple] = {}
         self.row_of: dict[int, int] = {}
         self._placeholder = placeholder(256)
         self._broken = placeholder(256, "#f2c4c4")
         loader.pixmap_ready.connect(self._thumb_ready)
 
     # -- content --------------------------------------------------------------------------
-    def set_photos(self, ids: Sequence[int], scores: dict[int, float] | None = None) -> None:
+    def set_photos(self, ids: Sequence[int], scores: dict[int, float] | None = None,
+                   offline: set[int] | None = None) -> None:
         self.beginResetModel()
         self.loader.reset()
         self.ids = list(ids)
         self.scores = scores or {}
+        self.offline = offline or set()
         self.rows = {}
         self.row_of = {pid: r for r, pid in enumerate(self.ids)}
         self.endResetModel()
@@ -82,6 +99,18 @@ class PhotoGridModel(QAbstractListModel):
         self.ids.extend(new)
         self.endInsertRows()
 
+    def set_offline_roots(self, root_ids: set[int]) -> None:
+        if root_ids != self.offline_roots:
+            self.offline_roots = set(root_ids)
+            if self.ids:
+                self.dataChanged.emit(self.index(0), self.index(len(self.ids) - 1), [OfflineRole])
+
+    def is_offline(self, photo_id: int) -> bool:
+        if photo_id in self.offline:
+            return True
+        row = self._row(photo_id)
+        return row is not None and (row[4] in self.offline_roots or row[5] is not None)
+
     def photo_id(self, row: int) -> int:
         return self.ids[row]
 
@@ -89,7 +118,7 @@ class PhotoGridModel(QAbstractListModel):
         row = self._row(photo_id)
         return RowInfo(*row) if row is not None else None
 
-    def _row(self, photo_id: int) -> tuple[str, bytes | None, str | None, str] | None:
+    def _row(self, photo_id: int) -> tuple | None:
         row = self.rows.get(photo_id)
         if row is None:
             position = self.row_of.get(photo_id)
@@ -108,7 +137,8 @@ class PhotoGridModel(QAbstractListModel):
             part = chunk[s:s + 900]
             marks = ",".join("?" * len(part))
             self.rows.update((r[0], r[1:]) for r in self.conn.execute(
-                f"SELECT id, path, raw_path, fingerprint, status FROM photos WHERE id IN ({marks})", part))
+                "SELECT id, path, raw_path, fingerprint, status, root_id, missing_since FROM photos "
+                f"WHERE id IN ({marks})", part))
 
     # -- Qt model -------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -122,6 +152,8 @@ class PhotoGridModel(QAbstractListModel):
             return pid
         if role == ScoreRole:
             return self.scores.get(pid)
+        if role == OfflineRole:
+            return self.is_offline(pid)
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.loader.pixmap(pid)
             if pm is not None:
@@ -129,13 +161,14 @@ class PhotoGridModel(QAbstractListModel):
             row = self._row(pid)
             if row is None or row[3] == "error" or pid in self.loader.failed:
                 return self._broken
-            path, raw_path, fingerprint, _status = row
+            path, raw_path, fingerprint = row[:3]
             self.loader.request(pid, fingerprint, raw_path if raw_path is not None else path)
             return self._placeholder
         if role == Qt.ItemDataRole.ToolTipRole:
             info = self.info(pid)
             score = self.scores.get(pid)
-            return (info.path if info else "") + (f"\nscore {score:.3f}" if score is not None else "")
+            offline = "\noffline: its folder is not reachable now" if self.is_offline(pid) else ""
+            return (info.path if info else "") + (f"\nscore {score:.3f}" if score is not None else "") + offline
         if role == Qt.ItemDataRole.AccessibleTextRole:
             info = self.info(pid)
             return os.path.basename(info.path) if info else ""
@@ -180,7 +213,17 @@ class ThumbnailDelegate(QStyledItemDelegate):
                     self._scaled.popitem(last=False)
             x = inner.x() + (inner.width() - scaled.width()) // 2
             y = inner.y() + (inner.height() - scaled.height()) // 2
+            offline = bool(index.data(OfflineRole))
+            painter.setOpacity(0.4 if offline else 1.0)
             painter.drawPixmap(x, y, scaled)
+            painter.setOpacity(1.0)
+            if offline:
+                badge = QRect(cell.left() + 6, cell.top() + 6, 52, 18)
+                painter.setBrush(QColor(140, 29, 24, 220))
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.drawRoundedRect(badge, 4, 4)
+                painter.setPen(QColor("white"))
+                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "offline")
         score = index.data(ScoreRole)
         if score is not None:
             badge = QRect(cell.right() - 50, cell.bottom() - 22, 46, 18)

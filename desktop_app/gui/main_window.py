@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,8 +34,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.background import index_library
+from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
-from desktop_app.gui.grid import PhotoGridModel, PhotoGridView, ScoreRole
+from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
@@ -57,6 +59,7 @@ class GridRead(NamedTuple):
     ids: list[int]  # the browse grid's photos, in order
     top_id: int  # the highest photo id when they were read: photos added later have higher ids
     counts: dict[str, int]
+    offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
 
 
 def _settle_heap() -> None:
@@ -166,7 +169,14 @@ class MainWindow(QMainWindow):
         self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
         self.split = QSplitter()
         self.split.addWidget(self.sidebar)
-        self.split.addWidget(self.grid)
+        self.banner = MissingBanner()
+        self.banner.forget_requested.connect(lambda: self.start_index(confirm_deletions=True))
+        middle = QWidget()
+        column = QVBoxLayout(middle)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.grid, 1)
+        self.split.addWidget(middle)
         self.split.addWidget(self.details)
         self.split.setSizes([240, 760, 300])
         self.split.setStretchFactor(1, 1)
@@ -268,6 +278,11 @@ class MainWindow(QMainWindow):
         if self.mode == "browse":
             self.load_browse()
         self._update_status()
+        self._refresh_banner()
+
+    def _refresh_banner(self) -> None:
+        """The missing-photos banner as the catalog has it now (read off the GUI thread)."""
+        self._read_catalog("missing photos", missing_summary, self.banner.show_summary)
 
     def _read_catalog(self, name: str, read: Callable[[PhotoCatalog], Any], on_done: Callable[[Any], None]) -> None:
         """read(catalog) on a worker thread with its own connection; on_done(result) in the GUI thread."""
@@ -348,12 +363,18 @@ class MainWindow(QMainWindow):
         browsing = self.mode == "browse"
 
         def read(catalog: PhotoCatalog) -> GridRead:
+            offline = offline_root_ids(catalog.roots())
             if not browsing:
-                return GridRead([], 0, catalog.counts())
+                return GridRead([], 0, catalog.counts(), offline)
             top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer photos: higher ids
-            return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts())
+            return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts(), offline)
 
-        self._read_catalog(name, read, lambda result: on_result(result, generation == self._grid_generation))
+        def done(result: GridRead | None) -> None:
+            if result is not None:
+                self.grid_model.set_offline_roots(result.offline_roots)
+            on_result(result, generation == self._grid_generation)
+
+        self._read_catalog(name, read, done)
 
     def load_browse(self) -> None:
         """The grid for the current folder/tag/date filters, read off the GUI thread (~85 ms of SQL at 100k
@@ -389,9 +410,10 @@ class MainWindow(QMainWindow):
         if top_id in row_of:
             self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
 
-    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None) -> None:
+    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None,
+                     offline: set[int] | None = None) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
-        self.grid_model.set_photos(ids, scores)
+        self.grid_model.set_photos(ids, scores, offline)
 
     def _grow_grid(self) -> None:
         """While indexing, new photos appear in the grid without disturbing the user's place: only photos
@@ -477,7 +499,7 @@ class MainWindow(QMainWindow):
 
             with Library.open(library_dir) as lib:
                 results = fn(PhotoSearch(lib, self.encoder(progress)), options)
-                return [(r.photo.id, r.score) for r in results]
+                return [(r.photo.id, r.score, r.offline) for r in results]
 
         self.status_label.setText(f"Searching for \u201c{label}\u201d\u2026")
         self.runner.start(job, name="search", on_done=lambda res: self._show_results(label, res),
@@ -488,11 +510,12 @@ class MainWindow(QMainWindow):
         self.notify(message, error=True)
         self.search_finished.emit(-1)
 
-    def _show_results(self, label: str, results: list[tuple[int, float]]) -> None:
+    def _show_results(self, label: str, results: list[tuple[int, float, bool]]) -> None:
         self.mode = "results"
         self.last_query = label
         self.back_action.setVisible(True)
-        self._show_photos([pid for pid, _ in results], dict(results))
+        self._show_photos([pid for pid, _, _ in results], {pid: score for pid, score, _ in results},
+                          {pid for pid, _, offline in results if offline})
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self._update_status()
@@ -533,7 +556,8 @@ class MainWindow(QMainWindow):
             return
         pid = self.grid_model.photo_id(current.row())
         photo = self.lib.catalog.photo(pid)
-        self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole))
+        self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole),
+                                offline=bool(current.data(OfflineRole)))
 
     def open_viewer(self, row: int) -> None:
         if 0 <= row < self.grid_model.rowCount():
@@ -600,7 +624,8 @@ class MainWindow(QMainWindow):
             self.start_index()
         return True
 
-    def start_index(self) -> None:
+    def start_index(self, confirm_deletions: bool = False) -> None:
+        """Scan and index every folder; `confirm_deletions` also forgets the photos held as missing."""
         if self.index_job is not None:
             self.notify("Indexing is already running.")
             return
@@ -622,8 +647,8 @@ class MainWindow(QMainWindow):
         self._index_stage = ""
         # In a child process: minutes of decoding and inference must not take the GIL or the CPU from the GUI.
         self.index_job = self.runner.start_process(
-            index_library, (self.library_dir, device, cache_bytes), name="indexing",
-            on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
+            partial(index_library, confirm_deletions=confirm_deletions), (self.library_dir, device, cache_bytes),
+            name="indexing", on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
             on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
 
     def _show_progress(self, p: Progress) -> None:
@@ -659,6 +684,10 @@ class MainWindow(QMainWindow):
             text += f"; {i.failed} could not be read (see \u201cunreadable\u201d)"
         if report.scan.offline_roots:
             text += f"; offline: {', '.join(report.scan.offline_roots)}"
+        if report.scan.held:
+            text += f"; {report.scan.held} vanished photos are kept (see the banner above the grid)"
+        if report.scan.deleted:
+            text += f"; forgot {report.scan.deleted} photos that are gone"
         self._index_ended(report, text)
 
     def _index_failed(self, message: str) -> None:
@@ -683,6 +712,7 @@ class MainWindow(QMainWindow):
                     self._grid_top_id = result.top_id
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
             self._update_status(recount=result is None)
+            self._refresh_banner()
             self.notify(message, error=error)
             self.index_finished.emit(report)
 

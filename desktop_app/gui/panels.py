@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.gui.grid import offline_root_ids
 from engine.catalog import MAX_TAG_LENGTH, Photo, PhotoCatalog, Root
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
@@ -34,6 +35,7 @@ class SidebarData:
     roots: list[Root]
     dir_counts: list[tuple[str, int]]  # folder path (ending in a separator) -> photos directly in it
     tag_counts: dict[str, int]
+    offline: set[int] = field(default_factory=set)  # roots offline now (see offline_root_ids)
 
 
 class LibrarySidebar(QWidget):
@@ -72,7 +74,8 @@ class LibrarySidebar(QWidget):
         # The folder part of each path, computed by SQLite: everything up to the last separator.
         dir_counts = catalog.conn.execute(
             "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,)).fetchall()
-        return SidebarData(catalog.counts()["total"], catalog.roots(), dir_counts, catalog.tag_counts())
+        roots = catalog.roots()
+        return SidebarData(catalog.counts()["total"], roots, dir_counts, catalog.tag_counts(), offline_root_ids(roots))
 
     def show_data(self, data: SidebarData) -> None:
         self.folders.clear()
@@ -94,12 +97,14 @@ class LibrarySidebar(QWidget):
                         node[0] += n
                         node = node[1]
             label = os.path.basename(root.path.rstrip(os.sep)) or root.path
-            if root.state == "offline":
+            offline = root.state == "offline" or root.id in data.offline
+            if offline:
                 label += "  (offline)"
             item = QTreeWidgetItem([label, str(total_in_root)])
             item.setData(0, FolderRole, root.path)
-            item.setToolTip(0, root.path + (f"\n{root.error}" if root.error else ""))
-            if root.state == "offline":
+            reason = root.error or ("not reachable now (drive unplugged?)" if offline else None)
+            item.setToolTip(0, root.path + (f"\n{reason}" if reason else ""))
+            if offline:
                 item.setForeground(0, Qt.GlobalColor.gray)
             self.folders.addTopLevelItem(item)
             self._add_children(item, root.path.rstrip(os.sep), tree)
@@ -135,6 +140,16 @@ class LibrarySidebar(QWidget):
         self.tag_chosen.emit(item.data(TagRole))
 
 
+def offline_text(photo: Photo, catalog: PhotoCatalog) -> str:
+    """Why `photo` cannot be opened now: it vanished and is held as missing, or its library folder is offline."""
+    if photo.missing_since is not None:
+        return (f"Missing: it vanished from {os.path.dirname(photo.path)} (drive unplugged?); it is kept with its "
+                "tags until you forget it or it is back.")
+    root = next((r for r in catalog.roots() if r.id == photo.root_id), None)
+    folder = root.path if root else os.path.dirname(photo.path)
+    return f"Offline: the folder {folder} is not reachable (drive unplugged?); plug it in to open this photo."
+
+
 class DetailsPanel(QWidget):
     """Preview, file facts, tags with scores (confirm / reject / add) and Find similar."""
 
@@ -156,6 +171,11 @@ class DetailsPanel(QWidget):
         self.name.setStyleSheet("font-size: 14px; font-weight: 600;")
         self.name.setWordWrap(True)
         layout.addWidget(self.name)
+        self.offline_note = QLabel()  # why the photo cannot be opened now; hidden when it can
+        self.offline_note.setWordWrap(True)
+        self.offline_note.setStyleSheet("background: #fbe3e1; color: #8c1d18; padding: 4px 6px; border-radius: 4px;")
+        self.offline_note.hide()
+        layout.addWidget(self.offline_note)
         form = QFormLayout()
         self.fields = {k: QLabel() for k in ("Folder", "Taken", "Camera", "Size", "Location", "Score")}
         for k, w in self.fields.items():
@@ -187,8 +207,11 @@ class DetailsPanel(QWidget):
         self.show_photo(None, None)
 
     def show_photo(self, photo: Photo | None, catalog: PhotoCatalog | None, pixmap: QPixmap | None = None,
-                   score: float | None = None) -> None:
+                   score: float | None = None, offline: bool = False) -> None:
+        """`offline`: its folder is not reachable now (the grid's mark); a photo held as missing says so."""
         self.photo, self.catalog = photo, catalog
+        self.offline_note.setText(offline_text(photo, catalog) if photo and catalog and offline else "")
+        self.offline_note.setVisible(bool(self.offline_note.text()))
         enabled = photo is not None
         for w in (self.similar_button, self.confirm_button, self.reject_button, self.new_tag):
             w.setEnabled(enabled)

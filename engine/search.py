@@ -138,8 +138,10 @@ class PhotoSearch:
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         offline = self._offline_roots()
         results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline) for i in ids if i in photos]
-        if options.sort == "date":
-            results.sort(key=lambda r: (r.photo.taken_at or "9999", r.photo.path))
+        if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
+            dated = sorted((r for r in results if r.photo.taken_at), key=lambda r: r.photo.taken_at or "",
+                           reverse=True)
+            results = dated + sorted((r for r in results if not r.photo.taken_at), key=lambda r: r.photo.path)
         return results[: options.limit]
 
     def _offline_roots(self) -> set[int]:

@@ -79,7 +79,8 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
     if not results:
         print("no matching photos")
     for r in results:
-        print(f"{r.score:7.4f}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else ""))
+        taken = (r.photo.taken_at or "")[:10] or "-" * 10  # undated: the column stays aligned
+        print(f"{r.score:7.4f}  {taken}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else ""))
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:

@@ -248,7 +248,8 @@ class MainWindow(QMainWindow):
         for keys, slot in ((QKeySequence.StandardKey.Find, self.search_box.setFocus),
                            (QKeySequence.StandardKey.Open, self.choose_folder),
                            (QKeySequence("Esc"), self.back),
-                           (QKeySequence("Ctrl+Shift+F"), self._similar_to_current)):
+                           (QKeySequence("Ctrl+Shift+F"), self._similar_to_current),
+                           (QKeySequence("Ctrl+Q"), self.close)):  # StandardKey.Quit is empty on some platforms
             QShortcut(keys, self, activated=slot)
 
     def eventFilter(self, obj, event) -> bool:

@@ -80,3 +80,20 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(capsys, tmp_path):
     err = proc.stderr.read()
     proc.wait(timeout=60)
     assert "Broken pipe" not in err and "Traceback" not in err and "Exception" not in err, err
+
+
+def test_date_sort_is_newest_first_and_text_output_shows_dates(capsys, tiny_model, tmp_path):
+    from PIL import Image
+
+    for name, when in (("old", "2015:05:01 10:00:00"), ("new", "2024:08:02 10:00:00"), ("mid", "2019:01:03 10:00:00")):
+        exif = Image.Exif()
+        exif[0x0132] = when  # DateTime
+        (tmp_path / "p").mkdir(exist_ok=True)
+        Image.new("RGB", (64, 48), (10, 120, 200)).save(tmp_path / "p" / f"{name}.jpg", exif=exif)
+    write_jpeg(tmp_path / "p" / "undated.jpg")
+    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
+    assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+    code, out, _ = run(capsys, "search", "a photo", "--all", "--sort", "date")
+    lines = out.splitlines()
+    assert code == 0 and [Path(line.split()[-1]).stem for line in lines] == ["new", "mid", "old", "undated"]
+    assert lines[0].split()[1] == "2024-08-02" and lines[3].split()[1] == "-" * 10

@@ -204,7 +204,7 @@ def test_control_characters_in_names_stay_on_one_line_and_offline_results_are_ma
     assert hits == {str(home / "line\nbreak.jpg"): False, str(usb / "a.jpg"): True}
     out = run(capsys, "search", "red", "--all")[1]
     lines = out.splitlines()
-    assert len(lines) == 2 and sorted(line.split("  ", 1)[1] for line in lines) == sorted(
+    assert len(lines) == 2 and sorted(line.split("  ", 2)[2] for line in lines) == sorted(
         [f"{home}/line\\nbreak.jpg", f"{usb}/a.jpg  (offline)"])
 
 

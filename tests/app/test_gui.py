@@ -199,3 +199,8 @@ def test_status_line_names_the_stage_and_what_it_is_doing(window):
     window._index_progress(Progress("vectors", 50, 100, 5.0))
     text = window.status_label.text()
     assert "Building the search index 50/100 at 10.0/s, about 5 s left" in text and "(" not in text
+
+
+def test_ctrl_q_quits(qtbot, window):
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)

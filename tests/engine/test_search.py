@@ -119,7 +119,7 @@ def test_filters_and_date_sort(library):
 
     opts = SearchOptions(min_z=None, sort="date", limit=3,
                          filters=SearchFilters(date_from=date(2019, 1, 1), date_to=date(2021, 12, 31)))
-    assert _names(library, s.search("beach", opts)) == ["sunset_beach", "beach_people", "beach_empty"]
+    assert _names(library, s.search("beach", opts)) == ["beach_empty", "beach_people", "sunset_beach"]  # newest first
     opts = SearchOptions(min_z=None, filters=SearchFilters(tag="pets"))
     assert _names(library, s.search("beach", opts)) == ["dog_snow"]
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import filelock
 
 from engine.modelfolder import write_json_atomic
-from engine.paths import known_libraries_file
+from engine.paths import LibraryPaths, known_libraries_file
 
 log = logging.getLogger(__name__)
 
-CATALOG_NAME = "catalog.db"  # engine.paths.LibraryPaths.catalog: a folder holding one is a library
 LOCK_TIMEOUT_S = 10.0
 
 
@@ -36,7 +35,7 @@ def _read(path: Path) -> list[str]:
 
 
 def _exists(folder: str) -> bool:
-    return (Path(folder) / CATALOG_NAME).is_file()
+    return LibraryPaths(Path(folder)).catalog.is_file()  # a folder holding a catalog is a library
 
 
 def _write(path: Path, folders: list[str]) -> None:

@@ -44,3 +44,17 @@ def labelled_photos(tmp_path: Path, sample_arrays: dict[str, np.ndarray]) -> Pat
             if name != "retina":
                 (root / folder / f"{name}.txt").write_text(f"A photo of the {name}.\nde.utf8=Ein Foto.\n")
     return root
+
+
+def register_tiny_arch(folder: Path, name: str) -> Path:
+    """Register the tiny model's config with open_clip under `name`; returns the config file."""
+    import json
+
+    import open_clip
+
+    from training.tiny import TINY_CFG
+
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(TINY_CFG))
+    open_clip.add_model_config(path)
+    return path

@@ -16,6 +16,7 @@ import torch
 
 from engine.errors import ModelNotInstalledError
 from engine.modelfolder import open_model
+from tests.training.conftest import register_tiny_arch
 from training import install, registry
 from training.download import OfflineError, hub_download
 from training.tiny import TINY_CFG, build_tiny_clip
@@ -29,12 +30,7 @@ pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals s
 
 @pytest.fixture(scope="module")
 def tiny_arch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import open_clip
-
-    path = tmp_path_factory.mktemp("arch") / f"{TINY_ARCH}.json"
-    path.write_text(json.dumps(TINY_CFG))
-    open_clip.add_model_config(path)
-    return path
+    return register_tiny_arch(tmp_path_factory.mktemp("arch"), TINY_ARCH)
 
 
 @pytest.fixture

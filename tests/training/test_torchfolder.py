@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from engine.errors import ModelFolderError
-from training.tiny import TINY_CFG, build_tiny_clip, export_tiny
+from tests.training.conftest import register_tiny_arch
+from training.tiny import build_tiny_clip, export_tiny
 from training.torchfolder import (
     CONFIG_FILE,
     HF_TEXT_DIR,
@@ -26,11 +27,7 @@ TINY_ARCH = "photosift-test-tiny-layout"
 
 @pytest.fixture(scope="module")
 def tiny_arch(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import open_clip
-
-    path = tmp_path_factory.mktemp("arch") / f"{TINY_ARCH}.json"
-    path.write_text(json.dumps(TINY_CFG))
-    open_clip.add_model_config(path)
+    register_tiny_arch(tmp_path_factory.mktemp("arch"), TINY_ARCH)
     return TINY_ARCH
 
 

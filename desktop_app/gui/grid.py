@@ -99,6 +99,14 @@ class PhotoGridModel(QAbstractListModel):
         self.ids.extend(new)
         self.endInsertRows()
 
+    def reload_rows(self) -> None:
+        """Read each photo's row again for the same ids: a scan may have marked photos missing or brought
+        them back, and the cached rows would keep showing the old marks."""
+        self.rows = {}
+        if self.ids:
+            self.dataChanged.emit(self.index(0), self.index(len(self.ids) - 1),
+                                  [OfflineRole, Qt.ItemDataRole.ToolTipRole])
+
     def set_offline_roots(self, root_ids: set[int]) -> None:
         if root_ids != self.offline_roots:
             self.offline_roots = set(root_ids)

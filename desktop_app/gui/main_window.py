@@ -709,6 +709,8 @@ class MainWindow(QMainWindow):
                 self._counts = result.counts
                 if browsing and current and result.ids != self.grid_model.ids:
                     self._show_photos_keeping_place(result.ids)  # new photos move from the end to their place
+                elif browsing and current:
+                    self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
                 if browsing:
                     self._grid_top_id = result.top_id
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)

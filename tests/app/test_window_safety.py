@@ -126,3 +126,16 @@ def test_banner_text_names_a_few_folders_and_counts_the_rest():
         "1 photo in /mnt/usb vanished (drive unplugged?); it is kept with its tags.")
     many = banner_text(MissingSummary(40, [f"/mnt/d{i}" for i in range(5)]))
     assert many.startswith("40 photos in /mnt/d0, /mnt/d1, /mnt/d2 and 2 more folders vanished")
+
+
+def test_photos_that_come_back_lose_their_mark_after_the_next_index(qtbot, window, tmp_path):
+    disk = _unplugged_disk(qtbot, window, tmp_path, n=6)
+    qtbot.waitUntil(lambda: window.grid_model.rowCount() == 6 and all(_offline_marks(window)), timeout=10_000)
+    (disk / "README.txt").unlink()
+    for i in range(6):  # the disk is back: the same photos, where they were
+        write_jpeg(disk / f"{i}.jpg", color=(i * 25, 40, 90))
+    report = _index(qtbot, window, window.start_index)
+    assert report.scan.held == 0 and window.lib.catalog.counts()["missing"] == 0
+    ids = list(window.grid_model.ids)
+    qtbot.waitUntil(window.banner.isHidden, timeout=10_000)
+    assert window.grid_model.ids == ids and not any(_offline_marks(window))  # the same ids, fresh marks

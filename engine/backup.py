@@ -89,25 +89,12 @@ def backup_if_due(catalog: PhotoCatalog, every_s: float = BACKUP_EVERY_S) -> Pat
 
 def integrity_problem(path: Path) -> str | None:
     """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""
-    from engine.catalog import connect_read_only
+    from engine.catalog import catalog_file_problem
 
     path = Path(path)
     if not path.is_file():
         return "missing"
-    try:
-        conn = connect_read_only(path, 5.0)
-        try:
-            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchmany(3)]
-            if rows != ["ok"]:
-                return "; ".join(str(r) for r in rows)
-            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < 1:
-                return "not a Photosift catalog (no schema)"
-            conn.execute("SELECT COUNT(*) FROM roots").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        return str(e)
-    return None
+    return catalog_file_problem(path)
 
 
 @dataclass
@@ -192,11 +179,6 @@ def _drop_vector_indexes(indexes: Path) -> None:
 
 def _salvage_folders(damaged: Path) -> list[str]:
     """The folders a damaged catalog still names (often readable: the roots table is small and early)."""
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(damaged.absolute()))}?mode=ro&immutable=1", uri=True)
-        try:
-            return [str(r[0]) for r in conn.execute("SELECT path FROM roots ORDER BY path")]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []
+    from engine.catalog import folders_of_damaged_catalog
+
+    return folders_of_damaged_catalog(damaged)

@@ -31,6 +31,8 @@ from engine.errors import (
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from engine.filters import SearchFilters
+
 MAX_TAG_LENGTH = 100
 TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
 PERMANENT = "permanent"  # not an image, truncated, too large: retried only when the file changes
@@ -546,6 +548,105 @@ class PhotoCatalog:
         rows = self.conn.execute(
             "SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected'", (name,))
         return {int(r[0]) for r in rows}
+
+    # -- issue #15: what the window, search, scanner and training read (one owner of SQL) -------------------
+    def filtered_photo_ids(self, filters: SearchFilters, *, after_id: int | None = None, order: str = "id",
+                           indexed_only: bool = False) -> list[int]:
+        """Ids of the photos `filters` lets through: the ONE meaning of each filter, for the CLI's search, the
+        window's search and the window's browse grid alike.
+
+        after_id: only photos added after that id (ids grow). order: "id", or "newest" (taken, else file
+        time, newest first, then path: how people browse). indexed_only: photos that could be read.
+        """
+        clauses: list[str] = []
+        params: list[object] = []
+        if indexed_only:
+            clauses.append("status = 'ok'")
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        if filters.folder:
+            # The folder itself, or anything below it; a plain prefix would let /a/b match /a/bc.
+            prefix = filters.folder.rstrip("/\\")
+            clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
+            params += [prefix, len(prefix) + 1, prefix + os.sep]
+        if filters.date_from:
+            clauses.append("substr(taken_at, 1, 10) >= ?")
+            params.append(filters.date_from.isoformat())
+        if filters.date_to:
+            clauses.append("substr(taken_at, 1, 10) <= ?")
+            params.append(filters.date_to.isoformat())
+        if filters.tag:
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
+            params.append(filters.tag)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        orders = {"id": "id", "newest": "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"}
+        if order not in orders:
+            raise ValueError(f"unknown order {order!r}; one of {', '.join(orders)}")
+        return [int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos {where} ORDER BY {orders[order]}",
+                                                     params)]
+
+    def max_photo_id(self) -> int:
+        """The highest photo id (0 when empty): photos added later have higher ids."""
+        return int(self.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0)
+
+    def grid_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
+        """photo id -> (path, raw_path, fingerprint, status, root_id, missing_since): what a grid cell needs,
+        as plain tuples (the cyclic GC does not track them; the grid keeps thousands)."""
+        out: dict[int, tuple] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update((r[0], r[1:]) for r in self.conn.execute(
+                "SELECT id, path, raw_path, fingerprint, status, root_id, missing_since FROM photos "
+                f"WHERE id IN ({marks})", chunk))
+        return out
+
+    def folder_counts(self) -> list[tuple[str, int]]:
+        """(folder path ending in a separator, photos directly in it) for every folder that holds photos."""
+        # The folder part of each path, computed by SQLite: everything up to the last separator.
+        rows = self.conn.execute(
+            "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,))
+        return [(str(d), int(n)) for d, n in rows]
+
+    def user_tags(self) -> list[tuple[int, str]]:
+        """(photo id, tag) for every tag a user gave or confirmed."""
+        return [(int(p), str(n)) for p, n in self.conn.execute("SELECT photo_id, name FROM tags WHERE source = 'user'")]
+
+    def commit_batch(self) -> None:
+        """Inside transaction(): make the work so far durable and go on in a new transaction (long scans)."""
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN IMMEDIATE")
+
+
+def catalog_file_problem(path: Path) -> str | None:
+    """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""
+    try:
+        conn = connect_read_only(path, 5.0)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchmany(3)]
+            if rows != ["ok"]:
+                return "; ".join(str(r) for r in rows)
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < 1:
+                return "not a Photosift catalog (no schema)"
+            conn.execute("SELECT COUNT(*) FROM roots").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return str(e)
+    return None
+
+
+def folders_of_damaged_catalog(path: Path) -> list[str]:
+    """The folders a damaged catalog still names (often readable: the roots table is small and early)."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).absolute()))}?mode=ro&immutable=1", uri=True)
+        try:
+            return [str(r[0]) for r in conn.execute("SELECT path FROM roots ORDER BY path")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
 
 
 def clean_tag(name: str) -> str:

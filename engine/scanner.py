@@ -296,8 +296,7 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
         if p.fingerprint:
             gone_by_fp.setdefault(p.fingerprint, []).append(p)
     known_by_fp = catalog.photos_by_fingerprint(fp for _, _, fp in with_fp if fp)
-    catalog.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with catalog.transaction():
         for path, (_root, f) in found.items():
             old = existing.get(path)
             if old is None:
@@ -327,8 +326,7 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
                     report.new += 1
             pending_writes += 1
             if pending_writes % COMMIT_EVERY == 0:
-                catalog.conn.execute("COMMIT")
-                catalog.conn.execute("BEGIN IMMEDIATE")
+                catalog.commit_batch()
         catalog.clear_missing(back)
         forget = list(gone.values())
         if not confirm_deletions and forget:
@@ -345,7 +343,3 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
                 log.warning("photos under %s vanished at once; kept as missing until confirmed", folder)
         catalog.delete_photos([p.id for p in forget])
         report.deleted = len(forget)
-        catalog.conn.execute("COMMIT")
-    except BaseException:
-        catalog.conn.execute("ROLLBACK")
-        raise

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.catalog import Photo
 from engine.errors import ImageReadError, PhotosiftError, QueryError
+from engine.filters import SearchFilters
 from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
@@ -29,23 +29,11 @@ DEFAULT_MIN_Z = 2.0  # keep results at least this many standard deviations above
 
 
 @dataclass(frozen=True)
-class SearchFilters:
-    folder: str | None = None  # a folder path prefix
-    date_from: date | None = None
-    date_to: date | None = None
-    tag: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag))
-
-
-@dataclass(frozen=True)
 class SearchOptions:
     limit: int = DEFAULT_LIMIT
     sort: str = "relevance"  # relevance | date
     min_z: float | None = DEFAULT_MIN_Z  # None: no relevance cutoff
-    filters: SearchFilters = SearchFilters()
+    filters: SearchFilters = SearchFilters()  # noqa: RUF009 - frozen, so one shared default is safe
 
 
 @dataclass(frozen=True)
@@ -151,20 +139,4 @@ class PhotoSearch:
     def _allowed_ids(self, f: SearchFilters) -> np.ndarray | None:
         if not f.active:
             return None
-        clauses, params = ["status = 'ok'"], []
-        if f.folder:
-            prefix = f.folder.rstrip("/\\")
-            clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
-            params += [prefix, len(prefix) + 1, prefix + os.sep]
-        if f.date_from:
-            clauses.append("substr(taken_at, 1, 10) >= ?")
-            params.append(f.date_from.isoformat())
-        if f.date_to:
-            clauses.append("substr(taken_at, 1, 10) <= ?")
-            params.append(f.date_to.isoformat())
-        if f.tag:
-            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
-            params.append(f.tag)
-        rows = self.library.catalog.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(clauses)} ORDER BY id",
-                                                 params).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.uint64)
+        return np.array(self.library.catalog.filtered_photo_ids(f, indexed_only=True), dtype=np.uint64)

@@ -6,7 +6,6 @@ opened now (their folder is offline, or they vanished and are held as missing) a
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.gui.thumbs import ThumbnailLoader
-from engine.catalog import Root
+from engine.catalog import PhotoCatalog, Root
 
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
@@ -60,9 +59,9 @@ def offline_root_ids(roots: Iterable[Root]) -> set[int]:
 
 
 class PhotoGridModel(QAbstractListModel):
-    def __init__(self, conn: sqlite3.Connection, loader: ThumbnailLoader, parent=None) -> None:
+    def __init__(self, catalog: PhotoCatalog, loader: ThumbnailLoader, parent=None) -> None:
         super().__init__(parent)
-        self.conn = conn
+        self.catalog = catalog
         self.loader = loader
         self.ids: list[int] = []
         self.scores: dict[int, float] = {}
@@ -141,12 +140,7 @@ class PhotoGridModel(QAbstractListModel):
             self.rows.clear()
         start = max(0, row - BLOCK // 4)  # mostly ahead: scrolling goes on in the same direction
         chunk = [pid for pid in self.ids[start:start + BLOCK] if pid not in self.rows]
-        for s in range(0, len(chunk), 900):
-            part = chunk[s:s + 900]
-            marks = ",".join("?" * len(part))
-            self.rows.update((r[0], r[1:]) for r in self.conn.execute(
-                "SELECT id, path, raw_path, fingerprint, status, root_id, missing_since FROM photos "
-                f"WHERE id IN ({marks})", part))
+        self.rows.update(self.catalog.grid_rows(chunk))
 
     # -- Qt model -------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature

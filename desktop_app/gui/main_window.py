@@ -1,24 +1,25 @@
-"""The main window: search bar, folder/tag sidebar, thumbnail grid, details panel, background jobs."""
+"""The main window: search bar with filter chips, folder/tag sidebar, thumbnail grid, details panel.
+
+What is shown is the browse state's (desktop_app.browse_state): the window renders it (search box, chips,
+sidebar selection, sort, dates) and, when it changes, fills the grid again (grid_controller). Folders,
+indexing and model choice are in library_jobs.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
-import threading
 from collections.abc import Callable
-from functools import partial
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QDate, QModelIndex, QPoint, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QDate, QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QCompleter,
     QDateEdit,
-    QFileDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -33,33 +34,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.background import index_library
+from desktop_app.browse_state import BrowseState, Mode, Query
 from desktop_app.gui.banner import MissingBanner, missing_summary
-from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
-from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
+from desktop_app.gui.chips import FilterChips
+from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer
+from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole
+from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
+from desktop_app.gui.library_jobs import LibraryJobs
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
-from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name
-from engine.jobs import CancelToken, Progress, eta_text, stage_label
 from engine.library import Library
-
-if TYPE_CHECKING:
-    from engine.encoder import ClipEncoder
-    from engine.search import SearchFilters, SearchOptions
 
 log = logging.getLogger(__name__)
 
 ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
 
-
-class GridRead(NamedTuple):
-    ids: list[int]  # the browse grid's photos, in order
-    top_id: int  # the highest photo id when they were read: photos added later have higher ids
-    counts: dict[str, int]
-    offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
+__all__ = ["ANY_DATE", "GridRead", "MainWindow"]
 
 
 def _settle_heap() -> None:
@@ -70,7 +63,7 @@ def _settle_heap() -> None:
         gc.freeze()
 
 
-class MainWindow(QMainWindow):
+class MainWindow(GridController, LibraryJobs, QMainWindow):
     index_finished = Signal(object)  # UpdateReport, or None when cancelled / failed
     model_switched = Signal(object)  # the switch's plain report, or None when it failed or was cancelled
     search_finished = Signal(int)  # number of results
@@ -82,20 +75,16 @@ class MainWindow(QMainWindow):
         self.lib = Library.open(self.library_dir)
         self.settings = settings or QSettings("Photosift", "Photosift")
         self.runner = JobRunner(self)
-        self._encoder: ClipEncoder | None = None
-        self._encoder_lock = threading.Lock()
+        self.state = BrowseState()  # what is shown; the window renders it (see _state_changed)
+        self._encoders = EncoderCache()
         self.index_job: JobWorker | None = None
         self.model_job: JobWorker | None = None  # installing a model and switching the library to it
         self._index_after_switch = False  # indexing was asked for while a model was being prepared
-        self.mode = "browse"
-        self.folder_filter: str | None = None
-        self.tag_filter: str | None = None
-        self.last_query = ""
-        self._last_search: tuple[str, Callable[[Any, Any], Any]] | None = None  # what _rerun repeats
         self._counts: dict[str, int] | None = None  # the catalog's counts as last read
         self._status_extra = ""  # what the running job is doing, for the status line
         self._sidebar_generation = 0
         self._grid_generation = 0  # bumped whenever the grid gets new content
+        self._request = 0  # bumped by each browse read or search asked for: only the latest answer is shown
         self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
         self._growing = False
         self._index_stage = ""
@@ -104,13 +93,14 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build()
         self._shortcuts()
+        self.state.changed.connect(self._state_changed)
         self.refresh_library()
         _settle_heap()
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.loader = ThumbnailLoader(self.lib.paths.thumbnails, self)
-        self.grid_model = PhotoGridModel(self.lib.catalog.conn, self.loader, self)
+        self.grid_model = PhotoGridModel(self.lib.catalog, self.loader, self)
         self.grid = PhotoGridView(self.loader)
         self.grid.setModel(self.grid_model)
         self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
@@ -137,10 +127,13 @@ class MainWindow(QMainWindow):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search_box.setCompleter(completer)
         bar.addWidget(self.search_box)
+        self.chips = FilterChips()  # every active filter, removable: none narrows the results unseen
+        self.chips.remove_requested.connect(self.state.remove_filter)
+        bar.addWidget(self.chips)
         self.sort_box = QComboBox()
         self.sort_box.addItem("Relevance", "relevance")
         self.sort_box.addItem("Date taken", "date")
-        self.sort_box.currentIndexChanged.connect(lambda _i: self._rerun())
+        self.sort_box.currentIndexChanged.connect(lambda _i: self.state.set_sort(self.sort_box.currentData()))
         bar.addWidget(QLabel("  Sort "))
         bar.addWidget(self.sort_box)
         self.date_from, self.date_to = self._date_edit("From: any"), self._date_edit("To: any")
@@ -222,7 +215,7 @@ class MainWindow(QMainWindow):
         edit.setSpecialValueText(any_text)
         edit.setDate(ANY_DATE)
         edit.setDisplayFormat("yyyy-MM-dd")
-        edit.dateChanged.connect(lambda _d: self._rerun())
+        edit.dateChanged.connect(lambda _d: self.state.set_dates(*self._dates()))
         return edit
 
     def _welcome(self) -> QWidget:
@@ -285,20 +278,6 @@ class MainWindow(QMainWindow):
         """The missing-photos banner as the catalog has it now (read off the GUI thread)."""
         self._read_catalog("missing photos", missing_summary, self.banner.show_summary)
 
-    def _read_catalog(self, name: str, read: Callable[[PhotoCatalog], Any], on_done: Callable[[Any], None]) -> None:
-        """read(catalog) on a worker thread with its own connection; on_done(result) in the GUI thread."""
-        path = self.lib.paths.catalog
-
-        def job(_progress, _token: CancelToken) -> Any:
-            with PhotoCatalog(path) as catalog:
-                return read(catalog)
-
-        def failed(message: str) -> None:
-            log.warning("%s: %s", name, message)
-            on_done(None)
-
-        self.runner.start(job, name=name, on_done=on_done, on_error=failed)
-
     def _refresh_sidebar(self, then: Callable[[], None] | None = None) -> None:
         self._sidebar_generation += 1
         generation = self._sidebar_generation
@@ -328,217 +307,92 @@ class MainWindow(QMainWindow):
         self.failed_button.setText(f"{c['error']} unreadable" if c["error"] else "")
         self.failed_button.setVisible(bool(c["error"]))
 
-    def _browse_query(self, after_id: int | None = None) -> tuple[str, list[object]]:
-        """The SQL of the grid in browse mode (current filters, newest first); only ids above `after_id`."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if after_id is not None:
-            clauses.append("id > ?")
-            params.append(after_id)
-        if self.folder_filter:
-            clauses.append("(substr(path, 1, ?) = ?)")
-            prefix = self.folder_filter.rstrip(os.sep) + os.sep
-            params += [len(prefix), prefix]
-        if self.tag_filter:
-            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
-            params.append(self.tag_filter)
-        lo, hi = self._dates()
-        if lo:
-            clauses.append("substr(taken_at, 1, 10) >= ?")
-            params.append(lo.isoformat())
-        if hi:
-            clauses.append("substr(taken_at, 1, 10) <= ?")
-            params.append(hi.isoformat())
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # Browsing has no query to be relevant to: newest first, as photo apps do.
-        order = "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"
-        return f"SELECT id FROM photos {where} ORDER BY {order}", params
+    # -- the browse state ------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """"browse" (the library, filtered) or "results" (a search)."""
+        return "browse" if self.state.mode is Mode.BROWSE else "results"
 
-    def _read_grid(self, name: str, on_result: Callable[[GridRead | None, bool], None],
-                   after_id: int | None = None) -> None:
-        """Read the browse grid (only ids above `after_id`), the highest photo id and the counts off the GUI
-        thread; on_result(read, current) gets None when the read failed, and current=False when the grid was
-        given other content meanwhile. Showing search results, only the counts are read (no ids, top 0)."""
-        generation = self._grid_generation
-        sql, params = self._browse_query(after_id)
-        browsing = self.mode == "browse"
+    @property
+    def last_query(self) -> str:
+        return self.state.query.label
 
-        def read(catalog: PhotoCatalog) -> GridRead:
-            offline = offline_root_ids(catalog.roots())
-            if not browsing:
-                return GridRead([], 0, catalog.counts(), offline)
-            top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer photos: higher ids
-            return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts(), offline)
+    def _state_changed(self, _fields: frozenset[str]) -> None:
+        """Render the state, then fill the grid for it."""
+        self._render_state()
+        self._rerun()
 
-        def done(result: GridRead | None) -> None:
-            if result is not None:
-                self.grid_model.set_offline_roots(result.offline_roots)
-            on_result(result, generation == self._grid_generation)
+    def _render_state(self) -> None:
+        """The widgets that show the state say what it is: the search box shows the query shown (after Find
+        similar, `similar:ID`), the chips the filters, the sidebar, sort and dates their part."""
+        st = self.state
+        if self.search_box.text() != st.query.box_text:
+            self.search_box.setText(st.query.box_text)
+        self.search_box.setToolTip(st.query.label)
+        self.chips.show_chips(st.chips())
+        self.back_action.setVisible(st.mode is not Mode.BROWSE or st.filters.active)
+        f = st.filters
+        for edit, day in ((self.date_from, f.date_from), (self.date_to, f.date_to)):
+            wanted = QDate(day.year, day.month, day.day) if day else ANY_DATE
+            if edit.date() != wanted:
+                edit.blockSignals(True)
+                edit.setDate(wanted)
+                edit.blockSignals(False)
+        if self.sort_box.currentData() != st.sort:
+            self.sort_box.blockSignals(True)
+            self.sort_box.setCurrentIndex(max(0, self.sort_box.findData(st.sort)))
+            self.sort_box.blockSignals(False)
+        self._render_sidebar_selection()
 
-        self._read_catalog(name, read, done)
+    def _render_sidebar_selection(self) -> None:
+        f = self.state.filters
+        if not f.tag:
+            self.sidebar.tags.clearSelection()
+        if not f.folder:
+            self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
 
-    def load_browse(self) -> None:
-        """The grid for the current folder/tag/date filters, read off the GUI thread (~85 ms of SQL at 100k
-        photos); a newer request or a search that lands first wins."""
-        self.mode = "browse"
-        self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
-        self._grid_generation += 1  # what was on its way for the previous content is dropped
-
-        def show(result: GridRead | None, current: bool) -> None:
-            if result is None or not current or self.mode != "browse":
-                return
-            self._grid_top_id, self._counts = result.top_id, result.counts
-            self._show_photos(result.ids)
-            self._update_status(recount=False)
-            self.browse_loaded.emit(len(result.ids))
-
-        self._read_grid("browse", show)
-
-    def _show_photos_keeping_place(self, ids: list[int]) -> None:
-        """Replace the grid's photos but keep the user where they were: the same photo current, and the same
-        photo at the top of the view."""
-        old = self.grid_model.ids
-        current = self.grid.currentIndex()
-        current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
-        top = self.grid.indexAt(QPoint(self.grid.spacing() + 2, self.grid.spacing() + 2))
-        top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
-        self._show_photos(ids)
-        if current_id is None and top_id is None:
-            return
-        row_of = {pid: row for row, pid in enumerate(ids)}
-        if current_id in row_of:
-            self.grid.setCurrentIndex(self.grid_model.index(row_of[current_id]))
-        if top_id in row_of:
-            self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
-
-    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None,
-                     offline: set[int] | None = None) -> None:
-        self._grid_generation += 1  # answers to queries made for the previous content are dropped
-        self.grid_model.set_photos(ids, scores, offline)
-
-    def _grow_grid(self) -> None:
-        """While indexing, new photos appear in the grid without disturbing the user's place: only photos
-        newer than the grid are read, off the GUI thread, and appended; the counts come along."""
-        if self._growing:
-            return
-        self._growing = True
-        browsing = self.mode == "browse"
-
-        def show(result: GridRead | None, current: bool) -> None:
-            self._growing = False
-            if result is None:
-                return
-            self._counts = result.counts
-            if browsing and current:
-                self.grid_model.append_photos(result.ids)
-                self._grid_top_id = max(self._grid_top_id, result.top_id)
-            self._update_status(recount=False)
-
-        self._read_grid("grid update", show, after_id=self._grid_top_id)
-
-    def _dates(self):
+    def _dates(self) -> tuple[date | None, date | None]:
         lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
         hi = self.date_to.date() if self.date_to.date() != ANY_DATE else None
         return (lo.toPython() if lo else None, hi.toPython() if hi else None)
 
-    def _filters(self) -> SearchFilters:
-        from engine.search import SearchFilters
-
-        lo, hi = self._dates()
-        return SearchFilters(self.folder_filter, lo, hi, self.tag_filter)
-
     def _folder_chosen(self, folder: str | None) -> None:
-        self.folder_filter, self.tag_filter = folder, None
-        self._rerun()
+        self.state.set_folder(folder)
 
     def _tag_chosen(self, tag: str | None) -> None:
-        self.tag_filter = tag
-        self._rerun()
-
-    def _rerun(self) -> None:
-        """Show the grid again for the current filters: the last search (text, similar or dropped photo) run
-        again, or the browse grid."""
-        if self.mode == "results" and self._last_search is not None:
-            self._run_search(*self._last_search)
-        else:
-            self.load_browse()
+        self.state.set_tag(tag)
 
     def back(self) -> None:
-        if self.mode == "results" or self.folder_filter or self.tag_filter:
-            self.folder_filter = self.tag_filter = None
-            self.last_query = ""
-            self._last_search = None
-            self.search_box.clear()
-            self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
-            self.sidebar.tags.clearSelection()
-            self.load_browse()
-
-    # -- search ---------------------------------------------------------------------------
-    def encoder(self, progress=None) -> ClipEncoder:
-        from desktop_app.models_runtime import load_encoder
-
-        with self._encoder_lock:
-            wanted = self.lib.active_model_id
-            if self._encoder is None or self._encoder.model_id != wanted:
-                self._encoder = load_encoder(wanted, str(self.settings.value("device", "auto")), progress or
-                                             (lambda _p: None))
-            return self._encoder
-
-    def _options(self) -> SearchOptions:
-        from engine.search import SearchOptions
-
-        return SearchOptions(limit=500, sort=str(self.sort_box.currentData()), filters=self._filters())
-
-    def _run_search(self, label: str, fn) -> None:
-        """fn(PhotoSearch, SearchOptions) -> results, run off the GUI thread on its own connection."""
-        options = self._options()
-        library_dir = self.library_dir
-        self._last_search = (label, fn)
-
-        def job(progress, _token: CancelToken):
-            from engine.search import PhotoSearch
-
-            with Library.open(library_dir) as lib:
-                results = fn(PhotoSearch(lib, self.encoder(progress)), options)
-                return [(r.photo.id, r.score, r.offline) for r in results]
-
-        self.status_label.setText(f"Searching for \u201c{label}\u201d\u2026")
-        self.runner.start(job, name="search", on_done=lambda res: self._show_results(label, res),
-                          on_error=self._search_failed)
-
-    def _search_failed(self, message: str) -> None:
-        self._update_status()
-        self.notify(message, error=True)
-        self.search_finished.emit(-1)
-
-    def _show_results(self, label: str, results: list[tuple[int, float, bool]]) -> None:
-        self.mode = "results"
-        self.last_query = label
-        self.back_action.setVisible(True)
-        self._show_photos([pid for pid, _, _ in results], {pid: score for pid, score, _ in results},
-                          {pid for pid, _, offline in results if offline})
-        if results:
-            self.grid.setCurrentIndex(self.grid_model.index(0))
-        self._update_status()
-        self.search_finished.emit(len(results))
+        """"All photos": no query, no filters, nothing selected."""
+        if self.state.mode is not Mode.BROWSE or self.state.filters.active:
+            self.state.show_all()
 
     def search(self, text: str) -> None:
+        """The search box's text: a query, `similar:ID`, or nothing for all photos (filters stay)."""
         text = text.strip()
         if not text:
             self.back()
             return
-        self._remember(text)
-        self._run_search(text, lambda s, o: s.search(text, o))
+        query = Query.typed(text)
+        if query.mode is Mode.TEXT:
+            self._remember(text)
+        if query.mode is Mode.SIMILAR and query.photo_id is not None:
+            self.find_similar(query.photo_id)
+        elif query == self.state.query:
+            self._rerun()  # Enter again: search again (the library may have changed)
+        else:
+            self.state.set_query(query)
 
     def find_similar(self, photo_id: int) -> None:
         photo = self.lib.catalog.photo(photo_id)
-        label = f"like {os.path.basename(photo.path)}" if photo else f"like id:{photo_id}"
-        self.last_query = label
-        self._run_search(label, lambda s, o: s.similar(photo_id, o))
+        query = Query.similar(photo_id, os.path.basename(photo.path) if photo else "")
+        if query == self.state.query:
+            self._rerun()
+        else:
+            self.state.set_query(query)
 
     def search_image_file(self, path: str) -> None:
-        self._run_search(f"like {os.path.basename(path)}",
-                         lambda s, o: s.search_vector(s.image_vector(path), o))
+        self.state.set_query(Query.image(path))
 
     def _similar_to_current(self) -> None:
         row = self.grid.currentIndex().row()
@@ -553,9 +407,11 @@ class MainWindow(QMainWindow):
     # -- selection, viewer, context menu ---------------------------------------------------
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
+            self.state.select(None)
             self.details.show_photo(None, None)
             return
         pid = self.grid_model.photo_id(current.row())
+        self.state.select(pid)
         photo = self.lib.catalog.photo(pid)
         self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole),
                                 offline=bool(current.data(OfflineRole)))
@@ -604,231 +460,6 @@ class MainWindow(QMainWindow):
         if path:
             event.acceptProposedAction()
             self.search_image_file(path)
-
-    # -- folders and indexing -------------------------------------------------------------
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a photo folder", str(Path.home()))
-        if folder:
-            self.add_folder(folder)
-
-    def add_folder(self, folder: str | Path, index: bool = True) -> bool:
-        from engine.scanner import root_problem
-
-        folder = os.path.abspath(folder)
-        problem = root_problem(folder)
-        if problem:
-            self.notify(f"Cannot add {folder}: {problem}", error=True)
-            return False
-        self.lib.catalog.add_root(folder)
-        self.refresh_library()
-        if index:
-            self.start_index()
-        return True
-
-    def start_index(self, confirm_deletions: bool = False) -> None:
-        """Scan and index every folder; `confirm_deletions` also forgets the photos held as missing."""
-        if self.index_job is not None:
-            self.notify("Indexing is already running.")
-            return
-        if self.model_job is not None:
-            self._index_after_switch = True
-            self.notify("A model is being prepared; indexing starts once the library has switched to it.")
-            return
-        if not self.lib.catalog.roots():
-            self.choose_folder()
-            return
-        cache_bytes = int(self.settings.value("thumb_cache_mb", 2000)) * 1_000_000
-        device = str(self.settings.value("device", "auto"))
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        for w in (self.pause_button, self.cancel_button):
-            w.setVisible(True)
-        self.pause_button.setText("Pause")
-        self._grow_timer.start()
-        self._index_stage = ""
-        # In a child process: minutes of decoding and inference must not take the GIL or the CPU from the GUI.
-        self.index_job = self.runner.start_process(
-            partial(index_library, confirm_deletions=confirm_deletions), (self.library_dir, device, cache_bytes),
-            name="indexing", on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
-            on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
-
-    def _show_progress(self, p: Progress) -> None:
-        """A job's report in the status bar: the bar, and stage, count, rate, time left and detail as text."""
-        if p.total:
-            unit = -(-p.total // 1_000_000_000)  # QProgressBar counts in 32-bit ints: a 3 GB download does not fit
-            self.progress.setRange(0, p.total // unit)
-            self.progress.setValue(p.done // unit)
-        else:
-            self.progress.setRange(0, 0)
-        eta = eta_text(p.eta_s)
-        eta = f", {eta}" if eta else ""
-        rate = f" at {p.rate:.1f}/s" if p.rate else ""
-        detail = f" ({p.message})" if p.message else ""
-        if p.stage == "download" and p.total:  # bytes: say how far in MB
-            counted = f"{p.done / 1e6:.0f}/{p.total / 1e6:.0f} MB" + (f" at {p.rate / 1e6:.1f} MB/s" if p.rate else "")
-        else:
-            counted = f"{p.done}/{p.total}{rate}"
-        self._update_status(f"{stage_label(p.stage)} {counted}{eta}{detail}", recount=False)
-
-    def _index_progress(self, p: Progress) -> None:
-        self._show_progress(p)
-        if p.stage == "scan":
-            self._grow_grid()
-        elif p.stage != self._index_stage and self._index_stage == "scan":
-            self._refresh_sidebar()  # the scan has found every photo: show the folders' real counts now
-        self._index_stage = p.stage
-
-    def _index_done(self, report: Any) -> None:
-        i = report.index
-        text = f"Indexed {i.indexed} photos"
-        if i.failed:
-            text += f"; {i.failed} could not be read (see \u201cunreadable\u201d)"
-        if report.scan.offline_roots:
-            text += f"; offline: {', '.join(report.scan.offline_roots)}"
-        if report.scan.held:
-            text += f"; {report.scan.held} vanished photos are kept (see the banner above the grid)"
-        if report.scan.deleted:
-            text += f"; forgot {report.scan.deleted} photos that are gone"
-        self._index_ended(report, text)
-
-    def _index_failed(self, message: str) -> None:
-        self._index_ended(None, message, error=True)
-
-    def _index_ended(self, report: Any, message: str, error: bool = False) -> None:
-        """Show the library as indexing left it (read off the GUI thread), then tell the user."""
-        self.index_job = None
-        self._grow_timer.stop()
-        self.progress.setVisible(False)
-        for w in (self.pause_button, self.cancel_button):
-            w.setVisible(False)
-        self._status_extra = ""
-        browsing = self.mode == "browse"
-
-        def show(result: GridRead | None, current: bool) -> None:
-            if result is not None:
-                self._counts = result.counts
-                if browsing and current and result.ids != self.grid_model.ids:
-                    self._show_photos_keeping_place(result.ids)  # new photos move from the end to their place
-                elif browsing and current:
-                    self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
-                if browsing:
-                    self._grid_top_id = result.top_id
-            self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
-            self._update_status(recount=result is None)
-            self._refresh_banner()
-            self.notify(message, error=error)
-            self.index_finished.emit(report)
-
-        self._refresh_sidebar(then=lambda: self._read_grid("library refresh", show))
-
-    def toggle_pause(self) -> None:
-        if self.index_job is None:
-            return
-        token = self.index_job.token
-        if token.paused:
-            token.resume()
-            self.pause_button.setText("Pause")
-        else:
-            token.pause()
-            self.pause_button.setText("Resume")
-
-    def cancel_index(self) -> None:
-        """The status bar's Cancel: stops indexing, or the download and switch of a model."""
-        for job in (self.index_job, self.model_job):
-            if job is not None:
-                job.token.cancel()
-
-    # -- settings -------------------------------------------------------------------------
-    def model_choices(self) -> list[tuple[str, str]]:
-        try:
-            from training.registry import list_models
-
-            def label(m) -> str:
-                size = f", ~{m.size / 1e6:.0f} MB" if m.size else ""
-                return m.id if m.installed else f"{m.id}  (download{size})"
-
-            return [(m.id, label(m)) for m in list_models()]
-        except ImportError:
-            from engine.modelfolder import installed_model_ids
-
-            return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
-
-    def open_settings(self) -> None:
-        note = ("A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
-                "it); the library switches once it is ready. Offline, the built-in starter model works, or "
-                "import a checkpoint with `photosift models import`.")
-        dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
-                                offline_note=lambda: note)
-        if dialog.exec():
-            self.apply_settings(dialog.chosen_model())
-
-    def apply_settings(self, model_id: str) -> None:
-        self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
-        self.size_slider.setValue(self.grid.iconSize().width())
-        if model_id != self.lib.active_model_id:
-            self.switch_model(model_id)
-
-    def switch_model(self, model_id: str) -> None:
-        """Install `model_id` if needed (a download shows its progress; Cancel stops it), then switch the
-        library to it with its tags, in a child process; the library stays as it was until that is done.
-        Then the grid, the details and the tags show the new model, and its missing vectors are computed."""
-        if self.model_job is not None:
-            self.notify("A model is already being prepared; wait for it or cancel it first.")
-            return
-        if self.index_job is not None:
-            self.notify(f"Indexing is running: let it finish or cancel it, then choose {model_id} again.",
-                        error=True)
-            return
-        from desktop_app.models_runtime import switch_model_job
-
-        previous = self.lib.active_model_id
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.cancel_button.setVisible(True)
-        self._update_status(f"Preparing model {model_id}\u2026", recount=False)
-        self.model_job = self.runner.start_process(
-            switch_model_job, (self.library_dir, model_id, str(self.settings.value("device", "auto"))),
-            name="model switch", on_progress=self._show_progress, on_done=self._model_switched,
-            on_error=lambda message: self._model_switch_ended(
-                f"Could not switch to model {model_id}: {message.rstrip('.')}. The library stays on {previous}.",
-                error=True),
-            on_cancel=lambda: self._model_switch_ended(f"Cancelled; the library stays on model {previous}."))
-
-    def _model_switch_ended(self, message: str, error: bool = False, result: Any = None) -> None:
-        """The switch job is over (done, failed or cancelled): indexing asked for meanwhile starts now."""
-        self.model_job = None
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-        self._status_extra = ""
-        self._update_status()
-        self.notify(message, error=error)
-        self.model_switched.emit(result)
-        if self._index_after_switch:
-            self._index_after_switch = False
-            self.start_index()
-
-    def _model_switched(self, result: Any) -> None:
-        """Everything on screen that came from the previous model is shown again: the search is run again
-        (new scores), the current photo's details and the tag list are read again (new zero-shot tags)."""
-        with self._encoder_lock:
-            self._encoder = None
-        self._refresh_sidebar()
-        current = self.grid.currentIndex()
-        self._current_changed(current, current)
-        if self.mode == "results":
-            self.details.fields["Score"].setText("")  # the previous model's score; the new one comes with the search
-        self._rerun()
-        missing = result.to_index
-        text = f"Switched to model {result.model_id}."
-        if missing > 0:
-            text += f" Computing its vectors for {missing} photos in the background."
-        self._index_after_switch = self._index_after_switch or (missing > 0 and bool(self.lib.catalog.roots()))
-        self._model_switch_ended(text, result=result)
-
-    def open_training(self) -> None:
-        from desktop_app.gui.training_dialog import TrainingDialog
-
-        TrainingDialog(self.library_dir, self.lib.active_model_id, self.runner, self.apply_settings, self).exec()
 
     # -- notifications --------------------------------------------------------------------
     def notify(self, text: str, error: bool = False) -> None:

@@ -71,9 +71,7 @@ class LibrarySidebar(QWidget):
     def load(catalog: PhotoCatalog) -> SidebarData:
         """What the sidebar shows, read from the catalog; no widgets touched, so any thread may call it
         (with its own connection): on a big library the folder counts take a few hundred milliseconds."""
-        # The folder part of each path, computed by SQLite: everything up to the last separator.
-        dir_counts = catalog.conn.execute(
-            "SELECT rtrim(path, replace(path, ?, '')) AS d, COUNT(*) FROM photos GROUP BY d", (os.sep,)).fetchall()
+        dir_counts = catalog.folder_counts()
         roots = catalog.roots()
         return SidebarData(catalog.counts()["total"], roots, dir_counts, catalog.tag_counts(), offline_root_ids(roots))
 

@@ -1,0 +1,210 @@
+"""What the window shows, as a plain object without Qt (napari's ViewerModel): the query and its mode
+(browse, text search, photos similar to a photo, search by an image file), the filters, the sort and the
+selected photo.
+
+The window renders it and controllers change it; nothing that decides what is on screen lives only in a
+widget, so every active filter can be shown (and removed) and the search box can always say what is shown.
+Listeners are plain callables (`state.changed.connect(fn)`), called synchronously in the caller's thread:
+the GUI thread, since only the window and its controllers change the state.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from engine.filters import SearchFilters
+
+SIMILAR_PREFIX = "similar:"
+_SIMILAR = re.compile(r"^similar:(\d{1,18})$")
+SORTS = ("relevance", "date")
+
+
+class Event:
+    """A minimal signal: connect callables, emit calls them in order."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[..., Any]] = []
+
+    def connect(self, listener: Callable[..., Any]) -> None:
+        self._listeners.append(listener)
+
+    def disconnect(self, listener: Callable[..., Any]) -> None:
+        self._listeners.remove(listener)
+
+    def emit(self, *args: Any) -> None:
+        for listener in list(self._listeners):
+            listener(*args)
+
+
+class Mode(StrEnum):
+    BROWSE = "browse"  # the library (or what the filters leave of it), newest first
+    TEXT = "text"  # a typed query: words, image paths, id:N, with + and -
+    SIMILAR = "similar"  # photos like one of the library's photos
+    IMAGE = "image"  # photos like an image file (dropped onto the window)
+
+
+@dataclass(frozen=True)
+class Query:
+    mode: Mode = Mode.BROWSE
+    text: str = ""  # TEXT: the query as typed; IMAGE: the file's path
+    photo_id: int | None = None  # SIMILAR: the photo
+    name: str = ""  # SIMILAR, IMAGE: the file name, for people
+
+    @classmethod
+    def typed(cls, text: str) -> Query:
+        """What the user typed into the search box: `similar:N` asks for photos like photo N, nothing for
+        the whole library, anything else is a search query."""
+        text = text.strip()
+        if not text:
+            return cls()
+        m = _SIMILAR.match(text)
+        if m:
+            return cls(Mode.SIMILAR, photo_id=int(m.group(1)), name=f"id:{m.group(1)}")
+        return cls(Mode.TEXT, text=text)
+
+    @classmethod
+    def similar(cls, photo_id: int, name: str = "") -> Query:
+        return cls(Mode.SIMILAR, photo_id=photo_id, name=name or f"id:{photo_id}")
+
+    @classmethod
+    def image(cls, path: str) -> Query:
+        return cls(Mode.IMAGE, text=path, name=os.path.basename(path))
+
+    @property
+    def box_text(self) -> str:
+        """What the search box shows for this query; typing it in again gives the same results."""
+        if self.mode is Mode.TEXT:
+            return self.text
+        if self.mode is Mode.SIMILAR:
+            return f"{SIMILAR_PREFIX}{self.photo_id}"
+        if self.mode is Mode.IMAGE:  # an image term of the query syntax; quoted so that " - " stays in the name
+            return f'"{self.text}"' if any(c.isspace() for c in self.text) else self.text
+        return ""
+
+    @property
+    def label(self) -> str:
+        """How the status line names it."""
+        if self.mode is Mode.TEXT:
+            return self.text
+        if self.mode in (Mode.SIMILAR, Mode.IMAGE):
+            return f"like {self.name}"
+        return ""
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One active filter as the window shows it; removing it is `state.remove_filter(key)`."""
+
+    key: str  # "folder" | "tag" | "from" | "to"
+    label: str
+    tooltip: str = ""
+
+
+class BrowseState:
+    """Query, filters, sort and selection of the window.
+
+    Events: `changed(fields)` after the query, the filters or the sort changed (fields: the names that did;
+    what is shown must be read again); `selection_changed(photo_id | None)`.
+    """
+
+    def __init__(self) -> None:
+        self._query = Query()
+        self._filters = SearchFilters()
+        self._sort = "relevance"
+        self._selection: int | None = None
+        self.changed = Event()
+        self.selection_changed = Event()
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def query(self) -> Query:
+        return self._query
+
+    @property
+    def mode(self) -> Mode:
+        return self._query.mode
+
+    @property
+    def filters(self) -> SearchFilters:
+        return self._filters
+
+    @property
+    def sort(self) -> str:
+        return self._sort
+
+    @property
+    def selection(self) -> int | None:
+        return self._selection
+
+    def chips(self) -> list[Chip]:
+        """Every active filter, in the order the window shows them."""
+        f = self._filters
+        out: list[Chip] = []
+        if f.folder:
+            out.append(Chip("folder", f"Folder: {os.path.basename(f.folder.rstrip('/')) or f.folder}", f.folder))
+        if f.tag:
+            out.append(Chip("tag", f"Tag: {f.tag}"))
+        if f.date_from:
+            out.append(Chip("from", f"From {f.date_from.isoformat()}"))
+        if f.date_to:
+            out.append(Chip("to", f"To {f.date_to.isoformat()}"))
+        return out
+
+    # -- changing ---------------------------------------------------------------------------
+    def _update(self, *, query: Query | None = None, filters: SearchFilters | None = None,
+                sort: str | None = None) -> None:
+        fields: set[str] = set()
+        if query is not None and query != self._query:
+            self._query = query
+            fields.add("query")
+        if filters is not None and filters != self._filters:
+            self._filters = filters
+            fields.add("filters")
+        if sort is not None and sort != self._sort:
+            self._sort = sort
+            fields.add("sort")
+        if fields:
+            self.changed.emit(frozenset(fields))
+
+    def set_query(self, query: Query) -> None:
+        self._update(query=query)
+
+    def search_text(self, text: str) -> None:
+        """The search box's text was entered."""
+        self._update(query=Query.typed(text))
+
+    def set_folder(self, folder: str | None) -> None:
+        self._update(filters=replace(self._filters, folder=folder or None))
+
+    def set_tag(self, tag: str | None) -> None:
+        self._update(filters=replace(self._filters, tag=tag or None))
+
+    def set_dates(self, date_from: date | None, date_to: date | None) -> None:
+        self._update(filters=replace(self._filters, date_from=date_from, date_to=date_to))
+
+    def remove_filter(self, key: str) -> None:
+        fields = {"folder": "folder", "tag": "tag", "from": "date_from", "to": "date_to"}
+        if key not in fields:
+            raise ValueError(f"no filter {key!r}; one of {', '.join(fields)}")
+        self._update(filters=replace(self._filters, **{fields[key]: None}))
+
+    def set_sort(self, sort: str) -> None:
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+        self._update(sort=sort)
+
+    def show_all(self) -> None:
+        """"All photos": no query, no filters, nothing selected, in one change."""
+        self.select(None)
+        self._update(query=Query(), filters=SearchFilters())
+
+    def select(self, photo_id: int | None) -> None:
+        if photo_id != self._selection:
+            self._selection = photo_id
+            self.selection_changed.emit(photo_id)

@@ -1,0 +1,243 @@
+"""What the grid shows, for the window's browse state: the browse grid read off the GUI thread, and searches
+(text, similar photo, image file) run off the GUI thread, each on its own catalog connection.
+
+A mixin of MainWindow (it uses the window's grid, runner and status line). Every request for new grid
+content gets a number; an answer that arrives after a newer request (a search still running when the user
+went back to "All photos", a browse read overtaken by a search) is dropped, so the grid never shows
+something the browse state no longer asks for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QAbstractItemView
+
+from desktop_app.browse_state import Mode, Query
+from desktop_app.gui.grid import offline_root_ids
+from engine.catalog import PhotoCatalog
+from engine.jobs import CancelToken, ProgressCallback, ignore_progress
+from engine.library import Library
+
+if TYPE_CHECKING:
+    from engine.encoder import ClipEncoder
+    from engine.search import PhotoSearch, SearchOptions, SearchResult
+
+log = logging.getLogger(__name__)
+
+SEARCH_LIMIT = 500
+
+
+class GridRead(NamedTuple):
+    ids: list[int]  # the browse grid's photos, in order
+    top_id: int  # the highest photo id when they were read: photos added later have higher ids
+    counts: dict[str, int]
+    offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
+
+
+class EncoderCache:
+    """One loaded encoder, shared by the GUI thread and search threads; Qt-free. The caller says which model
+    and device: a worker thread must not read the GUI thread's catalog connection or QSettings."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._encoder: ClipEncoder | None = None
+        self._key: tuple[str, str] | None = None
+
+    def get(self, model_id: str, device: str, progress: ProgressCallback = ignore_progress) -> ClipEncoder:
+        from desktop_app.models_runtime import load_encoder
+
+        with self._lock:
+            if self._encoder is None or self._key != (model_id, device):
+                self._encoder = load_encoder(model_id, device, progress)
+                self._key = (model_id, device)
+            return self._encoder
+
+    def forget(self) -> None:
+        with self._lock:
+            self._encoder, self._key = None, None
+
+
+def run_query(search: PhotoSearch, query: Query, options: SearchOptions) -> list[SearchResult]:
+    """The search a query stands for (Mode.BROWSE is no search)."""
+    if query.mode is Mode.TEXT:
+        return search.search(query.text, options)
+    if query.mode is Mode.SIMILAR:
+        assert query.photo_id is not None
+        return search.similar(query.photo_id, options)
+    if query.mode is Mode.IMAGE:
+        return search.search_vector(search.image_vector(query.text), options)
+    raise ValueError("browsing is not a search")
+
+
+class GridController:
+    """Mixin of MainWindow: fills the grid as the browse state asks."""
+
+    # -- off-thread reads -------------------------------------------------------------------
+    def _read_catalog(self, name: str, read: Callable[[PhotoCatalog], Any], on_done: Callable[[Any], None]) -> None:
+        """read(catalog) on a worker thread with its own connection; on_done(result) in the GUI thread."""
+        path = self.lib.paths.catalog
+
+        def job(_progress, _token: CancelToken) -> Any:
+            with PhotoCatalog(path) as catalog:
+                return read(catalog)
+
+        def failed(message: str) -> None:
+            log.warning("%s: %s", name, message)
+            on_done(None)
+
+        self.runner.start(job, name=name, on_done=on_done, on_error=failed)
+
+    def _read_grid(self, name: str, on_result: Callable[[GridRead | None, bool], None],
+                   after_id: int | None = None) -> None:
+        """Read the browse grid (only ids above `after_id`), the highest photo id and the counts off the GUI
+        thread; on_result(read, current) gets None when the read failed, and current=False when the grid was
+        given other content meanwhile. Showing search results, only the counts are read (no ids, top 0)."""
+        generation = self._grid_generation
+        filters = self.state.filters
+        browsing = self.mode == "browse"
+
+        def read(catalog: PhotoCatalog) -> GridRead:
+            offline = offline_root_ids(catalog.roots())
+            if not browsing:
+                return GridRead([], 0, catalog.counts(), offline)
+            top = catalog.max_photo_id()  # read first: a photo added meanwhile is found by the next read
+            # Browsing has no query to be relevant to: newest first, as photo apps do.
+            ids = catalog.filtered_photo_ids(filters, after_id=after_id, order="newest")
+            return GridRead(ids, top, catalog.counts(), offline)
+
+        def done(result: GridRead | None) -> None:
+            if result is not None:
+                self.grid_model.set_offline_roots(result.offline_roots)
+            on_result(result, generation == self._grid_generation)
+
+        self._read_catalog(name, read, done)
+
+    # -- browsing ---------------------------------------------------------------------------
+    def load_browse(self) -> None:
+        """The grid for the current filters, read off the GUI thread (~85 ms of SQL at 100k photos); a newer
+        request or a search that lands first wins."""
+        self._request += 1
+        request = self._request
+        self._grid_generation += 1  # what was on its way for the previous content is dropped
+
+        def show(result: GridRead | None, current: bool) -> None:
+            if result is None or not current or request != self._request or self.mode != "browse":
+                return
+            self._grid_top_id, self._counts = result.top_id, result.counts
+            self._show_photos(result.ids)
+            self._update_status(recount=False)
+            self.browse_loaded.emit(len(result.ids))
+
+        self._read_grid("browse", show)
+
+    def _show_photos_keeping_place(self, ids: list[int]) -> None:
+        """Replace the grid's photos but keep the user where they were: the same photo current, and the same
+        photo at the top of the view."""
+        old = self.grid_model.ids
+        current = self.grid.currentIndex()
+        current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
+        top = self.grid.indexAt(QPoint(self.grid.spacing() + 2, self.grid.spacing() + 2))
+        top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
+        self._show_photos(ids)
+        if current_id is None and top_id is None:
+            return
+        row_of = {pid: row for row, pid in enumerate(ids)}
+        if current_id in row_of:
+            self.grid.setCurrentIndex(self.grid_model.index(row_of[current_id]))
+        if top_id in row_of:
+            self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None,
+                     offline: set[int] | None = None) -> None:
+        self._grid_generation += 1  # answers to queries made for the previous content are dropped
+        self.grid_model.set_photos(ids, scores, offline)
+        # A model reset does not tell the selection model: without this the details panel would go on
+        # showing the photo (and score) of the previous content.
+        self._current_changed(self.grid.currentIndex(), self.grid.currentIndex())
+
+    def _grow_grid(self) -> None:
+        """While indexing, new photos appear in the grid without disturbing the user's place: only photos
+        newer than the grid are read, off the GUI thread, and appended; the counts come along."""
+        if self._growing:
+            return
+        self._growing = True
+        browsing = self.mode == "browse"
+
+        def show(result: GridRead | None, current: bool) -> None:
+            self._growing = False
+            if result is None:
+                return
+            self._counts = result.counts
+            if browsing and current and self.mode == "browse":
+                self.grid_model.append_photos(result.ids)
+                self._grid_top_id = max(self._grid_top_id, result.top_id)
+            self._update_status(recount=False)
+
+        self._read_grid("grid update", show, after_id=self._grid_top_id)
+
+    def _rerun(self) -> None:
+        """Show the grid again for the browse state: its search (text, similar or dropped photo) run again, or
+        the browse grid."""
+        if self.state.mode is Mode.BROWSE:
+            self.load_browse()
+        else:
+            self._run_search(self.state.query)
+
+    # -- searching --------------------------------------------------------------------------
+    def encoder(self, progress=None) -> ClipEncoder:
+        """The active model's encoder (GUI thread: reads the window's catalog and settings)."""
+        return self._encoders.get(self.lib.active_model_id, self._device(), progress or ignore_progress)
+
+    def _device(self) -> str:
+        return str(self.settings.value("device", "auto"))
+
+    def _options(self) -> SearchOptions:
+        from engine.search import SearchOptions
+
+        return SearchOptions(limit=SEARCH_LIMIT, sort=self.state.sort, filters=self.state.filters)
+
+    def _run_search(self, query: Query) -> None:
+        """Run `query` off the GUI thread on its own library connection. What the thread needs from the GUI
+        side (options, device) is read here and passed in; the model is the one its connection says."""
+        options, device, library_dir = self._options(), self._device(), Path(self.library_dir)
+        encoders = self._encoders
+        self._request += 1
+        request = self._request
+
+        def job(progress, _token: CancelToken):
+            from engine.search import PhotoSearch
+
+            with Library.open(library_dir) as lib:
+                encoder = encoders.get(lib.active_model_id, device, progress)
+                results = run_query(PhotoSearch(lib, encoder), query, options)
+                return [(r.photo.id, r.score, r.offline) for r in results]
+
+        def done(results: list[tuple[int, float, bool]]) -> None:
+            if request == self._request and query == self.state.query:
+                self._show_results(query, results)
+
+        def failed(message: str) -> None:
+            if request == self._request:
+                self._search_failed(message)
+
+        self.status_label.setText(f"Searching for \u201c{query.label}\u201d\u2026")
+        self.runner.start(job, name="search", on_done=done, on_error=failed)
+
+    def _search_failed(self, message: str) -> None:
+        self._update_status()
+        self.notify(message, error=True)
+        self.search_finished.emit(-1)
+
+    def _show_results(self, query: Query, results: list[tuple[int, float, bool]]) -> None:
+        self._show_photos([pid for pid, _, _ in results], {pid: score for pid, score, _ in results},
+                          {pid for pid, _, offline in results if offline})
+        if results:
+            self.grid.setCurrentIndex(self.grid_model.index(0))
+        self._update_status()
+        self.search_finished.emit(len(results))

@@ -157,8 +157,9 @@ class BrowseState:
         return out
 
     # -- changing ---------------------------------------------------------------------------
-    def _update(self, *, query: Query | None = None, filters: SearchFilters | None = None,
-                sort: str | None = None) -> None:
+    def _update(
+        self, *, query: Query | None = None, filters: SearchFilters | None = None, sort: str | None = None
+    ) -> None:
         fields: set[str] = set()
         if query is not None and query != self._query:
             self._query = query
@@ -200,7 +201,7 @@ class BrowseState:
         self._update(sort=sort)
 
     def show_all(self) -> None:
-        """"All photos": no query, no filters, nothing selected, in one change."""
+        """ "All photos": no query, no filters, nothing selected, in one change."""
         self.select(None)
         self._update(query=Query(), filters=SearchFilters())
 

@@ -13,8 +13,10 @@ PACKAGES = ("engine", "desktop_app", "training")  # what ships; bench/ and scrip
 OWNERS = {"engine/catalog.py", "engine/catalog_schema.py"}
 SQL_CALLS = {"execute", "executemany", "executescript"}
 # Upper-case keywords as SQL is written here; prose ("select a photo from the grid") is not matched.
-SQL_TEXT = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+[A-Z]+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
-                      r"|\bDELETE\s+FROM\b|\bPRAGMA\s+\w+|\bBEGIN\s+IMMEDIATE\b")
+SQL_TEXT = re.compile(
+    r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+[A-Z]+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
+    r"|\bDELETE\s+FROM\b|\bPRAGMA\s+\w+|\bBEGIN\s+IMMEDIATE\b"
+)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -39,8 +41,12 @@ def sql_in(source: str, name: str = "<source>") -> list[str]:
             text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
             if SQL_TEXT.search(text):
                 found.append(f"{name}:{node.lineno}: SQL in an f-string: {text[:60]!r}")
-        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
-              and SQL_TEXT.search(node.value)):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in skip
+            and SQL_TEXT.search(node.value)
+        ):
             found.append(f"{name}:{node.lineno}: SQL in a string: {node.value[:60]!r}")
     return found
 
@@ -57,7 +63,7 @@ def test_only_the_catalog_speaks_sql():
 
 def test_the_check_catches_what_main_had_before_issue_15():
     """Lines as they were in main_window.py, grid.py, panels.py, search.py, traindata.py and scanner.py."""
-    before = '''
+    before = """
 def read(catalog, sql, params, where, order):
     top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0
     rows = self.conn.execute(
@@ -65,7 +71,7 @@ def read(catalog, sql, params, where, order):
         f"WHERE id IN ({marks})", part)
     clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
     return f"SELECT id FROM photos {where} ORDER BY {order}", params
-'''
+"""
     found = sql_in(before)
     assert len([f for f in found if "call" in f]) == 2
     assert any("MAX(id)" in f for f in found) and any("f-string" in f and "ORDER BY" in f for f in found)

@@ -8,10 +8,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop_app.browse_state import Chip
 
-_CHIP_STYLE = ("QWidget#chip { background: #dde7f7; border: 1px solid #a9bfe3; border-radius: 11px; }"
-               "QLabel { color: #15325f; padding: 0 2px 0 8px; }"
-               "QToolButton { border: none; color: #15325f; font-weight: 600; padding: 0 6px 0 2px; }"
-               "QToolButton:hover { color: #8c1d18; }")
+_CHIP_STYLE = (
+    "QWidget#chip { background: #dde7f7; border: 1px solid #a9bfe3; border-radius: 11px; }"
+    "QLabel { color: #15325f; padding: 0 2px 0 8px; }"
+    "QToolButton { border: none; color: #15325f; font-weight: 600; padding: 0 6px 0 2px; }"
+    "QToolButton:hover { color: #8c1d18; }"
+)
 
 
 class ChipWidget(QWidget):

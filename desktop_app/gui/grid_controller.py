@@ -93,8 +93,9 @@ class GridController:
 
         self.runner.start(job, name=name, on_done=on_done, on_error=failed)
 
-    def _read_grid(self, name: str, on_result: Callable[[GridRead | None, bool], None],
-                   after_id: int | None = None) -> None:
+    def _read_grid(
+        self, name: str, on_result: Callable[[GridRead | None, bool], None], after_id: int | None = None
+    ) -> None:
         """Read the browse grid (only ids above `after_id`), the highest photo id and the counts off the GUI
         thread; on_result(read, current) gets None when the read failed, and current=False when the grid was
         given other content meanwhile. Showing search results, only the counts are read (no ids, top 0)."""
@@ -119,9 +120,10 @@ class GridController:
         self._read_catalog(name, read, done)
 
     # -- browsing ---------------------------------------------------------------------------
-    def load_browse(self) -> None:
+    def load_browse(self, keep_place: bool = False) -> None:
         """The grid for the current filters, read off the GUI thread (~85 ms of SQL at 100k photos); a newer
-        request or a search that lands first wins."""
+        request or a search that lands first wins. `keep_place`: the same view read again (after a model
+        switch): the current photo and the scroll position stay."""
         self._request += 1
         request = self._request
         self._grid_generation += 1  # what was on its way for the previous content is dropped
@@ -130,7 +132,10 @@ class GridController:
             if result is None or not current or request != self._request or self.mode != "browse":
                 return
             self._grid_top_id, self._counts = result.top_id, result.counts
-            self._show_photos(result.ids)
+            if keep_place:
+                self._show_photos_keeping_place(result.ids)
+            else:
+                self._show_photos(result.ids)
             self._update_status(recount=False)
             self.browse_loaded.emit(len(result.ids))
 
@@ -153,8 +158,9 @@ class GridController:
         if top_id in row_of:
             self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
 
-    def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None,
-                     offline: set[int] | None = None) -> None:
+    def _show_photos(
+        self, ids: list[int], scores: dict[int, float] | None = None, offline: set[int] | None = None
+    ) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
         self.grid_model.set_photos(ids, scores, offline)
         # A model reset does not tell the selection model: without this the details panel would go on
@@ -181,11 +187,11 @@ class GridController:
 
         self._read_grid("grid update", show, after_id=self._grid_top_id)
 
-    def _rerun(self) -> None:
+    def _rerun(self, keep_place: bool = False) -> None:
         """Show the grid again for the browse state: its search (text, similar or dropped photo) run again, or
         the browse grid."""
         if self.state.mode is Mode.BROWSE:
-            self.load_browse()
+            self.load_browse(keep_place)
         else:
             self._run_search(self.state.query)
 
@@ -235,8 +241,11 @@ class GridController:
         self.search_finished.emit(-1)
 
     def _show_results(self, query: Query, results: list[tuple[int, float, bool]]) -> None:
-        self._show_photos([pid for pid, _, _ in results], {pid: score for pid, score, _ in results},
-                          {pid for pid, _, offline in results if offline})
+        self._show_photos(
+            [pid for pid, _, _ in results],
+            {pid: score for pid, score, _ in results},
+            {pid for pid, _, offline in results if offline},
+        )
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self._update_status()

@@ -66,9 +66,14 @@ class LibraryJobs:
         self._index_stage = ""
         # In a child process: minutes of decoding and inference must not take the GIL or the CPU from the GUI.
         self.index_job = self.runner.start_process(
-            partial(index_library, confirm_deletions=confirm_deletions), (self.library_dir, device, cache_bytes),
-            name="indexing", on_progress=self._index_progress, on_done=self._index_done, on_error=self._index_failed,
-            on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."))
+            partial(index_library, confirm_deletions=confirm_deletions),
+            (self.library_dir, device, cache_bytes),
+            name="indexing",
+            on_progress=self._index_progress,
+            on_done=self._index_done,
+            on_error=self._index_failed,
+            on_cancel=lambda: self._index_ended(None, "Indexing cancelled; finished photos are kept."),
+        )
 
     def _show_progress(self, p: Progress) -> None:
         """A job's report in the status bar: the bar, and stage, count, rate, time left and detail as text."""
@@ -172,11 +177,14 @@ class LibraryJobs:
             return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
 
     def open_settings(self) -> None:
-        note = ("A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
-                "it); the library switches once it is ready. Offline, the built-in starter model works, or "
-                "import a checkpoint with `photosift models import`.")
-        dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
-                                offline_note=lambda: note)
+        note = (
+            "A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
+            "it); the library switches once it is ready. Offline, the built-in starter model works, or "
+            "import a checkpoint with `photosift models import`."
+        )
+        dialog = SettingsDialog(
+            self.settings, self.model_choices(), self.lib.active_model_id, self, offline_note=lambda: note
+        )
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
 
@@ -194,8 +202,7 @@ class LibraryJobs:
             self.notify("A model is already being prepared; wait for it or cancel it first.")
             return
         if self.index_job is not None:
-            self.notify(f"Indexing is running: let it finish or cancel it, then choose {model_id} again.",
-                        error=True)
+            self.notify(f"Indexing is running: let it finish or cancel it, then choose {model_id} again.", error=True)
             return
         from desktop_app.models_runtime import switch_model_job
 
@@ -205,12 +212,17 @@ class LibraryJobs:
         self.cancel_button.setVisible(True)
         self._update_status(f"Preparing model {model_id}\u2026", recount=False)
         self.model_job = self.runner.start_process(
-            switch_model_job, (self.library_dir, model_id, str(self.settings.value("device", "auto"))),
-            name="model switch", on_progress=self._show_progress, on_done=self._model_switched,
+            switch_model_job,
+            (self.library_dir, model_id, str(self.settings.value("device", "auto"))),
+            name="model switch",
+            on_progress=self._show_progress,
+            on_done=self._model_switched,
             on_error=lambda message: self._model_switch_ended(
                 f"Could not switch to model {model_id}: {message.rstrip('.')}. The library stays on {previous}.",
-                error=True),
-            on_cancel=lambda: self._model_switch_ended(f"Cancelled; the library stays on model {previous}."))
+                error=True,
+            ),
+            on_cancel=lambda: self._model_switch_ended(f"Cancelled; the library stays on model {previous}."),
+        )
 
     def _model_switch_ended(self, message: str, error: bool = False, result: Any = None) -> None:
         """The switch job is over (done, failed or cancelled): indexing asked for meanwhile starts now."""
@@ -235,10 +247,11 @@ class LibraryJobs:
         if self.mode == "results":  # the previous model's scores; the new ones come with the search run again
             self.grid_model.scores = {}
             if self.grid_model.ids:
-                self.grid_model.dataChanged.emit(self.grid_model.index(0),
-                                                 self.grid_model.index(len(self.grid_model.ids) - 1), [ScoreRole])
+                self.grid_model.dataChanged.emit(
+                    self.grid_model.index(0), self.grid_model.index(len(self.grid_model.ids) - 1), [ScoreRole]
+                )
             self.details.fields["Score"].setText("")
-        self._rerun()
+        self._rerun(keep_place=True)
         missing = result.to_index
         text = f"Switched to model {result.model_id}."
         if missing > 0:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QDateEdit,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -126,10 +127,15 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         completer = QCompleter(self.recent, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search_box.setCompleter(completer)
-        bar.addWidget(self.search_box)
         self.chips = FilterChips()  # every active filter, removable: none narrows the results unseen
         self.chips.remove_requested.connect(self.state.remove_filter)
-        bar.addWidget(self.chips)
+        search_row = QWidget()  # the box and its chips in one toolbar item, so the chips can come and go
+        row = QHBoxLayout(search_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.search_box)
+        row.addWidget(self.chips)
+        bar.addWidget(search_row)
         self.sort_box = QComboBox()
         self.sort_box.addItem("Relevance", "relevance")
         self.sort_box.addItem("Date taken", "date")

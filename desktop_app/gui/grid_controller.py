@@ -236,6 +236,8 @@ class GridController:
         self.runner.start(job, name="search", on_done=done, on_error=failed)
 
     def _search_failed(self, message: str) -> None:
+        # The grid empties rather than keep what the previous query found: the search box names this query.
+        self._show_photos([])
         self._update_status()
         self.notify(message, error=True)
         self.search_finished.emit(-1)

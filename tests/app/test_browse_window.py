@@ -91,6 +91,11 @@ def test_after_find_similar_the_search_box_says_what_is_shown(qtbot, window, pho
     window.search_box.setText(f"similar:{rocket.id}")
     _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return))
     assert window.grid_model.ids == shown and rocket.id not in shown
+    # a photo that is not there: the error, and an empty grid rather than the previous query's photos
+    window.search_box.setText("similar:999999")
+    assert _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return)) == -1
+    assert window.grid_model.rowCount() == 0 and window.search_box.text() == "similar:999999"
+    assert "no photo id:999999" in window.toast.text()
 
 
 def test_all_photos_does_not_leave_the_last_result_and_its_score_in_the_details(qtbot, window, photo_dir):

@@ -180,8 +180,10 @@ class BrowseState:
         """The search box's text was entered."""
         self._update(query=Query.typed(text))
 
-    def set_folder(self, folder: str | None) -> None:
-        self._update(filters=replace(self._filters, folder=folder or None))
+    def set_folder(self, folder: str | None, *, keep_tag: bool = True) -> None:
+        """`keep_tag=False`: the folder replaces the tag filter too (a click in the sidebar's folder tree)."""
+        tag = self._filters.tag if keep_tag else None
+        self._update(filters=replace(self._filters, folder=folder or None, tag=tag))
 
     def set_tag(self, tag: str | None) -> None:
         self._update(filters=replace(self._filters, tag=tag or None))

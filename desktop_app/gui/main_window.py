@@ -363,7 +363,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         return (lo.toPython() if lo else None, hi.toPython() if hi else None)
 
     def _folder_chosen(self, folder: str | None) -> None:
-        self.state.set_folder(folder)
+        self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
 
     def _tag_chosen(self, tag: str | None) -> None:
         self.state.set_tag(tag)

@@ -119,3 +119,13 @@ def test_event_calls_listeners_in_order_and_disconnects():
     e.disconnect(first)
     e.emit(2)
     assert calls == [("first", 1), ("second", 1), ("second", 2)]
+
+
+def test_a_folder_from_the_sidebar_can_replace_the_tag_filter(state):
+    s, seen = state
+    s.set_tag("horse")
+    s.set_folder("/photos/2021", keep_tag=False)
+    assert s.filters == SearchFilters(folder="/photos/2021") and len(seen) == 2
+    s.set_tag("dog")
+    s.set_folder(None)
+    assert s.filters == SearchFilters(tag="dog")

@@ -122,7 +122,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.search_box.setPlaceholderText('Search: "kids on a beach at sunset", beach - people, or drop a photo here')
         self.search_box.setClearButtonEnabled(True)
         self.search_box.returnPressed.connect(lambda: self.search(self.search_box.text()))
-        self.search_box.setMinimumWidth(420)
+        self.search_box.setMinimumWidth(280)  # with a chip or two beside it, Index/Train/Settings still fit at 1280 px
         self.recent = QStringListModel(list(self.settings.value("recent_searches", []) or []))
         completer = QCompleter(self.recent, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -165,6 +165,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.sidebar.tag_chosen.connect(self._tag_chosen)
         self.details = DetailsPanel()
         self.details.find_similar.connect(self.find_similar)
+        self.loader.pixmap_ready.connect(self._preview_ready)
         self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
         self.split = QSplitter()
         self.split.addWidget(self.sidebar)
@@ -421,6 +422,13 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         photo = self.lib.catalog.photo(pid)
         self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole),
                                 offline=bool(current.data(OfflineRole)))
+
+    def _preview_ready(self, photo_id: int) -> None:
+        """The details panel shows its photo's preview once the thumbnail is loaded, not a stale placeholder."""
+        if self.details.photo is not None and self.details.photo.id == photo_id:
+            current = self.grid.currentIndex()
+            if current.isValid() and self.grid_model.photo_id(current.row()) == photo_id:
+                self._current_changed(current, current)
 
     def open_viewer(self, row: int) -> None:
         if 0 <= row < self.grid_model.rowCount():

@@ -221,7 +221,10 @@ class DetailsPanel(QWidget):
                 w.setText("")
             self.tag_list.clear()
             return
-        if pixmap is not None:
+        if pixmap is None:  # the thumbnail is still loading: not the previous photo, nor "No photo selected"
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText("Loading preview\u2026")
+        else:
             self.preview.setPixmap(pixmap.scaled(self.preview.width() or 300, 220, Qt.AspectRatioMode.KeepAspectRatio,
                                                  Qt.TransformationMode.SmoothTransformation))
         self.name.setText(os.path.basename(photo.path))

@@ -11,13 +11,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QDate, QModelIndex, QPoint, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QCompleter,
-    QDateEdit,
     QFileDialog,
     QLabel,
     QLineEdit,
@@ -35,10 +34,13 @@ from PySide6.QtWidgets import (
 
 from desktop_app.background import index_library
 from desktop_app.gui.banner import MissingBanner, missing_summary
+from desktop_app.gui.dateedit import LibraryDateEdit
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
-from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
+from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole, offline_root_ids
+from desktop_app.gui.gridview import PhotoGridView, results_beyond_cutoff
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
+from desktop_app.gui.timeline import read_alongside
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
 
 
@@ -60,6 +61,7 @@ class GridRead(NamedTuple):
     top_id: int  # the highest photo id when they were read: photos added later have higher ids
     counts: dict[str, int]
     offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
+    days: list[tuple[str | None, int]] | None = None  # photos per day in the grid's order: the timeline
 
 
 def _settle_heap() -> None:
@@ -92,6 +94,7 @@ class MainWindow(QMainWindow):
         self.tag_filter: str | None = None
         self.last_query = ""
         self._last_search: tuple[str, Callable[[Any, Any], Any]] | None = None  # what _rerun repeats
+        self._search_all = False  # the last search was asked for without the relevance cutoff (Show more)
         self._counts: dict[str, int] | None = None  # the catalog's counts as last read
         self._status_extra = ""  # what the running job is doing, for the status line
         self._sidebar_generation = 0
@@ -118,6 +121,7 @@ class MainWindow(QMainWindow):
         self.grid.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.grid.show_more_clicked.connect(self.show_more)
         self.grid.installEventFilter(self)
 
         bar = QToolBar("Search")
@@ -154,6 +158,7 @@ class MainWindow(QMainWindow):
         self.size_slider.setFixedWidth(110)
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.size_slider.valueChanged.connect(lambda v: self.settings.setValue("thumb_size", v))  # Settings shows it
         bar.addWidget(self.size_slider)
         for text, slot in (("Add folder\u2026", self.choose_folder), ("Index", self.start_index),
                            ("Train\u2026", self.open_training), ("Settings\u2026", self.open_settings)):
@@ -215,13 +220,8 @@ class MainWindow(QMainWindow):
         self._grow_timer = QTimer(self, interval=1500)
         self._grow_timer.timeout.connect(self._grow_grid)
 
-    def _date_edit(self, any_text: str) -> QDateEdit:
-        edit = QDateEdit()
-        edit.setCalendarPopup(True)
-        edit.setMinimumDate(ANY_DATE)
-        edit.setSpecialValueText(any_text)
-        edit.setDate(ANY_DATE)
-        edit.setDisplayFormat("yyyy-MM-dd")
+    def _date_edit(self, any_text: str) -> LibraryDateEdit:
+        edit = LibraryDateEdit(any_text, opens_at_end=any_text.startswith("To"))
         edit.dateChanged.connect(lambda _d: self._rerun())
         return edit
 
@@ -275,6 +275,8 @@ class MainWindow(QMainWindow):
         hundred milliseconds of SQL on a big library) have been read off the GUI thread."""
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
+        for edit in (self.date_from, self.date_to):
+            edit.set_library_range(self.lib.catalog.taken_range())
         self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()
@@ -350,8 +352,8 @@ class MainWindow(QMainWindow):
             clauses.append("substr(taken_at, 1, 10) <= ?")
             params.append(hi.isoformat())
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # Browsing has no query to be relevant to: newest first, as photo apps do.
-        order = "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"
+        # Browsing has no query to be relevant to: newest first, undated last, as the timeline's sections are.
+        order = PhotoCatalog.TIMELINE_ORDER
         return f"SELECT id FROM photos {where} ORDER BY {order}", params
 
     def _read_grid(self, name: str, on_result: Callable[[GridRead | None, bool], None],
@@ -362,13 +364,18 @@ class MainWindow(QMainWindow):
         generation = self._grid_generation
         sql, params = self._browse_query(after_id)
         browsing = self.mode == "browse"
+        f = self._filters()
+        timeline = partial(PhotoCatalog.timeline_days, folder=f.folder, tag=f.tag, date_from=f.date_from,
+                           date_to=f.date_to) if after_id is None else None
 
         def read(catalog: PhotoCatalog) -> GridRead:
             offline = offline_root_ids(catalog.roots())
             if not browsing:
                 return GridRead([], 0, catalog.counts(), offline)
-            top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer photos: higher ids
-            return GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts(), offline)
+            with read_alongside(catalog.path, timeline) as days:  # the timeline's counts, read meanwhile
+                top = catalog.conn.execute("SELECT MAX(id) FROM photos").fetchone()[0] or 0  # newer: higher ids
+                grid = GridRead([r[0] for r in catalog.conn.execute(sql, params)], top, catalog.counts(), offline)
+            return grid._replace(days=days.result())
 
         def done(result: GridRead | None) -> None:
             if result is not None:
@@ -388,21 +395,21 @@ class MainWindow(QMainWindow):
             if result is None or not current or self.mode != "browse":
                 return
             self._grid_top_id, self._counts = result.top_id, result.counts
-            self._show_photos(result.ids)
+            self._show_photos(result.ids, days=result.days)
             self._update_status(recount=False)
             self.browse_loaded.emit(len(result.ids))
 
         self._read_grid("browse", show)
 
-    def _show_photos_keeping_place(self, ids: list[int]) -> None:
+    def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
         photo at the top of the view."""
         old = self.grid_model.ids
         current = self.grid.currentIndex()
         current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
-        top = self.grid.indexAt(QPoint(self.grid.spacing() + 2, self.grid.spacing() + 2))
+        top = self.grid.top_index()
         top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
-        self._show_photos(ids)
+        self._show_photos(ids, days=days)
         if current_id is None and top_id is None:
             return
         row_of = {pid: row for row, pid in enumerate(ids)}
@@ -412,9 +419,11 @@ class MainWindow(QMainWindow):
             self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _show_photos(self, ids: list[int], scores: dict[int, float] | None = None,
-                     offline: set[int] | None = None) -> None:
+                     offline: set[int] | None = None, days: list[tuple[str | None, int]] | None = None,
+                     cut: int | None = None, more: bool = False) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
-        self.grid_model.set_photos(ids, scores, offline)
+        self.grid.set_show_more(more)
+        self.grid_model.set_photos(ids, scores, offline, days, cut)
 
     def _grow_grid(self) -> None:
         """While indexing, new photos appear in the grid without disturbing the user's place: only photos
@@ -437,9 +446,7 @@ class MainWindow(QMainWindow):
         self._read_grid("grid update", show, after_id=self._grid_top_id)
 
     def _dates(self):
-        lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
-        hi = self.date_to.date() if self.date_to.date() != ANY_DATE else None
-        return (lo.toPython() if lo else None, hi.toPython() if hi else None)
+        return self.date_from.chosen(), self.date_to.chosen()
 
     def _filters(self) -> SearchFilters:
         from engine.search import SearchFilters
@@ -459,7 +466,7 @@ class MainWindow(QMainWindow):
         """Show the grid again for the current filters: the last search (text, similar or dropped photo) run
         again, or the browse grid."""
         if self.mode == "results" and self._last_search is not None:
-            self._run_search(*self._last_search)
+            self._run_search(*self._last_search, everything=self._search_all)
         else:
             self.load_browse()
 
@@ -484,23 +491,28 @@ class MainWindow(QMainWindow):
                                              (lambda _p: None))
             return self._encoder
 
-    def _options(self) -> SearchOptions:
-        from engine.search import SearchOptions
+    def _options(self, everything: bool = False) -> SearchOptions:
+        """`everything`: no relevance cutoff, as the CLI's --all."""
+        from engine.search import DEFAULT_MIN_Z, SearchOptions
 
-        return SearchOptions(limit=500, sort=str(self.sort_box.currentData()), filters=self._filters())
+        return SearchOptions(limit=500, sort=str(self.sort_box.currentData()), filters=self._filters(),
+                             min_z=None if everything else DEFAULT_MIN_Z)
 
-    def _run_search(self, label: str, fn) -> None:
+    def _run_search(self, label: str, fn, everything: bool = False) -> None:
         """fn(PhotoSearch, SearchOptions) -> results, run off the GUI thread on its own connection."""
-        options = self._options()
+        options = self._options(everything)
         library_dir = self.library_dir
         self._last_search = (label, fn)
+        self._search_all = everything
 
         def job(progress, _token: CancelToken):
             from engine.search import PhotoSearch
 
             with Library.open(library_dir) as lib:
-                results = fn(PhotoSearch(lib, self.encoder(progress)), options)
-                return [(r.photo.id, r.score, r.offline) for r in results]
+                search = PhotoSearch(lib, self.encoder(progress))
+                results = fn(search, options)
+                cut, more = results_beyond_cutoff(lambda o: fn(search, o), options, len(results))
+                return [(r.photo.id, r.score, r.offline) for r in results], cut, more
 
         self.status_label.setText(f"Searching for \u201c{label}\u201d\u2026")
         self.runner.start(job, name="search", on_done=lambda res: self._show_results(label, res),
@@ -511,12 +523,18 @@ class MainWindow(QMainWindow):
         self.notify(message, error=True)
         self.search_finished.emit(-1)
 
-    def _show_results(self, label: str, results: list[tuple[int, float, bool]]) -> None:
+    def show_more(self) -> None:
+        """The "Show more" row: the same search again without the relevance cutoff (the CLI's --all)."""
+        if self.mode == "results" and self._last_search is not None:
+            self._run_search(*self._last_search, everything=True)
+
+    def _show_results(self, label: str, answer: tuple[list[tuple[int, float, bool]], int | None, bool]) -> None:
+        results, cut, more = answer
         self.mode = "results"
         self.last_query = label
         self.back_action.setVisible(True)
         self._show_photos([pid for pid, _, _ in results], {pid: score for pid, score, _ in results},
-                          {pid for pid, _, offline in results if offline})
+                          {pid for pid, _, offline in results if offline}, cut=cut, more=more)
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self._update_status()
@@ -708,8 +726,9 @@ class MainWindow(QMainWindow):
             if result is not None:
                 self._counts = result.counts
                 if browsing and current and result.ids != self.grid_model.ids:
-                    self._show_photos_keeping_place(result.ids)  # new photos move from the end to their place
+                    self._show_photos_keeping_place(result.ids, result.days)  # new photos move to their place
                 elif browsing and current:
+                    self.grid_model.days = result.days  # undated photos appended while indexing may have a date now
                     self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
                 if browsing:
                     self._grid_top_id = result.top_id

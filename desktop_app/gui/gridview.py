@@ -61,6 +61,7 @@ class PhotoGridView(QAbstractItemView):
     # -- the API the window uses -----------------------------------------------------------
     def setModel(self, model: PhotoGridModel) -> None:  # type: ignore[override]
         super().setModel(model)
+        model.modelReset.connect(lambda: self.verticalScrollBar().setValue(0))  # new content starts at its top
         for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved, model.layoutChanged):
             signal.connect(self._relayout)
         self._relayout()
@@ -180,7 +181,7 @@ class PhotoGridView(QAbstractItemView):
                 QStyle.StateFlag.State_Selected if selection.isSelected(index) else QStyle.StateFlag.State_None
             )
             delegate.paint(painter, option, index)
-        for section, y in self._layout.headers_between(top + area.top() - HEADER, top + area.bottom() + 1):
+        for section, y in self._layout.headers_between(top + area.top(), top + area.bottom() + 1):
             self._paint_header(painter, section, QRect(0, y - top, self._layout.width, HEADER))
         if self._more:
             self._paint_footer(painter, self.footer_rect())

@@ -275,13 +275,18 @@ class MainWindow(QMainWindow):
         hundred milliseconds of SQL on a big library) have been read off the GUI thread."""
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
-        for edit in (self.date_from, self.date_to):
-            edit.set_library_range(self.lib.catalog.taken_range())
+        self._show_date_range()
         self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()
         self._update_status()
         self._refresh_banner()
+
+    def _show_date_range(self) -> None:
+        """The date pickers open on the library's first and last day (two index lookups)."""
+        taken = self.lib.catalog.taken_range()
+        for edit in (self.date_from, self.date_to):
+            edit.set_library_range(taken)
 
     def _refresh_banner(self) -> None:
         """The missing-photos banner as the catalog has it now (read off the GUI thread)."""
@@ -408,7 +413,8 @@ class MainWindow(QMainWindow):
         current = self.grid.currentIndex()
         current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
         top = self.grid.top_index()
-        top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
+        scrolled = self.grid.verticalScrollBar().value() > 0  # at the top, the newest photos stay in sight
+        top_id = old[top.row()] if scrolled and top.isValid() and top.row() < len(old) else None
         self._show_photos(ids, days=days)
         if current_id is None and top_id is None:
             return
@@ -733,6 +739,7 @@ class MainWindow(QMainWindow):
                 if browsing:
                     self._grid_top_id = result.top_id
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
+            self._show_date_range()
             self._update_status(recount=result is None)
             self._refresh_banner()
             self.notify(message, error=error)

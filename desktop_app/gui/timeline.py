@@ -202,11 +202,12 @@ class SectionLayout:
         return min(s.start + s.count - 1, s.start + (inner // self.cell + 1) * self.columns - 1)
 
     def headers_between(self, y0: int, y1: int) -> list[tuple[Section, int]]:
+        """(section, y of its header) for every header that meets the band [y0, y1)."""
         out = []
         for i in range(self.section_at(max(0, y0)), len(self.sections)):
             if self.tops[i] >= y1:
                 break
-            if self.sections[i].label is not None:
+            if self.sections[i].label is not None and self.tops[i] + self.header > y0:
                 out.append((self.sections[i], self.tops[i]))
         return out
 

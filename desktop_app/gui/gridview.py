@@ -95,9 +95,9 @@ class PhotoGridView(QAbstractItemView):
         return self.model().index(rows.start, 0) if rows else QModelIndex()
 
     def visible_rows(self) -> range:
-        """Rows on screen plus one line of margin."""
-        top, cell = self.verticalOffset(), self._layout.cell
-        return self._layout.rows_between(top - cell, top + self.viewport().height() + cell)
+        """Rows at least partly on screen: those a paint asks thumbnails for."""
+        top = self.verticalOffset()
+        return self._layout.rows_between(top, top + self.viewport().height())
 
     def footer_rect(self) -> QRect:
         """The "Show more" row in viewport coordinates (empty when not shown)."""

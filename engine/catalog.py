@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -27,11 +28,10 @@ from engine.errors import (
     InvalidTagError,
     catalog_error,
 )
+from engine.filters import SearchFilters
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-    from engine.filters import SearchFilters
 
 MAX_TAG_LENGTH = 100
 TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
@@ -555,32 +555,19 @@ class PhotoCatalog:
         """Ids of the photos `filters` lets through: the ONE meaning of each filter, for the CLI's search, the
         window's search and the window's browse grid alike.
 
-        after_id: only photos added after that id (ids grow). order: "id", or "newest" (taken, else file
-        time, newest first, then path: how people browse). indexed_only: photos that could be read.
+        after_id: only photos added after that id (ids grow). order: "id", "newest" (taken, else file time,
+        newest first, then path) or "timeline" (taken newest first, undated last: the browse grid's sections).
+        indexed_only: photos that could be read.
         """
-        clauses: list[str] = []
-        params: list[object] = []
+        clauses, params = self._filter_clauses(filters)
         if indexed_only:
             clauses.append("status = 'ok'")
         if after_id is not None:
             clauses.append("id > ?")
             params.append(after_id)
-        if filters.folder:
-            # The folder itself, or anything below it; a plain prefix would let /a/b match /a/bc.
-            prefix = filters.folder.rstrip("/\\")
-            clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
-            params += [prefix, len(prefix) + 1, prefix + os.sep]
-        if filters.date_from:
-            clauses.append("substr(taken_at, 1, 10) >= ?")
-            params.append(filters.date_from.isoformat())
-        if filters.date_to:
-            clauses.append("substr(taken_at, 1, 10) <= ?")
-            params.append(filters.date_to.isoformat())
-        if filters.tag:
-            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
-            params.append(filters.tag)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        orders = {"id": "id", "newest": "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path"}
+        orders = {"id": "id", "newest": "COALESCE(taken_at, datetime(mtime, 'unixepoch')) DESC, path",
+                  "timeline": self.TIMELINE_ORDER}
         if order not in orders:
             raise ValueError(f"unknown order {order!r}; one of {', '.join(orders)}")
         return [int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos {where} ORDER BY {orders[order]}",
@@ -618,6 +605,52 @@ class PhotoCatalog:
         self.conn.execute("COMMIT")
         self.conn.execute("BEGIN IMMEDIATE")
 
+
+    @staticmethod
+    def _filter_clauses(filters: SearchFilters) -> tuple[list[str], list[object]]:
+        """The WHERE clauses and parameters of `filters` over the photos table: their one meaning."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if filters.folder:
+            # The folder itself, or anything below it; a plain prefix would let /a/b match /a/bc.
+            prefix = filters.folder.rstrip("/\\")
+            clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
+            params += [prefix, len(prefix) + 1, prefix + os.sep]
+        if filters.date_from:
+            clauses.append("substr(taken_at, 1, 10) >= ?")
+            params.append(filters.date_from.isoformat())
+        if filters.date_to:
+            clauses.append("substr(taken_at, 1, 10) <= ?")
+            params.append(filters.date_to.isoformat())
+        if filters.tag:
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
+            params.append(filters.tag)
+        return clauses, params
+
+    # -- timeline (issue #15, the grid): dates the browse grid's sections and date filter are made from ---
+    # The browse grid lists photos newest first, undated last (TIMELINE_ORDER); these counts follow the same
+    # order and the same filters as the grid's own query, so section boundaries are running sums of them.
+    TIMELINE_ORDER = "taken_at IS NULL, taken_at DESC, path"
+
+    def timeline_days(self, filters: SearchFilters | None = None) -> list[tuple[str | None, int]]:
+        """(day "YYYY-MM-DD" or None when undated, photos) newest first, undated last, for the photos `filters`
+        lets through: one grouped scan of the taken_at index (~50 ms at 100k photos) instead of every row."""
+        clauses, params = self._filter_clauses(filters or SearchFilters())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT NULLIF(substr(taken_at, 1, 10), '') AS day, COUNT(*) FROM photos {where} "
+            "GROUP BY day ORDER BY day IS NULL, day DESC", params).fetchall()
+        return [(d, int(n)) for d, n in rows]
+
+    def taken_range(self) -> tuple[date, date] | None:
+        """The first and last day a photo was taken (two index lookups), or None when no photo has a date."""
+        # Two queries: each alone is answered from one end of the index; together they would scan it.
+        lo = self.conn.execute("SELECT MIN(taken_at) FROM photos WHERE taken_at > ''").fetchone()[0]
+        hi = self.conn.execute("SELECT MAX(taken_at) FROM photos").fetchone()[0]
+        try:
+            return (date.fromisoformat(lo[:10]), date.fromisoformat(hi[:10])) if lo and hi else None
+        except ValueError:  # not written by us (imported by hand): no range rather than a wrong one
+            return None
 
 def catalog_file_problem(path: Path) -> str | None:
     """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""

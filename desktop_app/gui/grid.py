@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.gui.thumbs import ThumbnailLoader
 from engine.catalog import PhotoCatalog, Root
@@ -20,6 +20,7 @@ from engine.catalog import PhotoCatalog, Root
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 OfflineRole = Qt.ItemDataRole.UserRole + 3  # True when the photo cannot be opened now (offline or missing)
+MatchRole = Qt.ItemDataRole.UserRole + 4  # the score as a share of the best result's, 0..1: the match bar
 BLOCK = 256  # rows fetched from the catalog at once, around the first one painted
 ROW_CACHE = 16 * BLOCK  # row details kept; beyond this the cache starts over (a long jump needs one block)
 
@@ -52,6 +53,12 @@ def placeholder(size: int, color: str = "#d9dce1") -> QPixmap:
     return pm
 
 
+def match_share(score: float, best: float) -> float:
+    """A result's score as a share of the best one's: cosines (0.21 vs 0.27) mean little to people, "how
+    close to the best match" does. Scores at or below zero match nothing."""
+    return max(0.0, min(1.0, score / best)) if best > 0 else 0.0
+
+
 def offline_root_ids(roots: Iterable[Root]) -> set[int]:
     """Roots the last scan found offline, or whose folder is not there now (one stat per root): the same
     rule as search results' `offline` mark."""
@@ -71,18 +78,27 @@ class PhotoGridModel(QAbstractListModel):
         # cyclic GC stops tracking
         self.rows: dict[int, tuple] = {}
         self.row_of: dict[int, int] = {}
+        self.days: list[tuple[str | None, int]] | None = None  # photos per day in row order: the timeline
+        self.cut: int | None = None  # search results: rows from here on are below the relevance cutoff
+        self.best = 0.0  # the best score shown: match bars are relative to it
         self._placeholder = placeholder(256)
         self._broken = placeholder(256, "#f2c4c4")
         loader.pixmap_ready.connect(self._thumb_ready)
 
     # -- content --------------------------------------------------------------------------
     def set_photos(self, ids: Sequence[int], scores: dict[int, float] | None = None,
-                   offline: set[int] | None = None) -> None:
+                   offline: set[int] | None = None, days: Sequence[tuple[str | None, int]] | None = None,
+                   cut: int | None = None) -> None:
+        """`days`: photos per day in the order of `ids` (the browse grid's timeline); `cut`: the first row
+        below the relevance cutoff when results were asked for without it."""
         self.beginResetModel()
         self.loader.reset()
         self.ids = list(ids)
         self.scores = scores or {}
+        self.best = max(self.scores.values(), default=0.0)
         self.offline = offline or set()
+        self.days = list(days) if days is not None else None
+        self.cut = cut
         self.rows = {}
         self.row_of = {pid: r for r, pid in enumerate(self.ids)}
         self.endResetModel()
@@ -92,6 +108,11 @@ class PhotoGridModel(QAbstractListModel):
         if not new:
             return
         first = len(self.ids)
+        if self.days is not None:  # found while indexing, not decoded yet: no date known, so at the end
+            if self.days and self.days[-1][0] is None:
+                self.days[-1] = (None, self.days[-1][1] + len(new))
+            else:
+                self.days.append((None, len(new)))
         self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
         for k, pid in enumerate(new):
             self.row_of[pid] = first + k
@@ -156,6 +177,9 @@ class PhotoGridModel(QAbstractListModel):
             return self.scores.get(pid)
         if role == OfflineRole:
             return self.is_offline(pid)
+        if role == MatchRole:
+            score = self.scores.get(pid)
+            return None if score is None else match_share(score, self.best)
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.loader.pixmap(pid)
             if pm is not None:
@@ -170,7 +194,9 @@ class PhotoGridModel(QAbstractListModel):
             info = self.info(pid)
             score = self.scores.get(pid)
             offline = "\noffline: its folder is not reachable now" if self.is_offline(pid) else ""
-            return (info.path if info else "") + (f"\nscore {score:.3f}" if score is not None else "") + offline
+            match = (f"\nmatch {match_share(score, self.best):.0%} of the best result (score {score:.3f})"
+                     if score is not None else "")
+            return (info.path if info else "") + match + offline
         if role == Qt.ItemDataRole.AccessibleTextRole:
             info = self.info(pid)
             return os.path.basename(info.path) if info else ""
@@ -184,9 +210,9 @@ class PhotoGridModel(QAbstractListModel):
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Thumbnails letterboxed in square cells with a rounded selection frame and a score badge."""
+    """Thumbnails letterboxed in square cells with a rounded selection frame and, for results, a match bar."""
 
-    def __init__(self, view: QListView) -> None:
+    def __init__(self, view: QAbstractItemView) -> None:
         super().__init__(view)
         self.view = view
         self._scaled: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
@@ -203,8 +229,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.drawRoundedRect(cell, 6, 6)
         pm = index.data(Qt.ItemDataRole.DecorationRole)
+        share = index.data(MatchRole)
         if isinstance(pm, QPixmap) and not pm.isNull():
-            inner = cell.adjusted(4, 4, -4, -4)
+            inner = cell.adjusted(4, 4, -4, -4 if share is None else -9)
             key = (pm.cacheKey(), inner.width())
             scaled = self._scaled.get(key)
             if scaled is None:
@@ -226,61 +253,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 painter.drawRoundedRect(badge, 4, 4)
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "offline")
-        score = index.data(ScoreRole)
-        if score is not None:
-            badge = QRect(cell.right() - 50, cell.bottom() - 22, 46, 18)
-            painter.setBrush(QColor(0, 0, 0, 150))
+        if share is not None:  # a thin bar under the photo, not a badge on it: small thumbnails stay visible
+            track = QRect(cell.left() + 8, cell.bottom() - 5, cell.width() - 16, 3)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.drawRoundedRect(badge, 4, 4)
-            painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"{score:.2f}")
+            painter.setBrush(QColor(0, 0, 0, 40))
+            painter.drawRoundedRect(track, 1, 1)
+            painter.setBrush(QColor("#1a73e8"))
+            painter.drawRoundedRect(QRect(track.left(), track.top(), max(2, int(track.width() * share)), 3), 1, 1)
         painter.restore()
-
-
-class PhotoGridView(QListView):
-    """Icon-mode list tuned for 100k items: uniform sizes, batched layout, visible-range tracking."""
-
-    def __init__(self, loader: ThumbnailLoader, parent=None) -> None:
-        super().__init__(parent)
-        self.loader = loader
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setMovement(QListView.Movement.Static)
-        self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setSpacing(6)
-        self.setWordWrap(False)
-        self.setDragEnabled(False)
-        self.setItemDelegate(ThumbnailDelegate(self))
-        self._visible_timer = QTimer(self, singleShot=True, interval=30)
-        self._visible_timer.timeout.connect(self._publish_visible)
-        self.verticalScrollBar().valueChanged.connect(lambda _v: self._visible_timer.start())
-        self.set_thumb_size(160)
-
-    def set_thumb_size(self, size: int) -> None:
-        self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 8, size + 8))
-        self._visible_timer.start()
-
-    def resizeEvent(self, e) -> None:
-        super().resizeEvent(e)
-        self._visible_timer.start()
-
-    def visible_rows(self) -> range:
-        """Rows on screen plus one row of margin, from the scroll position (uniform cells make it exact)."""
-        model = self.model()
-        if model is None or model.rowCount() == 0:
-            return range(0)
-        cell = self.gridSize()
-        per_row = max(1, self.viewport().width() // max(1, cell.width()))
-        top_line = max(0, self.verticalScrollBar().value() // max(1, cell.height()) - 1)
-        lines = self.viewport().height() // max(1, cell.height()) + 3
-        return range(top_line * per_row, min(model.rowCount(), (top_line + lines) * per_row))
-
-    def _publish_visible(self) -> None:
-        model = self.model()
-        if isinstance(model, PhotoGridModel):
-            self.loader.set_visible({model.ids[r] for r in self.visible_rows()})

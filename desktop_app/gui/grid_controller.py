@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QAbstractItemView
 
 from desktop_app.browse_state import Mode, Query
 from desktop_app.gui.grid import offline_root_ids
+from desktop_app.gui.gridview import results_beyond_cutoff
+from desktop_app.gui.timeline import read_alongside
 from engine.catalog import PhotoCatalog
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
@@ -38,6 +39,7 @@ class GridRead(NamedTuple):
     top_id: int  # the highest photo id when they were read: photos added later have higher ids
     counts: dict[str, int]
     offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
+    days: list[tuple[str | None, int]] | None = None  # photos per day in the grid's order: the timeline
 
 
 class EncoderCache:
@@ -103,14 +105,20 @@ class GridController:
         filters = self.state.filters
         browsing = self.mode == "browse"
 
+        def timeline(catalog: PhotoCatalog) -> list[tuple[str | None, int]]:
+            return catalog.timeline_days(filters)
+
         def read(catalog: PhotoCatalog) -> GridRead:
             offline = offline_root_ids(catalog.roots())
             if not browsing:
                 return GridRead([], 0, catalog.counts(), offline)
-            top = catalog.max_photo_id()  # read first: a photo added meanwhile is found by the next read
-            # Browsing has no query to be relevant to: newest first, as photo apps do.
-            ids = catalog.filtered_photo_ids(filters, after_id=after_id, order="newest")
-            return GridRead(ids, top, catalog.counts(), offline)
+            # The timeline's day counts are read meanwhile on a second connection (not for appended photos).
+            with read_alongside(catalog.path, timeline if after_id is None else None) as days:
+                top = catalog.max_photo_id()  # read first: a photo added meanwhile is found by the next read
+                # Browsing has no query to be relevant to: newest first, undated last, as the timeline's sections.
+                ids = catalog.filtered_photo_ids(filters, after_id=after_id, order="timeline")
+                grid = GridRead(ids, top, catalog.counts(), offline)
+            return grid._replace(days=days.result())
 
         def done(result: GridRead | None) -> None:
             if result is not None:
@@ -133,23 +141,24 @@ class GridController:
                 return
             self._grid_top_id, self._counts = result.top_id, result.counts
             if keep_place:
-                self._show_photos_keeping_place(result.ids)
+                self._show_photos_keeping_place(result.ids, result.days)
             else:
-                self._show_photos(result.ids)
+                self._show_photos(result.ids, days=result.days)
             self._update_status(recount=False)
             self.browse_loaded.emit(len(result.ids))
 
         self._read_grid("browse", show)
 
-    def _show_photos_keeping_place(self, ids: list[int]) -> None:
+    def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
         photo at the top of the view."""
         old = self.grid_model.ids
         current = self.grid.currentIndex()
         current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
-        top = self.grid.indexAt(QPoint(self.grid.spacing() + 2, self.grid.spacing() + 2))
-        top_id = old[top.row()] if top.isValid() and top.row() < len(old) else None
-        self._show_photos(ids)
+        top = self.grid.top_index()
+        scrolled = self.grid.verticalScrollBar().value() > 0  # at the top, the newest photos stay in sight
+        top_id = old[top.row()] if scrolled and top.isValid() and top.row() < len(old) else None
+        self._show_photos(ids, days=days)
         if current_id is None and top_id is None:
             return
         row_of = {pid: row for row, pid in enumerate(ids)}
@@ -159,10 +168,17 @@ class GridController:
             self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _show_photos(
-        self, ids: list[int], scores: dict[int, float] | None = None, offline: set[int] | None = None
+        self,
+        ids: list[int],
+        scores: dict[int, float] | None = None,
+        offline: set[int] | None = None,
+        days: list[tuple[str | None, int]] | None = None,
+        cut: int | None = None,
+        more: bool = False,
     ) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
-        self.grid_model.set_photos(ids, scores, offline)
+        self.grid.set_show_more(more)
+        self.grid_model.set_photos(ids, scores, offline, days, cut)
         # A model reset does not tell the selection model: without this the details panel would go on
         # showing the photo (and score) of the previous content.
         self._current_changed(self.grid.currentIndex(), self.grid.currentIndex())
@@ -203,15 +219,25 @@ class GridController:
     def _device(self) -> str:
         return str(self.settings.value("device", "auto"))
 
-    def _options(self) -> SearchOptions:
-        from engine.search import SearchOptions
+    def _options(self, everything: bool = False) -> SearchOptions:
+        """`everything`: no relevance cutoff, as the CLI's --all."""
+        from engine.search import DEFAULT_MIN_Z, SearchOptions
 
-        return SearchOptions(limit=SEARCH_LIMIT, sort=self.state.sort, filters=self.state.filters)
+        return SearchOptions(limit=SEARCH_LIMIT, sort=self.state.sort, filters=self.state.filters,
+                             min_z=None if everything else DEFAULT_MIN_Z)
+
+    def show_more(self) -> None:
+        """The "Show more" row: the same search again without the relevance cutoff (the CLI's --all)."""
+        if self.state.mode is not Mode.BROWSE:
+            self._everything_for = self.state.query
+            self._run_search(self.state.query)
 
     def _run_search(self, query: Query) -> None:
         """Run `query` off the GUI thread on its own library connection. What the thread needs from the GUI
-        side (options, device) is read here and passed in; the model is the one its connection says."""
-        options, device, library_dir = self._options(), self._device(), Path(self.library_dir)
+        side (options, device) is read here and passed in; the model is the one its connection says. Once
+        "Show more" was asked for a query, it stays without the cutoff when its filters or sort change."""
+        everything = query == self._everything_for
+        options, device, library_dir = self._options(everything), self._device(), Path(self.library_dir)
         encoders = self._encoders
         self._request += 1
         request = self._request
@@ -221,12 +247,14 @@ class GridController:
 
             with Library.open(library_dir) as lib:
                 encoder = encoders.get(lib.active_model_id, device, progress)
-                results = run_query(PhotoSearch(lib, encoder), query, options)
-                return [(r.photo.id, r.score, r.offline) for r in results]
+                search = PhotoSearch(lib, encoder)
+                results = run_query(search, query, options)
+                cut, more = results_beyond_cutoff(lambda o: run_query(search, query, o), options, len(results))
+                return [(r.photo.id, r.score, r.offline) for r in results], cut, more
 
-        def done(results: list[tuple[int, float, bool]]) -> None:
+        def done(answer: tuple[list[tuple[int, float, bool]], int | None, bool]) -> None:
             if request == self._request and query == self.state.query:
-                self._show_results(query, results)
+                self._show_results(query, *answer)
 
         def failed(message: str) -> None:
             if request == self._request:
@@ -242,11 +270,15 @@ class GridController:
         self.notify(message, error=True)
         self.search_finished.emit(-1)
 
-    def _show_results(self, query: Query, results: list[tuple[int, float, bool]]) -> None:
+    def _show_results(
+        self, query: Query, results: list[tuple[int, float, bool]], cut: int | None = None, more: bool = False
+    ) -> None:
         self._show_photos(
             [pid for pid, _, _ in results],
             {pid: score for pid, score, _ in results},
             {pid for pid, _, offline in results if offline},
+            cut=cut,
+            more=more,
         )
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))

@@ -131,12 +131,14 @@ class LibraryJobs:
             if result is not None:
                 self._counts = result.counts
                 if browsing and current and result.ids != self.grid_model.ids:
-                    self._show_photos_keeping_place(result.ids)  # new photos move from the end to their place
+                    self._show_photos_keeping_place(result.ids, result.days)  # new photos move to their place
                 elif browsing and current:
+                    self.grid_model.days = result.days  # undated photos appended while indexing may have a date now
                     self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
                 if browsing:
                     self._grid_top_id = result.top_id
             self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
+            self._show_date_range()
             self._update_status(recount=result is None)
             self._refresh_banner()
             self.notify(message, error=error)

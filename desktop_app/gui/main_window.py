@@ -14,12 +14,11 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QSettings, QStringListModel, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
-    QDateEdit,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -38,9 +37,11 @@ from PySide6.QtWidgets import (
 from desktop_app.browse_state import BrowseState, Mode, Query
 from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.chips import FilterChips
+from desktop_app.gui.dateedit import LibraryDateEdit
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer
-from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole
+from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole
 from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
+from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
@@ -50,10 +51,9 @@ from engine.library import Library
 
 log = logging.getLogger(__name__)
 
-ANY_DATE = QDate(1800, 1, 1)
 MAX_RECENT = 15
 
-__all__ = ["ANY_DATE", "GridRead", "MainWindow"]
+__all__ = ["GridRead", "MainWindow"]
 
 
 def _settle_heap() -> None:
@@ -86,6 +86,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._sidebar_generation = 0
         self._grid_generation = 0  # bumped whenever the grid gets new content
         self._request = 0  # bumped by each browse read or search asked for: only the latest answer is shown
+        self._everything_for: Query | None = None  # the query "Show more" was asked for: shown without the cutoff
         self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
         self._growing = False
         self._index_stage = ""
@@ -109,6 +110,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.grid.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.grid.show_more_clicked.connect(self.show_more)
         self.grid.installEventFilter(self)
 
         bar = QToolBar("Search")
@@ -153,6 +155,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.size_slider.setFixedWidth(110)
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.size_slider.valueChanged.connect(lambda v: self.settings.setValue("thumb_size", v))  # Settings shows it
         bar.addWidget(self.size_slider)
         for text, slot in (("Add folder\u2026", self.choose_folder), ("Index", self.start_index),
                            ("Train\u2026", self.open_training), ("Settings\u2026", self.open_settings)):
@@ -215,13 +218,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._grow_timer = QTimer(self, interval=1500)
         self._grow_timer.timeout.connect(self._grow_grid)
 
-    def _date_edit(self, any_text: str) -> QDateEdit:
-        edit = QDateEdit()
-        edit.setCalendarPopup(True)
-        edit.setMinimumDate(ANY_DATE)
-        edit.setSpecialValueText(any_text)
-        edit.setDate(ANY_DATE)
-        edit.setDisplayFormat("yyyy-MM-dd")
+    def _date_edit(self, any_text: str) -> LibraryDateEdit:
+        edit = LibraryDateEdit(any_text, opens_at_end=any_text.startswith("To"))
         edit.dateChanged.connect(lambda _d: self.state.set_dates(*self._dates()))
         return edit
 
@@ -275,11 +273,18 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         hundred milliseconds of SQL on a big library) have been read off the GUI thread."""
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
+        self._show_date_range()
         self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()
         self._update_status()
         self._refresh_banner()
+
+    def _show_date_range(self) -> None:
+        """The date pickers open on the library's first and last day (two index lookups)."""
+        taken = self.lib.catalog.taken_range()
+        for edit in (self.date_from, self.date_to):
+            edit.set_library_range(taken)
 
     def _refresh_banner(self) -> None:
         """The missing-photos banner as the catalog has it now (read off the GUI thread)."""
@@ -340,11 +345,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.back_action.setVisible(st.mode is not Mode.BROWSE or st.filters.active)
         f = st.filters
         for edit, day in ((self.date_from, f.date_from), (self.date_to, f.date_to)):
-            wanted = QDate(day.year, day.month, day.day) if day else ANY_DATE
-            if edit.date() != wanted:
-                edit.blockSignals(True)
-                edit.setDate(wanted)
-                edit.blockSignals(False)
+            edit.set_chosen(day)
         if self.sort_box.currentData() != st.sort:
             self.sort_box.blockSignals(True)
             self.sort_box.setCurrentIndex(max(0, self.sort_box.findData(st.sort)))
@@ -359,9 +360,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
 
     def _dates(self) -> tuple[date | None, date | None]:
-        lo = self.date_from.date() if self.date_from.date() != ANY_DATE else None
-        hi = self.date_to.date() if self.date_to.date() != ANY_DATE else None
-        return (lo.toPython() if lo else None, hi.toPython() if hi else None)
+        return self.date_from.chosen(), self.date_to.chosen()
 
     def _folder_chosen(self, folder: str | None) -> None:
         self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
@@ -381,6 +380,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.back()
             return
         query = Query.typed(text)
+        self._everything_for = None  # a search asked for again has the relevance cutoff again
         if query.mode is Mode.TEXT:
             self._remember(text)
         if query.mode is Mode.SIMILAR and query.photo_id is not None:
@@ -393,12 +393,14 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
     def find_similar(self, photo_id: int) -> None:
         photo = self.lib.catalog.photo(photo_id)
         query = Query.similar(photo_id, os.path.basename(photo.path) if photo else "")
+        self._everything_for = None
         if query == self.state.query:
             self._rerun()
         else:
             self.state.set_query(query)
 
     def search_image_file(self, path: str) -> None:
+        self._everything_for = None
         self.state.set_query(Query.image(path))
 
     def _similar_to_current(self) -> None:

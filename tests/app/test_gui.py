@@ -182,7 +182,9 @@ def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, ph
     _index(qtbot, window, photo_dir)
     window.grid.setCurrentIndex(window.grid_model.index(3))
     chosen, before = window.grid_model.ids[3], len(window.grid_model.ids)
-    write_jpeg(photo_dir / "new" / "a.jpg")  # the newest file sorts first: every photo moves down a place
+    # Undated photos are listed by path (the timeline's "No date" section): this one sorts first, so every
+    # photo moves down a place.
+    write_jpeg(photo_dir / "a-new" / "a.jpg")
     with Library.open(window.library_dir) as lib:
         scan(lib.catalog)
     with qtbot.waitSignal(window.index_finished, timeout=10_000):

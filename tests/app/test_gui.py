@@ -204,3 +204,32 @@ def test_status_line_names_the_stage_and_what_it_is_doing(window):
 def test_ctrl_q_quits(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, window, tmp_path):
+    from desktop_app.gui.dialogs import PhotoViewer
+
+    folder = tmp_path / "small"
+    write_jpeg(folder / "small.jpg", size=(320, 200))
+    _index(qtbot, window, folder)
+    viewer = PhotoViewer(window.lib.catalog, window.grid_model.ids, 0, window)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    viewer.activateWindow()  # as exec() makes it: the main window's own Esc shortcut must not take the key
+    qtbot.waitUntil(viewer.isActiveWindow)
+    ratio = viewer.devicePixelRatioF()
+    assert viewer.image.width() > 320 and viewer.image.height() > 200  # room to blow it up: it is not
+    assert viewer.shown_size() == (320, 200) and viewer.image.pixmap().devicePixelRatio() == ratio
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.waitUntil(viewer.isFullScreen)
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # Esc leaves full screen first ...
+    qtbot.waitUntil(lambda: not viewer.isFullScreen())
+    assert viewer.isVisible()
+    qtbot.keyClick(viewer, Qt.Key.Key_F11)
+    qtbot.waitUntil(viewer.isFullScreen)
+    viewer.resize(200, 150)  # ... and a photo larger than the room is scaled down to fit
+    viewer.showNormal()
+    viewer.resize(220, 160)
+    qtbot.waitUntil(lambda: viewer.shown_size()[0] < 320)
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # then closes
+    assert not viewer.isVisible()

@@ -6,8 +6,8 @@ sample), unless the vocabulary fixes a threshold for the tag. User and rejected 
 
 Each tag also gets a confidence: the model's probability for it among the whole vocabulary (softmax at
 the model's logit scale). A tag that stands out in the library can still be one the model barely
-believes (the starter model's "watermelon" on 7 photos of 108 that hold none); below CONFIDENT the window
-shows it apart, as uncertain.
+believes (the starter model's "watermelon" on 7 photos of 108 that hold none); below
+engine.tag_confidence.CONFIDENT the window shows it apart, as uncertain.
 """
 
 from __future__ import annotations
@@ -32,10 +32,6 @@ MIN_Z = 2.0
 FIT_SAMPLE = 20_000  # vectors behind the per-tag statistics
 SMALL_LIBRARY = 30  # below this, per-tag statistics mean little; rely on the softmax instead
 MIN_PROB = 0.15
-# Chosen on 108 real photos (scikit-image samples and Tux Paint stamps) with the starter model: tags at
-# or above it are mostly right (frog, violin, sign, coffee), those below mostly noise (a camera tagged
-# "aerial view", a cat tagged "laptop"); 173 distinct tags became 65 confident ones.
-CONFIDENT = 0.3
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
@@ -205,6 +206,8 @@ class MainWindow(QMainWindow):
             w.setVisible(False)
             sb.addPermanentWidget(w)
         sb.addPermanentWidget(self.failed_button)
+        self.undo_notice = UndoNotice(self.details.undo_stack, self)  # "Rejected tag ... [Undo]", and Ctrl+Z
+        sb.addWidget(self.undo_notice)
 
         self.toast = QLabel(self)
         self.toast.setStyleSheet("background: #323232; color: white; padding: 10px 14px; border-radius: 8px;")

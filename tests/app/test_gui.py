@@ -233,3 +233,43 @@ def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, w
     qtbot.waitUntil(lambda: viewer.shown_size()[0] < 320)
     qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # then closes
     assert not viewer.isVisible()
+
+
+def test_uncertain_tags_are_apart_and_a_rejected_tag_comes_back_with_undo(qtbot, window, photo_dir):
+    _index(qtbot, window, photo_dir)
+    cat = window.lib.catalog
+    coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
+    rocket = cat.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
+    with cat.transaction():
+        cat.put_zeroshot_tags("tiny", coffee.id, [("coffee", 0.31, 0.92), ("watermelon", 0.2, 0.03)])
+        cat.put_zeroshot_tags("tiny", rocket.id, [("rocket", 0.3, 0.88), ("watermelon", 0.2, 0.02)])
+    window.sidebar.refresh_tags(cat)
+
+    def sidebar():
+        return [window.sidebar.tags.item(i).text() for i in range(window.sidebar.tags.count())]
+
+    assert "coffee  (1)" in sidebar() and not any(t.startswith("watermelon") for t in sidebar())
+    assert window.sidebar.show_uncertain.isVisibleTo(window.sidebar)
+    window.sidebar.show_uncertain.setChecked(True)
+    assert "watermelon  (2)" in sidebar() and sidebar().index("watermelon  (2)") > sidebar().index("rocket  (1)")
+    window.sidebar.show_uncertain.setChecked(False)
+
+    window.details.show_photo(coffee, cat)
+    labels = [window.details.tag_list.item(i).text() for i in range(window.details.tag_list.count())]
+    assert labels == ["coffee   92%", "uncertain:", "watermelon   3%?"]
+
+    before = cat.tag_row(coffee.id, "coffee")
+    window.details.tag_list.setCurrentRow(0)
+    window.details.reject_button.click()
+    assert cat.tag_row(coffee.id, "coffee").source == "rejected" and "coffee  (1)" not in sidebar()
+    assert window.undo_notice.isVisible() and "Rejected tag \u201ccoffee\u201d on coffee.jpg" in window.undo_notice.label.text()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.details.tag_list.setFocus()
+    qtbot.keyClick(window.details.tag_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z
+    assert cat.tag_row(coffee.id, "coffee") == before  # exactly as it was: source, score, model, confidence
+    assert "coffee  (1)" in sidebar() and window.details.tag_list.item(0).text() == "coffee   92%"
+    window.details.tag_list.setCurrentRow(0)
+    window.details.reject_button.click()
+    window.undo_notice.button.click()  # the status bar's Undo does the same
+    assert cat.tag_row(coffee.id, "coffee") == before

@@ -9,7 +9,8 @@ import pytest
 
 from engine.catalog import MIGRATIONS, PhotoCatalog, TagRow, _split_sql
 from engine.encoder import ClipEncoder, RuntimeConfig
-from engine.tagging import CONFIDENT, TagEntry, ZeroShotTagger, tag_library
+from engine.tag_confidence import CONFIDENT
+from engine.tagging import TagEntry, ZeroShotTagger, tag_library
 from tests.conftest import store_vectors
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeyEvent, QPixmap
@@ -20,7 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.gui.model_list import ModelChooser
 from desktop_app.gui.thumbs import pil_to_qimage
+from desktop_app.gui.worker import JobRunner
 from engine.catalog import PhotoCatalog
 from engine.errors import ImageReadError
 from engine.imageio import open_photo
@@ -128,24 +129,18 @@ class FailedFilesDialog(QDialog):
 
 
 class SettingsDialog(QDialog):
-    """Model, device, thumbnail size and cache limit, kept in QSettings."""
+    """Model (with size, speed on this computer and a quality note for each, and Import a checkpoint...),
+    device, thumbnail size and cache limit, kept in QSettings."""
 
-    def __init__(self, settings: QSettings, models: list[tuple[str, str]], active_model: str,
-                 parent: QWidget | None = None, offline_note: Callable[[], str] | None = None) -> None:
+    def __init__(self, settings: QSettings, active_model: str, parent: QWidget | None = None,
+                 runner: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("Photosift settings")
+        self.resize(720, 640)
         form = QFormLayout(self)
-        self.model = QComboBox()
-        for model_id, label in models:
-            self.model.addItem(label, model_id)
-        idx = self.model.findData(active_model)
-        self.model.setCurrentIndex(max(idx, 0))
-        form.addRow("Model", self.model)
-        self.model_note = QLabel(offline_note() if offline_note else "")
-        self.model_note.setWordWrap(True)
-        self.model_note.setStyleSheet("color: #666;")
-        form.addRow("", self.model_note)
+        self.models = ModelChooser(runner, active_model, str(settings.value("device", "auto")), self)
+        form.addRow("Model", self.models)
         self.device = QComboBox()
         for label, value in (("Automatic (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
             self.device.addItem(label, value)
@@ -161,9 +156,10 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self._active = active_model
 
     def chosen_model(self) -> str:
-        return str(self.model.currentData())
+        return self.models.chosen_model() or self._active
 
     def accept(self) -> None:
         self.settings.setValue("device", self.device.currentData())

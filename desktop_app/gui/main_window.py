@@ -229,23 +229,17 @@ class MainWindow(QMainWindow):
         return edit
 
     def _welcome(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addStretch(1)
-        title = QLabel("Welcome to Photosift")
-        title.setStyleSheet("font-size: 26px; font-weight: 600;")
-        text = QLabel("Add a folder of photos. Photosift indexes it on this computer, then you can search it by "
-                      "words, find similar photos with one click, and browse by folder, date and tag.\n"
-                      "Nothing leaves your machine.")
-        text.setWordWrap(True)
-        text.setMaximumWidth(560)
-        button = QPushButton("Add a photo folder\u2026")
-        button.setStyleSheet("font-size: 15px; padding: 10px 24px;")
-        button.clicked.connect(self.choose_folder)
-        for w in (title, text, button):
-            layout.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addStretch(2)
-        return page
+        from desktop_app.gui.welcome import WelcomePage
+
+        self.welcome = WelcomePage()
+        self.welcome.index_now.connect(self.choose_folder)
+        self.welcome.download.connect(self._download_then_add_folder)
+        return self.welcome
+
+    def _download_then_add_folder(self, model_id: str) -> None:
+        """First run, "Download and use": the download starts, and indexing waits for the switch."""
+        self.switch_model(model_id)
+        self.choose_folder()
 
     def _shortcuts(self) -> None:
         for keys, slot in ((QKeySequence.StandardKey.Find, self.search_box.setFocus),
@@ -278,6 +272,8 @@ class MainWindow(QMainWindow):
         hundred milliseconds of SQL on a big library) have been read off the GUI thread."""
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
+        if not has_roots and not self.welcome.facts:
+            self.welcome.load(self.runner)
         self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()
@@ -743,27 +739,17 @@ class MainWindow(QMainWindow):
 
     # -- settings -------------------------------------------------------------------------
     def model_choices(self) -> list[tuple[str, str]]:
-        try:
-            from training.registry import list_models
+        """(id, what Settings says of it) for every model; read here, on the GUI thread (tests, scripts)."""
+        from desktop_app.gui.model_list import describe, read_facts
 
-            def label(m) -> str:
-                size = f", ~{m.size / 1e6:.0f} MB" if m.size else ""
-                return m.id if m.installed else f"{m.id}  (download{size})"
-
-            return [(m.id, label(m)) for m in list_models()]
-        except ImportError:
-            from engine.modelfolder import installed_model_ids
-
-            return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
+        facts, online = read_facts()
+        return [(f.id, describe(f, online, self.lib.active_model_id)) for f in facts]
 
     def open_settings(self) -> None:
-        note = ("A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
-                "it); the library switches once it is ready. Offline, the built-in starter model works, or "
-                "import a checkpoint with `photosift models import`.")
-        dialog = SettingsDialog(self.settings, self.model_choices(), self.lib.active_model_id, self,
-                                offline_note=lambda: note)
+        dialog = SettingsDialog(self.settings, self.lib.active_model_id, self, runner=self.runner)
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
+        dialog.models.cancel_import()
 
     def apply_settings(self, model_id: str) -> None:
         self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))

@@ -5,6 +5,7 @@ Undo button, and Ctrl+Z undoes it from anywhere in the window."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence, QUndoCommand, QUndoStack
@@ -19,7 +20,7 @@ NOTICE_MS = 12_000
 class TagEdit(QUndoCommand):
     """Reject, confirm or add one tag of one photo; undo restores the row the tag had before."""
 
-    VERBS = {"reject": "Rejected", "confirm": "Confirmed", "add": "Added"}
+    VERBS: ClassVar[dict[str, str]] = {"reject": "Rejected", "confirm": "Confirmed", "add": "Added"}
 
     def __init__(self, catalog: PhotoCatalog, photo_id: int, name: str, action: str, photo_name: str,
                  changed: Callable[[int], None]) -> None:

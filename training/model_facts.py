@@ -107,7 +107,9 @@ def model_facts(models: list[ModelInfo] | None = None) -> list[ModelFacts]:
         entry = entries.get(m.id)
         ref = entry.photos_per_s if entry is not None else None
         quality = entry.quality if entry is not None and entry.quality else m.description
-        out.append(ModelFacts(m.id, m.name or m.id, m.installed, m.source, m.size, ref * factor if ref else None,
+        renamed = m.name and m.name != m.id
+        name = m.name if renamed else (entry.title if entry is not None and entry.title else m.id)
+        out.append(ModelFacts(m.id, name, m.installed, m.source, m.size, ref * factor if ref else None,
                               quality, m.licence.split(" (")[0], _where(entry)))
     return out
 

@@ -8,12 +8,13 @@ connection attempt of at most 1.5 s): the list shows the models at once and fill
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -58,10 +59,17 @@ def describe(f: Any, online: dict[str, bool], active: str = "") -> str:
     head = f.name if f.name == f.id else f"{f.name} ({f.id})"
     if f.id == active:
         head += "  \u2014 in use"
-    facts = [f.size_text(), f.speed_text()]
+    size = f.size_text()
+    facts = [size[:1].upper() + size[1:], f.speed_text()]
     if f.downloads and not online.get(f.where, True):
         facts.append("cannot download now: offline")
     return "\n".join((head, "  \u2022  ".join(facts), f.quality))
+
+
+def _rich(text: str) -> str:
+    """describe()'s three lines as rich text: the name bold, the quality note in italics."""
+    head, facts, quality = (html.escape(line) for line in text.split("\n", 2))
+    return f"<b>{head}</b><br>{facts}<br><i>{quality}</i>"  # no colour of its own: readable when selected
 
 
 def import_checkpoint_job(path: str, arch: str, model_id: str | None, device: str, progress: Any,
@@ -95,6 +103,7 @@ class ModelChooser(QWidget):
         self.list = QListWidget()
         self.list.setWordWrap(True)
         self.list.setAlternatingRowColors(True)
+        self.list.setSpacing(2)
         self.list.setMinimumHeight(260)
         layout.addWidget(self.list, 1)
         self.note = QLabel("A model that is not installed is downloaded when you press OK (progress in the status "
@@ -132,10 +141,18 @@ class ModelChooser(QWidget):
         keep = select or self.chosen_model() or self.active
         self.facts, self.online = result
         self.list.clear()
+        width = max(self.list.viewport().width(), 560) - 12
         for f in self.facts:
-            it = QListWidgetItem(describe(f, self.online, self.active))
+            it = QListWidgetItem()
             it.setData(ModelIdRole, f.id)
+            it.setData(Qt.ItemDataRole.AccessibleTextRole, describe(f, self.online, self.active))
             self.list.addItem(it)
+            label = QLabel(_rich(describe(f, self.online, self.active)))
+            label.setWordWrap(True)
+            label.setContentsMargins(6, 4, 6, 4)
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            it.setSizeHint(QSize(width, label.heightForWidth(width) + 4))
+            self.list.setItemWidget(it, label)
             if f.id == keep:
                 self.list.setCurrentItem(it)
         note = offline_text(self.facts, self.online)
@@ -148,7 +165,8 @@ class ModelChooser(QWidget):
         return str(item.data(ModelIdRole)) if item is not None else None
 
     def labels(self) -> dict[str, str]:
-        return {str(self.list.item(i).data(ModelIdRole)): self.list.item(i).text() for i in range(self.list.count())}
+        items = (self.list.item(i) for i in range(self.list.count()))
+        return {str(it.data(ModelIdRole)): str(it.data(Qt.ItemDataRole.AccessibleTextRole)) for it in items}
 
     # -- import --------------------------------------------------------------------------
     def choose_checkpoint(self) -> None:

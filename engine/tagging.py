@@ -6,7 +6,7 @@ sample), unless the vocabulary fixes a threshold for the tag. User and rejected 
 
 Each tag also gets a confidence: the model's probability for it among the whole vocabulary (softmax at
 the model's logit scale). A tag that stands out in the library can still be one the model barely
-believes (the starter model's "watermelon" on 7 photos of 108 that hold none); below
+believes (the starter model's "watermelon" on 6 photos of 107 that hold none); below
 engine.tag_confidence.CONFIDENT the window shows it apart, as uncertain.
 """
 

@@ -53,6 +53,21 @@ class Root:
 
 
 @dataclass(frozen=True)
+class TagRow:
+    """One stored tag of a photo. source: user | zeroshot | rejected; confidence: a zero-shot tag's
+    probability among the vocabulary (None for the user's and for tags written before it was kept)."""
+
+    name: str
+    source: str
+    score: float | None
+    model_id: str | None
+    confidence: float | None
+
+    def uncertain(self, min_confidence: float) -> bool:
+        return self.source == "zeroshot" and self.confidence is not None and self.confidence < min_confidence
+
+
+@dataclass(frozen=True)
 class Photo:
     id: int
     root_id: int
@@ -518,14 +533,17 @@ class PhotoCatalog:
     def remove_tag(self, photo_id: int, name: str) -> None:
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
 
-    def put_zeroshot_tags(self, model_id: str, photo_id: int, scored: Iterable[tuple[str, float]]) -> None:
-        """Replace a photo's zero-shot tags; user and rejected tags always win and are kept."""
+    def put_zeroshot_tags(self, model_id: str, photo_id: int,
+                          scored: Iterable[tuple[str, float] | tuple[str, float, float | None]]) -> None:
+        """Replace a photo's zero-shot tags, each (name, score) or (name, score, confidence); user and
+        rejected tags always win and are kept."""
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
         self.conn.execute("UPDATE photos SET tagged_model = ? WHERE id = ?", (model_id, photo_id))
         self.conn.executemany(
-            "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id) "
-            "VALUES (?, ?, 'zeroshot', ?, ?)",
-            [(photo_id, name, float(score), model_id) for name, score in scored])
+            "INSERT OR IGNORE INTO tags(photo_id, name, source, score, model_id, confidence) "
+            "VALUES (?, ?, 'zeroshot', ?, ?, ?)",
+            [(photo_id, name, float(score), model_id, float(rest[0]) if rest and rest[0] is not None else None)
+             for name, score, *rest in scored])
 
     def clear_zeroshot_tags(self) -> int:
         """Delete every zero-shot tag, and so every photo's tagged_model (a switch of model re-tags); user and
@@ -651,6 +669,38 @@ class PhotoCatalog:
             return (date.fromisoformat(lo[:10]), date.fromisoformat(hi[:10])) if lo and hi else None
         except ValueError:  # not written by us (imported by hand): no range rather than a wrong one
             return None
+
+    # -- tag confidence and undoing tag edits (issue #15: first run, tags, undo) -------------------
+    def tag_row(self, photo_id: int, name: str) -> TagRow | None:
+        """A photo's tag row as stored (rejected ones too), to put back exactly with restore_tag."""
+        row = self.conn.execute("SELECT name, source, score, model_id, confidence FROM tags "
+                                "WHERE photo_id = ? AND name = ?", (photo_id, name)).fetchone()
+        return TagRow(*row) if row else None
+
+    def restore_tag(self, photo_id: int, name: str, row: TagRow | None) -> None:
+        """Put a tag back as tag_row read it; None: the photo had no such tag, so it has none again."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
+            if row is not None:
+                self.conn.execute("INSERT INTO tags(photo_id, name, source, score, model_id, confidence) "
+                                  "VALUES (?, ?, ?, ?, ?, ?)",
+                                  (photo_id, row.name, row.source, row.score, row.model_id, row.confidence))
+
+    def tags_with_confidence(self, photo_id: int) -> list[TagRow]:
+        """A photo's tags that are not rejected: the user's first, then by confidence and score."""
+        rows = self.conn.execute(
+            "SELECT name, source, score, model_id, confidence FROM tags WHERE photo_id = ? AND source != 'rejected' "
+            "ORDER BY source = 'zeroshot', coalesce(confidence, 1) DESC, score DESC, name", (photo_id,))
+        return [TagRow(*r) for r in rows]
+
+    def tag_counts_by_confidence(self, min_confidence: float) -> dict[str, tuple[int, int]]:
+        """Each tag's (photos that have it for sure, photos that have it at all), most used first. For
+        sure: the user's own, or a zero-shot tag at or above min_confidence (or written before
+        confidences were kept)."""
+        rows = self.conn.execute(
+            "SELECT name, SUM(source = 'user' OR confidence IS NULL OR confidence >= ?), COUNT(*) FROM tags "
+            "WHERE source != 'rejected' GROUP BY name ORDER BY 3 DESC, 1", (min_confidence,))
+        return {n: (int(sure), int(total)) for n, sure, total in rows}
 
 def catalog_file_problem(path: Path) -> str | None:
     """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""

@@ -103,5 +103,12 @@ MIGRATIONS: tuple[str, ...] = (
         (SELECT model_id FROM tags WHERE tags.photo_id = photos.id AND source = 'zeroshot' LIMIT 1);
     CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL;
     """,
+    # next: a zero-shot tag's confidence (the model's probability for the tag among the whole vocabulary),
+    # so that the window can show uncertain tags apart from confident ones. Tags written before have none:
+    # their photos are marked untagged, so the next index re-tags them (a matrix product, no photo is read).
+    """
+    ALTER TABLE tags ADD COLUMN confidence REAL;
+    UPDATE photos SET tagged_model = NULL WHERE tagged_model IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

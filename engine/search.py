@@ -17,7 +17,7 @@ from engine.filters import SearchFilters
 from engine.imageio import open_photo
 from engine.library import Library
 from engine.preprocess import preprocess
-from engine.query import Term, parse_query
+from engine.query import Term, balanced_weights, parse_query
 from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
@@ -81,14 +81,31 @@ class PhotoSearch:
             raise ImageReadError(f"{os.fsdecode(path)}: {e}") from None
         return self.encoder.encode_images(preprocess(photo.image, self.encoder.preprocess_config))[0]
 
-    def query_vector(self, terms: list[Term]) -> np.ndarray:
+    def query_vector(self, terms: list[Term], balance: bool = True) -> np.ndarray:
+        """The terms' weighted sum as one unit vector; `balance` evens out the terms' spreads over the
+        library first (see engine.query: an image term otherwise drowns a text term)."""
+        vectors = [self.term_vector(term) for term in terms]
+        weights = [term.weight for term in terms]
+        if balance and len(terms) > 1:
+            weights = list(balanced_weights(weights, *self._term_spreads(vectors)))
         total = np.zeros(self.encoder.embed_dim, np.float32)
-        for term in terms:
-            total += np.float32(term.weight) * self.term_vector(term)
+        for weight, vec in zip(weights, vectors, strict=True):
+            total += np.float32(weight) * vec
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
             raise QueryError("the query's terms cancel each other out")
         return total / norm
+
+    def _term_spreads(self, vectors: list[np.ndarray]) -> tuple[list[float], list[float]]:
+        """Each term's mean score over the library sample and its best score over the whole library
+        (NaN where the library has no vectors yet: then the terms stay as they are)."""
+        typical, best = [], []
+        for vec in vectors:
+            sample = self.index.score_sample(vec)
+            top = self.index.search(vec, 1)
+            typical.append(float(sample.mean()) if len(sample) else float("nan"))
+            best.append(float(top.scores[0]) if len(top.scores) else float("nan"))
+        return typical, best
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:

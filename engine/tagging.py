@@ -3,6 +3,11 @@
 A tag is given to a photo when it is among the photo's best few tags AND it stands out for that tag
 across the library (its score is `min_z` standard deviations above the tag's mean over a library
 sample), unless the vocabulary fixes a threshold for the tag. User and rejected tags always win.
+
+Each tag also gets a confidence: the model's probability for it among the whole vocabulary (softmax at
+the model's logit scale). A tag that stands out in the library can still be one the model barely
+believes (the starter model's "watermelon" on 6 photos of 107 that hold none); below
+engine.tag_confidence.CONFIDENT the window shows it apart, as uncertain.
 """
 
 from __future__ import annotations
@@ -117,7 +122,8 @@ class ZeroShotTagger:
         else:
             self.col_mean = self.col_std = None
 
-    def assign(self, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+    def assign(self, vectors: np.ndarray) -> list[list[tuple[str, float, float]]]:
+        """Each photo's tags as (name, cosine score, confidence)."""
         scores = vectors @ self.text.T
         logits = scores * np.float32(self.encoder.folder.manifest.logit_scale)
         probs = np.exp(logits - logits.max(1, keepdims=True))
@@ -135,7 +141,7 @@ class ZeroShotTagger:
                 else:
                     ok = probs[row, col] >= MIN_PROB
                 if ok:
-                    tags.append((entry.name, s))
+                    tags.append((entry.name, s, float(probs[row, col])))
             out.append(tags)
         return out
 

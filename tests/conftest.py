@@ -25,6 +25,17 @@ def tiny_model(models_root: Path):
     return export_tiny(models_root / "tiny", variants=("fp32", "int8"))
 
 
+@pytest.fixture(scope="session")
+def starter_build(tmp_path_factory: pytest.TempPathFactory):
+    """The real offline starter model, built once per session (about a minute on 2 cores): its folder and
+    the progress reports of the build. For checks that need a model that knows what a cat is."""
+    from training.starter import build_starter
+
+    seen: list = []
+    folder = build_starter(tmp_path_factory.mktemp("starter-build") / "starter", progress=seen.append)
+    return folder, seen
+
+
 @pytest.fixture
 def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A models folder of this test alone: the shared session folder must not see its imports and removals."""

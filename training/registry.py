@@ -49,6 +49,9 @@ class RegistryEntry:
     size_bytes: int | None
     sha256: str | None
     description: str
+    photos_per_s: float | None = None  # the image tower's rate on the reference machine (see training.model_facts)
+    quality: str = ""  # what to expect, for people choosing a model
+    title: str = ""  # a name for people ("OpenCLIP ViT-B/32, LAION-2B"); the id stays what commands take
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RegistryEntry:
@@ -60,7 +63,9 @@ class RegistryEntry:
         size = d["size_bytes"]
         return cls(check_model_id(str(d["id"])), str(d["kind"]), str(d["arch"]), dict(d["weights"]),
                    str(d["licence"]), int(size) if size is not None else None,
-                   str(d["sha256"]).lower() if d["sha256"] else None, str(d["description"]))
+                   str(d["sha256"]).lower() if d["sha256"] else None, str(d["description"]),
+                   float(d["photos_per_s"]) if d.get("photos_per_s") else None, str(d.get("quality", "")),
+                   str(d.get("title", "")))
 
     @property
     def source(self) -> str:

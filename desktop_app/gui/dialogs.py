@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeyEvent, QPixmap
@@ -20,14 +19,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.gui.model_list import ModelChooser
 from desktop_app.gui.thumbs import pil_to_qimage
+from desktop_app.gui.worker import JobRunner
 from engine.catalog import PhotoCatalog
 from engine.errors import ImageReadError
 from engine.imageio import open_photo
 
 
 class PhotoViewer(QDialog):
-    """The photo large, EXIF-rotated; Left/Right for previous/next, Esc or Space to close."""
+    """The photo large, EXIF-rotated, never above 100% (a small photo is not blown up into a blur);
+    Left/Right for previous/next, F or F11 for full screen, Esc leaves full screen or closes, Space closes."""
 
     def __init__(self, catalog: PhotoCatalog, ids: list[int], row: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +39,7 @@ class PhotoViewer(QDialog):
         self.setStyleSheet("background: #111; color: #ddd;")
         layout = QVBoxLayout(self)
         self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(1, 1)  # the label follows the window; the pixmap never dictates its size
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.image, 1)
         layout.addWidget(self.caption)
@@ -49,29 +52,54 @@ class PhotoViewer(QDialog):
         if photo is None:
             return
         try:
-            decoded = open_photo(photo.fs_path, min_side=max(self.width(), self.height(), 1200))
+            screen = self.screen().size() if self.screen() else self.size()
+            decoded = open_photo(photo.fs_path, min_side=max(screen.width(), screen.height(), 1200))
             self._pixmap = QPixmap.fromImage(pil_to_qimage(decoded.image))
             text = os.path.basename(photo.path)
         except ImageReadError as e:
             self._pixmap = QPixmap()
             text = f"{os.path.basename(photo.path)}: {e}"
-        self.caption.setText(f"{text}   ({self.row + 1} of {len(self.ids)})")
+        self.caption.setText(f"{text}   ({self.row + 1} of {len(self.ids)})   \u2022   F: full screen")
         self._fit()
 
+    def shown_size(self) -> tuple[int, int]:
+        """The photo's size on screen in device pixels (0, 0 when none)."""
+        pm = self.image.pixmap()
+        return (0, 0) if pm is None or pm.isNull() else (pm.width(), pm.height())
+
     def _fit(self) -> None:
-        if not self._pixmap.isNull():
-            self.image.setPixmap(self._pixmap.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation))
+        if self._pixmap.isNull():
+            self.image.setPixmap(QPixmap())
+            return
+        ratio = self.devicePixelRatioF()
+        room = self.image.size() * ratio
+        if self._pixmap.width() <= room.width() and self._pixmap.height() <= room.height():
+            shown = QPixmap(self._pixmap)  # fits: at 100%, one photo pixel per screen pixel
+        else:
+            shown = self._pixmap.scaled(room, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.SmoothTransformation)
+        shown.setDevicePixelRatio(ratio)
+        self.image.setPixmap(shown)
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
         self._fit()
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
 
     def keyPressEvent(self, e: QKeyEvent) -> None:
         if e.key() in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown):
             self.show_row(self.row + 1)
         elif e.key() in (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp):
             self.show_row(self.row - 1)
+        elif e.key() in (Qt.Key.Key_F, Qt.Key.Key_F11):
+            self.toggle_full_screen()
+        elif e.key() == Qt.Key.Key_Escape and self.isFullScreen():
+            self.showNormal()
         elif e.key() in (Qt.Key.Key_Space, Qt.Key.Key_Escape):
             self.accept()
         else:
@@ -101,24 +129,18 @@ class FailedFilesDialog(QDialog):
 
 
 class SettingsDialog(QDialog):
-    """Model, device, thumbnail size and cache limit, kept in QSettings."""
+    """Model (with size, speed on this computer and a quality note for each, and Import a checkpoint...),
+    device, thumbnail size and cache limit, kept in QSettings."""
 
-    def __init__(self, settings: QSettings, models: list[tuple[str, str]], active_model: str,
-                 parent: QWidget | None = None, offline_note: Callable[[], str] | None = None) -> None:
+    def __init__(self, settings: QSettings, active_model: str, parent: QWidget | None = None,
+                 runner: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("Photosift settings")
+        self.resize(720, 640)
         form = QFormLayout(self)
-        self.model = QComboBox()
-        for model_id, label in models:
-            self.model.addItem(label, model_id)
-        idx = self.model.findData(active_model)
-        self.model.setCurrentIndex(max(idx, 0))
-        form.addRow("Model", self.model)
-        self.model_note = QLabel(offline_note() if offline_note else "")
-        self.model_note.setWordWrap(True)
-        self.model_note.setStyleSheet("color: #666;")
-        form.addRow("", self.model_note)
+        self.models = ModelChooser(runner, active_model, str(settings.value("device", "auto")), self)
+        form.addRow("Model", self.models)
         self.device = QComboBox()
         for label, value in (("Automatic (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
             self.device.addItem(label, value)
@@ -134,9 +156,10 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self._active = active_model
 
     def chosen_model(self) -> str:
-        return str(self.model.currentData())
+        return self.models.chosen_model() or self._active
 
     def accept(self) -> None:
         self.settings.setValue("device", self.device.currentData())

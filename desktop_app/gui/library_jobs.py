@@ -165,30 +165,17 @@ class LibraryJobs:
 
     # -- settings -------------------------------------------------------------------------
     def model_choices(self) -> list[tuple[str, str]]:
-        try:
-            from training.registry import list_models
+        """(id, what Settings says of it) for every model; read here, on the GUI thread (tests, scripts)."""
+        from desktop_app.gui.model_list import describe, read_facts
 
-            def label(m) -> str:
-                size = f", ~{m.size / 1e6:.0f} MB" if m.size else ""
-                return m.id if m.installed else f"{m.id}  (download{size})"
-
-            return [(m.id, label(m)) for m in list_models()]
-        except ImportError:
-            from engine.modelfolder import installed_model_ids
-
-            return [(m, m) for m in sorted({*installed_model_ids(), "starter"})]
+        facts, online = read_facts()
+        return [(f.id, describe(f, online, self.lib.active_model_id)) for f in facts]
 
     def open_settings(self) -> None:
-        note = (
-            "A model that is not installed is downloaded first (progress in the status bar, Cancel stops "
-            "it); the library switches once it is ready. Offline, the built-in starter model works, or "
-            "import a checkpoint with `photosift models import`."
-        )
-        dialog = SettingsDialog(
-            self.settings, self.model_choices(), self.lib.active_model_id, self, offline_note=lambda: note
-        )
+        dialog = SettingsDialog(self.settings, self.lib.active_model_id, self, runner=self.runner)
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
+        dialog.models.cancel_import()
 
     def apply_settings(self, model_id: str) -> None:
         self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))

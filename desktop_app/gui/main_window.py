@@ -44,6 +44,7 @@ from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRe
 from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.imageio import is_photo_name
@@ -208,6 +209,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             w.setVisible(False)
             sb.addPermanentWidget(w)
         sb.addPermanentWidget(self.failed_button)
+        self.undo_notice = UndoNotice(self.details.undo_stack, self)  # "Rejected tag ... [Undo]", and Ctrl+Z
+        sb.addWidget(self.undo_notice)
 
         self.toast = QLabel(self)
         self.toast.setStyleSheet("background: #323232; color: white; padding: 10px 14px; border-radius: 8px;")
@@ -224,23 +227,17 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         return edit
 
     def _welcome(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addStretch(1)
-        title = QLabel("Welcome to Photosift")
-        title.setStyleSheet("font-size: 26px; font-weight: 600;")
-        text = QLabel("Add a folder of photos. Photosift indexes it on this computer, then you can search it by "
-                      "words, find similar photos with one click, and browse by folder, date and tag.\n"
-                      "Nothing leaves your machine.")
-        text.setWordWrap(True)
-        text.setMaximumWidth(560)
-        button = QPushButton("Add a photo folder\u2026")
-        button.setStyleSheet("font-size: 15px; padding: 10px 24px;")
-        button.clicked.connect(self.choose_folder)
-        for w in (title, text, button):
-            layout.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addStretch(2)
-        return page
+        from desktop_app.gui.welcome import WelcomePage
+
+        self.welcome = WelcomePage()
+        self.welcome.index_now.connect(self.choose_folder)
+        self.welcome.download.connect(self._download_then_add_folder)
+        return self.welcome
+
+    def _download_then_add_folder(self, model_id: str) -> None:
+        """First run, "Download and use": the download starts, and indexing waits for the switch."""
+        self.switch_model(model_id)
+        self.choose_folder()
 
     def _shortcuts(self) -> None:
         for keys, slot in ((QKeySequence.StandardKey.Find, self.search_box.setFocus),
@@ -274,6 +271,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         has_roots = bool(self.lib.catalog.roots())
         self.stack.setCurrentIndex(1 if has_roots else 0)
         self._show_date_range()
+        if not has_roots and not self.welcome.facts:
+            self.welcome.load(self.runner)
         self._refresh_sidebar()
         if self.mode == "browse":
             self.load_browse()

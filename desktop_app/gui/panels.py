@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QFont, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.gui.grid import offline_root_ids
+from desktop_app.gui.tag_undo import TagEdit
 from engine.catalog import MAX_TAG_LENGTH, Photo, PhotoCatalog, Root
+from engine.tag_confidence import CONFIDENT
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
 TagRole = Qt.ItemDataRole.UserRole + 11
@@ -34,8 +37,22 @@ class SidebarData:
     total: int
     roots: list[Root]
     dir_counts: list[tuple[str, int]]  # folder path (ending in a separator) -> photos directly in it
-    tag_counts: dict[str, int]
+    tag_counts: dict[str, int]  # tags some photo has for sure (the user's, or confident zero-shot ones)
     offline: set[int] = field(default_factory=set)  # roots offline now (see offline_root_ids)
+    uncertain_tags: dict[str, int] = field(default_factory=dict)  # zero-shot tags the model is unsure of everywhere
+    sure_counts: dict[str, int] = field(default_factory=dict)  # of tag_counts' photos, those that are sure
+
+
+def split_tag_counts(catalog: PhotoCatalog) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(tags some photo has for sure -> photos with the tag, tags only ever uncertain -> photos, sure counts).
+    A tag's count is every photo that has it: what clicking it shows."""
+    sure: dict[str, int] = {}
+    uncertain: dict[str, int] = {}
+    sure_counts: dict[str, int] = {}
+    for name, (n_sure, total) in catalog.tag_counts_by_confidence(CONFIDENT).items():
+        (sure if n_sure else uncertain)[name] = total
+        sure_counts[name] = n_sure
+    return sure, uncertain, sure_counts
 
 
 class LibrarySidebar(QWidget):
@@ -63,6 +80,13 @@ class LibrarySidebar(QWidget):
         tags_label.setStyleSheet("font-weight: 600; padding: 6px 4px 2px 4px;")
         layout.addWidget(tags_label)
         layout.addWidget(self.tags, 2)
+        # Zero-shot tags the model is unsure of are noise on a list people browse by: hidden until asked for.
+        self.show_uncertain = QCheckBox("Show uncertain tags")
+        self.show_uncertain.setToolTip("Tags the model suggested without being sure of them "
+                                       f"(below {CONFIDENT:.0%} of its belief on every photo)")
+        self.show_uncertain.toggled.connect(lambda _on: self._render_tags())
+        layout.addWidget(self.show_uncertain)
+        self._tag_data: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
 
     def refresh(self, catalog: PhotoCatalog) -> None:
         self.show_data(self.load(catalog))
@@ -73,7 +97,9 @@ class LibrarySidebar(QWidget):
         (with its own connection): on a big library the folder counts take a few hundred milliseconds."""
         dir_counts = catalog.folder_counts()
         roots = catalog.roots()
-        return SidebarData(catalog.counts()["total"], roots, dir_counts, catalog.tag_counts(), offline_root_ids(roots))
+        sure, uncertain, sure_counts = split_tag_counts(catalog)
+        return SidebarData(catalog.counts()["total"], roots, dir_counts, sure, offline_root_ids(roots), uncertain,
+                           sure_counts)
 
     def show_data(self, data: SidebarData) -> None:
         self.folders.clear()
@@ -108,17 +134,38 @@ class LibrarySidebar(QWidget):
             self._add_children(item, root.path.rstrip(os.sep), tree)
             item.setExpanded(True)
         self.folders.setCurrentItem(everything)
-        self.show_tags(data.tag_counts)
+        self.show_tags(data.tag_counts, data.uncertain_tags, data.sure_counts)
 
     def refresh_tags(self, catalog: PhotoCatalog) -> None:
-        self.show_tags(catalog.tag_counts())
+        self.show_tags(*split_tag_counts(catalog))
 
-    def show_tags(self, tag_counts: dict[str, int]) -> None:
+    def show_tags(self, tag_counts: dict[str, int], uncertain: dict[str, int] | None = None,
+                  sure_counts: dict[str, int] | None = None) -> None:
+        self._tag_data = (tag_counts, uncertain or {}, sure_counts or {})
+        self._render_tags()
+
+    def _render_tags(self) -> None:
+        tag_counts, uncertain, sure_counts = self._tag_data
         self.tags.clear()
         for name, count in tag_counts.items():
             it = QListWidgetItem(f"{name}  ({count})")
             it.setData(TagRole, name)
+            sure = sure_counts.get(name, count)
+            if sure < count:
+                it.setToolTip(f"{sure} for sure, {count - sure} uncertain")
             self.tags.addItem(it)
+        self.show_uncertain.setText(f"Show uncertain tags ({len(uncertain)})")
+        self.show_uncertain.setVisible(bool(uncertain))
+        if self.show_uncertain.isChecked():
+            font = QFont(self.tags.font())
+            font.setItalic(True)
+            for name, count in uncertain.items():
+                it = QListWidgetItem(f"{name}  ({count})")
+                it.setData(TagRole, name)
+                it.setForeground(Qt.GlobalColor.gray)
+                it.setFont(font)
+                it.setToolTip("uncertain: the model suggested it without being sure")
+                self.tags.addItem(it)
 
     def _add_children(self, parent: QTreeWidgetItem, folder: str, tree: dict) -> None:
         for name in sorted(tree):
@@ -158,6 +205,7 @@ class DetailsPanel(QWidget):
         super().__init__(parent)
         self.photo: Photo | None = None
         self.catalog: PhotoCatalog | None = None
+        self.undo_stack = QUndoStack(self)  # tag edits, undone with the status bar's Undo or Ctrl+Z
         layout = QVBoxLayout(self)
         self.preview = QLabel("No photo selected")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -244,28 +292,47 @@ class DetailsPanel(QWidget):
         self.tag_list.clear()
         if self.photo is None or self.catalog is None:
             return
-        for name, source, score in self.catalog.tags_of(self.photo.id):
-            label = f"{name}   (yours)" if source == "user" else f"{name}   {score:.2f}"
+        rows = self.catalog.tags_with_confidence(self.photo.id)
+        sure = [r for r in rows if not r.uncertain(CONFIDENT)]
+        unsure = [r for r in rows if r.uncertain(CONFIDENT)]
+        for r in sure:
+            label = f"{r.name}   (yours)" if r.source == "user" else \
+                f"{r.name}   {r.confidence:.0%}" if r.confidence is not None else f"{r.name}   {r.score:.2f}"
             it = QListWidgetItem(label)
-            it.setData(TagRole, name)
+            it.setData(TagRole, r.name)
             self.tag_list.addItem(it)
+        if unsure:  # apart, below a line: the model suggested them without being sure
+            header = QListWidgetItem("uncertain:")
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            header.setForeground(Qt.GlobalColor.gray)
+            self.tag_list.addItem(header)
+            for r in unsure:
+                it = QListWidgetItem(f"{r.name}   {r.confidence:.0%}?")
+                it.setData(TagRole, r.name)
+                it.setForeground(Qt.GlobalColor.gray)
+                it.setToolTip("The model is not sure of this tag: confirm it, or reject it")
+                self.tag_list.addItem(it)
 
     def _edit_selected(self, confirm: bool) -> None:
         item = self.tag_list.currentItem()
-        if item is None or self.photo is None or self.catalog is None:
+        if item is None or item.data(TagRole) is None or self.photo is None or self.catalog is None:
             return
-        name = item.data(TagRole)
-        if confirm:
-            self.catalog.set_user_tag(self.photo.id, name)
-        else:
-            self.catalog.reject_tag(self.photo.id, name)
-        self._fill_tags()
-        self.tags_changed.emit(self.photo.id)
+        self._edit(item.data(TagRole), "confirm" if confirm else "reject")
+
+    def _edit(self, name: str, action: str) -> None:
+        assert self.photo is not None and self.catalog is not None
+        self.undo_stack.push(TagEdit(self.catalog, self.photo.id, name, action, os.path.basename(self.photo.path),
+                                     self._tags_edited))
+
+    def _tags_edited(self, photo_id: int) -> None:
+        if self.photo is not None and self.photo.id == photo_id:
+            self._fill_tags()
+        self.tags_changed.emit(photo_id)
 
     def _add_tag(self) -> None:
         name = self.new_tag.text().strip().lower()
         if name and self.photo is not None and self.catalog is not None:
-            self.catalog.set_user_tag(self.photo.id, name)
+            from engine.catalog import clean_tag
+
+            self._edit(clean_tag(name), "add")  # a bad name is refused here, before anything is recorded
             self.new_tag.clear()
-            self._fill_tags()
-            self.tags_changed.emit(self.photo.id)

@@ -206,3 +206,73 @@ def test_status_line_names_the_stage_and_what_it_is_doing(window):
 def test_ctrl_q_quits(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, window, tmp_path):
+    from desktop_app.gui.dialogs import PhotoViewer
+
+    folder = tmp_path / "small"
+    write_jpeg(folder / "small.jpg", size=(320, 200))
+    _index(qtbot, window, folder)
+    viewer = PhotoViewer(window.lib.catalog, window.grid_model.ids, 0, window)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    viewer.activateWindow()  # as exec() makes it: the main window's own Esc shortcut must not take the key
+    qtbot.waitUntil(viewer.isActiveWindow)
+    ratio = viewer.devicePixelRatioF()
+    assert viewer.image.width() > 320 and viewer.image.height() > 200  # room to blow it up: it is not
+    assert viewer.shown_size() == (320, 200) and viewer.image.pixmap().devicePixelRatio() == ratio
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.waitUntil(viewer.isFullScreen)
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # Esc leaves full screen first ...
+    qtbot.waitUntil(lambda: not viewer.isFullScreen())
+    assert viewer.isVisible()
+    qtbot.keyClick(viewer, Qt.Key.Key_F11)
+    qtbot.waitUntil(viewer.isFullScreen)
+    viewer.resize(200, 150)  # ... and a photo larger than the room is scaled down to fit
+    viewer.showNormal()
+    viewer.resize(220, 160)
+    qtbot.waitUntil(lambda: viewer.shown_size()[0] < 320)
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # then closes
+    assert not viewer.isVisible()
+
+
+def test_uncertain_tags_are_apart_and_a_rejected_tag_comes_back_with_undo(qtbot, window, photo_dir):
+    _index(qtbot, window, photo_dir)
+    cat = window.lib.catalog
+    coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
+    rocket = cat.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
+    with cat.transaction():
+        cat.put_zeroshot_tags("tiny", coffee.id, [("coffee", 0.31, 0.92), ("watermelon", 0.2, 0.03)])
+        cat.put_zeroshot_tags("tiny", rocket.id, [("rocket", 0.3, 0.88), ("watermelon", 0.2, 0.02)])
+    window.sidebar.refresh_tags(cat)
+
+    def sidebar():
+        return [window.sidebar.tags.item(i).text() for i in range(window.sidebar.tags.count())]
+
+    assert "coffee  (1)" in sidebar() and not any(t.startswith("watermelon") for t in sidebar())
+    assert window.sidebar.show_uncertain.isVisibleTo(window.sidebar)
+    window.sidebar.show_uncertain.setChecked(True)
+    assert "watermelon  (2)" in sidebar() and sidebar().index("watermelon  (2)") > sidebar().index("rocket  (1)")
+    window.sidebar.show_uncertain.setChecked(False)
+
+    window.details.show_photo(coffee, cat)
+    labels = [window.details.tag_list.item(i).text() for i in range(window.details.tag_list.count())]
+    assert labels == ["coffee   92%", "uncertain:", "watermelon   3%?"]
+
+    before = cat.tag_row(coffee.id, "coffee")
+    window.details.tag_list.setCurrentRow(0)
+    window.details.reject_button.click()
+    assert cat.tag_row(coffee.id, "coffee").source == "rejected" and "coffee  (1)" not in sidebar()
+    assert window.undo_notice.isVisible()
+    assert "Rejected tag \u201ccoffee\u201d on coffee.jpg" in window.undo_notice.label.text()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.details.tag_list.setFocus()
+    qtbot.keyClick(window.details.tag_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z
+    assert cat.tag_row(coffee.id, "coffee") == before  # exactly as it was: source, score, model, confidence
+    assert "coffee  (1)" in sidebar() and window.details.tag_list.item(0).text() == "coffee   92%"
+    window.details.tag_list.setCurrentRow(0)
+    window.details.reject_button.click()
+    window.undo_notice.button.click()  # the status bar's Undo does the same
+    assert cat.tag_row(coffee.id, "coffee") == before

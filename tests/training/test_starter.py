@@ -145,15 +145,15 @@ def test_missing_checkpoint_and_bad_heads_are_model_folder_errors(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_build_starter_exports_a_working_model_folder(tmp_path: Path, sample_arrays: dict[str, np.ndarray]) -> None:
+def test_build_starter_exports_a_working_model_folder(starter_build, sample_arrays: dict[str, np.ndarray]) -> None:
     from PIL import Image
 
     from engine.encoder import ClipEncoder
     from engine.preprocess import preprocess
-    from training.starter import STARTER_ID, build_starter
+    from training.starter import STARTER_ID
 
-    seen = []
-    folder = build_starter(tmp_path / "starter", progress=seen.append)
+    folder, seen = starter_build
+    tmp_path = folder.path.parent
     assert folder.model_id == STARTER_ID and folder.manifest.embed_dim == 1280
     assert folder.manifest.tokenizer.kind == "hf" and folder.manifest.tokenizer.context_length == 64
     assert folder.preprocess.mean == (0.5, 0.5, 0.5)

@@ -6,7 +6,7 @@ Only vectors of the encoder's model are searched, so two models' vectors never m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -16,8 +16,9 @@ from engine.catalog import Photo
 from engine.errors import ImageReadError, PhotosiftError, QueryError
 from engine.imageio import open_photo
 from engine.library import Library
+from engine.places import Place
 from engine.preprocess import preprocess
-from engine.query import Term, parse_query
+from engine.query import Term, parse_query, split_places
 from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
@@ -34,10 +35,11 @@ class SearchFilters:
     date_from: date | None = None
     date_to: date | None = None
     tag: str | None = None
+    place: str | None = None  # a place name at any level, or "country > region > city" (engine.places)
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag))
+        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag, self.place))
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,13 @@ class SearchResult:
     photo: Photo
     score: float
     offline: bool = False  # its folder is unplugged or unreachable: listed, but cannot be opened now
+    place: Place | None = None  # where it was taken (from its GPS), when known
 
     def to_dict(self) -> dict[str, object]:
         p = self.photo
         return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
-                "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline}
+                "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline,
+                "place": self.place.to_dict() if self.place else None}
 
 
 class PhotoSearch:
@@ -104,7 +108,22 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        return self.search_vector(self.query_vector(parse_query(query)), options)
+        """A query with only a `place:` filter lists that place's photos, newest first (score 0)."""
+        terms, place = split_places(parse_query(query))
+        if not terms:
+            return self.in_place(place or "", options)
+        return self.search_vector(self.query_vector(terms), options, place=place)
+
+    def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        """The photos taken in `place` (and passing the other filters), newest first."""
+        ids = self._allowed_ids(replace(options.filters, place=None), place)
+        photos = self.library.catalog.photos_by_ids([int(i) for i in ids] if ids is not None else [])
+        offline = self._offline_roots()
+        dated = sorted((p for p in photos.values() if p.taken_at), key=lambda p: p.taken_at or "", reverse=True)
+        chosen = (dated + sorted((p for p in photos.values() if not p.taken_at), key=lambda p: p.path))
+        chosen = chosen[: options.limit]
+        places = self.library.catalog.places_of([p.id for p in chosen])
+        return [SearchResult(p, 0.0, p.root_id in offline, places.get(p.id)) for p in chosen]
 
     def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
@@ -117,8 +136,9 @@ class PhotoSearch:
         return results[: options.limit]
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
-                      exclude: set[int] | None = None) -> list[SearchResult]:
-        allowed = self._allowed_ids(options.filters)
+                      exclude: set[int] | None = None, place: str | None = None) -> list[SearchResult]:
+        """`place`: a place the results must also be in (a query's `place:` term), besides options' filters."""
+        allowed = self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []
         want = options.limit + len(exclude or ())
@@ -137,7 +157,9 @@ class PhotoSearch:
         photos = self.library.catalog.photos_by_ids(ids)
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         offline = self._offline_roots()
-        results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline) for i in ids if i in photos]
+        places = self.library.catalog.places_of(ids)
+        results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline, places.get(i))
+                   for i in ids if i in photos]
         if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
             dated = sorted((r for r in results if r.photo.taken_at), key=lambda r: r.photo.taken_at or "",
                            reverse=True)
@@ -148,8 +170,8 @@ class PhotoSearch:
         """Roots the last scan found offline, or whose folder is not there now (one stat per root)."""
         return {r.id for r in self.library.catalog.roots() if r.state == "offline" or not os.path.isdir(r.path)}
 
-    def _allowed_ids(self, f: SearchFilters) -> np.ndarray | None:
-        if not f.active:
+    def _allowed_ids(self, f: SearchFilters, place: str | None = None) -> np.ndarray | None:
+        if not f.active and place is None:
             return None
         clauses, params = ["status = 'ok'"], []
         if f.folder:
@@ -165,6 +187,14 @@ class PhotoSearch:
         if f.tag:
             clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
             params.append(f.tag)
+        for spec in (f.place, place):
+            if spec is not None:
+                try:
+                    clause, more = self.library.catalog.place_filter_sql(spec)
+                except ValueError as e:
+                    raise QueryError(str(e)) from None
+                clauses.append(clause)
+                params += more
         rows = self.library.catalog.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(clauses)} ORDER BY id",
                                                  params).fetchall()
         return np.array([r[0] for r in rows], dtype=np.uint64)

@@ -573,9 +573,11 @@ class PhotoCatalog:
     def put_places(self, rows: Sequence[tuple[int, float, float, Place | None]]) -> None:
         """(photo id, lat, lon, place or None for "no place") for each photo looked up, in one transaction."""
         with self.transaction():
+            # Only photos still there: the window names places beside an index that may forget photos meanwhile.
             self.conn.executemany(
                 "INSERT INTO places(photo_id, lat, lon, city, region, country, country_code, city_key, "
-                "region_key, country_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(photo_id) DO UPDATE SET "
+                "region_key, country_key) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM photos WHERE id = ?1) ON CONFLICT(photo_id) DO UPDATE SET "
                 "lat = excluded.lat, lon = excluded.lon, city = excluded.city, region = excluded.region, "
                 "country = excluded.country, country_code = excluded.country_code, city_key = excluded.city_key, "
                 "region_key = excluded.region_key, country_key = excluded.country_key",

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -201,6 +202,17 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
         catalog.put_places([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
         done += len(todo)
         clock.report(done)
+
+
+def name_library_places(library_dir: Path, progress: ProgressCallback, token: CancelToken) -> int:
+    """The window's job (in a child process): name the places a library's catalog lacks. It takes no write
+    lock: it writes only place rows, each batch in its own short transaction, so an index may run beside it."""
+    from engine.library import Library
+
+    with Library.open(library_dir) as lib:
+        if lib.catalog.read_only:
+            return 0
+        return fill_places(lib.catalog, progress=progress, cancel=token)
 
 
 PlaceTree = dict[str, tuple[int, dict[str, tuple[int, dict[str, int]]]]]

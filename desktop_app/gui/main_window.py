@@ -38,6 +38,7 @@ from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.places import PlacesTree, add_places_section
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.mode = "browse"
         self.folder_filter: str | None = None
         self.tag_filter: str | None = None
+        self.place_filter: str | None = None  # a place spec (engine.places)
         self.last_query = ""
         self._last_search: tuple[str, Callable[[Any, Any], Any]] | None = None  # what _rerun repeats
         self._counts: dict[str, int] | None = None  # the catalog's counts as last read
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._shortcuts()
         self.refresh_library()
+        self._name_places()
         _settle_heap()
 
     # -- layout ---------------------------------------------------------------------------
@@ -164,6 +167,8 @@ class MainWindow(QMainWindow):
         self.sidebar = LibrarySidebar()
         self.sidebar.folder_chosen.connect(self._folder_chosen)
         self.sidebar.tag_chosen.connect(self._tag_chosen)
+        self.places = add_places_section(self.sidebar)
+        self.places.place_chosen.connect(self._place_chosen)
         self.details = DetailsPanel()
         self.details.find_similar.connect(self.find_similar)
         self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
@@ -310,6 +315,18 @@ class MainWindow(QMainWindow):
                 then()
 
         self._read_catalog("sidebar", LibrarySidebar.load, show)
+        self._read_catalog("places", PlacesTree.load, self.places.show_counts)
+
+    def _name_places(self) -> None:
+        """Photos indexed before places existed are named once, in a child process (loading the place data
+        takes a second of CPU the GUI thread must not lose); new photos are named by each index."""
+        if self.lib.catalog.read_only or not self.lib.catalog.count_photos_needing_place():
+            return
+        from engine.places import name_library_places
+
+        self.runner.start_process(name_library_places, (self.library_dir,), name="places",
+                                  on_done=lambda _n: self._refresh_sidebar(),
+                                  on_error=lambda message: log.warning("places: %s", message))
 
     def _update_status(self, extra: str | None = None, recount: bool = True) -> None:
         """The status line; `recount=False` reuses the last counts (progress reports come often)."""
@@ -342,6 +359,10 @@ class MainWindow(QMainWindow):
         if self.tag_filter:
             clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? AND source != 'rejected')")
             params.append(self.tag_filter)
+        if self.place_filter:
+            clause, more = PhotoCatalog.place_filter_sql(self.place_filter)
+            clauses.append(clause)
+            params += more
         lo, hi = self._dates()
         if lo:
             clauses.append("substr(taken_at, 1, 10) >= ?")
@@ -381,7 +402,7 @@ class MainWindow(QMainWindow):
         """The grid for the current folder/tag/date filters, read off the GUI thread (~85 ms of SQL at 100k
         photos); a newer request or a search that lands first wins."""
         self.mode = "browse"
-        self.back_action.setVisible(bool(self.folder_filter or self.tag_filter))
+        self.back_action.setVisible(bool(self.folder_filter or self.tag_filter or self.place_filter))
         self._grid_generation += 1  # what was on its way for the previous content is dropped
 
         def show(result: GridRead | None, current: bool) -> None:
@@ -445,7 +466,7 @@ class MainWindow(QMainWindow):
         from engine.search import SearchFilters
 
         lo, hi = self._dates()
-        return SearchFilters(self.folder_filter, lo, hi, self.tag_filter)
+        return SearchFilters(self.folder_filter, lo, hi, self.tag_filter, self.place_filter)
 
     def _folder_chosen(self, folder: str | None) -> None:
         self.folder_filter, self.tag_filter = folder, None
@@ -453,6 +474,10 @@ class MainWindow(QMainWindow):
 
     def _tag_chosen(self, tag: str | None) -> None:
         self.tag_filter = tag
+        self._rerun()
+
+    def _place_chosen(self, place: str | None) -> None:
+        self.place_filter = place
         self._rerun()
 
     def _rerun(self) -> None:
@@ -464,8 +489,9 @@ class MainWindow(QMainWindow):
             self.load_browse()
 
     def back(self) -> None:
-        if self.mode == "results" or self.folder_filter or self.tag_filter:
-            self.folder_filter = self.tag_filter = None
+        if self.mode == "results" or self.folder_filter or self.tag_filter or self.place_filter:
+            self.folder_filter = self.tag_filter = self.place_filter = None
+            self.places.clearSelection()
             self.last_query = ""
             self._last_search = None
             self.search_box.clear()

@@ -39,6 +39,7 @@ from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDial
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.places import PlacesTree, add_places_section
+from desktop_app.gui.watching import LibraryWatcher
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
@@ -108,6 +109,9 @@ class MainWindow(QMainWindow):
         self._shortcuts()
         self.refresh_library()
         self._name_places()
+        self.watcher: LibraryWatcher | None = None
+        if str(self.settings.value("watch_folders", "true")).lower() == "true":
+            self.watcher = LibraryWatcher(self)
         _settle_heap()
 
     # -- layout ---------------------------------------------------------------------------
@@ -702,6 +706,7 @@ class MainWindow(QMainWindow):
             self._grow_grid()
         elif p.stage != self._index_stage and self._index_stage == "scan":
             self._refresh_sidebar()  # the scan has found every photo: show the folders' real counts now
+            self._grow_grid()  # and its new photos, committed by now (the scan's own reports come before that)
         self._index_stage = p.stage
 
     def _index_done(self, report: Any) -> None:
@@ -869,6 +874,8 @@ class MainWindow(QMainWindow):
         self._toast_timer.start()
 
     def closeEvent(self, event) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         self.runner.shutdown()
         self.loader.shutdown()
         self.lib.close()

@@ -39,8 +39,8 @@ from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDial
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.places import PlacesTree, add_places_section
-from desktop_app.gui.watching import LibraryWatcher
 from desktop_app.gui.thumbs import ThumbnailLoader
+from desktop_app.gui.watching import LibraryWatcher
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.catalog import PhotoCatalog
 from engine.imageio import is_photo_name

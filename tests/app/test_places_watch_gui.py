@@ -78,6 +78,12 @@ def test_places_sidebar_counts_filters_and_details(qtbot, window, trip):
     with qtbot.waitSignal(window.search_finished, timeout=30_000) as found:
         window.search("place:kyoto")
     assert found.args == [1]
+    # a catalog from before places: named once when the window opens, in the background
+    window.lib.catalog.conn.execute("DELETE FROM places")
+    window._refresh_sidebar()
+    qtbot.waitUntil(lambda: "Portugal" not in _places(window), timeout=10_000)
+    window._name_places()
+    qtbot.waitUntil(lambda: _places(window).get("Portugal") == "3", timeout=30_000)
 
 
 @pytest.fixture

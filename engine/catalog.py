@@ -549,13 +549,14 @@ class PhotoCatalog:
         return {int(r[0]) for r in rows}
 
     # -- places (issue #16: GPS named offline; engine.places does the naming) ------------------
-    def photos_needing_place(self, limit: int = 1000) -> list[tuple[int, float, float]]:
-        """(id, lat, lon) of photos with a GPS position not yet looked up, or looked up for another position."""
+    def photos_needing_place(self, limit: int = 1000, after_id: int = 0) -> list[tuple[int, float, float]]:
+        """(id, lat, lon) of photos with a GPS position not yet looked up, or looked up for another position;
+        ids above `after_id` (a cursor: each batch reads on from the last, not from the start)."""
         rows = self.conn.execute(
             "SELECT p.id, p.gps_lat, p.gps_lon FROM photos p LEFT JOIN places g ON g.photo_id = p.id "
-            "WHERE p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL "
+            "WHERE p.id > ? AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL "
             "AND (g.photo_id IS NULL OR g.lat IS NOT p.gps_lat OR g.lon IS NOT p.gps_lon) ORDER BY p.id LIMIT ?",
-            (int(limit),))
+            (int(after_id), int(limit)))
         return [(int(i), float(la), float(lo)) for i, la, lo in rows]
 
     def count_photos_needing_place(self) -> int:

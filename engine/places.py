@@ -24,6 +24,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ class Place:
                 "country_code": self.country_code}
 
 
+@lru_cache(maxsize=1 << 16)  # a library's photos share a few hundred names: folding each once is enough
 def place_key(name: str) -> str:
     """How names are compared: case, accents and spacing do not count ("kyoto" finds "Kyōto")."""
     decomposed = unicodedata.normalize("NFKD", name)
@@ -165,14 +167,15 @@ class Gazetteer:
         chord, idx = self._tree.query(_unit(pts[:, 0], pts[:, 1]), k=k)
         chord, idx = np.atleast_2d(chord).reshape(len(pts), k), np.atleast_2d(idx).reshape(len(pts), k)
         km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+        ratio = km / self._cover_km[idx]
+        inside = ratio <= 1.0
+        # the place the photo is most inside; where none covers it, the nearest
+        best = np.where(inside.any(axis=1), np.argmin(np.where(inside, ratio, np.inf), axis=1), 0)
+        chosen = idx[np.arange(len(pts)), best]
         for row, (i, _) in enumerate(usable):
-            if km[row, 0] > MAX_KM:
-                continue
-            ratio = km[row] / self._cover_km[idx[row]]
-            inside = ratio <= 1.0
-            best = int(np.argmin(np.where(inside, ratio, np.inf))) if inside.any() else 0
-            j = int(idx[row, best])
-            out[i] = Place(self._city[j], self._region[j], self._country[j], self._code[j])
+            if km[row, 0] <= MAX_KM:
+                j = int(chosen[row])
+                out[i] = Place(self._city[j], self._region[j], self._country[j], self._code[j])
         return out
 
 
@@ -191,13 +194,14 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
         return 0
     clock = ProgressClock("places", total, progress)
     gazetteer = Gazetteer.shared()
-    done = 0
+    done = last = 0
     while True:
         if cancel:
             cancel.check()
-        todo = catalog.photos_needing_place(batch)
+        todo = catalog.photos_needing_place(batch, after_id=last)
         if not todo:
             return done
+        last = todo[-1][0]
         places = gazetteer.lookup([(lat, lon) for _, lat, lon in todo])
         catalog.put_places([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
         done += len(todo)

@@ -6,7 +6,7 @@ Only vectors of the encoder's model are searched, so two models' vectors never m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -116,7 +116,7 @@ class PhotoSearch:
 
     def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         """The photos taken in `place` (and passing the other filters), newest first."""
-        ids = self._allowed_ids(replace(options.filters, place=None), place)
+        ids = self._allowed_ids(options.filters, place)
         photos = self.library.catalog.photos_by_ids([int(i) for i in ids] if ids is not None else [])
         offline = self._offline_roots()
         dated = sorted((p for p in photos.values() if p.taken_at), key=lambda p: p.taken_at or "", reverse=True)

@@ -154,6 +154,7 @@ def test_indexed_photos_with_gps_are_found_by_place(lib, encoder, tmp_path):
     assert {r.place.city for r in found} == {"Lisbon"} and len(found) == 2
     both = SearchOptions(min_z=None, filters=SearchFilters(place="Portugal"))
     assert search.search("a photo place:Kyoto", both) == []  # a query's place and the filter must both hold
+    assert search.search("place:Kyoto", both) == [] and len(search.search("place:Lisbon", both)) == 2
     unnamed = search.search("a photo", SearchOptions(min_z=None, limit=100))
     assert {r.photo.path.rsplit("/", 1)[1] for r in unnamed if r.place is None} == {
         "no_exif.jpg", "null_island.jpg", "at_sea.jpg"}

@@ -101,7 +101,7 @@ class Query:
 class Chip:
     """One active filter as the window shows it; removing it is `state.remove_filter(key)`."""
 
-    key: str  # "folder" | "tag" | "from" | "to"
+    key: str  # "folder" | "tag" | "place" | "from" | "to"
     label: str
     tooltip: str = ""
 
@@ -150,6 +150,8 @@ class BrowseState:
             out.append(Chip("folder", f"Folder: {os.path.basename(f.folder.rstrip('/')) or f.folder}", f.folder))
         if f.tag:
             out.append(Chip("tag", f"Tag: {f.tag}"))
+        if f.place:
+            out.append(Chip("place", f"Place: {f.place.split('>')[-1].strip()}", f.place))
         if f.date_from:
             out.append(Chip("from", f"From {f.date_from.isoformat()}"))
         if f.date_to:
@@ -188,11 +190,15 @@ class BrowseState:
     def set_tag(self, tag: str | None) -> None:
         self._update(filters=replace(self._filters, tag=tag or None))
 
+    def set_place(self, place: str | None) -> None:
+        """A place spec (engine.places): one name at any level, or "country > region > city"."""
+        self._update(filters=replace(self._filters, place=place or None))
+
     def set_dates(self, date_from: date | None, date_to: date | None) -> None:
         self._update(filters=replace(self._filters, date_from=date_from, date_to=date_to))
 
     def remove_filter(self, key: str) -> None:
-        fields = {"folder": "folder", "tag": "tag", "from": "date_from", "to": "date_to"}
+        fields = {"folder": "folder", "tag": "tag", "place": "place", "from": "date_from", "to": "date_to"}
         if key not in fields:
             raise ValueError(f"no filter {key!r}; one of {', '.join(fields)}")
         self._update(filters=replace(self._filters, **{fields[key]: None}))

@@ -110,5 +110,26 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tags ADD COLUMN confidence REAL;
     UPDATE photos SET tagged_model = NULL WHERE tagged_model IS NOT NULL;
     """,
+    # places: each photo's GPS position named offline (engine.places). A row records the position it was
+    # looked up for (lat, lon), so a photo whose position changed is looked up again; NULL names mean "looked
+    # up, no place" (at sea, null island), so such photos are not looked up again on every index. The *_key
+    # columns are the names folded for comparison (case and accents do not count).
+    """
+    CREATE TABLE places (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        lat REAL,
+        lon REAL,
+        city TEXT,
+        region TEXT,
+        country TEXT,
+        country_code TEXT,
+        city_key TEXT,
+        region_key TEXT,
+        country_key TEXT
+    );
+    CREATE INDEX places_city ON places(city_key);
+    CREATE INDEX places_region ON places(region_key);
+    CREATE INDEX places_country ON places(country_key);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

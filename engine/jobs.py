@@ -48,7 +48,7 @@ ProgressCallback = Callable[[Progress], None]
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",
                 "download": "Downloading model", "verify": "Checking model", "load": "Loading model",
                 "build": "Building model", "export": "Exporting model", "prepare": "Preparing photos",
-                "train": "Training", "eval": "Evaluating"}
+                "train": "Training", "eval": "Evaluating", "places": "Naming places"}
 
 
 def stage_label(stage: str) -> str:

@@ -13,6 +13,9 @@ over a far wider range than a text term's (CLIP's modality gap: photo-photo cosi
 dog at 0.23, and `./cat.jpg - cat` still put the cat first). Each term is rescaled so that over the library
 its typical photo scores 0 and its best match 1; as the rescaling is linear in the photo's vector, the
 balanced terms still add up to ONE query vector, which the vector index searches as before.
+
+`place:NAME` is a filter, not a term to match: only photos taken there (engine.places: any level, case and
+accents aside; `place:"New York"` for names with spaces; `place:"Japan > Kyoto"` level by level).
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ import numpy as np
 
 from engine.errors import QueryError
 from engine.imageio import is_photo_name
+from engine.places import place_spec_keys
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d{1,18})$")  # beyond 18 digits no SQLite id
+_PLACE = re.compile(r"^place:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" | "image" | "photo"
-    value: str  # text, file path, or photo id
+    kind: str  # "text" | "image" | "photo" | "place" (a filter: see the module docstring)
+    value: str  # text, file path, photo id, or place name
     weight: float  # signed
 
     @property
@@ -77,8 +82,28 @@ def _looks_like_path(text: str) -> bool:
     return is_photo_name(text) and os.path.isfile(os.path.expanduser(text))
 
 
+_PLACE_ANYWHERE = re.compile(r'(?:(?<=\s)|^)place:("[^"]*"|[^\s"]+)', re.IGNORECASE)
+
+
+def _pull_places(query: str) -> tuple[str, list[Term]]:
+    """`place:` filters written anywhere ("beach place:Lisbon"), taken out of the query; quoted text is left."""
+    places: list[Term] = []
+    rest, last = [], 0
+    for m in _PLACE_ANYWHERE.finditer(query):
+        before = query[:m.start()]
+        if before.count('"') % 2:
+            continue  # inside a quoted phrase: just words
+        lead = before.rstrip()
+        sign = -1.0 if lead.endswith("-") and (len(lead) == 1 or lead[-2].isspace()) else 1.0
+        places.append(_place_term(m.group(1), sign))
+        rest.append(query[last:m.start()])
+        last = m.end()
+    rest.append(query[last:])
+    return "".join(rest), places
+
+
 def parse_query(query: str) -> list[Term]:
-    terms: list[Term] = []
+    query, terms = _pull_places(query)
     for sign, raw in _split(query.strip()):
         weight = 1.0
         m = _WEIGHT.match(raw)
@@ -91,7 +116,10 @@ def parse_query(query: str) -> list[Term]:
         text = unquoted if unquoted is not None else raw
         if not text:
             continue
-        if unquoted is None and _PHOTO.match(text):
+        place = _PLACE.match(text) if unquoted is None else None
+        if place is not None:
+            terms.append(_place_term(place.group(1), sign * weight))
+        elif unquoted is None and _PHOTO.match(text):
             terms.append(Term("photo", _PHOTO.match(text).group(1), sign * weight))  # type: ignore[union-attr]
         elif _looks_like_path(text):
             path = Path(text).expanduser()
@@ -102,7 +130,9 @@ def parse_query(query: str) -> list[Term]:
             terms.append(Term("text", text, sign * weight))
     if not terms:
         raise QueryError("empty query")
-    if all(t.weight <= 0 for t in terms):
+    if sum(t.kind == "place" for t in terms) > 1:
+        raise QueryError("a query takes one place: term (for a region or country, name that instead)")
+    if all(t.weight <= 0 for t in terms if t.kind != "place") and any(t.kind != "place" for t in terms):
         raise QueryError("a query needs at least one positive term")
     return terms
 
@@ -122,3 +152,21 @@ def balanced_weights(weights: Sequence[float], typical: Sequence[float], best: S
     if len(w) < 2 or not np.all(np.isfinite(spread)) or np.any(spread < MIN_SPREAD):
         return w
     return w / spread
+
+def _place_term(value: str, weight: float) -> Term:
+    name = value.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
+    if weight < 0:
+        raise QueryError(f"place:{name} filters the results; it cannot be subtracted")
+    try:
+        place_spec_keys(name)
+    except ValueError as e:
+        raise QueryError(str(e)) from None
+    return Term("place", name, weight)
+
+
+def split_places(terms: list[Term]) -> tuple[list[Term], str | None]:
+    """The terms to match, and the place a `place:` term asks for (None when there is none)."""
+    places = [t.value for t in terms if t.kind == "place"]
+    return [t for t in terms if t.kind != "place"], (places[0] if places else None)

@@ -6,7 +6,7 @@ Only vectors of the encoder's model are searched, so two models' vectors never m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,8 +16,9 @@ from engine.errors import ImageReadError, PhotosiftError, QueryError
 from engine.filters import SearchFilters
 from engine.imageio import open_photo
 from engine.library import Library
+from engine.places import Place
 from engine.preprocess import preprocess
-from engine.query import Term, balanced_weights, parse_query
+from engine.query import Term, balanced_weights, parse_query, split_places
 from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
@@ -41,11 +42,13 @@ class SearchResult:
     photo: Photo
     score: float
     offline: bool = False  # its folder is unplugged or unreachable: listed, but cannot be opened now
+    place: Place | None = None  # where it was taken (from its GPS), when known
 
     def to_dict(self) -> dict[str, object]:
         p = self.photo
         return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
-                "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline}
+                "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline,
+                "place": self.place.to_dict() if self.place else None}
 
 
 class PhotoSearch:
@@ -109,7 +112,22 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        return self.search_vector(self.query_vector(parse_query(query)), options)
+        """A query with only a `place:` filter lists that place's photos, newest first (score 0)."""
+        terms, place = split_places(parse_query(query))
+        if not terms:
+            return self.in_place(place or "", options)
+        return self.search_vector(self.query_vector(terms), options, place=place)
+
+    def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        """The photos taken in `place` (and passing the other filters), newest first."""
+        ids = self._allowed_ids(options.filters, place)
+        photos = self.library.catalog.photos_by_ids([int(i) for i in ids] if ids is not None else [])
+        offline = self._offline_roots()
+        dated = sorted((p for p in photos.values() if p.taken_at), key=lambda p: p.taken_at or "", reverse=True)
+        chosen = (dated + sorted((p for p in photos.values() if not p.taken_at), key=lambda p: p.path))
+        chosen = chosen[: options.limit]
+        places = self.library.catalog.places_of([p.id for p in chosen])
+        return [SearchResult(p, 0.0, p.root_id in offline, places.get(p.id)) for p in chosen]
 
     def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
@@ -122,8 +140,9 @@ class PhotoSearch:
         return results[: options.limit]
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
-                      exclude: set[int] | None = None) -> list[SearchResult]:
-        allowed = self._allowed_ids(options.filters)
+                      exclude: set[int] | None = None, place: str | None = None) -> list[SearchResult]:
+        """`place`: a place the results must also be in (a query's `place:` term), besides options' filters."""
+        allowed = self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []
         want = options.limit + len(exclude or ())
@@ -142,7 +161,9 @@ class PhotoSearch:
         photos = self.library.catalog.photos_by_ids(ids)
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         offline = self._offline_roots()
-        results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline) for i in ids if i in photos]
+        places = self.library.catalog.places_of(ids)
+        results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline, places.get(i))
+                   for i in ids if i in photos]
         if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
             dated = sorted((r for r in results if r.photo.taken_at), key=lambda r: r.photo.taken_at or "",
                            reverse=True)
@@ -153,7 +174,16 @@ class PhotoSearch:
         """Roots the last scan found offline, or whose folder is not there now (one stat per root)."""
         return {r.id for r in self.library.catalog.roots() if r.state == "offline" or not os.path.isdir(r.path)}
 
-    def _allowed_ids(self, f: SearchFilters) -> np.ndarray | None:
-        if not f.active:
+    def _allowed_ids(self, f: SearchFilters, place: str | None = None) -> np.ndarray | None:
+        if not f.active and place is None:
             return None
-        return np.array(self.library.catalog.filtered_photo_ids(f, indexed_only=True), dtype=np.uint64)
+        catalog = self.library.catalog
+        try:
+            if place is not None and f.place is not None and place != f.place:  # the sidebar's and the query's
+                also = set(catalog.filtered_photo_ids(SearchFilters(place=place)))
+                ids = [i for i in catalog.filtered_photo_ids(f, indexed_only=True) if i in also]
+            else:
+                ids = catalog.filtered_photo_ids(replace(f, place=place or f.place), indexed_only=True)
+        except ValueError as e:  # a malformed place spec
+            raise QueryError(str(e)) from None
+        return np.array(ids, dtype=np.uint64)

@@ -8,6 +8,7 @@ thumbnails are made, and temp files of killed processes are deleted.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from engine.atomic import sweep_stale_temps
@@ -22,9 +23,12 @@ from engine.indexer import (
 )
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
+from engine.places import PlaceDataError, fill_places
 from engine.scanner import ScanReport, scan
 from engine.tagging import tag_with_vocabulary
 from engine.vectorindex import VectorIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +39,7 @@ class UpdateReport:
     photos_tagged: int = 0  # new photos plus those a killed run left untagged
     thumbnails_made: int = 0  # thumbnails that were missing for indexed photos
     leftovers_removed: int = 0  # temp files and folders of killed runs
+    places_named: int = 0  # photos whose GPS position was looked up (new ones, and a catalog from before places)
 
 
 def sweep_leftovers(library: Library) -> int:
@@ -74,6 +79,10 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
                 report.tags_written = tag_with_vocabulary(catalog, encoder, library.paths.indexes, untagged,
                                                           progress=progress, cancel=cancel)
                 report.photos_tagged = len(untagged)
+        try:
+            report.places_named = fill_places(catalog, progress=progress, cancel=cancel)
+        except PlaceDataError as e:  # places are a nicety: the photos are indexed and searchable without them
+            log.warning("places not named: %s", e)
         if repair_thumbnails:
             missing = photos_missing_thumbnails(catalog, library.paths.thumbnails)
             if missing:

@@ -116,3 +116,17 @@ def store_vectors(cat, model_id: str, vectors: np.ndarray) -> list[int]:
                             fingerprint=str(i)) for i in range(len(vectors))]
     cat.put_embeddings(model_id, ids, vectors)
     return ids
+
+
+def gps_exif(lat: float, lon: float, taken: str | None = None) -> bytes:
+    """EXIF bytes with a GPS position (degrees, minutes, seconds as cameras write them) and a date taken."""
+    def dms(v: float) -> tuple[float, float, float]:
+        v = abs(v)
+        d, m = int(v), int(abs(v) * 60) % 60
+        return float(d), float(m), round((v - d - m / 60) * 3600, 4)
+
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal, "YYYY:MM:DD HH:MM:SS"
+    exif.get_ifd(0x8825).update({1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)})
+    return exif.tobytes()

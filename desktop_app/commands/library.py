@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confirm-deletions", action="store_true",
                    help="forget photos that vanished many at once (kept as missing in case a drive was unplugged)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep watching the folders and take in new, changed and deleted photos until Ctrl+C")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("status", help="counts, failed files, offline folders, model and index state")
@@ -138,6 +140,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 "failed_transient": i.failed_transient, "failed_permanent": i.failed - i.failed_transient,
                 "photos_tagged": report.photos_tagged, "tags_written": report.tags_written,
                 "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed}
+        data["places_named"] = report.places_named
         lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
                  f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
                  f"{s.deleted} deleted, {s.unchanged} unchanged",
@@ -155,6 +158,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         lines += [f"  skipped: {shown(p)}: {r}" for p, r in s.skipped]
         lines += [f"  could not read: {shown(p)}: {r}" for p, r in i.failures]
         _emit(args, data, "\n".join(lines))
+        if getattr(args, "watch", False):
+            from desktop_app.commands.watch import watch_library
+
+            return watch_library(lib, encoder, args)
     return 0
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import date
 
 from desktop_app.commands import bounded_int, catalog_key, photo_for_path, photo_id_ref, shown
 from desktop_app.models_runtime import load_encoder
 from engine.errors import PhotosiftError
 from engine.library import Library
-from engine.query import parse_query
+from engine.places import place_spec_keys
+from engine.query import parse_query, split_places
 from engine.search import (
     DEFAULT_LIMIT,
     DEFAULT_MIN_Z,
@@ -38,6 +40,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, help="taken on or before (YYYY-MM-DD)")
     p.add_argument("--tag", help="only photos with this tag")
+    p.add_argument("--place", metavar="NAME",
+                   help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
     p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
@@ -65,7 +69,21 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
-                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
+                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag, args.place))
+
+
+def _check_place(place: str | None, lib: Library) -> None:
+    """A malformed place is refused; photos whose place is not named yet are pointed out (they cannot match)."""
+    if place is None:
+        return
+    try:
+        place_spec_keys(place)
+    except ValueError as e:
+        raise PhotosiftError(f"--place: {e}") from None
+    unnamed = lib.catalog.count_photos_needing_place()
+    if unnamed:
+        print(f"note: {unnamed} photos with GPS have no place name yet; run `photosift index` to name them",
+              file=sys.stderr)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -80,7 +98,8 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
         print("no matching photos")
     for r in results:
         taken = (r.photo.taken_at or "")[:10] or "-" * 10  # undated: the column stays aligned
-        print(f"{r.score:7.4f}  {taken}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else ""))
+        print(f"{r.score:7.4f}  {taken}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else "")
+              + (f"  [{r.place.name}]" if r.place else ""))
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:
@@ -92,14 +111,20 @@ def _searcher(lib: Library, device: str) -> PhotoSearch:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
-        terms = parse_query(" ".join(args.query))
+        terms, place = split_places(parse_query(" ".join(args.query)))
+        _check_place(args.place or place, lib)
         searcher = _searcher(lib, args.device)
-        _print(args, searcher.search_vector(searcher.query_vector(terms), _options(args, lib)))
+        options = _options(args, lib)
+        if terms:
+            _print(args, searcher.search_vector(searcher.query_vector(terms), options, place=place))
+        else:  # only a place: its photos, newest first
+            _print(args, searcher.in_place(place or "", options))
     return 0
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
+        _check_place(args.place, lib)
         searcher = _searcher(lib, args.device)
         ref = args.photo
         photo_id = photo_id_ref(ref)

@@ -99,6 +99,7 @@ class LibraryJobs:
             self._grow_grid()
         elif p.stage != self._index_stage and self._index_stage == "scan":
             self._refresh_sidebar()  # the scan has found every photo: show the folders' real counts now
+            self._grow_grid()  # and its new photos, committed by now (the scan's own reports come before that)
         self._index_stage = p.stage
 
     def _index_done(self, report: Any) -> None:

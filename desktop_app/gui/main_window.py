@@ -44,8 +44,10 @@ from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRe
 from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.places import PlacesTree, add_places_section
 from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
+from desktop_app.gui.watching import LibraryWatcher
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.imageio import is_photo_name
 from engine.library import Library
@@ -98,6 +100,10 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._shortcuts()
         self.state.changed.connect(self._state_changed)
         self.refresh_library()
+        self._name_places()
+        self.watcher: LibraryWatcher | None = None
+        if str(self.settings.value("watch_folders", "true")).lower() == "true":
+            self.watcher = LibraryWatcher(self)
         _settle_heap()
 
     # -- layout ---------------------------------------------------------------------------
@@ -167,6 +173,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.sidebar = LibrarySidebar()
         self.sidebar.folder_chosen.connect(self._folder_chosen)
         self.sidebar.tag_chosen.connect(self._tag_chosen)
+        self.places = add_places_section(self.sidebar)
+        self.places.place_chosen.connect(self._place_chosen)
         self.details = DetailsPanel()
         self.details.find_similar.connect(self.find_similar)
         self.loader.pixmap_ready.connect(self._preview_ready)
@@ -300,6 +308,18 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
                 then()
 
         self._read_catalog("sidebar", LibrarySidebar.load, show)
+        self._read_catalog("places", PlacesTree.load, self.places.show_counts)
+
+    def _name_places(self) -> None:
+        """Photos indexed before places existed are named once, in a child process (loading the place data
+        takes a second of CPU the GUI thread must not lose); new photos are named by each index."""
+        if self.lib.catalog.read_only or not self.lib.catalog.count_photos_needing_place():
+            return
+        from engine.places import name_library_places
+
+        self.runner.start_process(name_library_places, (self.library_dir,), name="places",
+                                  on_done=lambda _n: self._refresh_sidebar(),
+                                  on_error=lambda message: log.warning("places: %s", message))
 
     def _update_status(self, extra: str | None = None, recount: bool = True) -> None:
         """The status line; `recount=False` reuses the last counts (progress reports come often)."""
@@ -357,6 +377,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.sidebar.tags.clearSelection()
         if not f.folder:
             self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
+        if not f.place:
+            self.places.clearSelection()
 
     def _dates(self) -> tuple[date | None, date | None]:
         return self.date_from.chosen(), self.date_to.chosen()
@@ -366,6 +388,9 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
 
     def _tag_chosen(self, tag: str | None) -> None:
         self.state.set_tag(tag)
+
+    def _place_chosen(self, place: str | None) -> None:
+        self.state.set_place(place)
 
     def back(self) -> None:
         """"All photos": no query, no filters, nothing selected."""
@@ -489,6 +514,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._toast_timer.start()
 
     def closeEvent(self, event) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         self.runner.shutdown()
         self.loader.shutdown()
         self.lib.close()

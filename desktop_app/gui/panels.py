@@ -223,7 +223,7 @@ class DetailsPanel(QWidget):
         self.offline_note.hide()
         layout.addWidget(self.offline_note)
         form = QFormLayout()
-        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Camera", "Size", "Location", "Score")}
+        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Place", "Camera", "Size", "Location", "Score")}
         for k, w in self.fields.items():
             w.setWordWrap(True)
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -278,6 +278,8 @@ class DetailsPanel(QWidget):
         self.name.setText(os.path.basename(photo.path))
         self.fields["Folder"].setText(os.path.dirname(photo.path))
         self.fields["Taken"].setText((photo.taken_at or "unknown").replace("T", " "))
+        place = catalog.place_of(photo.id) if catalog is not None else None
+        self.fields["Place"].setText(place.name if place else "unknown")
         self.fields["Camera"].setText(photo.camera or "unknown")
         self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {photo.size / 1e6:.1f} MB"
                                     if photo.width else f"{photo.size / 1e6:.1f} MB")

@@ -16,6 +16,7 @@ def window(qtbot, tmp_path, tiny_model):
     with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
         lib.set_active_model("tiny")
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("watch_folders", False)  # each test starts its index itself (tests/app/test_places_watch_gui.py)
     w = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]), settings)
     qtbot.addWidget(w)
     w.show()

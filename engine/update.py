@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.atomic import sweep_stale_temps
+from engine.duplicates import DuplicateReport, update_duplicates
 from engine.encoder import ClipEncoder
 from engine.indexer import (
     IndexReport,
@@ -35,6 +36,7 @@ class UpdateReport:
     photos_tagged: int = 0  # new photos plus those a killed run left untagged
     thumbnails_made: int = 0  # thumbnails that were missing for indexed photos
     leftovers_removed: int = 0  # temp files and folders of killed runs
+    duplicates: DuplicateReport = field(default_factory=DuplicateReport)
 
 
 def sweep_leftovers(library: Library) -> int:
@@ -80,5 +82,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
                 report.thumbnails_made = make_thumbnails(missing, library.paths.thumbnails,
                                                          encoder.preprocess_config, settings=settings,
                                                          cancel=cancel, temp_dir=temp_dir)
-        VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh(progress, cancel)
+        vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
+        vectors.refresh(progress, cancel)
+        report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)
     return report

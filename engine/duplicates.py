@@ -44,10 +44,10 @@ KINDS = ("exact", "near", "burst")  # also the order in which a merged group tak
 
 @dataclass(frozen=True)
 class DuplicateSettings:
-    near_cosine: float = 0.90
+    near_cosine: float = 0.88
     near_pixel: float = 0.90
     burst_cosine: float = 0.80
-    burst_pixel: float = 0.75
+    burst_pixel: float = 0.70
     burst_seconds: float = 10.0
     burst_shift: int = 2  # pixels of the 32x32 signature a burst frame may move (~6% of the frame)
     neighbours: int = 8

@@ -224,11 +224,11 @@ def calibrate(seed: int, work: Path, library: Path | None = None) -> None:
                           bool(x.camera and x.camera == y.camera and apart is not None and apart <= s0.burst_seconds)))
     print(f"{len(feats)} pairs above cosine 0.6")
     rows = []
-    for nc, npx, bc, bpx in itertools.product((0.8, 0.85, 0.88, 0.9, 0.92, 0.95), (0.8, 0.85, 0.9, 0.95),
-                                              (0.6, 0.7, 0.75, 0.8, 0.85), (0.6, 0.7, 0.75, 0.8, 0.85)):
+    for nc, npx, bc, bpx in itertools.product((0.8, 0.85, 0.88, 0.9), (0.9, 0.95, 0.96, 0.97, 0.98),
+                                              (0.7, 0.75, 0.8, 0.85), (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)):
         parent = {i: i for i in names}
 
-        def find(x: int) -> int:
+        def find(x: int, parent: dict[int, int] = parent) -> int:
             while parent[x] != x:
                 parent[x] = parent[parent[x]]
                 x = parent[x]

@@ -38,16 +38,16 @@ SHARPNESS_SIDE = 256
 HASH_CHUNK = 1 << 20
 CHECK_CHUNK = 20_000  # photos searched per transaction: memory stays flat, a cancel loses one chunk
 APPROX_MARGIN = 0.03  # the int8 index's cosines are approximate: candidates a little below are re-scored
-MODEL_KEY = "duplicates_model"
+MODEL_KEY = "duplicates_basis"  # the model and thresholds the stored groups were found with
 KINDS = ("exact", "near", "burst")  # also the order in which a merged group takes the broader kind
 
 
 @dataclass(frozen=True)
 class DuplicateSettings:
-    near_cosine: float = 0.88
-    near_pixel: float = 0.90
+    near_cosine: float = 0.85
+    near_pixel: float = 0.97
     burst_cosine: float = 0.80
-    burst_pixel: float = 0.70
+    burst_pixel: float = 0.75
     burst_seconds: float = 10.0
     burst_shift: int = 2  # pixels of the 32x32 signature a burst frame may move (~6% of the frame)
     neighbours: int = 8
@@ -243,9 +243,10 @@ def update_duplicates(catalog: PhotoCatalog, index: VectorIndex, settings: Dupli
         report.signatures_made, report.unreadable = backfill_signatures(catalog, model_id, cancel=cancel,
                                                                         progress=progress)
     with catalog.transaction():
-        if catalog.get_setting(MODEL_KEY) != model_id:
-            catalog.reset_duplicates()  # groups found with another model's vectors
-            catalog.set_setting(MODEL_KEY, model_id)
+        basis = f"{model_id} {settings}"
+        if catalog.get_setting(MODEL_KEY) != basis:
+            catalog.reset_duplicates()  # groups found with another model's vectors or other thresholds
+            catalog.set_setting(MODEL_KEY, basis)
         orphaned = catalog.prune_duplicate_groups()
         dirty = catalog.photos_to_check_for_duplicates(model_id)
         # A photo indexed again may have changed: its group is dissolved and every member checked afresh.

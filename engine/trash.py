@@ -88,7 +88,7 @@ def move_to_trash(catalog: PhotoCatalog, library_root: Path, items: list[TrashIt
             continue
         try:
             send(item.photo.fs_path)
-        except Exception as e:  # noqa: BLE001 - whatever the trash raises, stop before anything else moves
+        except Exception as e:
             why = f"{type(e).__name__}: {e}"
             if not result.moved:
                 raise TrashUnavailableError(

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from desktop_app.background import index_library
 from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog
+from desktop_app.gui.duplicates_view import attach_duplicates_view
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, PhotoGridView, ScoreRole, offline_root_ids
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
 from desktop_app.gui.thumbs import ThumbnailLoader
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.setAcceptDrops(True)
         self._build()
+        self.duplicates = attach_duplicates_view(self)
         self._shortcuts()
         self.refresh_library()
         _settle_heap()
@@ -845,5 +847,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.runner.shutdown()
         self.loader.shutdown()
+        self.duplicates.shutdown()
         self.lib.close()
         super().closeEvent(event)

@@ -36,8 +36,22 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
-SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "colorwheel",
-           "immunohistochemistry", "camera", "coins", "horse", "moon", "clock", "cell")
+SKIMAGE = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "colorwheel",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "horse",
+    "moon",
+    "clock",
+    "cell",
+)
 
 
 def _flat(path: Path) -> Image.Image:
@@ -115,7 +129,8 @@ def generate(folder: Path, seed: int, copies: int = 60, bursts: int = 40, single
             elif how == "resized":
                 s = rng.uniform(0.5, 0.75)
                 img.resize((int(img.width * s), int(img.height * s)), Image.Resampling.LANCZOS).save(
-                    folder / name, quality=rng.randint(60, 85))
+                    folder / name, quality=rng.randint(60, 85)
+                )
             elif how == "recompressed":
                 img.save(folder / name, quality=rng.randint(50, 70))
             else:
@@ -167,8 +182,13 @@ def score(predicted: list[set[str]], labels: dict[str, str]) -> tuple[float, flo
 
 def _cli(library: Path, *args: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    out = subprocess.run([sys.executable, "-m", "desktop_app.cli", "--library", str(library), *args],
-                         env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "--library", str(library), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode:
         raise SystemExit(f"photosift {' '.join(args)} failed: {out.stderr}")
     return out.stdout
@@ -180,8 +200,10 @@ def run(seed: int, work: Path) -> tuple[dict[str, str], Path]:
     _cli(library, "add", str(folder))
     t0 = time.perf_counter()
     _cli(library, "index", "--no-tags")
-    print(f"seed {seed}: {len(labels)} photos, {len(set(labels.values()))} labels, indexed in "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(
+        f"seed {seed}: {len(labels)} photos, {len(set(labels.values()))} labels, indexed in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
     return labels, library
 
 
@@ -218,14 +240,22 @@ def calibrate(seed: int, work: Path, library: Path | None = None) -> None:
         for a, b in zip(*np.nonzero(np.triu(sims, 1) > 0.6), strict=True):
             x, y = info[int(ids[a])], info[int(ids[b])]
             apart = _seconds_apart(x.taken_at, y.taken_at)
-            feats.append((int(ids[a]), int(ids[b]), float(sims[a, b]), x.content_hash == y.content_hash,
-                          pixel_similarity(x.pixel_sig, y.pixel_sig),
-                          pixel_similarity(x.pixel_sig, y.pixel_sig, s0.burst_shift),
-                          bool(x.camera and x.camera == y.camera and apart is not None and apart <= s0.burst_seconds)))
+            feats.append(
+                (
+                    int(ids[a]),
+                    int(ids[b]),
+                    float(sims[a, b]),
+                    x.content_hash == y.content_hash,
+                    pixel_similarity(x.pixel_sig, y.pixel_sig),
+                    pixel_similarity(x.pixel_sig, y.pixel_sig, s0.burst_shift),
+                    bool(x.camera and x.camera == y.camera and apart is not None and apart <= s0.burst_seconds),
+                )
+            )
     print(f"{len(feats)} pairs above cosine 0.6")
     rows = []
-    for nc, npx, bc, bpx in itertools.product((0.8, 0.85, 0.88, 0.9), (0.9, 0.95, 0.96, 0.97, 0.98),
-                                              (0.7, 0.75, 0.8, 0.85), (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)):
+    for nc, npx, bc, bpx in itertools.product(
+        (0.8, 0.85, 0.88, 0.9), (0.9, 0.95, 0.96, 0.97, 0.98), (0.7, 0.75, 0.8, 0.85), (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+    ):
         parent = {i: i for i in names}
 
         def find(x: int, parent: dict[int, int] = parent) -> int:
@@ -247,8 +277,12 @@ def calibrate(seed: int, work: Path, library: Path | None = None) -> None:
     for row in rows[:20]:
         print("  ".join(f"{v:.3f}" for v in row))
     print(f"defaults: {s0}")
-    print(next((r for r in rows if r[3:] == (s0.near_cosine, s0.near_pixel, s0.burst_cosine, s0.burst_pixel)),
-               "defaults not on the grid"))
+    print(
+        next(
+            (r for r in rows if r[3:] == (s0.near_cosine, s0.near_pixel, s0.burst_cosine, s0.burst_pixel)),
+            "defaults not on the grid",
+        )
+    )
 
 
 def main() -> None:

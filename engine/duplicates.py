@@ -103,8 +103,8 @@ def pixel_similarity(a: bytes, b: bytes, max_shift: int = 0) -> float:
     best = -1.0
     for dy in range(-max_shift, max_shift + 1):
         for dx in range(-max_shift, max_shift + 1):
-            xs = x[max(dy, 0):SIG_SIDE + min(dy, 0), max(dx, 0):SIG_SIDE + min(dx, 0)]
-            ys = y[max(-dy, 0):SIG_SIDE + min(-dy, 0), max(-dx, 0):SIG_SIDE + min(-dx, 0)]
+            xs = x[max(dy, 0) : SIG_SIDE + min(dy, 0), max(dx, 0) : SIG_SIDE + min(dx, 0)]
+            ys = y[max(-dy, 0) : SIG_SIDE + min(-dy, 0), max(-dx, 0) : SIG_SIDE + min(-dx, 0)]
             best = max(best, _correlation(xs, ys))
     return best
 
@@ -124,8 +124,9 @@ def _seconds_apart(a: str | None, b: str | None) -> float | None:
         return None
 
 
-def link_kind(a: DuplicateCandidate, b: DuplicateCandidate, cosine: float,
-              settings: DuplicateSettings = DuplicateSettings()) -> str | None:
+def link_kind(
+    a: DuplicateCandidate, b: DuplicateCandidate, cosine: float, settings: DuplicateSettings = DuplicateSettings()
+) -> str | None:
     """How two photos are duplicates of each other ('exact', 'near', 'burst'), or None."""
     if a.content_hash is not None and a.content_hash == b.content_hash:
         return "exact"
@@ -163,7 +164,7 @@ def choose_keeper(photos: Sequence[DuplicateCandidate]) -> tuple[int, str]:
     # Within 10% is a tie: recompression's blocks add "detail" that is not focus.
     if len(pool) > 1 and any(v < top / 1.10 for v in sharp.values()):
         pool = [p for p in pool if sharp[p.id] >= top / 1.10]
-        why.append("sharpest")
+        why.append("sharpest" if len(pool) == 1 else "among the sharpest")
     if len(pool) > 1 and len({p.size for p in pool}) > 1:
         biggest = max(p.size for p in pool)
         pool = [p for p in pool if p.size == biggest]
@@ -194,8 +195,13 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def backfill_signatures(catalog: PhotoCatalog, model_id: str, *, cancel: CancelToken | None = None,
-                        progress: ProgressCallback = ignore_progress) -> tuple[int, list[tuple[str, str]]]:
+def backfill_signatures(
+    catalog: PhotoCatalog,
+    model_id: str,
+    *,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback = ignore_progress,
+) -> tuple[int, list[tuple[str, str]]]:
     """Signatures for indexed photos that have none (indexed before duplicates existed, or reused from a
     byte-identical copy by the scanner). Returns (how many were made, files that could not be read)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -220,7 +226,7 @@ def backfill_signatures(catalog: PhotoCatalog, model_id: str, *, cancel: CancelT
             if cancel:
                 cancel.check()
             rows = []
-            for photo, sig, error in pool.map(one, todo[start:start + 256]):
+            for photo, sig, error in pool.map(one, todo[start : start + 256]):
                 if sig is None:
                     unreadable.append((photo.path, error or "unreadable"))
                 else:
@@ -232,16 +238,23 @@ def backfill_signatures(catalog: PhotoCatalog, model_id: str, *, cancel: CancelT
     return made, unreadable
 
 
-def update_duplicates(catalog: PhotoCatalog, index: VectorIndex, settings: DuplicateSettings = DuplicateSettings(),
-                      *, backfill: bool = True, progress: ProgressCallback = ignore_progress,
-                      cancel: CancelToken | None = None) -> DuplicateReport:
+def update_duplicates(
+    catalog: PhotoCatalog,
+    index: VectorIndex,
+    settings: DuplicateSettings = DuplicateSettings(),
+    *,
+    backfill: bool = True,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DuplicateReport:
     """Bring the catalog's duplicate groups up to date with its photos (the caller holds the write lock)."""
     t0 = time.perf_counter()
     report = DuplicateReport()
     model_id = index.model_id
     if backfill:
-        report.signatures_made, report.unreadable = backfill_signatures(catalog, model_id, cancel=cancel,
-                                                                        progress=progress)
+        report.signatures_made, report.unreadable = backfill_signatures(
+            catalog, model_id, cancel=cancel, progress=progress
+        )
     with catalog.transaction():
         basis = f"{model_id} {settings}"
         if catalog.get_setting(MODEL_KEY) != basis:
@@ -262,15 +275,16 @@ def update_duplicates(catalog: PhotoCatalog, index: VectorIndex, settings: Dupli
     for start in range(0, len(todo), CHECK_CHUNK):
         if cancel:
             cancel.check()
-        report.groups_written += _check_chunk(catalog, index, todo[start:start + CHECK_CHUNK], settings, chosen)
-        report.checked += len(todo[start:start + CHECK_CHUNK])
+        report.groups_written += _check_chunk(catalog, index, todo[start : start + CHECK_CHUNK], settings, chosen)
+        report.checked += len(todo[start : start + CHECK_CHUNK])
         clock.report(report.checked)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _check_chunk(catalog: PhotoCatalog, index: VectorIndex, chunk: np.ndarray, settings: DuplicateSettings,
-                 chosen: set[int]) -> int:
+def _check_chunk(
+    catalog: PhotoCatalog, index: VectorIndex, chunk: np.ndarray, settings: DuplicateSettings, chosen: set[int]
+) -> int:
     """Search one chunk's neighbours, link what passes the checks, merge with existing groups; returns how many
     groups were written."""
     model_id = index.model_id
@@ -316,16 +330,30 @@ def _check_chunk(catalog: PhotoCatalog, index: VectorIndex, chunk: np.ndarray, s
         else:
             (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info]), False
         sims = tuple((pid, 1.0 if pid == keep else _cos(vec_of.get(pid), vec_of.get(keep))) for pid in m)
-        new.append(NewDuplicateGroup(kind_of.get(uf.find(m[0])) or "near", keep, reason, sims, by_user,
-                                     any(frozenset(m) <= r for r in reviewed)))
+        new.append(
+            NewDuplicateGroup(
+                kind_of.get(uf.find(m[0])) or "near",
+                keep,
+                reason,
+                sims,
+                by_user,
+                any(frozenset(m) <= r for r in reviewed),
+            )
+        )
     with catalog.transaction():
         catalog.replace_duplicate_groups([g.id for g in old_groups], new)
         catalog.mark_duplicates_checked(ids.tolist(), time.time())
     return len(new)
 
 
-def _links(catalog: PhotoCatalog, model_id: str, ids: np.ndarray, vecs: np.ndarray,
-           pairs: Iterable[tuple[int, int]], settings: DuplicateSettings) -> list[tuple[int, int, str]]:
+def _links(
+    catalog: PhotoCatalog,
+    model_id: str,
+    ids: np.ndarray,
+    vecs: np.ndarray,
+    pairs: Iterable[tuple[int, int]],
+    settings: DuplicateSettings,
+) -> list[tuple[int, int, str]]:
     """The candidate pairs that pass the checks, re-scored with exact float32 cosines."""
     pairs = sorted(pairs)
     if not pairs:

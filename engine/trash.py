@@ -73,8 +73,12 @@ def _system_trash() -> Callable[[str | bytes], None]:
     return send2trash
 
 
-def move_to_trash(catalog: PhotoCatalog, library_root: Path, items: list[TrashItem],
-                  trash: Callable[[str | bytes], None] | None = None) -> TrashResult:
+def move_to_trash(
+    catalog: PhotoCatalog,
+    library_root: Path,
+    items: list[TrashItem],
+    trash: Callable[[str | bytes], None] | None = None,
+) -> TrashResult:
     """Move `items` to the system trash, log each move, and make the catalog forget what moved."""
     send = trash or _system_trash()
     result = TrashResult(batch=time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}")
@@ -92,12 +96,21 @@ def move_to_trash(catalog: PhotoCatalog, library_root: Path, items: list[TrashIt
             why = f"{type(e).__name__}: {e}"
             if not result.moved:
                 raise TrashUnavailableError(
-                    f"the system trash is unavailable ({why}); nothing was moved or deleted") from e
+                    f"the system trash is unavailable ({why}); nothing was moved or deleted"
+                ) from e
             result.stopped = f"the system trash failed on {item.photo.path} ({why}); the rest were not moved"
             break
-        entry = {"event": "trashed", "batch": result.batch, "at": time.time(), "path": item.photo.path,
-                 "raw_path": item.photo.raw_path.hex() if item.photo.raw_path else None, "id": item.photo.id,
-                 "size": item.photo.size, "kind": item.kind, "keep": item.keep.path}
+        entry = {
+            "event": "trashed",
+            "batch": result.batch,
+            "at": time.time(),
+            "path": item.photo.path,
+            "raw_path": item.photo.raw_path.hex() if item.photo.raw_path else None,
+            "id": item.photo.id,
+            "size": item.photo.size,
+            "kind": item.kind,
+            "keep": item.keep.path,
+        }
         _append(log_path, entry)
         with catalog.transaction():
             catalog.delete_photos([item.photo.id])
@@ -158,8 +171,11 @@ def restore_batch(library_root: Path, batch: str | None = None) -> RestoreResult
         except OSError as e:
             found, why = None, f"the trash could not be read: {e}"
         else:
-            why = ("not in the trash any more (emptied?)" if sys.platform.startswith("linux") else
-                   "put it back from the system trash by hand (Finder: Put Back; Recycle Bin: Restore)")
+            why = (
+                "not in the trash any more (emptied?)"
+                if sys.platform.startswith("linux")
+                else "put it back from the system trash by hand (Finder: Put Back; Recycle Bin: Restore)"
+            )
         if found is None:
             result.failed.append((path, why))
             continue

@@ -19,28 +19,51 @@ SHOWN_IN_SUMMARY = 10
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("duplicates", help="exact copies, near-duplicates and bursts, each with a photo to keep; "
-                                          "--trash moves the others to the system trash")
+    p = sub.add_parser(
+        "duplicates",
+        help="exact copies, near-duplicates and bursts, each with a photo to keep; "
+        "--trash moves the others to the system trash",
+    )
     p.add_argument("--kind", choices=KINDS, help="only groups of this kind")
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {kind, keep, reason, photos: [{path, id, width, height, size, "
-                        "taken_at, similarity}]}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of {kind, keep, reason, photos: [{path, id, width, height, size, "
+        "taken_at, similarity}]}",
+    )
     p.add_argument("--all", action="store_true", help='include groups marked "keep all" in the window')
-    p.add_argument("--trash", action="store_true",
-                   help="move every photo but the kept one of each group to the system trash (after a summary and "
-                        "a confirmation); the library forgets them")
+    p.add_argument(
+        "--trash",
+        action="store_true",
+        help="move every photo but the kept one of each group to the system trash (after a summary and "
+        "a confirmation); the library forgets them",
+    )
     p.add_argument("--yes", action="store_true", help="with --trash: do not ask (for scripts)")
-    p.add_argument("--restore", action="store_true",
-                   help="put back the photos of the last --trash run from the system trash (run again for the "
-                        "run before)")
-    p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
-                   help="wait this long for another Photosift process that is updating the library")
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="put back the photos of the last --trash run from the system trash (run again for the run before)",
+    )
+    p.add_argument(
+        "--wait",
+        type=bounded_float(0, 7 * 24 * 3600),
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another Photosift process that is updating the library",
+    )
     p.set_defaults(func=cmd_duplicates)
 
 
 def photo_dict(photo: Photo, similarity: float | None) -> dict[str, object]:
-    return {"path": photo.path, "id": photo.id, "width": photo.width, "height": photo.height, "size": photo.size,
-            "taken_at": photo.taken_at, "similarity": None if similarity is None else round(float(similarity), 4)}
+    return {
+        "path": photo.path,
+        "id": photo.id,
+        "width": photo.width,
+        "height": photo.height,
+        "size": photo.size,
+        "taken_at": photo.taken_at,
+        "similarity": None if similarity is None else round(float(similarity), 4),
+    }
 
 
 def group_dicts(catalog: PhotoCatalog, groups: list[DuplicateGroup]) -> list[dict[str, object]]:
@@ -49,8 +72,14 @@ def group_dicts(catalog: PhotoCatalog, groups: list[DuplicateGroup]) -> list[dic
     for g in groups:
         members = [(photos[pid], sim) for pid, sim in g.members if pid in photos]
         keep = photos.get(g.keep_id) if g.keep_id is not None else None
-        out.append({"kind": g.kind, "keep": keep.path if keep else None, "reason": g.reason,
-                    "photos": [photo_dict(p, s) for p, s in members]})
+        out.append(
+            {
+                "kind": g.kind,
+                "keep": keep.path if keep else None,
+                "reason": g.reason,
+                "photos": [photo_dict(p, s) for p, s in members],
+            }
+        )
     return out
 
 
@@ -95,10 +124,14 @@ def _print_groups(data: list[dict]) -> None:
         for p in g["photos"]:
             mark = "*" if p["path"] == g["keep"] else " "
             sim = "" if p["similarity"] is None else f"  similarity {p['similarity']:.3f}"
-            print(f"  {mark} {shown(p['path'])}  {p['width']}x{p['height']}  {_size(p['size'])}  "
-                  f"{p['taken_at'] or 'no date'}{sim}")
-    print(f"{len(data)} groups, {sum(len(g['photos']) - 1 for g in data)} photos that could go; "
-          "`photosift duplicates --trash` moves them to the system trash")
+            print(
+                f"  {mark} {shown(p['path'])}  {p['width']}x{p['height']}  {_size(p['size'])}  "
+                f"{p['taken_at'] or 'no date'}{sim}"
+            )
+    print(
+        f"{len(data)} groups, {sum(len(g['photos']) - 1 for g in data)} photos that could go; "
+        "`photosift duplicates --trash` moves them to the system trash"
+    )
 
 
 def _trash(args: argparse.Namespace, lib: Library, groups: list[DuplicateGroup]) -> int:
@@ -107,8 +140,10 @@ def _trash(args: argparse.Namespace, lib: Library, groups: list[DuplicateGroup])
         print("nothing to move: no duplicates or bursts found")
         return 0
     total = sum(i.photo.size for i in items)
-    print(f"{len(items)} photos ({_size(total)}) of {len(groups)} groups will go to the system trash; "
-          "the kept photo of each group stays:")
+    print(
+        f"{len(items)} photos ({_size(total)}) of {len(groups)} groups will go to the system trash; "
+        "the kept photo of each group stays:"
+    )
     for item in items[:SHOWN_IN_SUMMARY]:
         print(f"  {shown(item.photo.path)}  (keeping {shown(item.keep.path)})")
     if len(items) > SHOWN_IN_SUMMARY:
@@ -121,8 +156,10 @@ def _trash(args: argparse.Namespace, lib: Library, groups: list[DuplicateGroup])
             return 0
     with lib.write_lock(args.wait):
         result = move_to_trash(lib.catalog, lib.paths.root, items)
-    print(f"moved {len(result.moved)} photos to the system trash; the list is in "
-          f"{shown(str(lib.paths.root / LOG_NAME))}; `photosift duplicates --restore` puts them back")
+    print(
+        f"moved {len(result.moved)} photos to the system trash; the list is in "
+        f"{shown(str(lib.paths.root / LOG_NAME))}; `photosift duplicates --restore` puts them back"
+    )
     for path, why in result.skipped:
         print(f"  left in place: {shown(path)}: {why}", file=sys.stderr)
     if result.stopped:

@@ -32,7 +32,7 @@ from engine.errors import PhotosiftError
 from engine.library import Library
 from engine.trash import TrashResult, move_to_trash, plan, restore_batch
 
-CARD_THUMB = 240
+CARD_THUMB = 216
 KIND_TITLE = {"exact": "Exact copies", "near": "Near-duplicates", "burst": "Burst"}
 
 
@@ -65,8 +65,9 @@ class PhotoCard(QFrame):
 
     clicked = Signal(int)
 
-    def __init__(self, number: int, photo: Photo, sharpness: float | None, similarity: float | None,
-                 keeper: bool) -> None:
+    def __init__(
+        self, number: int, photo: Photo, sharpness: float | None, similarity: float | None, keeper: bool
+    ) -> None:
         super().__init__()
         self.photo = photo
         self.setObjectName("card")
@@ -76,14 +77,17 @@ class PhotoCard(QFrame):
         layout = QVBoxLayout(self)
         self.badge = QLabel(f"\u2605 Keep  ({number})" if keeper else f"Goes to trash  ({number})")
         self.badge.setStyleSheet("font-weight: 600; color: %s;" % ("#2e7d32" if keeper else "#8a8a8a"))
+        self.badge.setFixedHeight(22)
         self.image = QLabel()
         self.image.setFixedSize(CARD_THUMB, CARD_THUMB)
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setStyleSheet("background: #eeeeee;")
-        lines = [f"<b>{os.path.basename(photo.path)}</b>",
-                 f"{photo.width or '?'} \u00d7 {photo.height or '?'} px, {_size(photo.size)}",
-                 f"taken {photo.taken_at.replace('T', ' ') if photo.taken_at else 'no date'}",
-                 f"sharpness {sharpness:.0f}" if sharpness is not None else "sharpness ?"]
+        lines = [
+            f"<b>{os.path.basename(photo.path)}</b>",
+            f"{photo.width or '?'} \u00d7 {photo.height or '?'} px, {_size(photo.size)}",
+            f"taken {photo.taken_at.replace('T', ' ') if photo.taken_at else 'no date'}",
+            f"sharpness {sharpness:.0f}" if sharpness is not None else "sharpness ?",
+        ]
         if similarity is not None and not keeper:
             lines.append(f"similarity {similarity:.3f}")
         self.text = QLabel("<br>".join(lines))
@@ -94,8 +98,11 @@ class PhotoCard(QFrame):
         self.setFixedWidth(CARD_THUMB + 24)
 
     def set_pixmap(self, pixmap) -> None:
-        self.image.setPixmap(pixmap.scaled(CARD_THUMB, CARD_THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
+        self.image.setPixmap(
+            pixmap.scaled(
+                CARD_THUMB, CARD_THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
 
     def mousePressEvent(self, event) -> None:
         self.clicked.emit(self.photo.id)
@@ -157,17 +164,23 @@ class DuplicatesView(QWidget):
         self.undo_button = QPushButton("Undo (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
         self.undo_button.setEnabled(False)
-        hint = QLabel("\u2190 \u2192 groups \u00b7 1-9 choose the photo to keep \u00b7 K keep all \u00b7 "
-                      "Delete move the others to the trash")
+        hint = QLabel(
+            "\u2190 \u2192 groups \u00b7 1-9 choose the photo to keep \u00b7 K keep all \u00b7 "
+            "Delete move the others to the trash"
+        )
         hint.setStyleSheet("color: #777;")
         actions.addWidget(hint, 1)
         for w in (self.keep_all_button, self.trash_button, self.undo_button):
             actions.addWidget(w)
         outer.addLayout(actions)
         keys: list[tuple[Any, Any]] = [
-            (Qt.Key.Key_Right, lambda: self.go(1)), (Qt.Key.Key_Space, lambda: self.go(1)),
-            (Qt.Key.Key_Left, lambda: self.go(-1)), (Qt.Key.Key_K, self.keep_all),
-            (Qt.Key.Key_Delete, self.trash_others), ("Ctrl+Z", self.undo)]
+            (Qt.Key.Key_Right, lambda: self.go(1)),
+            (Qt.Key.Key_Space, lambda: self.go(1)),
+            (Qt.Key.Key_Left, lambda: self.go(-1)),
+            (Qt.Key.Key_K, self.keep_all),
+            (Qt.Key.Key_Delete, self.trash_others),
+            ("Ctrl+Z", self.undo),
+        ]
         keys += [(getattr(Qt.Key, f"Key_{n}"), lambda n=n: self.choose(n - 1)) for n in range(1, 10)]
         for key, slot in keys:
             shortcut = QShortcut(QKeySequence(key), self)
@@ -217,8 +230,10 @@ class DuplicatesView(QWidget):
             self.reason.setText("Exact copies, near-duplicates and bursts show up here after indexing.")
             return
         g = view.group
-        self.title.setText(f"{KIND_TITLE.get(g.kind, g.kind)}: group {self.position + 1} of {len(self.groups)}, "
-                           f"{len(view.photos)} photos")
+        self.title.setText(
+            f"{KIND_TITLE.get(g.kind, g.kind)}: group {self.position + 1} of {len(self.groups)}, "
+            f"{len(view.photos)} photos"
+        )
         self.reason.setText(f"Suggested to keep: {os.path.basename(view.photos[0].path)}, {g.reason}")
         sharp = {c.id: c.sharpness for c in self.lib.catalog.duplicate_candidates(p.id for p in view.photos).values()}
         for n, photo in enumerate(view.photos, 1):
@@ -281,8 +296,10 @@ class DuplicatesView(QWidget):
             self.undo_button.setEnabled(True)
         message = f"Moved {len(result.moved)} photos to the Trash. Undo with Ctrl+Z."
         if result.skipped or result.stopped:
-            message += " " + "; ".join([f"{os.path.basename(p)}: {why}" for p, why in result.skipped]
-                                       + ([result.stopped] if result.stopped else []))
+            message += " " + "; ".join(
+                [f"{os.path.basename(p)}: {why}" for p, why in result.skipped]
+                + ([result.stopped] if result.stopped else [])
+            )
         self.notify.emit(message, bool(result.stopped))
         self.library_changed.emit()
         self.reload(keep_position=True)
@@ -294,8 +311,11 @@ class DuplicatesView(QWidget):
         self.last_batch = None
         self.undo_button.setEnabled(False)
         failed = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in result.failed)
-        self.notify.emit(f"Put back {len(result.restored)} photos; indexing them again."
-                         + (f" Not put back: {failed}" if failed else ""), bool(failed))
+        self.notify.emit(
+            f"Put back {len(result.restored)} photos; indexing them again."
+            + (f" Not put back: {failed}" if failed else ""),
+            bool(failed),
+        )
         if result.restored:
             self.reindex_requested.emit()
 

@@ -48,8 +48,11 @@ def indexed(tmp_path, tiny_model, sample_arrays):
     with Library.open(library) as lib:
         lib.set_active_model("tiny")
         lib.catalog.add_root(str(root))
-        update_library(lib, ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32")),
-                       settings=IndexSettings(batch_size=4, workers=1))
+        update_library(
+            lib,
+            ClipEncoder(tiny_model, RuntimeConfig(device="cpu", variant="fp32")),
+            settings=IndexSettings(batch_size=4, workers=1),
+        )
     return root, library
 
 
@@ -60,8 +63,11 @@ def test_json_lists_groups_as_the_issue_specifies(indexed, capsys):
     assert len(groups) == 1
     g = groups[0]
     assert g["kind"] == "near" and g["keep"] == str(root / "a-chelsea.jpg") and g["reason"]
-    assert sorted(Path(p["path"]).name for p in g["photos"]) == ["a-chelsea.jpg", "b-chelsea-copy.jpg",
-                                                                  "c-chelsea-small.jpg"]
+    assert sorted(Path(p["path"]).name for p in g["photos"]) == [
+        "a-chelsea.jpg",
+        "b-chelsea-copy.jpg",
+        "c-chelsea-small.jpg",
+    ]
     for p in g["photos"]:
         assert set(p) == {"path", "id", "width", "height", "size", "taken_at", "similarity"}
     small = next(p for p in g["photos"] if p["path"].endswith("small.jpg"))

@@ -26,8 +26,9 @@ from engine.vectorindex import VectorIndex
 SETTINGS = IndexSettings(batch_size=4, workers=1)
 
 
-def save_with_exif(img: Image.Image, path, *, when: str | None = None, camera: str | None = None,
-                   quality: int = 92) -> None:
+def save_with_exif(
+    img: Image.Image, path, *, when: str | None = None, camera: str | None = None, quality: int = 92
+) -> None:
     exif = Image.Exif()
     if camera:
         exif[0x0110] = camera
@@ -53,11 +54,13 @@ def dup_folder(tmp_path, sample_arrays):
     chelsea.save(root / "chelsea.jpg", quality=92)
     shutil.copy(root / "chelsea.jpg", root / "backup-chelsea.jpg")
     chelsea.resize((chelsea.width // 2, chelsea.height // 2), Image.Resampling.LANCZOS).save(
-        root / "chelsea-small.jpg", quality=70)
+        root / "chelsea-small.jpg", quality=70
+    )
     astro = Image.fromarray(sample_arrays["astronaut"])
     for i, (dx, gain) in enumerate(((0, 1.0), (8, 1.1), (16, 0.9))):
-        save_with_exif(shifted(astro, dx, gain), root / f"burst-{i}.jpg", when=f"2024:05:01 10:00:0{i}",
-                       camera="Phone X")
+        save_with_exif(
+            shifted(astro, dx, gain), root / f"burst-{i}.jpg", when=f"2024:05:01 10:00:0{i}", camera="Phone X"
+        )
     left, right = astro.crop((0, 0, 256, 512)), astro.crop((256, 0, 512, 512))
     save_with_exif(left, root / "scene-left.jpg", when="2024:05:01 11:00:00", camera="Phone X")
     save_with_exif(right, root / "scene-right.jpg", when="2024:05:01 11:00:01", camera="Phone X")
@@ -81,8 +84,10 @@ def test_pixel_check_tells_copies_from_other_shots(sample_arrays):
     sig = pixel_signature(astro)
     assert pixel_similarity(sig, pixel_signature(small)) > 0.97
     assert pixel_similarity(sig, pixel_signature(brighter)) > 0.97
-    assert pixel_similarity(pixel_signature(astro.crop((0, 0, 256, 512))),
-                            pixel_signature(astro.crop((256, 0, 512, 512)))) < 0.5
+    assert (
+        pixel_similarity(pixel_signature(astro.crop((0, 0, 256, 512))), pixel_signature(astro.crop((256, 0, 512, 512))))
+        < 0.5
+    )
     moved = pixel_signature(shifted(astro, 16, 1.0)), pixel_signature(shifted(astro, 0, 1.0))
     assert pixel_similarity(*moved, max_shift=2) > pixel_similarity(*moved) and pixel_similarity(*moved, 2) > 0.9
     flat = Image.new("RGB", (40, 30), (90, 90, 90))
@@ -98,8 +103,18 @@ def test_sharpness_prefers_the_focused_frame(sample_arrays):
 
 
 def _cand(pid, **kw) -> DuplicateCandidate:
-    base = dict(id=pid, path=f"/p/{pid}.jpg", width=100, height=100, size=1000, taken_at=None, camera=None,
-                content_hash=f"h{pid}", pixel_sig=b"", sharpness=10.0)
+    base = dict(
+        id=pid,
+        path=f"/p/{pid}.jpg",
+        width=100,
+        height=100,
+        size=1000,
+        taken_at=None,
+        camera=None,
+        content_hash=f"h{pid}",
+        pixel_sig=b"",
+        sharpness=10.0,
+    )
     base.update(kw)
     return DuplicateCandidate(**base)
 
@@ -131,8 +146,10 @@ def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, 
     report = update_library(lib, encoder, settings=SETTINGS)
     assert report.duplicates.checked == 11
     found = groups_by_name(lib)
-    copies, burst = (frozenset({"chelsea.jpg", "backup-chelsea.jpg", "chelsea-small.jpg"}),
-                     frozenset({"burst-0.jpg", "burst-1.jpg", "burst-2.jpg"}))
+    copies, burst = (
+        frozenset({"chelsea.jpg", "backup-chelsea.jpg", "chelsea-small.jpg"}),
+        frozenset({"burst-0.jpg", "burst-1.jpg", "burst-2.jpg"}),
+    )
     assert set(found) == {copies, burst}
     assert found[copies] == ("near", "backup-chelsea.jpg")  # full size; of the two exact copies the first added
     assert found[burst][0] == "burst"
@@ -148,7 +165,9 @@ def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, 
     assert report.duplicates.checked == 1
     found = groups_by_name(lib)
     assert found[frozenset({"chelsea.jpg", "backup-chelsea.jpg", "chelsea-small.jpg", "again-chelsea.jpg"})] == (
-        "near", "chelsea-small.jpg")
+        "near",
+        "chelsea-small.jpg",
+    )
     # A deleted copy leaves its group; a group of one is no group.
     for name in ("backup-chelsea.jpg", "again-chelsea.jpg", "chelsea-small.jpg"):
         (dup_folder / name).unlink()
@@ -173,8 +192,9 @@ def test_exact_copies_only_are_an_exact_group(lib, encoder, tmp_path, sample_arr
 def test_signatures_are_backfilled_for_photos_indexed_before(lib, encoder, dup_folder):
     lib.catalog.add_root(str(dup_folder))
     update_library(lib, encoder, settings=SETTINGS)
-    lib.catalog.conn.execute("UPDATE photos SET content_hash = NULL, pixel_sig = NULL, sharpness = NULL, "
-                             "dup_checked = NULL")
+    lib.catalog.conn.execute(
+        "UPDATE photos SET content_hash = NULL, pixel_sig = NULL, sharpness = NULL, dup_checked = NULL"
+    )
     lib.catalog.conn.execute("DELETE FROM duplicate_groups")
     report = update_duplicates(lib.catalog, VectorIndex(lib.catalog, "tiny", lib.paths.indexes))
     assert report.signatures_made == 11 and report.checked == 11
@@ -191,8 +211,9 @@ def test_version_3_catalog_gains_the_duplicate_tables(tmp_path):
         for statement in _split_sql(m):
             conn.execute(statement)
     conn.execute("INSERT INTO roots(id, path, added_at) VALUES (1, '/p', 0)")
-    conn.execute("INSERT INTO photos(id, root_id, path, size, mtime, added_at, status) "
-                 "VALUES (1, 1, '/p/a', 1, 1, 0, 'ok')")
+    conn.execute(
+        "INSERT INTO photos(id, root_id, path, size, mtime, added_at, status) VALUES (1, 1, '/p/a', 1, 1, 0, 'ok')"
+    )
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()

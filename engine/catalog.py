@@ -647,7 +647,10 @@ class PhotoCatalog:
         return groups
 
     def prune_duplicate_groups(self) -> set[int]:
-        """Delete groups left with fewer than two photos; returns the groups whose keeper is gone."""
+        """Take out photos no longer indexed (changed and unreadable now), delete groups left with fewer than two
+        photos; returns the groups whose keeper is gone."""
+        self.conn.execute(
+            "DELETE FROM duplicate_members WHERE photo_id IN (SELECT id FROM photos WHERE status != 'ok')")
         self.conn.execute("DELETE FROM duplicate_groups WHERE id NOT IN "
                           "(SELECT group_id FROM duplicate_members GROUP BY group_id HAVING COUNT(*) >= 2)")
         rows = self.conn.execute(

@@ -211,7 +211,7 @@ def backfill_signatures(
     todo = catalog.photos_missing_signature(model_id)
     if not todo:
         return 0, []
-    clock = ProgressClock("duplicate signatures", len(todo), progress)
+    clock = ProgressClock("hashing_photos", len(todo), progress)
 
     def one(photo):  # hashing and Pillow's decoding release the GIL: threads are enough
         try:
@@ -271,7 +271,7 @@ def update_duplicates(
         if regroup:
             catalog.mark_duplicates_checked(regroup, 0.0)
     todo = np.union1d(dirty, np.asarray(regroup, np.uint64))
-    clock = ProgressClock("duplicates", len(todo), progress)
+    clock = ProgressClock("finding_duplicates", len(todo), progress)
     for start in range(0, len(todo), CHECK_CHUNK):
         if cancel:
             cancel.check()

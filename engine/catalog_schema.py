@@ -131,5 +131,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX places_region ON places(region_key);
     CREATE INDEX places_country ON places(country_key);
     """,
+    # duplicates: each photo's full-content hash (exact copies), a 32x32 grey thumbnail (the pixel check
+    # that confirms a near-duplicate found by its vector) and a focus measure (the keeper), written with its
+    # vectors; when its duplicate check ran (NULL or older than indexed_at: to check again); and the groups,
+    # one per photo at most, each with its suggested keeper and why.
+    """
+    ALTER TABLE photos ADD COLUMN content_hash TEXT;
+    ALTER TABLE photos ADD COLUMN pixel_sig BLOB;
+    ALTER TABLE photos ADD COLUMN sharpness REAL;
+    ALTER TABLE photos ADD COLUMN dup_checked REAL;
+    CREATE INDEX photos_content_hash ON photos(content_hash) WHERE content_hash IS NOT NULL;
+    CREATE TABLE duplicate_groups (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('exact', 'near', 'burst')),
+        keep_id INTEGER REFERENCES photos(id) ON DELETE SET NULL,
+        reason TEXT,
+        keep_chosen INTEGER NOT NULL DEFAULT 0,
+        reviewed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE duplicate_members (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        group_id INTEGER NOT NULL REFERENCES duplicate_groups(id) ON DELETE CASCADE,
+        similarity REAL
+    );
+    CREATE INDEX duplicate_members_group ON duplicate_members(group_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,8 +25,9 @@ import numpy as np
 
 from engine.atomic import pid_alive
 from engine.catalog import PERMANENT, TRANSIENT, Photo, PhotoCatalog
+from engine.duplicates import photo_signature
 from engine.errors import ImageReadError, TransientReadError
-from engine.imageio import THUMBNAIL_SIZE, is_transient, open_photo, save_thumbnail, thumbnail_path
+from engine.imageio import THUMBNAIL_SIZE, DecodedPhoto, is_transient, open_photo, save_thumbnail, thumbnail_path
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import PreprocessConfig
 from engine.preprocess import normalize, resize_and_crop
@@ -113,12 +114,21 @@ def _decode_for_index(task: DecodeTask, cfg: PreprocessConfig, thumb_dir: str | 
                 save_thumbnail(photo.image, dest)
         if task.thumbnail_only:
             return Decoded(task.photo_id, None, {})
-        return Decoded(task.photo_id, resize_and_crop(photo.image, cfg), photo.meta)
+        return Decoded(task.photo_id, resize_and_crop(photo.image, cfg), {**photo.meta, **_signature(task, photo)})
     except OSError as e:  # the thumbnail cache's disk (full, read-only): not the photo's fault
         kind = TRANSIENT if is_transient(e) else PERMANENT
         return Decoded(task.photo_id, None, {}, f"could not save its thumbnail: {e.strerror or e}", kind)
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the library
         return Decoded(task.photo_id, None, {}, f"could not read: {type(e).__name__}: {e}", PERMANENT)
+
+
+def _signature(task: DecodeTask, photo: DecodedPhoto) -> dict[str, Any]:
+    """Content hash, pixel signature and focus measure (engine.duplicates), while the file is at hand; a file
+    that vanished since its decode only loses them (the duplicate check backfills what is missing)."""
+    try:
+        return photo_signature(task.path, photo.image)
+    except OSError:
+        return {}
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -257,6 +267,9 @@ def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,
                 catalog.put_embeddings(model_id, [d.photo_id for d in batch], vectors)
                 for d in batch:
                     catalog.record_decoded(d.photo_id, d.meta)
+                catalog.put_duplicate_signatures(
+                    (d.photo_id, d.meta["content_hash"], d.meta["pixel_sig"], d.meta["sharpness"])
+                    for d in batch if "content_hash" in d.meta)
             for d in failures:
                 catalog.record_error(d.photo_id, d.error or "unknown error", d.error_kind)
         if vectors is not None and on_batch is not None:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from engine.atomic import sweep_stale_temps
+from engine.duplicates import DuplicateReport, update_duplicates
 from engine.encoder import ClipEncoder
 from engine.indexer import (
     IndexReport,
@@ -40,6 +41,7 @@ class UpdateReport:
     thumbnails_made: int = 0  # thumbnails that were missing for indexed photos
     leftovers_removed: int = 0  # temp files and folders of killed runs
     places_named: int = 0  # photos whose GPS position was looked up (new ones, and a catalog from before places)
+    duplicates: DuplicateReport = field(default_factory=DuplicateReport)
 
 
 def sweep_leftovers(library: Library) -> int:
@@ -89,5 +91,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
                 report.thumbnails_made = make_thumbnails(missing, library.paths.thumbnails,
                                                          encoder.preprocess_config, settings=settings,
                                                          cancel=cancel, temp_dir=temp_dir)
-        VectorIndex(catalog, encoder.model_id, library.paths.indexes).refresh(progress, cancel)
+        vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
+        vectors.refresh(progress, cancel)
+        report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)
     return report

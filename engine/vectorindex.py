@@ -33,6 +33,8 @@ EXPANSION_SEARCH = 1024
 WIDEN_BELOW_Z = 5.0
 BUILD_CHUNK = 50_000
 SAMPLE_SIZE = 4096
+NEIGHBOUR_BEAM = 64  # batch neighbour search (duplicates): near-identical pairs need no wide beam
+NO_NEIGHBOUR = np.iinfo(np.uint64).max
 
 # Queries unlike every photo (text queries behind CLIP's modality gap, or nothing in the library matching)
 # are where HNSW loses its way: when the 10th hit scored under 5 standard deviations above the library's
@@ -251,6 +253,47 @@ class VectorIndex:
             # The search and its relevance cutoff both ask for the same query's scores.
             self._last_sample_scores = (key, self._sample_cache @ q)
         return self._last_sample_scores[1]
+
+    # -- batch neighbours (duplicate finding, issue #16) -----------------------------------------------
+    def neighbours(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest stored photos of each row of `vectors` (itself included when stored): (ids, cosines),
+        both (n, k), best first; a missing neighbour has id NO_NEIGHBOUR and cosine -inf.
+
+        Large libraries ask the HNSW graph for all rows at once (usearch's own threads) with a narrow beam:
+        the pairs this serves are near-identical, where a beam of NEIGHBOUR_BEAM finds them (recall measured
+        by bench/duplicates_speed.py); the cosines are then the int8 index's approximations. Small ones are
+        exact (numpy, float32).
+        """
+        self.refresh()
+        q = np.ascontiguousarray(vectors, dtype=np.float32)
+        n = len(q)
+        ids_out = np.full((n, k), NO_NEIGHBOUR, dtype=np.uint64)
+        cos_out = np.full((n, k), -np.inf, dtype=np.float32)
+        if n == 0:
+            return ids_out, cos_out
+        if self._exact is not None:
+            ids, vecs = self._exact
+            kk = min(k, len(ids))
+            for start in range(0, n, 1024):
+                scores = q[start:start + 1024] @ vecs.T
+                part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+                top = np.take_along_axis(scores, part, axis=1)
+                order = np.argsort(-top, axis=1, kind="stable")
+                ids_out[start:start + 1024, :kk] = ids[np.take_along_axis(part, order, axis=1)]
+                cos_out[start:start + 1024, :kk] = np.take_along_axis(top, order, axis=1)
+            return ids_out, cos_out
+        assert self._index is not None
+        self._index.expansion_search = NEIGHBOUR_BEAM
+        try:
+            found = self._index.search(q, count=min(k, len(self._index)), threads=0)
+        finally:
+            self._index.expansion_search = EXPANSION_SEARCH
+        keys = np.asarray(found.keys, dtype=np.uint64).reshape(n, -1)
+        dist = np.asarray(found.distances, dtype=np.float32).reshape(n, -1)
+        valid = np.arange(keys.shape[1])[None, :] < np.asarray(found.counts).reshape(n, 1)
+        ids_out[:, :keys.shape[1]] = np.where(valid, keys, NO_NEIGHBOUR)
+        cos_out[:, :keys.shape[1]] = np.where(valid, 1.0 - dist, -np.inf)
+        return ids_out, cos_out
 
 
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:

@@ -39,6 +39,7 @@ from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.chips import FilterChips
 from desktop_app.gui.dateedit import LibraryDateEdit
 from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer
+from desktop_app.gui.duplicates_view import attach_duplicates_view
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole
 from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
 from desktop_app.gui.gridview import PhotoGridView
@@ -97,6 +98,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.resize(1280, 800)
         self.setAcceptDrops(True)
         self._build()
+        self.duplicates = attach_duplicates_view(self)
         self._shortcuts()
         self.state.changed.connect(self._state_changed)
         self.refresh_library()
@@ -518,5 +520,6 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.watcher.stop()
         self.runner.shutdown()
         self.loader.shutdown()
+        self.duplicates.shutdown()
         self.lib.close()
         super().closeEvent(event)

@@ -1,0 +1,224 @@
+"""Duplicate and burst groups: signatures, links, keepers, and incremental grouping through update_library."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.catalog import SCHEMA_VERSION, DuplicateCandidate, PhotoCatalog
+from engine.duplicates import (
+    DuplicateSettings,
+    choose_keeper,
+    link_kind,
+    pixel_signature,
+    pixel_similarity,
+    sharpness,
+    update_duplicates,
+)
+from engine.indexer import IndexSettings
+from engine.update import update_library
+from engine.vectorindex import VectorIndex
+
+SETTINGS = IndexSettings(batch_size=4, workers=1)
+
+
+def save_with_exif(
+    img: Image.Image, path, *, when: str | None = None, camera: str | None = None, quality: int = 92
+) -> None:
+    exif = Image.Exif()
+    if camera:
+        exif[0x0110] = camera
+    if when:
+        exif.get_ifd(0x8769)[0x9003] = when
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, "JPEG", quality=quality, exif=exif.tobytes())
+
+
+def shifted(img: Image.Image, dx: int, gain: float) -> Image.Image:
+    w, h = img.size
+    frame = img.crop((dx, 0, w - 24 + dx, h))
+    return Image.fromarray(np.clip(np.asarray(frame, np.float32) * gain, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture
+def dup_folder(tmp_path, sample_arrays):
+    """Exact copy, resized + recompressed copy, a 3-frame burst, and unrelated photos (one of them the other half
+    of the same scene, shot by the same camera a second later)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    chelsea = Image.fromarray(sample_arrays["chelsea"])
+    chelsea.save(root / "chelsea.jpg", quality=92)
+    shutil.copy(root / "chelsea.jpg", root / "backup-chelsea.jpg")
+    chelsea.resize((chelsea.width // 2, chelsea.height // 2), Image.Resampling.LANCZOS).save(
+        root / "chelsea-small.jpg", quality=70
+    )
+    astro = Image.fromarray(sample_arrays["astronaut"])
+    for i, (dx, gain) in enumerate(((0, 1.0), (8, 1.1), (16, 0.9))):
+        save_with_exif(
+            shifted(astro, dx, gain), root / f"burst-{i}.jpg", when=f"2024:05:01 10:00:0{i}", camera="Phone X"
+        )
+    left, right = astro.crop((0, 0, 256, 512)), astro.crop((256, 0, 512, 512))
+    save_with_exif(left, root / "scene-left.jpg", when="2024:05:01 11:00:00", camera="Phone X")
+    save_with_exif(right, root / "scene-right.jpg", when="2024:05:01 11:00:01", camera="Phone X")
+    for name in ("coffee", "rocket", "camera"):
+        Image.fromarray(sample_arrays[name]).save(root / f"{name}.jpg", quality=90)
+    return root
+
+
+def groups_by_name(lib) -> dict[frozenset[str], tuple[str, str]]:
+    out = {}
+    for g in lib.catalog.duplicate_groups():
+        names = frozenset(lib.catalog.photo(pid).path.rsplit("/", 1)[1] for pid, _ in g.members)
+        out[names] = (g.kind, lib.catalog.photo(g.keep_id).path.rsplit("/", 1)[1])
+    return out
+
+
+def test_pixel_check_tells_copies_from_other_shots(sample_arrays):
+    astro = Image.fromarray(sample_arrays["astronaut"])
+    small = astro.resize((128, 128), Image.Resampling.BILINEAR)
+    brighter = Image.fromarray(np.clip(np.asarray(astro, np.float32) * 1.2, 0, 255).astype(np.uint8))
+    sig = pixel_signature(astro)
+    assert pixel_similarity(sig, pixel_signature(small)) > 0.97
+    assert pixel_similarity(sig, pixel_signature(brighter)) > 0.97
+    assert (
+        pixel_similarity(pixel_signature(astro.crop((0, 0, 256, 512))), pixel_signature(astro.crop((256, 0, 512, 512))))
+        < 0.5
+    )
+    moved = pixel_signature(shifted(astro, 16, 1.0)), pixel_signature(shifted(astro, 0, 1.0))
+    assert pixel_similarity(*moved, max_shift=2) > pixel_similarity(*moved) and pixel_similarity(*moved, 2) > 0.9
+    flat = Image.new("RGB", (40, 30), (90, 90, 90))
+    assert pixel_similarity(pixel_signature(flat), pixel_signature(flat.resize((20, 15)))) == 1.0
+    assert pixel_similarity(pixel_signature(flat), sig) == 0.0
+
+
+def test_sharpness_prefers_the_focused_frame(sample_arrays):
+    from PIL import ImageFilter
+
+    img = Image.fromarray(sample_arrays["camera"])
+    assert sharpness(img) > 3 * sharpness(img.filter(ImageFilter.GaussianBlur(3)))
+
+
+def _cand(pid, **kw) -> DuplicateCandidate:
+    base = dict(
+        id=pid,
+        path=f"/p/{pid}.jpg",
+        width=100,
+        height=100,
+        size=1000,
+        taken_at=None,
+        camera=None,
+        content_hash=f"h{pid}",
+        pixel_sig=b"",
+        sharpness=10.0,
+    )
+    base.update(kw)
+    return DuplicateCandidate(**base)
+
+
+def test_keeper_rules_in_order():
+    assert choose_keeper([_cand(1), _cand(2, width=200)]) == (2, "largest (200x100)")
+    assert choose_keeper([_cand(1, user_tagged=True), _cand(2, width=200)])[0] == 1
+    assert choose_keeper([_cand(1), _cand(2, sharpness=30.0)]) == (2, "sharpest")
+    assert choose_keeper([_cand(1, size=900), _cand(2, sharpness=10.5)]) == (2, "largest file (least compressed)")
+    assert choose_keeper([_cand(1), _cand(2)]) == (1, "identical; the first one added")
+
+
+def test_burst_needs_same_camera_and_seconds(sample_arrays):
+    sig = pixel_signature(Image.fromarray(sample_arrays["astronaut"]))
+    a = _cand(1, pixel_sig=sig, camera="Phone X", taken_at="2024-05-01T10:00:00")
+    s = DuplicateSettings()
+    cos = (s.near_cosine + s.burst_cosine) / 2  # close enough for a burst only
+    assert link_kind(a, _cand(2, pixel_sig=sig, camera="Phone X", taken_at="2024-05-01T10:00:03"), cos) == "burst"
+    assert link_kind(a, _cand(2, pixel_sig=sig, camera="Phone Y", taken_at="2024-05-01T10:00:03"), cos) is None
+    assert link_kind(a, _cand(2, pixel_sig=sig, camera="Phone X", taken_at="2024-05-01T10:05:00"), cos) is None
+    assert link_kind(a, _cand(2, pixel_sig=sig), cos) is None  # no EXIF: never a burst
+    assert link_kind(a, _cand(2, pixel_sig=sig), s.near_cosine) == "near"
+    assert link_kind(a, _cand(2, pixel_sig=None), 1.0) is None  # no pixel check possible
+    assert link_kind(a, _cand(2, content_hash="h1", pixel_sig=None), -1.0) == "exact"
+
+
+def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, tmp_path):
+    lib.catalog.add_root(str(dup_folder))
+    report = update_library(lib, encoder, settings=SETTINGS)
+    assert report.duplicates.checked == 11
+    found = groups_by_name(lib)
+    copies, burst = (
+        frozenset({"chelsea.jpg", "backup-chelsea.jpg", "chelsea-small.jpg"}),
+        frozenset({"burst-0.jpg", "burst-1.jpg", "burst-2.jpg"}),
+    )
+    assert set(found) == {copies, burst}
+    assert found[copies] == ("near", "backup-chelsea.jpg")  # full size; of the two exact copies the first added
+    assert found[burst][0] == "burst"
+    # Nothing new: nothing is searched again.
+    index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)
+    assert update_duplicates(lib.catalog, index).checked == 0
+    # The user's keeper survives a new copy joining the group; the copy is found without a full re-check.
+    group = next(g for g in lib.catalog.duplicate_groups() if g.kind == "near")
+    small = lib.catalog.photo_by_path(str(dup_folder / "chelsea-small.jpg"))
+    lib.catalog.set_duplicate_keeper(group.id, small.id, "chosen by you")
+    shutil.copy(dup_folder / "chelsea.jpg", dup_folder / "again-chelsea.jpg")
+    report = update_library(lib, encoder, settings=SETTINGS)
+    assert report.duplicates.checked == 1
+    found = groups_by_name(lib)
+    assert found[frozenset({"chelsea.jpg", "backup-chelsea.jpg", "chelsea-small.jpg", "again-chelsea.jpg"})] == (
+        "near",
+        "chelsea-small.jpg",
+    )
+    # A deleted copy leaves its group; a group of one is no group.
+    for name in ("backup-chelsea.jpg", "again-chelsea.jpg", "chelsea-small.jpg"):
+        (dup_folder / name).unlink()
+    update_library(lib, encoder, settings=SETTINGS)
+    assert frozenset({"chelsea.jpg"}) not in groups_by_name(lib)
+    assert len(groups_by_name(lib)) == 1
+
+
+def test_exact_copies_only_are_an_exact_group(lib, encoder, tmp_path, sample_arrays):
+    root = tmp_path / "p"
+    root.mkdir()
+    Image.fromarray(sample_arrays["coffee"]).save(root / "a.jpg")
+    shutil.copy(root / "a.jpg", root / "b.jpg")
+    Image.fromarray(sample_arrays["rocket"]).save(root / "c.jpg")
+    lib.catalog.add_root(str(root))
+    update_library(lib, encoder, settings=SETTINGS)
+    groups = lib.catalog.duplicate_groups()
+    assert [(g.kind, len(g.members)) for g in groups] == [("exact", 2)]
+    assert groups[0].reason == "identical; the first one added" and all(s == 1.0 for _, s in groups[0].members)
+
+
+def test_signatures_are_backfilled_for_photos_indexed_before(lib, encoder, dup_folder):
+    lib.catalog.add_root(str(dup_folder))
+    update_library(lib, encoder, settings=SETTINGS)
+    lib.catalog.conn.execute(
+        "UPDATE photos SET content_hash = NULL, pixel_sig = NULL, sharpness = NULL, dup_checked = NULL"
+    )
+    lib.catalog.conn.execute("DELETE FROM duplicate_groups")
+    report = update_duplicates(lib.catalog, VectorIndex(lib.catalog, "tiny", lib.paths.indexes))
+    assert report.signatures_made == 11 and report.checked == 11
+    assert len(lib.catalog.duplicate_groups()) == 2
+
+
+def test_version_3_catalog_gains_the_duplicate_tables(tmp_path):
+    from engine.catalog import _split_sql
+    from engine.catalog_schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for m in MIGRATIONS[:3]:
+        for statement in _split_sql(m):
+            conn.execute(statement)
+    conn.execute("INSERT INTO roots(id, path, added_at) VALUES (1, '/p', 0)")
+    conn.execute(
+        "INSERT INTO photos(id, root_id, path, size, mtime, added_at, status) VALUES (1, 1, '/p/a', 1, 1, 0, 'ok')"
+    )
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with PhotoCatalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION
+        cols = {r[1] for r in cat.conn.execute("PRAGMA table_info(photos)")}
+        assert {"content_hash", "pixel_sig", "sharpness", "dup_checked"} <= cols
+        assert cat.duplicate_groups() == []

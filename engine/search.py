@@ -6,7 +6,7 @@ Only vectors of the encoder's model are searched, so two models' vectors never m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -34,10 +34,13 @@ class SearchFilters:
     date_from: date | None = None
     date_to: date | None = None
     tag: str | None = None
+    person: str | None = None  # a person's name (or id): only photos with their face
+    without_persons: tuple[str, ...] = ()  # persons whose photos are left out (`- person:Bob`)
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag))
+        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag, self.person)) \
+            or bool(self.without_persons)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,49 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        return self.search_vector(self.query_vector(parse_query(query)), options)
+        return self.search_terms(parse_query(query), options)
+
+    def search_terms(self, terms: list[Term], options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        """Vector terms ranked by similarity; person terms filter (all of the + ones, none of the - ones).
+
+        Person terms alone list that person's photos, newest first.
+        """
+        people = [t for t in terms if t.kind == "person"]
+        vector_terms = [t for t in terms if t.kind != "person"]
+        filters = options.filters
+        if people:
+            wanted = [t.value for t in people if t.weight > 0]
+            if filters.person:
+                wanted.append(filters.person)
+            filters = replace(filters, person=None, without_persons=(
+                *filters.without_persons, *(t.value for t in people if t.weight < 0)))
+            options = replace(options, filters=filters)
+            if wanted:
+                return self._with_persons(wanted, vector_terms, options)
+        if not vector_terms:
+            raise QueryError("a query needs at least one positive term")
+        return self.search_vector(self.query_vector(vector_terms), options)
+
+    def _with_persons(self, names: list[str], vector_terms: list[Term], options: SearchOptions
+                      ) -> list[SearchResult]:
+        from engine.people import photos_of
+
+        keep: set[int] | None = None
+        for name in names:
+            ids = photos_of(self.library.catalog, name)
+            keep = ids if keep is None else keep & ids
+        allowed = self._allowed_ids(options.filters)
+        ids = sorted(keep or set()) if allowed is None else sorted((keep or set()) & set(allowed.tolist()))
+        if vector_terms:
+            # Within one person's photos the library-wide relevance cutoff would drop most of them.
+            narrowed = replace(options, min_z=None)
+            return self.search_vector(self.query_vector(vector_terms), narrowed, within=ids)
+        photos = self.library.catalog.photos_by_ids(ids)
+        offline = self._offline_roots()
+        results = [SearchResult(photos[i], 1.0, photos[i].root_id in offline) for i in ids if i in photos]
+        dated = sorted((r for r in results if r.photo.taken_at), key=lambda r: r.photo.taken_at or "", reverse=True)
+        return (dated + sorted((r for r in results if not r.photo.taken_at), key=lambda r: r.photo.path))[
+            : options.limit]
 
     def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
@@ -117,8 +162,9 @@ class PhotoSearch:
         return results[: options.limit]
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
-                      exclude: set[int] | None = None) -> list[SearchResult]:
-        allowed = self._allowed_ids(options.filters)
+                      exclude: set[int] | None = None, within: list[int] | None = None) -> list[SearchResult]:
+        """`within`: photo ids already narrowed down (filters applied) by the caller."""
+        allowed = np.array(within, np.uint64) if within is not None else self._allowed_ids(options.filters)
         if allowed is not None and len(allowed) == 0:
             return []
         want = options.limit + len(exclude or ())
@@ -167,4 +213,11 @@ class PhotoSearch:
             params.append(f.tag)
         rows = self.library.catalog.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(clauses)} ORDER BY id",
                                                  params).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.uint64)
+        ids = [r[0] for r in rows]
+        if f.person or f.without_persons:
+            from engine.people import photos_of
+
+            keep = photos_of(self.library.catalog, f.person) if f.person else None
+            drop = set().union(*(photos_of(self.library.catalog, n) for n in f.without_persons))
+            ids = [i for i in ids if (keep is None or i in keep) and i not in drop]
+        return np.array(ids, dtype=np.uint64)

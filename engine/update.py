@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.atomic import sweep_stale_temps
+from engine.catalog import PhotoCatalog
 from engine.encoder import ClipEncoder
-from engine.faces import FACE_MODEL_ID, FacesReport, faces_enabled, faces_installed, find_faces
+from engine.faces import (
+    FACE_MODEL_ID,
+    SETTING_FACES,
+    FacesReport,
+    faces_enabled,
+    faces_installed,
+    find_faces,
+    require_faces,
+)
 from engine.indexer import (
     IndexReport,
     IndexSettings,
@@ -39,6 +48,13 @@ class UpdateReport:
     leftovers_removed: int = 0  # temp files and folders of killed runs
     faces: FacesReport | None = None  # None: faces are off for this library (or not installed)
     persons_started: int = 0
+
+
+def set_faces_setting(catalog: PhotoCatalog, on: bool) -> None:
+    """Turn faces on or off for the library; turning them on without the face models installed is refused."""
+    if on:
+        require_faces()
+    catalog.set_setting(SETTING_FACES, "on" if on else "off")
 
 
 def sweep_leftovers(library: Library) -> int:

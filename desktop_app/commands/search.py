@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, help="taken on or before (YYYY-MM-DD)")
     p.add_argument("--tag", help="only photos with this tag")
+    p.add_argument("--person", help="only photos of this person (a name from `photosift people`, or its id)")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
@@ -65,7 +66,8 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
-                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag))
+                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag,
+                                               getattr(args, "person", None)))
 
 
 def _within(path: str, folder: str) -> bool:
@@ -94,7 +96,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         terms = parse_query(" ".join(args.query))
         searcher = _searcher(lib, args.device)
-        _print(args, searcher.search_vector(searcher.query_vector(terms), _options(args, lib)))
+        _print(args, searcher.search_terms(terms, _options(args, lib)))
     return 0
 
 

@@ -155,7 +155,8 @@ def group_faces(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID, *,
                 if pid is None:
                     outside = ((resolve(index.person[int(k)]), float(d))
                                for k, d in zip(keys[i], dist[i], strict=True) if k)
-                    within = ((int(chosen[j]), float(inner[i, j])) for j in range(i))
+                    near = np.nonzero(inner[i, :i] < JOIN_DISTANCE ** 2)[0]  # only near ones can vote
+                    within = ((int(chosen[j]), float(inner[i, j])) for j in near)
                     pid = _choose((*outside, *within), not_persons)
                 if pid is None:
                     pid = catalog.new_person()

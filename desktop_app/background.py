@@ -108,7 +108,9 @@ def as_plain_data(report: Any) -> SimpleNamespace:
     """An UpdateReport with the same attributes (scan.*, index.*, tags_written) made of builtins only, so
     that unpickling it in the window imports nothing: engine.update would pull in onnxruntime there."""
     return SimpleNamespace(scan=SimpleNamespace(**vars(report.scan)), index=SimpleNamespace(**vars(report.index)),
-                           tags_written=report.tags_written)
+                           tags_written=report.tags_written,
+                           faces=None if report.faces is None else SimpleNamespace(**vars(report.faces)),
+                           persons_started=report.persons_started)
 
 
 def train_model(data: Any, base_model: str, method: str, epochs: int | None, progress: Callable[[Progress], None],

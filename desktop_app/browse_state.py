@@ -101,7 +101,7 @@ class Query:
 class Chip:
     """One active filter as the window shows it; removing it is `state.remove_filter(key)`."""
 
-    key: str  # "folder" | "tag" | "place" | "from" | "to"
+    key: str  # "folder" | "tag" | "place" | "person" | "from" | "to"
     label: str
     tooltip: str = ""
 
@@ -118,6 +118,7 @@ class BrowseState:
         self._filters = SearchFilters()
         self._sort = "relevance"
         self._selection: int | None = None
+        self._person_label: str | None = None
         self.changed = Event()
         self.selection_changed = Event()
 
@@ -152,6 +153,8 @@ class BrowseState:
             out.append(Chip("tag", f"Tag: {f.tag}"))
         if f.place:
             out.append(Chip("place", f"Place: {f.place.split('>')[-1].strip()}", f.place))
+        if f.person:
+            out.append(Chip("person", f"Person: {self._person_label or f.person}"))
         if f.date_from:
             out.append(Chip("from", f"From {f.date_from.isoformat()}"))
         if f.date_to:
@@ -194,11 +197,18 @@ class BrowseState:
         """A place spec (engine.places): one name at any level, or "country > region > city"."""
         self._update(filters=replace(self._filters, place=place or None))
 
+    def set_person(self, person: str | None, label: str | None = None) -> None:
+        """A person's id (or name: engine.people.persons_matching); `label`: what their chip calls them (a
+        name given later does not change which person the filter means)."""
+        self._person_label = label
+        self._update(filters=replace(self._filters, person=person or None))
+
     def set_dates(self, date_from: date | None, date_to: date | None) -> None:
         self._update(filters=replace(self._filters, date_from=date_from, date_to=date_to))
 
     def remove_filter(self, key: str) -> None:
-        fields = {"folder": "folder", "tag": "tag", "place": "place", "from": "date_from", "to": "date_to"}
+        fields = {"folder": "folder", "tag": "tag", "place": "place", "person": "person", "from": "date_from",
+                  "to": "date_to"}
         if key not in fields:
             raise ValueError(f"no filter {key!r}; one of {', '.join(fields)}")
         self._update(filters=replace(self._filters, **{fields[key]: None}))

@@ -22,12 +22,12 @@ from engine.errors import Cancelled, PhotosiftError, catalog_error
 from engine.paths import LibraryPaths, default_library_dir
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parsers.
-COMMAND_MODULES = ("library", "search", "duplicates", "models", "evaluate", "train", "doctor")
+COMMAND_MODULES = ("library", "search", "duplicates", "models", "evaluate", "train", "doctor", "people")
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-READS_A_LIBRARY = frozenset({"search", "similar", "status", "tag", "forget", "duplicates"})
+READS_A_LIBRARY = frozenset({"search", "similar", "status", "tag", "forget", "duplicates", "people"})
 
 
 def build_parser() -> argparse.ArgumentParser:

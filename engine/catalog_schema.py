@@ -156,5 +156,45 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX duplicate_members_group ON duplicate_members(group_id);
     """,
+    # people: faces found in photos, the persons they are grouped into, and the user's decisions
+    # about them. Decisions are keyed by the photo's content fingerprint and the face's box, not by face or
+    # photo id, so they outlive re-indexing, moves and a change of face model. A photo whose content changes
+    # loses its faces (trigger) and is searched for faces again.
+    """
+    ALTER TABLE photos ADD COLUMN faces_model TEXT;
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        merged_into INTEGER REFERENCES persons(id),
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+        score REAL NOT NULL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES persons(id)
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE INDEX faces_model_person ON faces(model_id, person_id);
+    CREATE TABLE face_decisions (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        verdict TEXT NOT NULL CHECK (verdict IN ('is', 'not')),
+        made_at REAL NOT NULL
+    );
+    CREATE INDEX face_decisions_fp ON face_decisions(fingerprint);
+    CREATE TRIGGER photos_refind_faces AFTER UPDATE OF fingerprint ON photos
+        WHEN OLD.fingerprint IS NOT NEW.fingerprint BEGIN
+        DELETE FROM faces WHERE photo_id = NEW.id;
+        UPDATE photos SET faces_model = NULL WHERE id = NEW.id;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

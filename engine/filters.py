@@ -1,4 +1,5 @@
-"""What narrows the photos shown: folder, dates taken, tag, place. One meaning for the CLI, the window and search.
+"""What narrows the photos shown: folder, dates taken, tag, place, person. One meaning for the CLI, the window
+and search.
 
 The SQL for these lives in engine.catalog (PhotoCatalog.filtered_photo_ids); this module is the plain value
 the application builds and the catalog reads, so that the window and `photosift search` cannot drift apart.
@@ -17,7 +18,10 @@ class SearchFilters:
     date_to: date | None = None  # taken on or before this day
     tag: str | None = None  # a tag the photo has (any case), unless the user rejected it
     place: str | None = None  # a place name at any level, or "country > region > city" (engine.places)
+    person: str | None = None  # a person's name (or id): only photos with their face (engine.people)
+    without_persons: tuple[str, ...] = ()  # persons whose photos are left out (`- person:Bob`)
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.folder, self.date_from, self.date_to, self.tag, self.place))
+        fields = (self.folder, self.date_from, self.date_to, self.tag, self.place, self.person)
+        return any(v is not None for v in fields) or bool(self.without_persons)

@@ -5,7 +5,8 @@
 Terms are separated by `+` or `-` standing alone (spaces around them, or before a quote); `-` inside
 words such as "t-shirt" stays text. A term is an image when it names an existing image file (or starts
 with ./ ../ ~/ or /), a catalog photo when written `id:N`, and text otherwise. `W:` in front of a term
-weights it (default 1, at most 100).
+weights it (default 1, at most 100). `person:Anna` (or `person:"Anna Smith"`) keeps only photos of that
+person, `- person:Anna` leaves them out; person terms filter, they carry no weight.
 
 Terms are balanced before they are added (`balanced_weights`): an image term's cosines to photos spread
 over a far wider range than a text term's (CLIP's modality gap: photo-photo cosines run 0.3-1.0, text-photo
@@ -35,13 +36,14 @@ from engine.places import place_spec_keys
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d{1,18})$")  # beyond 18 digits no SQLite id
 _PLACE = re.compile(r"^place:(.*)$", re.IGNORECASE | re.DOTALL)
+_PERSON = re.compile(r"^person:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" | "image" | "photo" | "place" (a filter: see the module docstring)
-    value: str  # text, file path, photo id, or place name
+    kind: str  # "text" | "image" | "photo" | "place" | "person" (place and person filter: see above)
+    value: str  # text, file path, photo id, place name or person name
     weight: float  # signed
 
     @property
@@ -106,6 +108,14 @@ def parse_query(query: str) -> list[Term]:
     query, terms = _pull_places(query)
     for sign, raw in _split(query.strip()):
         weight = 1.0
+        person = _PERSON.match(raw)
+        if person:
+            name = person.group(1).strip()
+            name = name[1:-1].strip() if len(name) >= 2 and name[0] == name[-1] == '"' else name
+            if not name:
+                raise QueryError("person: needs a name, e.g. person:Anna or person:\"Anna Smith\"")
+            terms.append(Term("person", name, float(sign)))
+            continue
         m = _WEIGHT.match(raw)
         if m:
             weight, raw = float(m.group(1)), m.group(2).strip()

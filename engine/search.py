@@ -112,20 +112,59 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        """A query with only a `place:` filter lists that place's photos, newest first (score 0)."""
+        """A query's `place:` term and its `person:` terms filter; the rest is ranked by similarity."""
         terms, place = split_places(parse_query(query))
-        if not terms:
-            return self.in_place(place or "", options)
-        return self.search_vector(self.query_vector(terms), options, place=place)
+        return self.search_terms(terms, options, place=place)
+
+    def search_terms(self, terms: list[Term], options: SearchOptions = SearchOptions(),
+                     place: str | None = None) -> list[SearchResult]:
+        """Vector terms ranked by similarity; person terms filter (all of the + ones, none of the - ones),
+        `place` too. Filters alone (a person, a place) list their photos, newest first."""
+        people = [t for t in terms if t.kind == "person"]
+        vector_terms = [t for t in terms if t.kind != "person"]
+        filters = options.filters
+        if people:
+            wanted = [t.value for t in people if t.weight > 0]
+            if filters.person:
+                wanted.append(filters.person)
+            filters = replace(filters, person=None, without_persons=(
+                *filters.without_persons, *(t.value for t in people if t.weight < 0)))
+            options = replace(options, filters=filters)
+            if wanted:
+                return self._with_persons(wanted, vector_terms, options, place)
+        if not vector_terms:
+            if place is not None:
+                return self.in_place(place, options)
+            raise QueryError("a query needs at least one positive term")
+        return self.search_vector(self.query_vector(vector_terms), options, place=place)
+
+    def _with_persons(self, names: list[str], vector_terms: list[Term], options: SearchOptions,
+                      place: str | None = None) -> list[SearchResult]:
+        from engine.people import photos_of
+
+        keep: set[int] | None = None
+        for name in names:
+            ids = photos_of(self.library.catalog, name)
+            keep = ids if keep is None else keep & ids
+        allowed = self._allowed_ids(options.filters, place)
+        ids = sorted(keep or set()) if allowed is None else sorted((keep or set()) & set(allowed.tolist()))
+        if vector_terms:
+            # Within one person's photos the library-wide relevance cutoff would drop most of them.
+            narrowed = replace(options, min_z=None)
+            return self.search_vector(self.query_vector(vector_terms), narrowed, within=ids)
+        return self._newest_first(ids, options.limit)
 
     def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         """The photos taken in `place` (and passing the other filters), newest first."""
         ids = self._allowed_ids(options.filters, place)
-        photos = self.library.catalog.photos_by_ids([int(i) for i in ids] if ids is not None else [])
+        return self._newest_first([int(i) for i in ids] if ids is not None else [], options.limit)
+
+    def _newest_first(self, ids: list[int], limit: int) -> list[SearchResult]:
+        """Photos a filter alone chose (no query to rank by): newest first, undated last by path (score 0)."""
+        photos = self.library.catalog.photos_by_ids(ids)
         offline = self._offline_roots()
         dated = sorted((p for p in photos.values() if p.taken_at), key=lambda p: p.taken_at or "", reverse=True)
-        chosen = (dated + sorted((p for p in photos.values() if not p.taken_at), key=lambda p: p.path))
-        chosen = chosen[: options.limit]
+        chosen = (dated + sorted((p for p in photos.values() if not p.taken_at), key=lambda p: p.path))[:limit]
         places = self.library.catalog.places_of([p.id for p in chosen])
         return [SearchResult(p, 0.0, p.root_id in offline, places.get(p.id)) for p in chosen]
 
@@ -140,9 +179,11 @@ class PhotoSearch:
         return results[: options.limit]
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
-                      exclude: set[int] | None = None, place: str | None = None) -> list[SearchResult]:
-        """`place`: a place the results must also be in (a query's `place:` term), besides options' filters."""
-        allowed = self._allowed_ids(options.filters, place)
+                      exclude: set[int] | None = None, place: str | None = None,
+                      within: list[int] | None = None) -> list[SearchResult]:
+        """`place`: a place the results must also be in (a query's `place:` term), besides options' filters.
+        `within`: photo ids already narrowed down (filters applied) by the caller."""
+        allowed = np.array(within, np.uint64) if within is not None else self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []
         want = options.limit + len(exclude or ())
@@ -178,6 +219,10 @@ class PhotoSearch:
         if not f.active and place is None:
             return None
         catalog = self.library.catalog
+        if f.person:
+            from engine.people import persons_matching
+
+            persons_matching(catalog, f.person)  # nobody by that name: say so, rather than find nothing
         try:
             if place is not None and f.place is not None and place != f.place:  # the sidebar's and the query's
                 also = set(catalog.filtered_photo_ids(SearchFilters(place=place)))

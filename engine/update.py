@@ -12,8 +12,18 @@ import logging
 from dataclasses import dataclass, field
 
 from engine.atomic import sweep_stale_temps
+from engine.catalog import PhotoCatalog
 from engine.duplicates import DuplicateReport, update_duplicates
 from engine.encoder import ClipEncoder
+from engine.faces import (
+    FACE_MODEL_ID,
+    SETTING_FACES,
+    FacesReport,
+    faces_enabled,
+    faces_installed,
+    find_faces,
+    require_faces,
+)
 from engine.indexer import (
     IndexReport,
     IndexSettings,
@@ -24,6 +34,7 @@ from engine.indexer import (
 )
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
+from engine.people import group_faces
 from engine.places import PlaceDataError, fill_places
 from engine.scanner import ScanReport, scan
 from engine.tagging import tag_with_vocabulary
@@ -42,6 +53,15 @@ class UpdateReport:
     leftovers_removed: int = 0  # temp files and folders of killed runs
     places_named: int = 0  # photos whose GPS position was looked up (new ones, and a catalog from before places)
     duplicates: DuplicateReport = field(default_factory=DuplicateReport)
+    faces: FacesReport | None = None  # None: faces are off for this library (or not installed)
+    persons_started: int = 0
+
+
+def set_faces_setting(catalog: PhotoCatalog, on: bool) -> None:
+    """Turn faces on or off for the library; turning them on without the face models installed is refused."""
+    if on:
+        require_faces()
+    catalog.set_setting(SETTING_FACES, "on" if on else "off")
 
 
 def sweep_leftovers(library: Library) -> int:
@@ -55,12 +75,13 @@ def sweep_leftovers(library: Library) -> int:
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
                    settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
                    cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
-                   repair_thumbnails: bool = False) -> UpdateReport:
+                   repair_thumbnails: bool = False, faces: bool | None = None) -> UpdateReport:
     """Bring the library up to date with its folders and the encoder's model.
 
     `confirm_deletions`: forget photos that vanished many at once (held by the scan as possibly unplugged).
     `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window prunes its cache
     to a size limit and makes thumbnails when they are shown, so it leaves this off).
+    `faces`: search new photos for faces and group them into persons; None = the library's setting.
     """
     report = UpdateReport()
     catalog = library.catalog
@@ -91,6 +112,11 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
                 report.thumbnails_made = make_thumbnails(missing, library.paths.thumbnails,
                                                          encoder.preprocess_config, settings=settings,
                                                          cancel=cancel, temp_dir=temp_dir)
+        if faces if faces is not None else (faces_enabled(catalog) and faces_installed()):
+            report.faces = find_faces(catalog, catalog.photos_missing_faces(FACE_MODEL_ID),
+                                      workers=settings.workers, progress=progress, cancel=cancel,
+                                      temp_dir=temp_dir)
+            report.persons_started = group_faces(catalog, FACE_MODEL_ID, progress=progress, cancel=cancel)
         vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
         vectors.refresh(progress, cancel)
         report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)

@@ -29,7 +29,7 @@ from engine.modelfolder import installed_model_ids
 from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
 from engine.tagging import tag_with_vocabulary
-from engine.update import update_library
+from engine.update import set_faces_setting, update_library
 from engine.vectorindex import VectorIndex
 
 
@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
                    help="wait this long for another Photosift process that is updating the library")
     p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
+    p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
+                   help="find faces and group them into persons (remembered for the library; off by default)")
     p.add_argument("--confirm-deletions", action="store_true",
                    help="forget photos that vanished many at once (kept as missing in case a drive was unplugged)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -124,6 +126,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             encoder = load_encoder(args.model or lib.active_model_id, args.device, show)
             if encoder.model_id != lib.active_model_id:
                 switch_active_model(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait)
+            if getattr(args, "faces", None) is not None:
+                set_faces_setting(lib.catalog, args.faces)
             report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
                                     settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
                                     confirm_deletions=getattr(args, "confirm_deletions", False),
@@ -139,7 +143,10 @@ def cmd_index(args: argparse.Namespace) -> int:
                 "indexed": i.indexed, "failed": [{"path": p, "reason": r} for p, r in i.failures],
                 "failed_transient": i.failed_transient, "failed_permanent": i.failed - i.failed_transient,
                 "photos_tagged": report.photos_tagged, "tags_written": report.tags_written,
-                "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed}
+                "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed,
+                "faces": None if report.faces is None else {
+                    "photos": report.faces.photos, "faces": report.faces.faces,
+                    "persons_started": report.persons_started, "seconds": round(report.faces.seconds, 2)}}
         data["places_named"] = report.places_named
         lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
                  f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
@@ -147,6 +154,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                  f"indexed {i.indexed} photos, {i.failed} could not be read"
                  + (f" ({i.failed_transient} will be tried again)" if i.failed_transient else "")
                  + f", {report.tags_written} tags on {report.photos_tagged} photos"]
+        if report.faces is not None:
+            lines.append(f"faces: {report.faces.faces} in {report.faces.photos} photos, "
+                         f"{report.persons_started} new persons (photosift people)")
         if report.thumbnails_made:
             lines.append(f"made {report.thumbnails_made} missing thumbnails")
         if s.held:

@@ -42,6 +42,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", help="only photos with this tag")
     p.add_argument("--place", metavar="NAME",
                    help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
+    p.add_argument("--person", help="only photos of this person (a name from `photosift people`, or its id)")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
@@ -69,7 +70,8 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
-                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag, args.place))
+                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag, args.place,
+                                               getattr(args, "person", None)))
 
 
 def _check_place(place: str | None, lib: Library) -> None:
@@ -114,11 +116,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         terms, place = split_places(parse_query(" ".join(args.query)))
         _check_place(args.place or place, lib)
         searcher = _searcher(lib, args.device)
-        options = _options(args, lib)
-        if terms:
-            _print(args, searcher.search_vector(searcher.query_vector(terms), options, place=place))
-        else:  # only a place: its photos, newest first
-            _print(args, searcher.in_place(place or "", options))
+        _print(args, searcher.search_terms(terms, _options(args, lib), place=place))
     return 0
 
 

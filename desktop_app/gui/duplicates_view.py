@@ -147,6 +147,7 @@ class DuplicatesView(QWidget):
         outer.addLayout(top)
         self.reason = QLabel()
         self.reason.setStyleSheet("color: #555; padding: 2px 0 6px 0;")
+        self.reason.setWordWrap(True)
         outer.addWidget(self.reason)
         self.row_widget = QWidget()
         self.row = QHBoxLayout(self.row_widget)
@@ -169,6 +170,7 @@ class DuplicatesView(QWidget):
             "Delete move the others to the trash"
         )
         hint.setStyleSheet("color: #777;")
+        hint.setWordWrap(True)  # the window still fits a small screen
         actions.addWidget(hint, 1)
         for w in (self.keep_all_button, self.trash_button, self.undo_button):
             actions.addWidget(w)

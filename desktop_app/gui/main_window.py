@@ -45,6 +45,7 @@ from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRe
 from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
 from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.people import FaceBoxes, PeoplePanel
 from desktop_app.gui.places import PlacesTree, add_places_section
 from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
@@ -181,6 +182,11 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.details.find_similar.connect(self.find_similar)
         self.loader.pixmap_ready.connect(self._preview_ready)
         self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
+        self.people = PeoplePanel()  # people (issue #17): sidebar section and named boxes on the preview
+        self.sidebar.layout().addWidget(self.people, 2)
+        self.people.person_chosen.connect(self._person_chosen)
+        self.face_boxes = FaceBoxes(self.details.preview)
+        self.face_boxes.named.connect(lambda: self.people.refresh(self.lib.catalog))
         self.split = QSplitter()
         self.split.addWidget(self.sidebar)
         self.banner = MissingBanner()
@@ -306,6 +312,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         def show(data: SidebarData | None) -> None:
             if data is not None and generation == self._sidebar_generation:
                 self.sidebar.show_data(data)
+                self.people.refresh(self.lib.catalog)
             if then is not None:
                 then()
 
@@ -381,6 +388,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
         if not f.place:
             self.places.clearSelection()
+        if not f.person:
+            self.people.clear_choice()
 
     def _dates(self) -> tuple[date | None, date | None]:
         return self.date_from.chosen(), self.date_to.chosen()
@@ -388,11 +397,20 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
     def _folder_chosen(self, folder: str | None) -> None:
         self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
 
+    def _person_chosen(self, person: str | None) -> None:
+        self.person_filter = person
+        self._rerun()
+
     def _tag_chosen(self, tag: str | None) -> None:
         self.state.set_tag(tag)
 
     def _place_chosen(self, place: str | None) -> None:
         self.state.set_place(place)
+
+    def _person_chosen(self, person: str | None) -> None:
+        """The People list gives a person's id: the filter keeps it, the chip shows their name."""
+        row = self.lib.catalog.person(int(person)) if person and person.isdigit() else None
+        self.state.set_person(person, row.name if row is not None and row.name else f"#{person}")
 
     def back(self) -> None:
         """"All photos": no query, no filters, nothing selected."""
@@ -450,6 +468,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         photo = self.lib.catalog.photo(pid)
         self.details.show_photo(photo, self.lib.catalog, self.loader.pixmap(pid), current.data(ScoreRole),
                                 offline=bool(current.data(OfflineRole)))
+        self.face_boxes.show(photo, self.lib.catalog)
 
     def _preview_ready(self, photo_id: int) -> None:
         """The details panel shows its photo's preview once the thumbnail is loaded, not a stale placeholder."""

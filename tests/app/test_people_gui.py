@@ -1,0 +1,50 @@
+"""The People sidebar filters the grid, and a click on a face box on the preview names that face."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QInputDialog
+
+from engine.faces import FACE_MODEL_ID, faces_installed
+
+pytestmark = pytest.mark.skipif(not faces_installed(), reason="photosift[faces] is not installed")
+
+
+def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, photo_dir, monkeypatch):
+    from engine.update import set_faces_setting
+
+    set_faces_setting(window.lib.catalog, True)
+    with qtbot.waitSignal(window.index_finished, timeout=120_000) as blocker:
+        window.add_folder(photo_dir)
+    assert blocker.args[0] is not None and blocker.args[0].faces is not None
+    cat = window.lib.catalog
+    astronaut = cat.photo_by_path(str(photo_dir / "space" / "astronaut.jpg"))
+    qtbot.waitUntil(lambda: window.people.list.count() >= 1, timeout=10_000)
+    person_items = [window.people.list.item(i) for i in range(window.people.list.count())]
+    theirs = next(it for it in person_items
+                  if astronaut.id in cat.photo_ids_of_persons([it.data(Qt.ItemDataRole.UserRole + 40)], FACE_MODEL_ID))
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        window.people.list.itemClicked.emit(theirs)
+    assert astronaut.id in window.grid_model.ids
+    assert all(astronaut.id == pid or cat.faces_of_photo(pid, FACE_MODEL_ID) for pid in window.grid_model.ids)
+    assert [c.key for c in window.state.chips()] == ["person"]  # a chip beside the search box, as every filter
+
+    row = window.grid_model.ids.index(astronaut.id)
+    window.grid.setCurrentIndex(window.grid_model.index(row))
+    boxes = window.face_boxes
+    assert len(boxes.faces) >= 1
+    face = boxes.faces[0]
+    pm = boxes.base
+    left = (window.details.preview.width() - pm.width()) / 2
+    top = (window.details.preview.height() - pm.height()) / 2
+    centre = QPoint(round(left + (face.x + face.w / 2) * pm.width()), round(top + (face.y + face.h / 2) * pm.height()))
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Eileen", True)))
+    qtbot.mouseClick(window.details.preview, Qt.MouseButton.LeftButton, pos=centre)
+    assert cat.person(cat.face(face.id).person_id).name == "Eileen"
+    assert any(window.people.list.item(i).text().startswith("Eileen") for i in range(window.people.list.count()))
+    window.back()
+    assert not window.state.chips() and window.state.filters.person is None
+    assert not window.people.list.selectedItems()

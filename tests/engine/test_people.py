@@ -1,0 +1,186 @@
+"""Persons from faces: incremental grouping and user decisions that win. Synthetic embeddings, no face model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.catalog import FoundFaceRow, PhotoCatalog
+from engine.people import (
+    PersonError,
+    group_faces,
+    merge_persons,
+    move_face,
+    name_face,
+    name_person,
+    persons_matching,
+    photos_of,
+    regroup,
+    set_hidden,
+)
+
+MODEL = "test-faces"
+
+
+def _centres(n: int, seed: int = 0) -> np.ndarray:
+    """Person centres far apart (dlib's faces of different people are ~0.8-1.0 apart)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(n, 128)).astype(np.float32)
+    return c / np.linalg.norm(c, axis=1, keepdims=True) * 0.7
+
+
+def _face(centre: np.ndarray, rng: np.random.Generator, x: float = 0.4) -> FoundFaceRow:
+    noise = rng.normal(size=128).astype(np.float32) * (0.12 / np.sqrt(128))  # ~0.12 from the centre
+    return FoundFaceRow(x, 0.3, 0.2, 0.25, 1.0, centre + noise)
+
+
+def _photo(cat: PhotoCatalog, n: int) -> int:
+    root = cat.root_by_path("/r") or cat.add_root("/r")
+    with cat.transaction():
+        pid = cat.insert_photo(root_id=root.id, path=f"/r/{n}.jpg", raw_path=None, size=1, mtime=0.0,
+                               fingerprint=f"fp{n}")
+        cat.conn.execute("UPDATE photos SET status = 'ok' WHERE id = ?", (pid,))
+    return pid
+
+
+def _add(cat: PhotoCatalog, who: list[int], centres: np.ndarray, seed: int, model: str = MODEL,
+         start: int = 0) -> dict[int, int]:
+    """One photo per entry of `who` with one face of that person; returns photo id -> true person."""
+    rng = np.random.default_rng(seed)
+    truth = {}
+    for k, person in enumerate(who):
+        pid = _photo(cat, start + k)
+        with cat.transaction():
+            cat.put_faces(pid, model, [_face(centres[person], rng)])
+        truth[pid] = person
+    return truth
+
+
+def _persons_by_truth(cat: PhotoCatalog, truth: dict[int, int], model: str = MODEL) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for photo, person in truth.items():
+        for f in cat.faces_of_photo(photo, model):
+            out.setdefault(person, set()).add(f.person_id)
+    return out
+
+
+@pytest.fixture
+def cat(tmp_path):
+    with PhotoCatalog(tmp_path / "c.db") as c:
+        yield c
+
+
+def test_faces_group_into_one_person_each_and_new_photos_join_them(cat):
+    centres = _centres(4)
+    truth = _add(cat, [0, 1, 2, 3] * 5, centres, seed=1)
+    assert group_faces(cat, MODEL) == 4
+    groups = _persons_by_truth(cat, truth)
+    assert all(len(g) == 1 for g in groups.values())
+    assert len({next(iter(g)) for g in groups.values()}) == 4
+    before = {p: next(iter(g)) for p, g in groups.items()}
+    # Later photos join the persons already there: no new person, none of the old faces moves.
+    more = _add(cat, [3, 2, 1, 0], centres, seed=2, start=100)
+    assert group_faces(cat, MODEL) == 0
+    after = _persons_by_truth(cat, {**truth, **more})
+    assert {p: next(iter(g)) for p, g in after.items()} == before
+    summaries = cat.person_summaries(MODEL)
+    assert sorted(s.count for s in summaries) == [6, 6, 6, 6]
+
+
+def test_named_merged_and_moved_faces_survive_regrouping(cat):
+    centres = _centres(3)
+    truth = _add(cat, [0, 0, 0, 1, 1, 1, 2, 2], centres, seed=3)
+    group_faces(cat, MODEL)
+    person_of = {t: next(iter(g)) for t, g in _persons_by_truth(cat, truth).items()}
+    name_person(cat, person_of[0], "Anna")
+    merge_persons(cat, person_of[1], person_of[2])  # the user says 1 and 2 are one person
+    wrong = cat.faces_of_person(person_of[0], MODEL)[0]
+    moved_to = move_face(cat, wrong.id)  # and one of Anna's faces is not Anna
+    regroup(cat, MODEL)
+    assert cat.face(wrong.id).person_id == moved_to
+    anna = persons_matching(cat, "anna")
+    assert anna == [person_of[0]]
+    anna_photos = {p for p, t in truth.items() if t == 0} - {wrong.photo_id}
+    assert photos_of(cat, "Anna", MODEL) == anna_photos
+    merged = {f.person_id for p, t in truth.items() if t in (1, 2) for f in cat.faces_of_photo(p, MODEL)}
+    assert merged == {person_of[1]}
+    with pytest.raises(PersonError, match="merged into"):
+        name_person(cat, person_of[2], "Bob")
+
+
+def test_a_named_person_comes_back_after_a_face_model_switch(cat):
+    centres = _centres(2)
+    truth = _add(cat, [0, 0, 0, 1, 1], centres, seed=4)
+    group_faces(cat, MODEL)
+    anna = next(iter(_persons_by_truth(cat, truth)[0]))
+    name_person(cat, anna, "Anna")
+    # A new model: new embeddings of the same boxes, in a space unrelated to the old one.
+    q, _ = np.linalg.qr(np.random.default_rng(9).normal(size=(128, 128)))
+    new_centres = (centres @ q.astype(np.float32)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    for photo, person in truth.items():
+        with cat.transaction():
+            cat.put_faces(photo, "other-model", [_face(new_centres[person], rng)])
+    group_faces(cat, "other-model")
+    assert photos_of(cat, "Anna", "other-model") == {p for p, t in truth.items() if t == 0}
+
+
+def test_decisions_outlive_a_photo_indexed_again(cat):
+    centres = _centres(2)
+    truth = _add(cat, [0, 0, 1], centres, seed=6)
+    group_faces(cat, MODEL)
+    photo = next(p for p, t in truth.items() if t == 1)
+    face = cat.faces_of_photo(photo, MODEL)[0]
+    target = name_face(cat, face.id, "Carl")
+    # The file changes and changes back (same content): its faces are gone, found again, and named again.
+    with cat.transaction():
+        cat.mark_changed(photo, size=1, mtime=1.0, fingerprint="other")
+    assert cat.faces_of_photo(photo, MODEL) == []
+    with cat.transaction():
+        cat.mark_changed(photo, size=1, mtime=2.0, fingerprint=face.fingerprint)
+        cat.conn.execute("UPDATE photos SET status = 'ok' WHERE id = ?", (photo,))
+    assert [p.id for p in cat.photos_missing_faces(MODEL)] == [photo]
+    with cat.transaction():
+        cat.put_faces(photo, MODEL, [_face(centres[1], np.random.default_rng(7))])
+    group_faces(cat, MODEL)
+    assert cat.faces_of_photo(photo, MODEL)[0].person_id == target
+
+
+def test_hidden_persons_are_not_listed_and_bad_names_are_refused(cat):
+    _add(cat, [0, 1], _centres(2), seed=8)
+    group_faces(cat, MODEL)
+    first = cat.person_summaries(MODEL)[0]
+    set_hidden(cat, first.id)
+    assert first.id not in [p.id for p in cat.person_summaries(MODEL)]
+    assert first.id in [p.id for p in cat.person_summaries(MODEL, include_hidden=True)]
+    with pytest.raises(PersonError):
+        name_person(cat, first.id, "   ")
+    with pytest.raises(PersonError, match="no person"):
+        persons_matching(cat, "Nobody")
+    with pytest.raises(PersonError, match="no person 999"):
+        name_person(cat, 999, "X")
+
+
+def test_grouping_is_resumable_after_a_kill(cat, monkeypatch):
+    import engine.people as people
+
+    centres = _centres(3)
+    truth = _add(cat, [0, 1, 2] * 4, centres, seed=10)
+    monkeypatch.setattr(people, "BLOCK", 5)
+    calls = {"n": 0}
+    real = cat.set_face_persons
+
+    def dies_on_second_block(pairs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real(pairs)
+
+    monkeypatch.setattr(cat, "set_face_persons", dies_on_second_block)
+    with pytest.raises(KeyboardInterrupt):
+        group_faces(cat, MODEL)
+    assert len(cat.faces_without_person(MODEL)) == 7  # the first block of 5 was committed
+    monkeypatch.setattr(cat, "set_face_persons", real)
+    group_faces(cat, MODEL)
+    assert cat.faces_without_person(MODEL) == []
+    assert all(len(g) == 1 for g in _persons_by_truth(cat, truth).values())

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import console, machine_line, make_table
+from _common import console, default_workdir, machine_line, make_table
 from splits import (
     METRIC_LABELS,
     METRICS,
@@ -89,20 +89,39 @@ class Protocol:
             if plan.cached:
                 bank = FeatureBank(plan, self.folder.preprocess, resolve_device(settings.device), settings.views,
                                    settings.augment, seed=0)
-                bank.ensure(self.paths, self.paths)
+                self._load_bank(bank, key)
                 if not self.base_emb:
                     self.base_emb = dict(zip(self.paths, embed(self.base_model, plan, bank, self.paths), strict=True))
             self.banks[key] = bank
             self.prepare_s += time.perf_counter() - t0
         return self.banks[key]
 
+    def _load_bank(self, bank: FeatureBank, key: tuple[Any, ...]) -> None:
+        """The bank from the disk cache, or computed (minutes on 2 busy cores) and cached: the frozen prefix's
+        outputs depend only on the base model's weights, the photos, the cut, the views and their seed."""
+        import hashlib
+
+        import torch
+
+        ident = repr((self.folder.model_id, self.folder.manifest.source_sha256, key, self.paths)).encode()
+        path = default_workdir() / f"bank-{hashlib.sha256(ident).hexdigest()[:16]}.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=True)
+            bank.train_views, bank.eval_view, bank.views = saved["train_views"], saved["eval_view"], saved["views"]
+            return
+        bank.ensure(self.paths, self.paths)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"train_views": bank.train_views, "eval_view": bank.eval_view, "views": bank.views}, path)
+
     def base_numbers(self, held: HeldOut) -> dict[str, float]:
         return measure(np.stack([self.base_emb[p] for p in held.paths]), self.base_text, held, self.templates)
 
     def run(self, split: LibrarySplit, settings: TrainSettings, rows: list[str],
-            log: Any = None) -> dict[str, dict[str, float]]:
+            mixes: tuple[float, ...] = ()) -> dict[str, dict[str, float]]:
         """Train on the split's library with `settings` (the split seed as training seed); the held-out numbers
-        of each method in `rows` that settings.method's stages reach (stage1 -> 2sft, mcip -> mcip+realign)."""
+        of each method in `rows` (stage1 -> 2sft, mcip -> mcip+realign share their first stage). With `mixes`,
+        also each WiSE-FT mix of stage 1's weights ("mcip@0.5"), and the one the choose photos pick
+        ("mcip@chosen"), measured after stage 1 without retraining."""
         bank = self.bank(settings)
         held = HeldOut(self.dataset, split)
         data = from_dataset(self.dataset, indices=split.library.tolist(), seed=split.seed)
@@ -116,6 +135,14 @@ class Protocol:
             session = FineTuneSession(fresh_copy(self.base_model), self.folder, data, s, bank=bank,
                                       pool_cache=self.pool_cache)
             r1 = session.run_stage1()
+            if mixes:
+                for alpha in sorted(mixes):
+                    session.set_mix(alpha)
+                    out[f"{first}@{alpha:g}"] = measure(session.embed(held.paths), self.base_text, held,
+                                                        self.templates)
+                picked = session.choose_mix(mixes)
+                out[f"{first}@chosen"] = {**out[f"{first}@{picked:g}"], "mix": picked}
+                session.set_mix(r1.mix)
             if first in rows:
                 out[first] = {**measure(session.embed(held.paths), self.base_text, held, self.templates),
                               "seconds": r1.seconds}
@@ -171,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", action="store_true",
                         help="for tuning: dev splits carved from the library side of other split seeds; the "
                              "test splits are not measured")
+    parser.add_argument("--mixes", default="", help="also measure these WiSE-FT mixes of stage 1 (e.g. "
+                        "0.25,0.5,0.75,1) without retraining, and the one the choose photos pick")
     args = parser.parse_args(argv)
     out = console()
     t_all = time.perf_counter()
@@ -180,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     proto.bank(settings)
 
     base_runs: list[dict[str, float]] = []
-    runs: dict[str, list[dict[str, float]]] = {r: [] for r in rows}
+    mixes = tuple(float(x) for x in args.mixes.split(",") if x)
+    runs: dict[str, list[dict[str, float]]] = {}
     sizes = []
     for k in range(args.splits):
         split = proto.split(k)
@@ -189,19 +219,19 @@ def main(argv: list[str] | None = None) -> int:
         base_runs.append(base)
         sizes.append((len(split.library), len(split.held), len(split.other),
                       len(np.unique(proto.labels[split.other]))))
-        result = proto.run(split, settings, rows)
+        result = proto.run(split, settings, rows, mixes)
         for r, m in result.items():
-            runs[r].append(m)
+            runs.setdefault(r, []).append(m)
             diffs = " ".join(f"{k_}={(m[k_] - base[k_]) * 100:+.1f}" for k_ in METRICS)
-            out.print(f"split {k} {r:13s} {diffs} ({m['seconds']:.0f} s)")
+            extra = f"mix {m['mix']:g}" if "mix" in m else f"{m.get('seconds', 0):.0f} s"
+            out.print(f"split {k} {r:13s} {diffs} ({extra})")
 
     table_rows = [["base (absolute)", *[f"{np.nanmean([b[k] for b in base_runs]) * 100:.1f}" for k in METRICS], "-"]]
-    for r in rows:
-        if not runs[r]:
-            continue
-        cells = [fmt_interval([m[k] - b[k] for m, b in zip(runs[r], base_runs, strict=True)]) for k in METRICS]
+    for r, ms in runs.items():
+        cells = [fmt_interval([m[k] - b[k] for m, b in zip(ms, base_runs, strict=True)]) for k in METRICS]
         label = r + (" (default)" if r == DEFAULT_METHOD else "")
-        table_rows.append([label, *cells, f"{np.mean([m['seconds'] for m in runs[r]]):.0f} s"])
+        seconds = f"{np.mean([m['seconds'] for m in ms]):.0f} s" if "seconds" in ms[0] else "-"
+        table_rows.append([label, *cells, seconds])
     lib, held_n, other_n, other_albums = (np.mean([s[i] for s in sizes]) for i in range(4))
     kind = "DEV splits (tuning only; inside the library side of other split seeds)" if args.dev else "test splits"
     caption = (f"Tux Paint photos, {len(proto.dataset.classes)} level-2 albums, {len(proto.paths)} photos; "
@@ -221,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 def describe(s: TrainSettings) -> str:
     return (f"stage 1 {s.epochs} epochs lr {s.lr:g} (proxies {s.head_lr:g}), stage 2 {s.realign_epochs} epochs "
             f"text lr {s.text_lr:g} ({s.text_layers} last text layers), batch {s.batch_size}, "
-            f"last {s.image_blocks} image blocks, {s.views} views, MCIP weight {s.mcip_weight}")
+            f"last {s.image_blocks} image blocks, {s.views} views, MCIP weight {s.mcip_weight}, "
+            f"WiSE-FT mix {'chosen on the choose photos' if s.wise is None else s.wise}, distillation {s.distill}")
 
 
 def bars(runs: dict[str, list[dict[str, float]]], base_runs: list[dict[str, float]]) -> str:

@@ -33,31 +33,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=int, default=8)
     parser.add_argument("--method", default="mcip", choices=METHODS)
     parser.add_argument("--base", default="starter", help="model id or model folder to start from")
+    parser.add_argument("--mixes", default="", help="WiSE-FT mixes of stage 1 to measure without retraining, e.g. "
+                        "0.25,0.5,0.75,1 (plus the one the choose photos pick)")
     args = parser.parse_args(argv)
     out = console()
     t_all = time.perf_counter()
     variants = [("defaults", {})] + [(spec, parse_sets([p for p in spec.split(",") if p])) for spec in args.variants]
     proto = Protocol(args.base, dev=True)
     defaults = resolve_settings(TrainSettings(device="cpu", method=args.method), resolve_device("cpu"))
-    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
+    mixes = tuple(float(x) for x in args.mixes.split(",") if x)
+    rows_of = {"mcip+realign": ["mcip", "mcip+realign"], "2sft": ["stage1", "2sft"]}.get(args.method, [args.method])
+    results: dict[str, list[dict[str, float]]] = {}
+    proto.bank(defaults)  # every photo's frozen features and base embeddings, shared by all splits
     base_runs = []
     for k in range(args.splits):
         split = proto.split(k)
         base_runs.append(proto.base_numbers(HeldOut(proto.dataset, split)))
         for name, overrides in variants:
             s = dataclasses.replace(defaults, **overrides)
-            m = proto.run(split, s, [args.method])[args.method]
-            results[name].append(m)
-            out.print(f"dev split {k} {name}: " + " ".join(f"{key}={m[key]:.3f}" for key in METRICS))
+            for row, m in proto.run(split, s, rows_of, mixes).items():
+                label = name if row == args.method else f"{name} [{row}]"
+                results.setdefault(label, []).append(m)
+                out.print(f"dev split {k} {label}: " + " ".join(f"{key}={m[key]:.3f}" for key in METRICS)
+                          + (f" mix={m['mix']}" if "mix" in m else ""))
 
     rows = []
     base = results["defaults"]
-    for name, _ in variants:
-        ms = results[name]
+    for name, ms in results.items():
         cells = []
         for key in METRICS:
             vs_base = fmt_interval([m[key] - b[key] for m, b in zip(ms, base_runs, strict=True)])
-            vs_def = fmt_interval([m[key] - d[key] for m, d in zip(ms, base, strict=True)]) if name != "defaults" else "-"
+            vs_def = "-" if name == "defaults" else fmt_interval([m[key] - d[key]
+                                                                  for m, d in zip(ms, base, strict=True)])
             cells.append(f"{vs_base} / {vs_def}")
         rows.append([name, *cells])
     caption = (f"DEV splits (the test splits are not used); method {args.method}; {args.splits} splits, each variant "

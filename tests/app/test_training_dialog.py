@@ -79,7 +79,7 @@ def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models
     assert dialog.isVisible() and "Stopping" in dialog.status.text()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=120_000)
     assert not dialog.isVisible()  # ...and closes once it has
-    assert started[-1][1:] == ("tiny", "mcip+realign", None)
+    assert started[-1][1:] == ("tiny", "mcip", None)
     assert dialog.status.text() == "Cancelled before any training step." and dialog.result is None
     dialog.show()  # opened again (the window makes a new dialog each time; this one counts afresh)
     dialog.update_summary()

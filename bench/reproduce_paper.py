@@ -191,6 +191,8 @@ def _number(text: str) -> int | float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--splits", type=int, default=10, help="random splits (each with its own training seed)")
+    parser.add_argument("--first", type=int, default=0,
+                        help="first split seed (a long run can be shared by processes: --first 5 --splits 5)")
     parser.add_argument("--base", default="starter", help="model id or model folder to start from")
     parser.add_argument("--rows", default=",".join(ROWS), help="methods to run (comma separated)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     mixes = tuple(float(x) for x in args.mixes.split(",") if x)
     runs: dict[str, list[dict[str, float]]] = {}
     sizes = []
-    for k in range(args.splits):
+    for k in range(args.first, args.first + args.splits):
         split = proto.split(k)
         held = HeldOut(proto.dataset, split)
         base = proto.base_numbers(held)

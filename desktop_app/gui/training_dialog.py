@@ -242,9 +242,10 @@ class TrainingDialog(QDialog):
         s = data.summary()
         text = (f"{s['train_photos']} photos to learn from, {s['val_photos']} to choose the checkpoint, "
                 f"{s.get('report_photos', 0)} to measure the result, in {s['classes']} classes")
-        small = s.get("train_only_classes") or {}
+        small = [f"{name} ({n})" for name, n in (s.get("train_only_classes") or {}).items()]
         if small:
-            text += f"; {len(small)} albums of 2-3 photos train without being measured"
+            text += ("; too small to measure, used for training only: " + ", ".join(small[:LEFT_OUT_SHOWN])
+                     + (f" and {len(small) - LEFT_OUT_SHOWN} more" if len(small) > LEFT_OUT_SHOWN else ""))
         if s.get("sampled"):
             text += (f"; larger classes sampled to {s['sampled']['per_class']} photos each "
                      f"({s['sampled']['photos_not_used']} not used, to keep training time bounded)")

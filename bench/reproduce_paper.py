@@ -75,6 +75,22 @@ class Protocol:
         self.base_text = TextCache(TextEncoder(self.base_model, self.folder, resolve_device("cpu")))
         self.base_emb: dict[str, np.ndarray] = {}
         self.prepare_s = 0.0
+        self._prefill_text()
+
+    def _prefill_text(self) -> None:
+        """Every text any split can need, encoded once in one fixed call. Encoding only what is missing would
+        batch texts differently depending on which splits ran before, and batch composition moves float
+        rounding, enough to flip a pseudo-caption at its threshold: a split's numbers must not depend on
+        which process ran it or what ran before it."""
+        from training.captions import build_caption_pool
+
+        captions = [it.caption for it in self.dataset.items if it.caption]
+        every = from_dataset(self.dataset, min_per_class=2)  # every class a library can train on
+        pool = list(build_caption_pool(every.class_names, captions).texts)
+        for t, e in zip(pool, self.base_text.encoder.encode_np(pool), strict=True):
+            self.pool_cache[t] = e
+        prompts = [t.format(c) for c in self.dataset.class_names() for t in self.templates]
+        self.base_text(list(dict.fromkeys([*prompts, *captions])))
 
     def split(self, k: int) -> LibrarySplit:
         return dev_split(self.labels, k) if self.dev else library_split(self.labels, k)

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="*", metavar="KEY=VALUE[,KEY=VALUE]")
     parser.add_argument("--splits", type=int, default=8)
+    parser.add_argument("--first", type=int, default=0, help="first dev split (processes can share a long run)")
     parser.add_argument("--method", default="mcip", choices=METHODS)
     parser.add_argument("--base", default="starter", help="model id or model folder to start from")
     parser.add_argument("--mixes", default="", help="WiSE-FT mixes of stage 1 to measure without retraining, e.g. "
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, float]]] = {}
     proto.bank(defaults)  # every photo's frozen features and base embeddings, shared by all splits
     base_runs = []
-    for k in range(args.splits):
+    for k in range(args.first, args.first + args.splits):
         split = proto.split(k)
         base_runs.append(proto.base_numbers(HeldOut(proto.dataset, split)))
         for name, overrides in variants:

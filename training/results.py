@@ -133,8 +133,9 @@ def report_notes(report: Mapping[str, Any], data: Mapping[str, Any], base_id: st
     small = data.get("train_only_classes") or {}
     if small:
         listed = ", ".join(f"{k} ({v})" for k, v in list(small.items())[:6]) + (", ..." if len(small) > 6 else "")
-        notes.append(f"{len(small)} albums with 2-3 photos trained (as extra pairs of alike photos) but are too "
-                     f"small to measure: {listed}.")
+        albums = "1 album" if len(small) == 1 else f"{len(small)} albums"
+        notes.append(f"{albums} with 2-3 photos trained (as extra pairs of alike photos) but "
+                     f"{'is' if len(small) == 1 else 'are'} too small to measure: {listed}.")
     mix = report.get("mix")
     if _finite(mix) and float(mix) < 1:
         notes.append(f"The new image weights are {float(mix) * 100:.0f}% fine-tuned, {100 - float(mix) * 100:.0f}% "

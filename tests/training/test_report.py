@@ -55,7 +55,7 @@ def test_small_albums_and_other_photos_are_mentioned() -> None:
     report = compare(before, before, {"labelled_photos": 100, "measured_classes": 3})
     said = " ".join(report_notes(report, {"val_photos": 2, "other_photos": 0,
                                           "train_only_classes": {"party": 2}}, "starter"))
-    assert "1 albums with 2-3 photos trained" in said and "party (2)" in said
+    assert "1 album with 2-3 photos trained" in said and "party (2)" in said
     assert "none outside the training albums" in said
 
 

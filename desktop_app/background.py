@@ -127,4 +127,5 @@ def train_model(data: Any, base_model: str, method: str, epochs: int | None, pro
     return SimpleNamespace(model_id=result.model_id, path=str(result.folder.path) if result.folder else None,
                            method=result.method, before=dict(result.before), after=dict(result.after),
                            data=dict(result.data), seconds=float(result.seconds), cancelled=bool(result.cancelled),
-                           worse=bool(result.worse), name=result.name, description=result.description)
+                           worse=bool(result.worse), name=result.name, description=result.description,
+                           report=dict(result.report))

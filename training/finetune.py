@@ -55,6 +55,7 @@ from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_pro
 from engine.modelfolder import ModelFolder, installed_names, open_model
 from engine.paths import models_dir
 from training.install import install_finetuned, new_model_id, sweep_stale_work
+from training.report import compare, means, snapshot
 from training.results import describe, display_name, is_worse
 from training.session import FineTuneSession, StageReport, TrainResult
 from training.settings import FineTuneError, TrainSettings
@@ -116,21 +117,25 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     new_id = model_id or new_model_id(folder.model_id, settings.method, root=root)
     work = root / f".training-{new_id}"
     session = FineTuneSession(model, folder, data, settings, progress=progress, cancel=cancel, checkpoint_dir=work)
-    before = session.evaluate("val")
+    before_items = snapshot(session)  # on the report photos: they choose nothing
     clock = ProgressClock("train", session.stage_steps(), progress)
     reports = run_method(session, clock)
     cancelled = any(r.cancelled for r in reports)
     if cancelled and sum(r.steps for r in reports) == 0:
         raise Cancelled("cancelled before any training step; no model was made")
-    after = session.evaluate("val")
+    after_items = snapshot(session)
+    before, after = means(before_items), means(after_items)
     model = session.model.float().cpu().eval()
     summary = session.data.summary()
+    report = compare(before_items, after_items, summary)
+    report["mix"] = reports[0].mix
     result = TrainResult(new_id, settings.method, None, before, after, reports, session.history,
                          session.settings.to_dict(), summary, session.pseudo_info, cancelled,
                          time.perf_counter() - t0, model, worse=is_worse(before, after),
                          name=display_name(str(summary.get("source", "")), settings.method,
                                            taken=installed_names(root)),
-                         description=describe(folder.model_id, settings.method, summary, before, after))
+                         description=describe(folder.model_id, settings.method, summary, before, after),
+                         report=report)
     if export and (keep_worse or not result.worse):
         result.folder = install_finetuned(model, folder, result, root, progress)
     shutil.rmtree(work, ignore_errors=True)  # the best weights now live in the result (and its model folder)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import time
@@ -279,7 +280,7 @@ def install_finetuned(model: nn.Module, base: ModelFolder, result: TrainResult, 
             "stages": [asdict(r) for r in result.stages], "history": result.history[-200:],
             "cancelled": result.cancelled, "train_seconds": round(result.seconds, 1),
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "description": result.description,
-            "worse_than_base": result.worse}
+            "worse_than_base": result.worse, "report": _json_safe(result.report)}
     tok = base.manifest.tokenizer
     # The exporter reads the tokenizer from the base's copy (an absolute path resolves inside the export
     # folder too); the file is then copied in and recorded under its plain name.
@@ -393,3 +394,14 @@ def rename_model(model_id: str, name: str) -> ModelFolder:
         raise ModelFolderError(str(e)) from None
     write_json_atomic(folder.path / MANIFEST, replace(folder.manifest, name=cleaned).to_json())
     return ModelFolder.load(folder.path)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (nothing to measure) as null, numbers rounded; the manifest stays strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 5)
+    return value

@@ -78,3 +78,69 @@ def describe(base_id: str, method: str, data: Mapping[str, Any], before: Mapping
     if is_worse(before, after):
         text += " Worse than its base on balance."
     return text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report (training.report.compare) in words, for the CLI and the window
+
+REPORT_ROWS = (("i2i_map", "image-to-image mAP"), ("zeroshot_acc", "zero-shot accuracy"),
+               ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not math.isnan(v)
+
+
+def change_text(m: Mapping[str, Any]) -> str:
+    """'+6.1 ± 4.0 points' (95% interval), '+6.1 points' when there is no interval, '' when not measured."""
+    change, half = m.get("change"), m.get("interval")
+    if not _finite(change):
+        return ""
+    text = f"{float(change) * 100:+.1f}"
+    return text + (f" ± {float(half) * 100:.1f} points" if _finite(half) else " points")
+
+
+def report_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, bool]]:
+    """(label, before, after, change ± interval, worse) per measured metric."""
+    rows = []
+    for key, label in REPORT_ROWS:
+        m = report.get("metrics", {}).get(key)
+        if not m:
+            continue
+        b, a = m.get("before"), m.get("after")
+        rows.append((label, f"{b:.3f}" if _finite(b) else "n/a", f"{a:.3f}" if _finite(a) else "n/a",
+                     change_text(m), bool(m.get("worse"))))
+    return rows
+
+
+def report_notes(report: Mapping[str, Any], data: Mapping[str, Any], base_id: str) -> list[str]:
+    """The sentences around the table: what the numbers are measured on, the other photos, small albums,
+    and whether a gain could be measured at all."""
+    notes = []
+    n, albums = int(report.get("report_photos", 0)), int(report.get("albums", 0))
+    notes.append(f"Measured on {n} held-out photos in {albums} albums that chose nothing (the checkpoint and the "
+                 f"mix were chosen on {data.get('val_photos', 0)} other held-out photos); ± is a 95% interval.")
+    worse = [label for key, label in REPORT_ROWS if key in report.get("worse", [])]
+    if worse:
+        notes.append("WORSE than before on " + ", ".join(worse) + ".")
+    other = report.get("other")
+    if other:
+        notes.append(f"Your other photos ({other['photos']} outside the training albums): "
+                     f"{float(other['kept']) * 100:.0f}% of their {other['neighbours']} nearest photos are the same "
+                     "as before.")
+    elif data.get("other_photos", 0) == 0:
+        notes.append("Your other photos: none outside the training albums, so no change to them to measure.")
+    small = data.get("train_only_classes") or {}
+    if small:
+        listed = ", ".join(f"{k} ({v})" for k, v in list(small.items())[:6]) + (", ..." if len(small) > 6 else "")
+        albums = "1 album" if len(small) == 1 else f"{len(small)} albums"
+        notes.append(f"{albums} with 2-3 photos trained (as extra pairs of alike photos) but "
+                     f"{'is' if len(small) == 1 else 'are'} too small to measure: {listed}.")
+    mix = report.get("mix")
+    if _finite(mix) and float(mix) < 1:
+        notes.append(f"The new image weights are {float(mix) * 100:.0f}% fine-tuned, {100 - float(mix) * 100:.0f}% "
+                     "the base's (WiSE-FT), which keeps what the base knew about other photos.")
+    if not report.get("measurable", True):
+        notes.append(f"Too few photos to measure a gain ({report.get('reason', '')}): the numbers above could be "
+                     f"luck. We recommend keeping {base_id}.")
+    return notes

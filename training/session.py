@@ -38,6 +38,7 @@ from training.traindata import TrainingData
 log = logging.getLogger(__name__)
 
 USER_CAPTION_SHARE = 0.5  # stage 2: how often a photo's own caption is drawn when it has one
+WISE_GRID = (0.25, 0.5, 0.75, 1.0)  # WiSE-FT mixes tried when TrainSettings.wise is None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,6 +108,7 @@ class StageReport:
     start_score: float
     seconds: float
     cancelled: bool = False
+    mix: float = 1.0  # stage 1: share of the fine-tuned weights in the WiSE-FT mix with the base weights
 
 
 @dataclass
@@ -127,6 +129,7 @@ class TrainResult:
     worse: bool = False  # worse than its base on the held-out numbers (training.results.is_worse)
     name: str = ""  # display name ("Albums, MCIP, 29 Nov")
     description: str = ""
+    report: dict[str, Any] = field(default_factory=dict)  # training.report.compare: changes with intervals
 
 
 class FineTuneSession:
@@ -150,7 +153,9 @@ class FineTuneSession:
         self.plan = ImageTowerPlan(self.model, settings.image_blocks)
         self.cfg = folder.preprocess
         self.train = Split.of(data.train)
-        self.val = Split.of(data.val)
+        self.val = Split.of(data.val)  # "choose" photos: checkpoint and mix selection only
+        self.report = Split.of(data.report)  # "report" photos: before/after, never a choice
+        self.other: list[str | bytes] = list(data.other)
         self.text = TextEncoder(self.model, folder, self.device)
         self.templates = tuple(load_templates())
         self.history: list[dict[str, float]] = []
@@ -166,19 +171,22 @@ class FineTuneSession:
             else:
                 bank.plan = self.plan
                 bank.device = self.device
-            bank.ensure(self.train.paths, [*self.val.paths, *extra_eval_paths], progress, cancel)
+            bank.ensure(self.train.paths, [*self.val.paths, *self.report.paths, *self.other, *extra_eval_paths],
+                        progress, cancel)
             self.photos: FeatureBank | DecodedPhotos = bank
             unreadable = bank.unreadable
         else:
             workers = settings.workers or (min(4, (os.cpu_count() or 2) - 1) if self.device.type == "cuda" else 0)
             self.photos = DecodedPhotos(self.cfg, self.device, settings.augment, settings.seed, workers)
-            unreadable = self.photos.screen([*self.train.paths, *self.val.paths], progress, cancel)
+            unreadable = self.photos.screen([*self.train.paths, *self.val.paths, *self.report.paths, *self.other],
+                                            progress, cancel)
         # A photo that cannot be read (corrupt, or changed since it was indexed) is left out and reported;
         # it does not end the training.
         self.data = data = data.without(unreadable)
         if data.unreadable:
             log.info("fine-tuning without %d photo(s) that could not be read", len(data.unreadable))
-            self.train, self.val = Split.of(data.train), Split.of(data.val)
+            self.train, self.val, self.report = Split.of(data.train), Split.of(data.val), Split.of(data.report)
+            self.other = list(data.other)
         self.bank = bank if self.plan.cached else None
         self.checkpoint_dir = checkpoint_dir
         self._captions: tuple[CaptionPool, np.ndarray, list[np.ndarray], dict[str, Any]] | None = None
@@ -260,22 +268,20 @@ class FineTuneSession:
         return pool, pool_emb, captions, info
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
-        """Validation numbers: photos of `split` as queries against train + val, zero-shot, text-to-image."""
-        gallery_paths = [*self.train.paths, *self.val.paths]
-        gallery = self.embed(gallery_paths)
-        g_labels = np.concatenate([self.train.labels, self.val.labels])
-        n_train = len(self.train.paths)
-        q = gallery[n_train:] if split == "val" else gallery[:n_train]
-        q_labels = self.val.labels if split == "val" else self.train.labels
-        same = np.arange(len(q)) + (n_train if split == "val" else 0)
-        m_ap, nn1 = gallery_map(q, q_labels, gallery, g_labels, same)
+        """Numbers of one split's photos ("val": the choose photos, "report" or "train") as queries against the
+        training photos and that split's photos (never another held-out split's), zero-shot, text-to-image."""
+        part = {"val": self.val, "report": self.report, "train": self.train}[split]
+        own = split == "train"
+        gallery = self.embed([*self.train.paths, *([] if own else part.paths)])
+        g_labels = np.concatenate([self.train.labels, *([] if own else [part.labels])])
+        offset = 0 if own else len(self.train.paths)
+        q = gallery[offset:offset + len(part.paths)]
+        m_ap, nn1 = gallery_map(q, part.labels, gallery, g_labels, np.arange(len(q)) + offset)
         out = {"i2i_map": m_ap, "nn1_acc": nn1}
-        caps = self.val.captions if split == "val" else self.train.captions
-        cap_emb = self.text.encode_np([c for _, c in caps]) if caps else None
-        rows = np.array([r + (n_train if split == "val" else 0) for r, _ in caps], dtype=np.int64)
-        zs = zeroshot_accuracy(q, q_labels, self.class_embeddings())
-        out["zeroshot_acc"] = zs
-        if cap_emb is not None:
+        out["zeroshot_acc"] = zeroshot_accuracy(q, part.labels, self.class_embeddings()) if len(q) else float("nan")
+        if part.captions:
+            cap_emb = self.text.encode_np([c for _, c in part.captions])
+            rows = np.array([r + offset for r, _ in part.captions], dtype=np.int64)
             out.update({f"t2i_r{k}": v for k, v in recall_at_k(cap_emb, gallery, rows).items()})
         return out
 
@@ -350,6 +356,10 @@ class FineTuneSession:
         torch.manual_seed(s.seed)
         params = self.plan.trainable
         n = len(self.train.paths)
+        self._mix_base = self._snapshot(params)
+        # The base model's embedding of every training view: the distillation target (it keeps the tower close to
+        # the base where the labels say nothing).
+        base_views = self._train_view_embeddings().to(self.device) if s.distill > 0 else None
         # Proxies start at the class means of the current embeddings: no random first steps.
         emb = torch.from_numpy(self.embed(self.train.paths))
         means = torch.stack([emb[torch.from_numpy(self.train.labels == c)].mean(0)
@@ -373,6 +383,9 @@ class FineTuneSession:
             with self.autocast():
                 out = self.model.encode_image(x).float()
             loss = head(out, labels[torch.from_numpy(idx).to(self.device)])
+            if base_views is not None:
+                target = base_views[torch.from_numpy(idx), torch.from_numpy(views[idx] % base_views.shape[1])]
+                loss = loss + s.distill * (1 - (F.normalize(out, dim=-1) * target).sum(-1)).mean()
             if caption_emb is None:
                 return loss
             cols = np.unique(np.concatenate([self.own[i] for i in idx]))
@@ -390,7 +403,63 @@ class FineTuneSession:
         stage = Stage("stage1" if not use_captions else "mcip", 1, "stage 1", "val_map", s.epochs, params,
                       [[p for _, p in params], list(head.parameters())], opt, batch_loss, self.val_map,
                       start_epoch=next_views, context=self.plan.stubs)
-        return self._train(stage, rng, clock, t0)
+        report = self._train(stage, rng, clock, t0)
+        self._mix_tuned = self._snapshot(params)
+        report.mix = self._choose_mix()
+        return report
+
+    def set_mix(self, alpha: float) -> None:
+        """WiSE-FT: the image tower's trained weights become base + alpha x (fine-tuned - base)."""
+        with torch.no_grad():
+            for n, p in self.plan.trainable:
+                p.copy_(self._mix_base[n] + alpha * (self._mix_tuned[n] - self._mix_base[n]))
+
+    def _choose_mix(self) -> float:
+        """The settings' fixed mix, or (wise=None) the one the choose photos pick (choose_mix)."""
+        s = self.settings
+        if s.wise is None:
+            return self.choose_mix()
+        if s.wise != 1.0:
+            self.set_mix(s.wise)
+        return float(s.wise)
+
+    def choose_mix(self, grid: Sequence[float] = WISE_GRID) -> float:
+        """The WiSE-FT mix with the best mAP on the choose photos, or (one-standard-error rule, robust on a small
+        validation set) the mix nearest the base whose mAP is within one standard error of the best (paired
+        per photo). Leaves the model at that mix."""
+        aps = {}
+        for alpha in sorted(grid):
+            self.set_mix(alpha)
+            aps[alpha] = self.val_aps()
+        valid = [a for a in aps if len(aps[a]) and not np.isnan(aps[a]).all()]
+        if not valid:
+            best = 1.0
+        else:
+            top = max(valid, key=lambda a: float(np.nanmean(aps[a])))
+            best = top
+            for alpha in valid:  # ascending: nearest the base first
+                d = aps[top] - aps[alpha]
+                d = d[~np.isnan(d)]
+                se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+                if float(d.mean()) <= se:
+                    best = alpha
+                    break
+        self.set_mix(best)
+        return float(best)
+
+    def val_aps(self) -> np.ndarray:
+        """Per choose photo AP (as val_map) with the current weights."""
+        n_train = len(self.train.paths)
+        gallery = self.embed([*self.train.paths, *self.val.paths])
+        g_labels = np.concatenate([self.train.labels, self.val.labels])
+        sim = l2_normalize(gallery[n_train:]) @ l2_normalize(gallery).T
+        out = []
+        for i in range(len(self.val.paths)):
+            mask = np.ones(len(gallery), dtype=bool)
+            mask[n_train + i] = False
+            rel = g_labels[mask] == self.val.labels[i]
+            out.append(average_precision(sim[i, mask], rel) if rel.any() else np.nan)
+        return np.array(out, dtype=np.float64)
 
     def _train(self, stage: Stage, rng: np.random.Generator, clock: ProgressClock | None, t0: float) -> StageReport:
         """The training loop of both stages: batches in a fresh order each epoch, clipped AdamW steps on a

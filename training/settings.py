@@ -46,6 +46,12 @@ class TrainSettings:
     # tower (noisy pseudo-captions) 0.1 kept more of stage 1's retrieval gain (dev split, 5 seeds: mAP 70.1
     # vs 69.1) while text search stayed well above the base (R@10 +7 vs +10 points).
     mcip_weight: float = 0.1
+    # WiSE-FT (Wortsman et al. 2022): after stage 1 the trained image weights are mixed with the base's,
+    # base + wise x (fine-tuned - base); None picks the mix on the choose photos. 1.0: no mixing.
+    wise: float | None = None
+    # stage 1 adds distill x (1 - cos(embedding, base model's embedding)) of the batch's photos: a pull toward
+    # the base model's features (feature distillation, L2-SP's idea in function space). 0: off.
+    distill: float = 0.0
     class_captions: bool = True  # a photo's class prompts count among its own captions
     image_blocks: int | None = None  # last image blocks to train; None: all on CUDA, CPU_IMAGE_BLOCKS on a CPU
     text_layers: int = 2

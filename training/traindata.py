@@ -4,8 +4,13 @@ Sources:
 - a library catalog: classes from album folders (the folder a photo sits in) or from the user's own tags
   (a photo with several qualifying tags goes to its rarest one, so that small classes survive);
 - any FolderDataset (as `photosift eval` reads it).
-Classes with fewer than `min_per_class` photos are left out and listed. Captions come from a `.txt` beside
-the photo (first line), the same convention as folder datasets.
+Classes with at least `min_per_class` photos are split three ways: training photos, "choose" photos (`val`:
+they pick the checkpoint and the weight mix) and "report" photos (`report`: used for no choice at all, the
+before/after numbers are measured on them). Smaller classes with at least MIN_TRAIN_ONLY photos train
+(extra positives: their photos pull together) but are not measured; classes of one photo are left out and
+listed. Photos outside every class ("your other photos": single-photo albums, sampled-out photos, photos
+without a usable tag) are kept as `other`, to measure how much the model changes for them. Captions come
+from a `.txt` beside the photo (first line), the same convention as folder datasets.
 
 Augmentation for photos: a mild random resized crop, horizontal flip and a small colour jitter; the
 validation view is exactly the runtime's (engine.preprocess).
@@ -32,7 +37,9 @@ from training.datasets import FolderDataset, read_caption, readable_class_name
 from training.defaults import MAX_PER_CLASS, MAX_PHOTOS
 
 MIN_PER_CLASS = 4
-VAL_FRACTION = 0.2
+MIN_TRAIN_ONLY = 2  # classes of 2 .. MIN_PER_CLASS - 1 photos: training only (too small to hold photos out)
+VAL_FRACTION = 0.3  # held out per measured class, shared between "choose" and "report" photos
+MAX_OTHER = 500  # "other" photos kept for the neighbour-change measure (a random sample beyond this)
 LABEL_SOURCES = ("folders", "tags")
 
 
@@ -54,18 +61,29 @@ class TrainingData:
     classes: tuple[str, ...]
     class_names: tuple[str, ...]
     train: tuple[TrainItem, ...]
-    val: tuple[TrainItem, ...]
+    val: tuple[TrainItem, ...]  # "choose" photos: checkpoint and mix selection
     source: str
     left_out: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # photo path -> why it could not be read
     sampled: dict[str, int] = field(default_factory=dict)  # {"per_class": cap, "photos_not_used": n} when capped
+    report: tuple[TrainItem, ...] = ()  # "report" photos: before/after measured here, used for no choice
+    other: tuple[str | bytes, ...] = ()  # library photos outside every class
+    train_only: dict[str, int] = field(default_factory=dict)  # small classes that train but are not measured
+
+    @property
+    def measured_classes(self) -> int:
+        """Classes large enough to hold photos out (the ones before/after numbers speak for)."""
+        return len(self.classes) - len(self.train_only)
 
     def summary(self) -> dict[str, Any]:
         out = {"source": self.source, "classes": len(self.classes), "train_photos": len(self.train),
-               "val_photos": len(self.val),
+               "val_photos": len(self.val), "report_photos": len(self.report), "other_photos": len(self.other),
+               "labelled_photos": len(self.train) + len(self.val) + len(self.report),
+               "measured_classes": self.measured_classes,
                "train_captions": sum(len(it.captions) for it in self.train),
                "val_captions": sum(len(it.captions) for it in self.val),
-               "left_out_classes": dict(sorted(self.left_out.items()))}
+               "left_out_classes": dict(sorted(self.left_out.items())),
+               "train_only_classes": dict(sorted(self.train_only.items()))}
         if self.sampled:
             out["sampled"] = dict(self.sampled)
         if self.unreadable:
@@ -78,18 +96,20 @@ class TrainingData:
         A class left without training photos is left out (its validation photos with it); fewer than two
         classes left is a TrainingDataError.
         """
-        ours = {os.fsdecode(it.path) for it in (*self.train, *self.val)}
+        ours = {os.fsdecode(it.path) for it in (*self.train, *self.val, *self.report)}
+        ours |= {os.fsdecode(p) for p in self.other}
         gone = {k: v for k, v in unreadable.items() if k in ours}
         if not gone:
             return self
         train = [it for it in self.train if os.fsdecode(it.path) not in gone]
         val = [it for it in self.val if os.fsdecode(it.path) not in gone]
+        report = [it for it in self.report if os.fsdecode(it.path) not in gone]
         kept = sorted({it.label for it in train})
         relabel = {old: new for new, old in enumerate(kept)}
         left_out = dict(self.left_out)
         for c in range(len(self.classes)):
             if c not in relabel:
-                left_out[self.class_names[c]] = sum(it.label == c for it in val)
+                left_out[self.class_names[c]] = sum(it.label == c for it in (*val, *report))
         if len(kept) < 2:
             raise TrainingDataError(
                 f"fine-tuning needs at least 2 classes with readable photos; {len(gone)} photos could not be read "
@@ -98,7 +118,11 @@ class TrainingData:
                             tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in train),
                             tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in val
                                   if it.label in relabel),
-                            self.source, left_out, {**self.unreadable, **gone}, self.sampled)
+                            self.source, left_out, {**self.unreadable, **gone}, self.sampled,
+                            tuple(TrainItem(it.path, relabel[it.label], it.captions) for it in report
+                                  if it.label in relabel),
+                            tuple(p for p in self.other if os.fsdecode(p) not in gone),
+                            {k: v for k, v in self.train_only.items() if k not in left_out})
 
 
 def split_per_class(labels: Sequence[int], fraction: float = VAL_FRACTION, seed: int = 0,
@@ -142,15 +166,18 @@ def class_cap(sizes: Sequence[int], max_per_class: int | None, max_photos: int |
 def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes],
               caption_of: Callable[[int], tuple[str, ...]], source: str, min_per_class: int, val_fraction: float,
               seed: int, extra_left_out: dict[str, int] | None = None, max_per_class: int | None = None,
-              max_photos: int | None = None) -> TrainingData:
+              max_photos: int | None = None, min_train_only: int = MIN_TRAIN_ONLY,
+              other: Sequence[str | bytes] = ()) -> TrainingData:
     counts = Counter(keys)
-    kept = sorted(k for k, n in counts.items() if n >= min_per_class)
-    left_out = {names[k]: n for k, n in counts.items() if n < min_per_class}
+    floor = min(min_per_class, max(2, min_train_only))
+    kept = sorted(k for k, n in counts.items() if n >= floor)
+    measured = {k for k in kept if counts[k] >= min_per_class}
+    left_out = {names[k]: n for k, n in counts.items() if n < floor}
     left_out.update(extra_left_out or {})
-    if len(kept) < 2:
+    if len(kept) < 2 or not measured:
         raise TrainingDataError(
-            f"fine-tuning needs at least 2 classes with {min_per_class} or more photos each; found {len(kept)} "
-            f"({len(left_out)} smaller ones left out)")
+            f"fine-tuning needs at least 2 classes of {floor} or more photos, one of them with {min_per_class} or "
+            f"more to measure on; found {len(kept)} ({len(measured)} with {min_per_class} or more)")
     index = {k: i for i, k in enumerate(kept)}
     rows = [i for i, k in enumerate(keys) if k in index]
     cap = class_cap([counts[k] for k in kept], max_per_class, max_photos, min_per_class)
@@ -163,11 +190,37 @@ def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes],
         rows = sorted(j for k in kept for j in (by_class[k] if len(by_class[k]) <= cap
                                                 else rng.choice(by_class[k], cap, replace=False).tolist()))
         sampled = {"per_class": cap, "photos_not_used": sum(counts[k] for k in kept) - len(rows)}
+    used = set(rows)
+    outside = [paths[i] for i, k in enumerate(keys) if i not in used] + list(other)
+    if len(outside) > MAX_OTHER:
+        pick = np.random.default_rng(seed).choice(len(outside), MAX_OTHER, replace=False)
+        outside = [outside[i] for i in sorted(pick.tolist())]
     labels = [index[keys[i]] for i in rows]
-    tr, va = split_per_class(labels, val_fraction, seed)
+    is_measured = np.array([keys[i] in measured for i in rows], dtype=bool)
+    tr, held = split_per_class(np.where(is_measured, labels, -1), val_fraction, seed)
+    tr = np.sort(np.concatenate([tr[is_measured[tr]], np.flatnonzero(~is_measured)]))
+    held = held[is_measured[held]]
+    choose, report = choose_and_report(np.asarray(labels)[held], seed)
     items = [TrainItem(paths[i], index[keys[i]], caption_of(i)) for i in rows]
     return TrainingData(tuple(kept), tuple(names[k] for k in kept), tuple(items[j] for j in tr),
-                        tuple(items[j] for j in va), source, left_out, sampled=sampled)
+                        tuple(items[j] for j in held[choose]), source, left_out, sampled=sampled,
+                        report=tuple(items[j] for j in held[report]), other=tuple(outside),
+                        train_only={names[k]: counts[k] for k in kept if k not in measured})
+
+
+def choose_and_report(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of held-out photos that choose (checkpoint, mix) and that report, disjoint: each class's held-out
+    photos alternate between the two, a class's first one going to report or choose in turn, so that both sets
+    get photos of every class with two or more and about half of the classes with one."""
+    rng = np.random.default_rng(seed + 1)
+    choose: list[int] = []
+    report: list[int] = []
+    for n, c in enumerate(np.unique(labels)):
+        mine = np.flatnonzero(labels == c)
+        mine = mine[rng.permutation(len(mine))]
+        for j, pos in enumerate(mine.tolist()):
+            (report if (j + n) % 2 == 0 else choose).append(pos)
+    return np.array(sorted(choose), dtype=np.int64), np.array(sorted(report), dtype=np.int64)
 
 
 def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
@@ -178,7 +231,7 @@ def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
 
 def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: int = MIN_PER_CLASS,
                  val_fraction: float = VAL_FRACTION, seed: int = 0, max_per_class: int | None = MAX_PER_CLASS,
-                 max_photos: int | None = MAX_PHOTOS) -> TrainingData:
+                 max_photos: int | None = MAX_PHOTOS, min_train_only: int = MIN_TRAIN_ONLY) -> TrainingData:
     """Indexed photos of a library labelled by album folder or by the user's tags (large classes sampled)."""
     if labels not in LABEL_SOURCES:
         raise ValueError(f"labels must be one of {LABEL_SOURCES}")
@@ -188,6 +241,7 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
     names: dict[str, str] = {}
     paths: list[str | bytes] = []
     not_used: dict[str, int] = {}
+    untagged: list[str | bytes] = []
     if labels == "folders":
         for p in photos:
             folder = os.path.dirname(p.path)
@@ -206,9 +260,11 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
                 keys.append(tag)
                 names[tag] = tag
                 paths.append(p.fs_path)
+            else:
+                untagged.append(p.fs_path)
     return _assemble(keys, names, paths, lambda i: sidecar_caption(paths[i]), f"library:{labels}", min_per_class,
                      val_fraction, seed, extra_left_out=not_used, max_per_class=max_per_class,
-                     max_photos=max_photos)
+                     max_photos=max_photos, min_train_only=min_train_only, other=untagged)
 
 
 def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
@@ -241,7 +297,7 @@ def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
 
 def from_dataset(dataset: FolderDataset, min_per_class: int = MIN_PER_CLASS, val_fraction: float = VAL_FRACTION,
                  seed: int = 0, indices: Sequence[int] | None = None, max_per_class: int | None = None,
-                 max_photos: int | None = None) -> TrainingData:
+                 max_photos: int | None = None, min_train_only: int = MIN_TRAIN_ONLY) -> TrainingData:
     """A folder dataset (or the subset `indices` of it) as training data; all of it unless capped."""
     chosen = list(indices) if indices is not None else list(range(len(dataset)))
     items = [dataset.items[i] for i in chosen]
@@ -250,7 +306,8 @@ def from_dataset(dataset: FolderDataset, min_per_class: int = MIN_PER_CLASS, val
     paths: list[str | bytes] = [str(it.path) for it in items]
     captions = [(it.caption,) if it.caption else () for it in items]
     return _assemble(keys, names, paths, lambda i: captions[i], f"dataset:{dataset.name}", min_per_class,
-                     val_fraction, seed, max_per_class=max_per_class, max_photos=max_photos)
+                     val_fraction, seed, max_per_class=max_per_class, max_photos=max_photos,
+                     min_train_only=min_train_only)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -24,12 +24,9 @@ from engine.errors import PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback
 from engine.library import Library
 from engine.modelfolder import MANIFEST, ModelFolder
-from training.defaults import DEFAULT_METHOD, FEW_HELD_OUT, MAX_PER_CLASS, MAX_PHOTOS, METHODS
+from training.defaults import DEFAULT_METHOD, MAX_PER_CLASS, MAX_PHOTOS, METHODS
 
 EXIT_NOT_KEPT = 1  # the run finished, but its result was worse than its base and was not kept
-
-ROWS = (("i2i_map", "image-to-image mAP"), ("nn1_acc", "1-NN accuracy"), ("zeroshot_acc", "zero-shot accuracy"),
-        ("t2i_r1", "text-to-image R@1"), ("t2i_r5", "text-to-image R@5"), ("t2i_r10", "text-to-image R@10"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train on a folder dataset (sub-folders are classes, .txt captions beside images) or "
                         "'tuxpaint' instead of the library")
     p.add_argument("--level", type=int, default=1, help="with --dataset: folder depth that names the classes")
-    p.add_argument("--min-photos", type=int, default=4, help="classes with fewer photos are left out (default: 4)")
+    p.add_argument("--min-photos", type=int, default=4,
+                   help="classes with fewer photos train but are not measured; single photos are left out "
+                        "(default: 4)")
     p.add_argument("--max-per-class", type=int, default=MAX_PER_CLASS, metavar="N",
                    help=f"larger classes are sampled to N photos (default: {MAX_PER_CLASS}; 0: use every photo)")
     p.add_argument("--max-photos", type=int, default=MAX_PHOTOS, metavar="N",
@@ -121,8 +120,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.json:
         left = ", ".join(f"{k} ({v})" for k, v in summary["left_out_classes"].items())
         sampled = summary.get("sampled")
+        small = summary.get("train_only_classes") or {}
         print(f"Training on {summary['train_photos']} photos in {summary['classes']} classes "
-              f"({summary['val_photos']} more held out to measure; {summary['train_captions']} captions)"
+              f"({summary['val_photos']} held out to choose the checkpoint, {summary['report_photos']} to measure "
+              f"the result; {summary['train_captions']} captions)"
+              + (f"; {len(small)} albums with 2-3 photos train without being measured" if small else "")
               + (f"; larger classes sampled to {sampled['per_class']} photos each, {sampled['photos_not_used']} "
                  "photos not used (--max-per-class, --max-photos)" if sampled else "")
               + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
@@ -141,7 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "name": result.name, "description": result.description, "base": base.model_id,
                           "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
                           "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
-                          "after": _clean(result.after), "worse": result.worse, "kept": folder is not None,
+                          "after": _clean(result.after), "report": _clean_all(getattr(result, "report", {})),
+                          "worse": result.worse, "kept": folder is not None,
                           "active": bool(args.use and folder is not None)}, indent=2))
         if folder is None:
             _not_kept(base.model_id)
@@ -180,32 +183,30 @@ def _clean(d: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v:.3f}"
+def _clean_all(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_all(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _table(base_id: str, new_id: str, result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    val = result.data.get("val_photos", 0)
-    total = val + result.data.get("train_photos", 0)
+    from training.results import report_notes, report_rows
+
     console = Console()
+    report = getattr(result, "report", None) or {}
     # a line of its own: as a table title it would wrap into the table's narrow width
-    rough = " (so few that these numbers are rough)" if 0 < val < FEW_HELD_OUT else ""
-    console.print(f"{base_id} (before) and {new_id} (after), on {val} held-out photos as queries among all "
-                  f"{total}{rough}:", soft_wrap=True)
+    console.print(f"{base_id} (before) and {new_id} (after), on held-out photos as queries among the training "
+                  "photos:", soft_wrap=True)
     table = Table()
-    table.add_column("metric")
-    table.add_column("before", justify="right")
-    table.add_column("after", justify="right")
-    table.add_column("change", justify="right")
-    for key, label in ROWS:
-        if key not in result.before and key not in result.after:
-            continue
-        b, a = result.before.get(key), result.after.get(key)
-        change = "" if b is None or a is None or math.isnan(b) or math.isnan(a) else f"{(a - b) * 100:+.1f}"
-        table.add_row(label, _fmt(b), _fmt(a), change)
+    for name, justify in (("metric", "left"), ("before", "right"), ("after", "right"), ("change", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for label, before, after, change, worse in report_rows(report):
+        table.add_row(label, before, after, f"[red]{change} (worse)[/red]" if worse else change)
     console.print(table)
+    for note in report_notes(report, result.data, base_id):
+        console.print(note, soft_wrap=True, markup=False)

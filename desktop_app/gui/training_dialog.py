@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 from desktop_app.gui.worker import JobRunner, JobWorker
 from engine.jobs import CancelToken, Progress, duration_text, eta_text, stage_label
 from engine.library import Library
-from training.defaults import FEW_HELD_OUT, RESULT_METRICS
+from training.defaults import RESULT_METRICS
+from training.results import report_notes, report_rows
 
-METHODS = (("mcip+realign", "MCIP + re-alignment (recommended)"), ("mcip", "MCIP (pseudo-captions)"),
+METHODS = (("mcip", "MCIP (pseudo-captions; recommended)"), ("mcip+realign", "MCIP + re-alignment"),
            ("2sft", "Two-stage (2SFT)"), ("stage1", "Stage 1 only (image search; hurts text search)"))
 METRIC_NAMES = {"i2i_map": "Image-to-image mAP", "nn1_acc": "1-NN accuracy", "knn_acc": "k-NN accuracy",
                 "zeroshot_acc": "Zero-shot accuracy", "t2i_r1": "Text-to-image R@1", "t2i_r5": "Text-to-image R@5",
@@ -181,8 +182,8 @@ class TrainingDialog(QDialog):
         self.status.setWordWrap(True)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["", "Before", "After"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["", "Before", "After", "Change (95% interval)"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 220)
         self.table.verticalHeader().setVisible(False)
@@ -239,7 +240,12 @@ class TrainingDialog(QDialog):
             self.summary.setText(error)
             return
         s = data.summary()
-        text = f"{s['train_photos']} photos to learn from, {s['val_photos']} to check on, in {s['classes']} classes"
+        text = (f"{s['train_photos']} photos to learn from, {s['val_photos']} to choose the checkpoint, "
+                f"{s.get('report_photos', 0)} to measure the result, in {s['classes']} classes")
+        small = [f"{name} ({n})" for name, n in (s.get("train_only_classes") or {}).items()]
+        if small:
+            text += ("; too small to measure, used for training only: " + ", ".join(small[:LEFT_OUT_SHOWN])
+                     + (f" and {len(small) - LEFT_OUT_SHOWN} more" if len(small) > LEFT_OUT_SHOWN else ""))
         if s.get("sampled"):
             text += (f"; larger classes sampled to {s['sampled']['per_class']} photos each "
                      f"({s['sampled']['photos_not_used']} not used, to keep training time bounded)")
@@ -288,36 +294,41 @@ class TrainingDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.start_button.setEnabled(True)
         self.use_button.setEnabled(result.path is not None)
-        # a result worse than its base is marked and "Use this model" is not what Enter does
-        worse = bool(getattr(result, "worse", False))
+        report = getattr(result, "report", None) or {}
+        # worse on balance, or too few photos to measure a gain: "Use this model" is not what Enter does
+        worse = bool(getattr(result, "worse", False)) or not report.get("measurable", True)
         self.use_button.setDefault(not worse)
         self.close_button.setDefault(worse)
         self.discard_button.setVisible(result.path is not None)
-        rows = [(k, result.before.get(k, math.nan), result.after.get(k, math.nan)) for k in RESULT_METRICS
-                if k in result.before or k in result.after]
+        rows = report_rows(report) if report else [
+            (METRIC_NAMES.get(k, k), f"{result.before.get(k, math.nan):.3f}", f"{result.after.get(k, math.nan):.3f}",
+             f"{(result.after.get(k, math.nan) - result.before.get(k, math.nan)) * 100:+.1f} points",
+             result.after.get(k, math.nan) < result.before.get(k, math.nan))
+            for k in RESULT_METRICS if k in result.before or k in result.after]
+        measurable = bool(report.get("measurable", True))
         self.table.setRowCount(len(rows))
-        for r, (key, before, after) in enumerate(rows):
-            self.table.setItem(r, 0, QTableWidgetItem(METRIC_NAMES.get(key, key)))
-            self.table.setItem(r, 1, QTableWidgetItem(f"{before:.3f}"))
-            item = QTableWidgetItem(f"{after:.3f}  ({after - before:+.3f})")
-            item.setForeground(QColor("#1b7f3b" if after >= before else "#b3261e"))
-            self.table.setItem(r, 2, item)
+        for r, (label, before, after, change, fell) in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(label[0].upper() + label[1:]))
+            self.table.setItem(r, 1, QTableWidgetItem(before))
+            self.table.setItem(r, 2, QTableWidgetItem(after))
+            item = QTableWidgetItem(change + ("  worse" if fell else ""))
+            # green only for a gain that was measurable at all; a loss is always marked
+            item.setForeground(QColor("#b3261e" if fell else "#1b7f3b" if measurable else "#5f6368"))
+            self.table.setItem(r, 3, item)
         self.table.setFixedHeight(self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
                                   + sum(self.table.rowHeight(r) for r in range(len(rows))))
         self.table.setVisible(True)
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))  # the plot keeps its room
         note = " (cancelled: best checkpoint so far)" if result.cancelled else ""
-        val = int(result.data.get("val_photos", 0))
-        if 0 < val < FEW_HELD_OUT:
-            note += f"; measured on only {val} held-out photos, so the numbers below are rough"
         unreadable = result.data.get("unreadable_photos", {})
         skipped = (f" {len(unreadable)} photo(s) could not be read and were left out, e.g. "
                    f"{next(iter(unreadable))}." if unreadable else "")
         name = getattr(result, "name", "") or result.model_id
         verdict = (f" It is worse than {self.base_model} on the held-out photos: keep using {self.base_model}, "
-                   "or discard this one." if worse else "")
+                   "or discard this one." if getattr(result, "worse", False) else "")
+        notes = " ".join(report_notes(report, result.data, self.base_model)) if report else ""
         self.status.setText(f"New model \u201c{name}\u201d ({result.model_id}){note}, trained in "
-                            f"{duration_text(result.seconds)}.{skipped}{verdict}")
+                            f"{duration_text(result.seconds)}.{skipped}{verdict} {notes}".rstrip())
         self.status.setStyleSheet("color: #b3261e;" if worse else "")
         self._finish()
 

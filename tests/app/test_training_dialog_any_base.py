@@ -65,3 +65,41 @@ def test_a_worse_result_is_marked_and_use_is_not_the_default(qtbot, indexed_wind
     better = SimpleNamespace(**{**vars(worse), "worse": False, "after": before, "path": str(folder.path)})
     dialog._done(better)
     assert dialog.use_button.isDefault() and "is worse than" not in dialog.status.text()
+
+
+def _report(change_map: float, change_zs: float, measurable: bool = True) -> dict:
+    def metric(before: float, change: float) -> dict:
+        return {"before": before, "after": before + change, "change": change, "interval": 0.04, "n": 30,
+                "worse": change < 0}
+
+    metrics = {"i2i_map": metric(0.5, change_map), "zeroshot_acc": metric(0.6, change_zs)}
+    return {"measurable": measurable, "reason": "12 photos in the albums that trained" if not measurable else "",
+            "report_photos": 30, "albums": 5, "metrics": metrics,
+            "worse": [k for k, m in metrics.items() if m["worse"]], "other": {"photos": 20, "neighbours": 5,
+                                                                            "kept": 0.8}, "mix": 0.5}
+
+
+def test_the_dialog_shows_changes_with_intervals_and_marks_what_fell(qtbot, indexed_window, models_root):  # noqa: F811
+    from types import SimpleNamespace
+
+    from desktop_app.gui.training_dialog import TrainingDialog
+    from training.tiny import export_tiny
+
+    folder = export_tiny(models_root / "reported-result", model_id="reported-result")
+    w = indexed_window
+    dialog = TrainingDialog(w.library_dir, "tiny", w.runner, lambda _id: None, w)
+    qtbot.addWidget(dialog)
+    result = SimpleNamespace(model_id="reported-result", path=str(folder.path), method="mcip", before={}, after={},
+                             data={"val_photos": 20, "other_photos": 20}, seconds=3.0, cancelled=False, worse=False,
+                             name="Albums, MCIP, 2 Dec", description="", report=_report(0.08, -0.02))
+    dialog._done(result)
+    cells = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
+    assert cells["Image-to-image mAP"] == "+8.0 ± 4.0 points"
+    assert cells["Zero-shot accuracy"] == "-2.0 ± 4.0 points  worse"
+    text = dialog.status.text()
+    assert "WORSE than before on zero-shot accuracy" in text and "80% of their 5 nearest photos" in text
+    assert dialog.use_button.isDefault()
+    # too few photos: no gain can be claimed, keeping the base is recommended and is what Enter does
+    dialog._done(SimpleNamespace(**{**vars(result), "report": _report(0.3, 0.1, measurable=False)}))
+    assert "Too few photos to measure a gain" in dialog.status.text() and "keeping tiny" in dialog.status.text()
+    assert not dialog.use_button.isDefault() and dialog.close_button.isDefault()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +82,32 @@ def _catalog_with(tmp_path: Path) -> PhotoCatalog:
     return cat
 
 
-def test_training_data_from_album_folders_lists_small_classes(tmp_path: Path) -> None:
+def test_training_data_from_album_folders_trains_on_small_albums_without_measuring_them(tmp_path: Path) -> None:
     cat = _catalog_with(tmp_path)
     data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25)
-    assert data.class_names == ("beach", "snow")
-    assert data.left_out == {"party": 2}
-    assert len(data.train) + len(data.val) == 9 and len(data.val) == 2
+    # "party" (2 photos) is too small to hold photos out: it trains (extra positives) and is said so
+    assert data.class_names == ("beach", "party", "snow")
+    assert data.left_out == {} and data.train_only == {"party": 2}
+    assert data.summary()["train_only_classes"] == {"party": 2}
+    party = [it for it in (*data.val, *data.report) if it.label == 1]
+    assert not party and sum(it.label == 1 for it in data.train) == 2
+    assert len(data.train) + len(data.val) + len(data.report) == 11 and len(data.val) + len(data.report) == 2
+    # below `min_train_only` photos an album is left out, and its photos count among the other photos
+    data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, min_train_only=3)
+    assert data.left_out == {"party": 2} and len(data.other) == 2
     (tmp_path / "photos" / "snow" / "0.jpg").unlink()  # deleted since it was indexed: skipped
     data = from_catalog(cat, "folders", min_per_class=3, val_fraction=0.25)
-    assert len(data.train) + len(data.val) == 8 and data.left_out == {"party": 2}
+    assert len(data.train) + len(data.val) + len(data.report) == 10 and data.train_only == {"party": 2}
+
+
+def test_choose_and_report_photos_are_disjoint_and_cover_the_held_out_ones() -> None:
+    from training.traindata import choose_and_report
+
+    labels = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    choose, report = choose_and_report(labels, seed=0)
+    assert not set(choose) & set(report) and sorted([*choose, *report]) == list(range(10))
+    for c in (0, 1, 3):  # every class with two or more held-out photos is on both sides
+        assert (labels[choose] == c).any() and (labels[report] == c).any()
 
 
 def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> None:
@@ -98,7 +116,8 @@ def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> N
     # "kids" (2 photos) is too small, so those photos stay with "sea"; "winter" has 4 + 1 photos.
     assert data.class_names == ("sea", "winter")
     assert data.left_out == {"kids": 2}
-    assert len(data.train) + len(data.val) == 10
+    assert len(data.train) + len(data.val) + len(data.report) == 10
+    assert [str(p).rsplit("/", 2)[-2:] for p in data.other] == [["party", "1.jpg"]]  # untagged: "other photos"
     with pytest.raises(TrainingDataError, match="at least 2 classes"):
         from_catalog(cat, "tags", min_per_class=6)
     cat.conn.execute("DELETE FROM tags WHERE source = 'user'")
@@ -125,8 +144,8 @@ def test_large_classes_are_sampled_and_the_summary_says_so(tmp_path: Path) -> No
     assert (MAX_PER_CLASS, MAX_PHOTOS) == (traindata.MAX_PER_CLASS, traindata.MAX_PHOTOS)  # one source
     cat = _catalog_with(tmp_path)
     data = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, max_per_class=3)
-    per_class = np.bincount([it.label for it in (*data.train, *data.val)])
-    assert per_class.tolist() == [3, 3] and data.summary()["sampled"] == {"per_class": 3, "photos_not_used": 3}
+    per_class = np.bincount([it.label for it in (*data.train, *data.val, *data.report)])
+    assert per_class.tolist() == [3, 2, 3] and data.summary()["sampled"] == {"per_class": 3, "photos_not_used": 3}
     again = from_catalog(cat, "folders", min_per_class=4, val_fraction=0.25, max_per_class=3)
     assert again == data  # the same photos for the same seed
     assert "sampled" not in from_catalog(cat, "folders", min_per_class=4).summary()
@@ -134,6 +153,7 @@ def test_large_classes_are_sampled_and_the_summary_says_so(tmp_path: Path) -> No
 
 def test_unreadable_photos_are_left_out_with_their_reason(tmp_path: Path) -> None:
     data = from_catalog(_catalog_with(tmp_path), "folders", min_per_class=2, val_fraction=0.25)
+    data = replace(data, val=(*data.val, *data.report), report=())  # the held-out ones in one list, as before
     assert data.class_names == ("beach", "party", "snow")
     beach = sorted(str(it.path) for it in data.train if it.label == 0)
     one = data.without({beach[0]: "corrupt or truncated image", "/elsewhere.jpg": "not ours"})
@@ -223,7 +243,8 @@ def test_cancel_keeps_the_best_checkpoint(tiny_base: ModelFolder, colour_data,
 
     monkeypatch.setattr(FineTuneSession, "val_map", scripted_val_map)
     _, model = load_base(tiny_base)
-    settings = TrainSettings(method="stage1", epochs=20, batch_size=4, evals_per_epoch=100, device="cpu")
+    # wise=1.0: the restored checkpoint itself, not a mix of it with the base
+    settings = TrainSettings(method="stage1", epochs=20, batch_size=4, evals_per_epoch=100, device="cpu", wise=1.0)
     session = FineTuneSession(model, tiny_base, colour_data, settings, cancel=cancel)
     report = session.run_stage1()
     assert report.cancelled and report.steps == 3
@@ -242,7 +263,7 @@ def test_realignment_reports_the_mAP_of_the_restored_best_checkpoint(tiny_base: 
     _, model = load_base(tiny_base)
     events: list[Progress] = []
     settings = TrainSettings(method="2sft", epochs=1, realign_epochs=1, batch_size=4, evals_per_epoch=3,
-                             device="cpu")
+                             device="cpu", wise=1.0)
     session = FineTuneSession(model, tiny_base, colour_data, settings, progress=events.append)
     assert session.run_stage1().best_score == 0.9
     session.run_stage2()
@@ -311,7 +332,9 @@ def test_tiny_end_to_end_installs_a_loadable_model(tiny_base: ModelFolder, colou
     assert folder.has_variant("fp32") and folder.has_variant("int8")
     info = folder.manifest.info
     assert info["base_model"] == "tiny-trainable" and info["method"] == "mcip+realign"
-    assert set(info["before"]) >= {"i2i_map", "zeroshot_acc", "t2i_r10"} and set(info["after"]) == set(info["before"])
+    # measured on the report photos (here none of them has a caption, so no text-to-image numbers)
+    assert set(info["before"]) >= {"i2i_map", "zeroshot_acc"} and set(info["after"]) == set(info["before"])
+    assert info["report"]["measurable"] is False  # 18 photos: too few to measure a gain, and it says so
     assert info["data"]["classes"] == 3 and info["settings"]["epochs"] == 1
     assert [s["stage"] for s in info["stages"]] == ["mcip", "realign"]
     train_events = [e for e in events if e.stage == "train"]
@@ -349,7 +372,7 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     assert out["base"] == "tiny-trainable" and out["method"] == "stage1" and out["active"] is True
     assert out["data"]["classes"] == 3 and set(out["after"]) >= {"i2i_map", "zeroshot_acc"}
     assert list(out["data"]["unreadable_photos"]) == [str(broken)]
-    assert out["data"]["train_photos"] + out["data"]["val_photos"] == 15
+    assert out["data"]["labelled_photos"] == 15
     assert Path(out["path"], "manifest.json").is_file()
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == out["model"]
@@ -370,7 +393,9 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
                  "--max-per-class", "4"]) == 0
     out, err = capsys.readouterr()
     assert "larger classes sampled to 4 photos each, 3 photos not used" in err
-    assert "on 3 held-out photos as queries among all 12 (so few that these numbers are rough)" in out
+    assert "Measured on 2 held-out photos in 2 albums that chose nothing" in out  # the third one chose
+    assert "Your other photos (3 outside the training albums)" in out  # the sampled-out ones
+    assert "Too few photos to measure a gain" in out and f"We recommend keeping {tiny_base.model_id}" in out
     with Library.open(default_library_dir()) as lib:
         new = lib.active_model_id
         vectors = lib.catalog.models_with_embeddings()

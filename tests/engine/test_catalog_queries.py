@@ -69,3 +69,34 @@ def test_commit_batch_keeps_what_came_before_when_the_rest_fails(cat):
         cat.set_setting("second", "2")
         raise RuntimeError
     assert cat.get_setting("first") == "1" and cat.get_setting("second") is None
+
+
+def test_places_and_persons_are_filters_like_the_others_and_the_timeline_counts_them(cat):
+    import numpy as np
+
+    from engine.catalog import FoundFaceRow
+    from engine.places import Place
+
+    one, two, three = (cat.photo_by_path(p).id for p in ("/p/a/1.jpg", "/p/a/sub/2.jpg", "/p/ab/3.jpg"))
+    cat.put_places([(one, 38.7, -9.1, Place("Lisbon", "Lisbon", "Portugal", "PT")),
+                    (two, 35.0, 135.8, Place("Kyoto", "Kyoto", "Japan", "JP"))])
+    assert cat.filtered_photo_ids(SearchFilters(place="portugal")) == [one]
+    assert cat.filtered_photo_ids(SearchFilters(place="Japan > Kyoto", folder="/p/a")) == [two]
+    with pytest.raises(ValueError):
+        cat.filtered_photo_ids(SearchFilters(place="a > b > c > d"))
+
+    face = FoundFaceRow(0.1, 0.1, 0.2, 0.2, 1.0, np.ones(128, np.float32))
+    for pid in (one, two, three):
+        cat.put_faces(pid, "faces-test", [face])
+    anna, bob = cat.new_person("Anna"), cat.new_person()
+    faces = {f.photo_id: f.id for pid in (one, two, three) for f in cat.faces_of_photo(pid, "faces-test")}
+    cat.set_face_persons([(faces[one], anna), (faces[two], bob), (faces[three], bob)])
+    assert cat.filtered_photo_ids(SearchFilters(person="ANNA")) == [one]  # a name, any case
+    assert cat.filtered_photo_ids(SearchFilters(person=str(bob))) == [two, three]  # an unnamed person's id
+    assert cat.filtered_photo_ids(SearchFilters(person="Nobody")) == []
+    assert cat.filtered_photo_ids(SearchFilters(without_persons=("anna",))) == [two, three, 4]
+    cat.merge_person_rows(anna, bob)  # bob's id now means anna
+    assert cat.filtered_photo_ids(SearchFilters(person=str(bob))) == [one, two, three]
+    # The timeline's day counts narrow as the grid does: their sum is the grid's length.
+    f = SearchFilters(person="anna", place="kyoto")
+    assert sum(n for _, n in cat.timeline_days(f)) == len(cat.filtered_photo_ids(f)) == 1

@@ -185,6 +185,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.people = PeoplePanel()  # people (issue #17): sidebar section and named boxes on the preview
         self.sidebar.layout().addWidget(self.people, 2)
         self.people.person_chosen.connect(self._person_chosen)
+        self.people.faces_wanted.connect(self.find_faces)
         self.face_boxes = FaceBoxes(self.details.preview)
         self.face_boxes.named.connect(lambda: self.people.refresh(self.lib.catalog))
         self.split = QSplitter()
@@ -397,6 +398,19 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
     def _folder_chosen(self, folder: str | None) -> None:
         self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
 
+    def find_faces(self) -> None:
+        """The People section's "Find faces": faces on for this library (as `index --faces`), then index."""
+        from engine.errors import PhotosiftError
+        from engine.update import set_faces_setting
+
+        try:
+            set_faces_setting(self.lib.catalog, True)
+        except PhotosiftError as e:
+            self.notify(str(e), error=True)
+            return
+        self.people.refresh(self.lib.catalog)
+        self.start_index()
+
     def _person_chosen(self, person: str | None) -> None:
         self.person_filter = person
         self._rerun()
@@ -406,6 +420,19 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
 
     def _place_chosen(self, place: str | None) -> None:
         self.state.set_place(place)
+
+    def find_faces(self) -> None:
+        """The People section's "Find faces": faces on for this library (as `index --faces`), then index."""
+        from engine.errors import PhotosiftError
+        from engine.update import set_faces_setting
+
+        try:
+            set_faces_setting(self.lib.catalog, True)
+        except PhotosiftError as e:
+            self.notify(str(e), error=True)
+            return
+        self.people.refresh(self.lib.catalog)
+        self.start_index()
 
     def _person_chosen(self, person: str | None) -> None:
         """The People list gives a person's id: the filter keeps it, the chip shows their name."""

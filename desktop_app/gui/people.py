@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +43,7 @@ class PeoplePanel(QWidget):
 
     person_chosen = Signal(object)  # person id as text (what `person:` accepts) or None
     people_changed = Signal()
+    faces_wanted = Signal()  # "Find faces": turn faces on for the library and index
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -55,6 +57,12 @@ class PeoplePanel(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #888; padding: 2px 4px;")
         layout.addWidget(self.hint)
+        self.find_button = QPushButton("Find faces in my photos")
+        self.find_button.setToolTip("Turns faces on for this library and indexes: every photo is searched for "
+                                    "faces once (slower than indexing without faces)")
+        self.find_button.clicked.connect(self.faces_wanted.emit)
+        self.find_button.setVisible(False)
+        layout.addWidget(self.find_button)
         self.list = QListWidget()
         self.list.setIconSize(QSize(FACE_ICON, FACE_ICON))
         self.list.itemClicked.connect(lambda it: self.choose(it))
@@ -67,13 +75,16 @@ class PeoplePanel(QWidget):
         self.catalog = catalog
         self.list.clear()
         persons = catalog.person_summaries(FACE_MODEL_ID)[:MAX_LISTED]
+        faces_off = faces_installed() and not faces_enabled(catalog)
         if not faces_installed():
             self.hint.setText("Faces need the face models: pip install 'photosift[faces]'")
-        elif not persons and not faces_enabled(catalog):
-            self.hint.setText("Faces are off for this library: run photosift index --faces")
+        elif not persons and faces_off:
+            self.hint.setText("Faces are off for this library.")
         else:
             self.hint.setText("" if persons else "No faces found yet")
         self.hint.setVisible(bool(self.hint.text()))
+        self.find_button.setVisible(faces_off and not catalog.read_only)
+        self.list.setVisible(bool(persons))  # no empty box taking the sidebar's room
         for p in persons:
             it = QListWidgetItem(f"{p.name or 'Unnamed'}   {p.count}")
             it.setData(PersonRole, p.id)

@@ -45,9 +45,11 @@ class PlacesTree(QTreeWidget):
         chosen = current.data(0, PlaceRole) if current is not None else None
         self.clear()
         if not rows:
-            hint = QTreeWidgetItem(["No photos with a GPS position yet", ""])
+            hint = QTreeWidgetItem(["No photo has a GPS position", ""])
             hint.setFlags(Qt.ItemFlag.NoItemFlags)
+            hint.setToolTip(0, "Photos whose EXIF has a GPS position are named by city, region and country")
             self.addTopLevelItem(hint)
+            hint.setFirstColumnSpanned(True)  # the whole width: not cut off at the count column
             return
         tree = group_counts(rows)
         for country, (n_country, regions) in sorted(tree.items(), key=lambda kv: (-kv[1][0], kv[0])):

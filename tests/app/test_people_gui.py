@@ -48,3 +48,19 @@ def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, ph
     window.back()
     assert not window.state.chips() and window.state.filters.person is None
     assert not window.people.list.selectedItems()
+
+
+def test_faces_are_turned_on_from_the_window_not_the_command_line(qtbot, window, photo_dir):
+    from engine.faces import faces_enabled
+
+    with qtbot.waitSignal(window.index_finished, timeout=120_000):
+        window.add_folder(photo_dir)
+    window.people.refresh(window.lib.catalog)
+    assert not faces_enabled(window.lib.catalog)
+    assert window.people.find_button.isVisibleTo(window) and "index --faces" not in window.people.hint.text()
+    assert not window.people.list.isVisibleTo(window)  # no empty list taking the sidebar's room
+    with qtbot.waitSignal(window.index_finished, timeout=120_000) as blocker:
+        qtbot.mouseClick(window.people.find_button, Qt.MouseButton.LeftButton)
+    assert faces_enabled(window.lib.catalog) and blocker.args[0].faces is not None
+    qtbot.waitUntil(lambda: window.people.list.count() >= 1, timeout=10_000)
+    assert window.people.list.isVisibleTo(window) and not window.people.find_button.isVisibleTo(window)

@@ -398,23 +398,6 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
     def _folder_chosen(self, folder: str | None) -> None:
         self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
 
-    def find_faces(self) -> None:
-        """The People section's "Find faces": faces on for this library (as `index --faces`), then index."""
-        from engine.errors import PhotosiftError
-        from engine.update import set_faces_setting
-
-        try:
-            set_faces_setting(self.lib.catalog, True)
-        except PhotosiftError as e:
-            self.notify(str(e), error=True)
-            return
-        self.people.refresh(self.lib.catalog)
-        self.start_index()
-
-    def _person_chosen(self, person: str | None) -> None:
-        self.person_filter = person
-        self._rerun()
-
     def _tag_chosen(self, tag: str | None) -> None:
         self.state.set_tag(tag)
 

@@ -309,7 +309,8 @@ class DetailsPanel(QWidget):
             header.setForeground(Qt.GlobalColor.gray)
             self.tag_list.addItem(header)
             for r in unsure:
-                it = QListWidgetItem(f"{r.name}   {r.confidence:.0%}?")
+                share = "<1%" if r.confidence < 0.005 else f"{r.confidence:.0%}"  # never a confusing "0%"
+                it = QListWidgetItem(f"{r.name}   {share}?")
                 it.setData(TagRole, r.name)
                 it.setForeground(Qt.GlobalColor.gray)
                 it.setToolTip("The model is not sure of this tag: confirm it, or reject it")

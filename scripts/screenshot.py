@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -46,30 +44,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--query", default="a cup of coffee")
     args = ap.parse_args()
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from _shot import indexed_window
 
-    from desktop_app.gui.main_window import MainWindow
-    from desktop_app.models_runtime import load_encoder
-    from engine.library import Library
-    from engine.update import update_library
-
-    work = Path(tempfile.mkdtemp(prefix="photosift-shot-"))
-    photos = make_photos(work / "Pictures")
-    with Library.open(work / "library") as lib:
-        lib.set_active_model(args.model)
-        lib.catalog.add_root(str(photos))
-        update_library(lib, load_encoder(args.model))
-    app = QApplication([])
-    w = MainWindow(work / "library", QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
-    w.resize(1280, 800)
-    w.show()
-
-    def pump(seconds: float) -> None:
-        end = time.time() + seconds
-        while time.time() < end:
-            app.processEvents()
-            time.sleep(0.01)
+    _app, w, pump = indexed_window(make_photos, args.model, "photosift-shot-")
 
     pump(2)
     w.grid.setCurrentIndex(w.grid_model.index(0))

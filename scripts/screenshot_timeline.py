@@ -11,8 +11,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -49,31 +47,12 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=160)
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     args = ap.parse_args()
-    from PySide6.QtCore import QPoint, QSettings, Qt
+    from _shot import indexed_window
+    from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from desktop_app.gui.main_window import MainWindow
-    from desktop_app.models_runtime import load_encoder
-    from engine.library import Library
-    from engine.update import update_library
-
-    work = Path(tempfile.mkdtemp(prefix="photosift-timeline-"))
-    photos = make_photos(work / "Pictures", args.photos)
-    with Library.open(work / "library") as lib:
-        lib.set_active_model(args.model)
-        lib.catalog.add_root(str(photos))
-        update_library(lib, load_encoder(args.model))
-    app = QApplication([])
-    w = MainWindow(work / "library", QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
-    w.resize(1280, 800)
-    w.show()
-
-    def pump(seconds: float) -> None:
-        end = time.time() + seconds
-        while time.time() < end:
-            app.processEvents()
-            time.sleep(0.01)
+    _app, w, pump = indexed_window(lambda folder: make_photos(folder, args.photos), args.model,
+                                   "photosift-timeline-")
 
     pump(3)
     w.size_slider.setValue(120)

@@ -1,0 +1,40 @@
+"""What every screenshot script does first: index a folder of photos into a fresh library with a model, then
+open the main window on it at 1280x800 (offscreen unless a display is chosen)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str):
+    """(app, window, pump): `make_photos(folder)` fills a new folder and returns it; pump(seconds) runs the
+    event loop that long."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.gui.main_window import MainWindow
+    from desktop_app.models_runtime import load_encoder
+    from engine.library import Library
+    from engine.update import update_library
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    photos = make_photos(work / "Pictures")
+    with Library.open(work / "library") as lib:
+        lib.set_active_model(model)
+        lib.catalog.add_root(str(photos))
+        update_library(lib, load_encoder(model))
+    app = QApplication([])
+    window = MainWindow(work / "library", QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(1280, 800)
+    window.show()
+
+    def pump(seconds: float) -> None:
+        end = time.time() + seconds
+        while time.time() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    return app, window, pump

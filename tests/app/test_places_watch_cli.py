@@ -64,6 +64,12 @@ def _wait_for(check, timeout_s: float):
     return False
 
 
+def _ctrl_c_enabled() -> None:
+    """In the child: Ctrl+C as a terminal gives it. A test run started in the background (as CI scripts may be)
+    ignores SIGINT, and a child inherits that: it would never see the Ctrl+C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_folder(tiny_model, tmp_path):
     photos = tmp_path / "photos"
     for i in range(3):
@@ -73,7 +79,8 @@ def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_fold
     subprocess.run([sys.executable, "-m", "desktop_app", "add", str(photos)], cwd=REPO, env=env, check=True,
                    capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "index", "--model", "tiny", "--no-tags", "--watch"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_enabled)
     try:
         started = _wait_for(lambda: _catalog_paths(library).get("old0.jpg") == "ok", 120)
         assert started

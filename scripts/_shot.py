@@ -7,11 +7,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.library import Library
 
 
-def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str):
-    """(app, window, pump): `make_photos(folder)` fills a new folder and returns it; pump(seconds) runs the
-    event loop that long."""
+def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str,
+                   prepare: Callable[[Library], None] | None = None):
+    """(app, window, pump): `make_photos(folder)` fills a new folder and returns it; `prepare(library)` runs
+    before it is indexed (a setting), and after (names); pump(seconds) runs the event loop that long."""
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -25,7 +30,11 @@ def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str)
     with Library.open(work / "library") as lib:
         lib.set_active_model(model)
         lib.catalog.add_root(str(photos))
+        if prepare is not None:
+            prepare(lib)
         update_library(lib, load_encoder(model))
+        if prepare is not None:
+            prepare(lib)
     app = QApplication([])
     window = MainWindow(work / "library", QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
     window.resize(1280, 800)

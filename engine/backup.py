@@ -49,7 +49,8 @@ def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BAC
     """Copy the catalog into backups/ and keep the newest `keep` good copies; returns the new copy."""
     folder = backup_dir(catalog.path)
     folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime()) + f"-{time.time_ns() % 1_000_000_000:09d}"
+    now = time.time_ns()  # one reading: two (seconds, then nanoseconds) sorted out of order at a second's turn
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000)) + f"-{now % 1_000_000_000:09d}"
     final = folder / f"{_PREFIX}{stamp}-{reason}.db"
     tmp = folder / f".{final.name}.tmp"
     try:

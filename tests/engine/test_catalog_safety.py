@@ -4,6 +4,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -194,3 +195,14 @@ def test_query_weights_are_bounded():
     for query in ("99999999999999999999999999999999:dog", "101:dog", "1" * 400 + ":dog"):
         with pytest.raises(QueryError, match="at most 100"):
             parse_query(query)
+
+
+def test_backups_made_across_a_seconds_turn_sort_in_the_order_they_were_made(tmp_path, monkeypatch):
+    import engine.backup
+
+    base = int(time.time()) * 1_000_000_000
+    clock = iter([base + 999_999_999, base + 1_000_000_001])  # the second backup is made 2 ns later
+    monkeypatch.setattr(engine.backup.time, "time_ns", lambda: next(clock))
+    with PhotoCatalog(tmp_path / "catalog.db") as cat:
+        made = [backup_catalog(cat) for _ in range(2)]
+        assert list_backups(cat.path) == made[::-1]

@@ -36,21 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from training.evaluate import average_precision, l2_normalize, recall_at_k, zeroshot_accuracy
+from training.report import t975  # the same interval the app shows its users
 
 OTHER_SHARE = 4  # one album in OTHER_SHARE is held out entirely
 DEV_SEED_BASE = 1000
 
-# two-sided 95% quantiles of Student's t by degrees of freedom (no scipy dependency for one table)
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 24: 2.064, 29: 2.045, 39: 2.023, 59: 2.001}
-
-
-def t975(df: int) -> float:
-    if df <= 0:
-        return math.nan
-    known = [k for k in _T975 if k <= df]
-    return _T975[max(known)] if df < 60 else 1.96  # the next lower tabulated df: a slightly wider interval
 
 
 def interval(diffs: Sequence[float], scale: float = 100.0) -> tuple[float, float]:

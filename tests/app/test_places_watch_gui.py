@@ -105,7 +105,7 @@ def watching_window(qtbot, tmp_path, tiny_model):
 
 def test_photos_copied_into_a_watched_folder_appear_within_5_s(qtbot, watching_window, trip, tmp_path):
     window = watching_window
-    assert window.watcher is not None
+    qtbot.waitUntil(lambda: window.watcher is not None, timeout=5_000)  # started once the grid is shown
     _index(qtbot, window, trip)
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == 5, timeout=10_000)
     qtbot.waitUntil(lambda: window.watcher.watch.watching == [str(trip)], timeout=5_000)

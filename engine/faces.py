@@ -16,9 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +157,7 @@ def _find_for_task(task: FaceTask) -> FaceResult:
 
 def _face_stream(tasks: list[FaceTask], workers: int, temp_dir: Path | None) -> Iterator[FaceResult]:
     """Results in order, a bounded number in flight; the same worker rules as the indexer's decode pool."""
-    from engine.indexer import _exit_with_parent, _worker_context, use_pool_temp_dir
+    from engine.indexer import ordered_pool_map, use_pool_temp_dir
 
     if len(tasks) < 4 or workers <= 1:
         for t in tasks:
@@ -167,19 +165,7 @@ def _face_stream(tasks: list[FaceTask], workers: int, temp_dir: Path | None) -> 
         return
     if temp_dir is not None:
         use_pool_temp_dir(temp_dir)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
-                             initializer=_exit_with_parent) as pool:
-        inflight: deque[Future[FaceResult]] = deque()
-        try:
-            for t in tasks:
-                inflight.append(pool.submit(_find_for_task, t))
-                if len(inflight) >= workers * 4:
-                    yield inflight.popleft().result()
-            while inflight:
-                yield inflight.popleft().result()
-        finally:
-            for f in inflight:
-                f.cancel()
+    yield from ordered_pool_map(_find_for_task, tasks, workers, workers * 4)
 
 
 @dataclass

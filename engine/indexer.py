@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -221,13 +222,18 @@ def _decode_stream(tasks: list[DecodeTask], cfg: PreprocessConfig, thumb_dir: st
     if temp_dir is not None:
         use_pool_temp_dir(temp_dir)
     window = settings.batch_size * settings.prefetch_batches
+    yield from ordered_pool_map(partial(decode_for_index, cfg=cfg, thumb_dir=thumb_dir), tasks, workers, window)
+
+
+def ordered_pool_map(fn: Callable[[Any], Any], tasks: list, workers: int, window: int) -> Iterator[Any]:
+    """fn(task) for each task in worker processes, yielded in task order with at most `window` in flight (a
+    bounded memory whatever the number of tasks). The workers exit with this process."""
     with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
                              initializer=_exit_with_parent) as pool:
-        inflight: deque[Future[Decoded]] = deque()
-        it = iter(tasks)
+        inflight: deque[Future[Any]] = deque()
         try:
-            for t in it:
-                inflight.append(pool.submit(decode_for_index, t, cfg, thumb_dir))
+            for t in tasks:
+                inflight.append(pool.submit(fn, t))
                 if len(inflight) >= window:
                     yield inflight.popleft().result()
             while inflight:

@@ -563,6 +563,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._toast_timer.start()
 
     def closeEvent(self, event) -> None:
+        self._background_started = True  # a deferred start still pending must not touch the closed library
         if self.watcher is not None:
             self.watcher.stop()
         self.runner.shutdown()

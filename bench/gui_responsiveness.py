@@ -138,7 +138,7 @@ def main() -> None:
         # (b) scrolling the full grid
         w = open_window(big / "library", settings)
         pump(30, until=lambda: w.grid_model.rowCount() >= args.photos)  # the grid is read off the GUI thread
-        pump(0.5)
+        pump(float(os.environ.get("SETTLE", "0.5")))
         bar = w.grid.verticalScrollBar()
         step = w.grid.gridSize().height()
         with ForeignLoad() as load_scroll:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import threading
+from functools import cache
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -57,6 +58,13 @@ def choose_granularity(days: DayCounts) -> str:
     return "year"
 
 
+@cache
+def _names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The month and weekday names, read once: calendar's lists call strftime on every lookup, which was
+    ~0.1 s of the GUI thread for the 1,800 day headers of a 100k library."""
+    return tuple(calendar.month_name), tuple(calendar.day_name)
+
+
 def label_of(key: str | None) -> str:
     if key is None:
         return NO_DATE
@@ -65,13 +73,14 @@ def label_of(key: str | None) -> str:
     year, month = int(key[:4]), int(key[5:7])
     if not 1 <= month <= 12:
         return key
+    months, weekdays = _names()
     if len(key) == 7:
-        return f"{calendar.month_name[month]} {year}"
+        return f"{months[month]} {year}"
     try:
-        weekday = calendar.day_name[calendar.weekday(year, month, int(key[8:10]))]
+        weekday = weekdays[calendar.weekday(year, month, int(key[8:10]))]
     except ValueError:
         return key
-    return f"{weekday}, {int(key[8:10])} {calendar.month_name[month]} {year}"
+    return f"{weekday}, {int(key[8:10])} {months[month]} {year}"
 
 
 def sections_from_days(days: DayCounts, granularity: str, rows: int | None = None) -> list[Section]:

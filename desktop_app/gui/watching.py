@@ -8,6 +8,7 @@ Changes that arrive while an index or a model switch runs are kept and start one
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -32,20 +33,38 @@ class LibraryWatcher(QObject):
         self.pending = False  # a batch settled while an index was running: index once more after it
         self._ticks = 0
         self.watch: FolderWatch | None = None
-        try:
-            self.watch = FolderWatch(self._roots(), quiet_s=quiet_s, ignore=[str(window.lib.paths.root)]).start()
-        except OSError as e:  # no inotify instances left, or the like: the Index button still works
-            log.warning("cannot watch the library's folders: %s", e)
+        self._lock = threading.Lock()
+        self._stopped = False
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self._tick)
-        if self.watch is not None:
-            self.timer.start()
+        self.timer.start()
+        # Watches are set up on a thread of their own: watchdog adds one per folder, walking every root,
+        # which on a large library would stall the window (~25 ms here for the import and a few folders).
+        roots, ignore = self._roots(), [str(window.lib.paths.root)]
+        self._starting = threading.Thread(target=self._start_watch, args=(roots, ignore, quiet_s),
+                                          name="photosift-watch-start", daemon=True)
+        self._starting.start()
+
+    def _start_watch(self, roots: list[str], ignore: list[str], quiet_s: float) -> None:
+        try:
+            watch = FolderWatch(roots, quiet_s=quiet_s, ignore=ignore).start()
+        except OSError as e:  # no inotify instances left, or the like: the Index button still works
+            log.warning("cannot watch the library's folders: %s", e)
+            return
+        with self._lock:
+            if not self._stopped:
+                self.watch = watch
+                return
+        watch.stop()  # the window closed meanwhile
 
     def _roots(self) -> list[str]:
         return [r.path for r in self.window.lib.catalog.roots()]
 
     def _tick(self) -> None:
-        assert self.watch is not None
+        if self.watch is None:  # still being set up, or it could not be
+            if not self._starting.is_alive() and self.watch is None:
+                self.timer.stop()
+            return
         self._ticks += 1
         if self._ticks % ROOTS_EVERY == 0:
             self.watch.set_folders(self._roots())
@@ -61,6 +80,8 @@ class LibraryWatcher(QObject):
 
     def stop(self) -> None:
         self.timer.stop()
-        if self.watch is not None:
-            self.watch.stop()
-            self.watch = None
+        with self._lock:
+            self._stopped = True
+            watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.stop()

@@ -1,6 +1,7 @@
 """App fixtures: the main window on a library whose active model is the tiny test model."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,13 @@ def window(qtbot, tmp_path, tiny_model):
     w.show()
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module")
+def second_model(models_root: Path, tiny_model):
+    """A second exported tiny model ("tiny-2", other weights) to switch the window to."""
+    from training.tiny import export_tiny
+
+    folder = export_tiny(models_root / "tiny-2", model_id="tiny-2", seed=11)
+    yield folder
+    shutil.rmtree(folder.path, ignore_errors=True)

@@ -3,9 +3,7 @@ the grid holds, and nothing left over from a previous view (old scores, old deta
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,21 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
 from engine.library import Library
-
-
-@pytest.fixture(scope="module")
-def second_model(models_root: Path, tiny_model):
-    from training.tiny import export_tiny
-
-    folder = export_tiny(models_root / "tiny-v", model_id="tiny-v", seed=11)
-    yield folder
-    shutil.rmtree(folder.path, ignore_errors=True)
-
-
-def _index(qtbot, window, folder) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=120_000) as blocker:
-        window.add_folder(folder)
-    assert blocker.args[0] is not None, "indexing failed"
+from tests.app.gui_helpers import index_through_window
 
 
 def _search(qtbot, window, fn) -> int:
@@ -48,7 +32,7 @@ def _coffees(window, photo_dir):
 
 
 def test_a_tag_filter_is_a_chip_and_removing_it_runs_the_search_again_without_it(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     jpg, png = _coffees(window, photo_dir)
     window.lib.catalog.set_user_tag(jpg.id, "breakfast")
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
@@ -65,7 +49,7 @@ def test_a_tag_filter_is_a_chip_and_removing_it_runs_the_search_again_without_it
 
 
 def test_a_folder_filter_is_a_chip_that_includes_the_folder_itself(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     total = window.grid_model.rowCount()
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
         window.sidebar.folder_chosen.emit(str(photo_dir / "space") + "/")  # a trailing separator, as typed
@@ -76,7 +60,7 @@ def test_a_folder_filter_is_a_chip_that_includes_the_folder_itself(qtbot, window
 
 
 def test_after_find_similar_the_search_box_says_what_is_shown(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     rocket = window.lib.catalog.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
     window.search_box.setText("a red balloon")
     _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return))
@@ -99,7 +83,7 @@ def test_after_find_similar_the_search_box_says_what_is_shown(qtbot, window, pho
 
 
 def test_all_photos_does_not_leave_the_last_result_and_its_score_in_the_details(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     _search(qtbot, window, lambda: window.search("a red balloon"))
     assert window.details.photo is not None and window.details.fields["Score"].text() != ""
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
@@ -115,7 +99,7 @@ def test_a_search_still_running_when_all_photos_is_chosen_does_not_replace_the_g
 ):
     from engine.search import PhotoSearch
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     total = window.grid_model.rowCount()
     search = PhotoSearch.search
 
@@ -137,7 +121,7 @@ def test_after_a_model_switch_no_score_of_the_old_model_stays_on_screen(qtbot, w
     from engine.search import PhotoSearch
     from engine.update import update_library
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     other = ClipEncoder(second_model, RuntimeConfig(device="cpu"))
     with Library.open(window.library_dir) as lib:  # the new model's vectors exist: the switch is quick
         update_library(lib, other, do_scan=False, do_tag=False)
@@ -145,7 +129,7 @@ def test_after_a_model_switch_no_score_of_the_old_model_stays_on_screen(qtbot, w
     old = dict(window.grid_model.scores)
     assert old and window.details.fields["Score"].text() != ""
     with qtbot.waitSignal(window.model_switched, timeout=120_000) as blocker:
-        window.apply_settings("tiny-v")
+        window.apply_settings("tiny-2")
     assert blocker.args[0] is not None
     # when the switch is reported the search is on its way again; meanwhile no badge shows an old score
     assert not set(window.grid_model.scores.items()) & set(old.items())
@@ -161,7 +145,7 @@ def test_after_a_model_switch_the_details_show_the_new_models_tags_and_keep_the_
     from engine.encoder import ClipEncoder, RuntimeConfig
     from engine.update import update_library
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     cat = window.lib.catalog
     coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     with Library.open(window.library_dir) as lib:
@@ -175,7 +159,7 @@ def test_after_a_model_switch_the_details_show_the_new_models_tags_and_keep_the_
 
     assert "pasta" in tags()
     with qtbot.waitSignal(window.model_switched, timeout=120_000):
-        window.apply_settings("tiny-v")
+        window.apply_settings("tiny-2")
     qtbot.waitUntil(lambda: window.details.photo is not None and "pasta" not in tags(), timeout=10_000)
     qtbot.wait(300)  # the browse grid read again after the switch keeps the photo chosen
     assert window.details.photo is not None and window.details.photo.id == coffee.id and "pasta" not in tags()

@@ -10,6 +10,7 @@ pytest.importorskip("PySide6")
 from PIL import Image
 from PySide6.QtCore import QDate, QPoint, Qt
 
+from tests.app.gui_helpers import index_through_window
 from tests.conftest import write_jpeg
 
 YEARS = (2017, 2018, 2019, 2020, 2021)
@@ -29,12 +30,6 @@ def dated_dir(tmp_path):
     return root
 
 
-def _index(qtbot, window, folder):
-    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
-        window.add_folder(folder)
-    assert blocker.args[0] is not None, "indexing failed"
-
-
 def _search(qtbot, window, fn):
     with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
         fn()
@@ -46,7 +41,7 @@ def _taken(window):
 
 
 def test_browsing_is_a_timeline_newest_first_undated_last_with_year_headers(qtbot, window, dated_dir):
-    _index(qtbot, window, dated_dir)
+    index_through_window(qtbot, window, dated_dir)
     taken = _taken(window)
     dated = [t for t in taken if t]
     assert len(dated) == 20 and dated == sorted(dated, reverse=True) and taken[20:] == [None] * 3
@@ -60,7 +55,7 @@ def test_browsing_is_a_timeline_newest_first_undated_last_with_year_headers(qtbo
 
 
 def test_the_scrubber_jumps_to_a_year_and_shows_where_while_dragging(qtbot, window, dated_dir):
-    _index(qtbot, window, dated_dir)
+    index_through_window(qtbot, window, dated_dir)
     window.size_slider.setValue(256)  # big cells: the timeline is several screens long
     scrubber, bar = window.grid.scrubber, window.grid.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0)
@@ -78,7 +73,7 @@ def test_the_scrubber_jumps_to_a_year_and_shows_where_while_dragging(qtbot, wind
 
 
 def test_date_pickers_open_on_the_librarys_first_and_last_month(qtbot, window, dated_dir):
-    _index(qtbot, window, dated_dir)
+    index_through_window(qtbot, window, dated_dir)
     first, last = date(2017, 1, 10), date(2021, 10, 13)  # the fixture's first and last photo
     for edit, shown in ((window.date_from, first), (window.date_to, last)):
         assert edit.text().endswith("any")
@@ -92,7 +87,7 @@ def test_date_pickers_open_on_the_librarys_first_and_last_month(qtbot, window, d
 def test_show_more_below_the_relevance_cutoff_as_the_clis_all(qtbot, window, photo_dir):
     from engine.search import PhotoSearch, SearchOptions
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     coffee = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     search = PhotoSearch(window.lib, window.encoder())
     cut, everything = (len(search.similar(coffee.id, SearchOptions(limit=500, min_z=z))) for z in (2.0, None))
@@ -117,7 +112,7 @@ def test_show_more_below_the_relevance_cutoff_as_the_clis_all(qtbot, window, pho
 def test_scores_are_shown_as_match_bars_relative_to_the_best(qtbot, window, photo_dir):
     from desktop_app.gui.grid import MatchRole
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     coffee = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     window.grid.show_more_clicked.emit()  # browsing: nothing to show more of
     _search(qtbot, window, lambda: window.find_similar(coffee.id))
@@ -141,7 +136,7 @@ def _visible_loaded(window):
 def test_shrinking_thumbnails_loads_the_new_cells_without_a_scroll(qtbot, window, tmp_path):
     for i in range(120):  # more photos than fit on screen at the smallest size
         write_jpeg(tmp_path / "many" / f"p{i:03d}.jpg", color=(2 * i, 255 - 2 * i, 90))
-    _index(qtbot, window, tmp_path / "many")
+    index_through_window(qtbot, window, tmp_path / "many")
     window.size_slider.setValue(256)
     qtbot.waitUntil(lambda: _visible_loaded(window), timeout=10_000)
     shown_big = len(_on_screen(window))
@@ -154,7 +149,7 @@ def test_shrinking_thumbnails_loads_the_new_cells_without_a_scroll(qtbot, window
 
 
 def test_large_thumbnails_fill_the_width(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     for size in (256, 200, 120):
         window.size_slider.setValue(size)
         grid = window.grid
@@ -168,7 +163,7 @@ def test_large_thumbnails_fill_the_width(qtbot, window, photo_dir):
 def test_ok_in_settings_keeps_the_slider(qtbot, window, photo_dir, monkeypatch):
     from desktop_app.gui.dialogs import SettingsDialog
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     window.size_slider.setValue(200)
     monkeypatch.setattr(SettingsDialog, "exec", lambda self: (self.accept(), 1)[1])
     window.open_settings()

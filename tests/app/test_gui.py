@@ -9,14 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tests.app.gui_helpers import index_through_window
 from tests.conftest import write_jpeg
-
-
-def _index(qtbot, window, folder):
-    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
-        window.add_folder(folder)
-    assert blocker.args[0] is not None, "indexing failed"
-    return blocker.args[0]
 
 
 def _search(qtbot, window, fn):
@@ -31,7 +25,7 @@ def _paths(window):
 
 def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_dir):
     assert window.stack.currentIndex() == 0  # welcome page invites adding a folder
-    report = _index(qtbot, window, photo_dir)
+    report = index_through_window(qtbot, window, photo_dir)
     assert window.stack.currentIndex() == 1
     total = window.lib.catalog.counts()["total"]
     assert report.index.indexed + report.scan.copied == total and window.grid_model.rowCount() == total
@@ -53,7 +47,7 @@ def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_di
 
 
 def test_drop_an_image_file_searches_by_it(qtbot, window, photo_dir, tmp_path):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     outside = tmp_path / "dropped.jpg"
     shutil.copy(photo_dir / "space" / "astronaut.jpg", outside)
     mime = QMimeData()
@@ -66,7 +60,7 @@ def test_drop_an_image_file_searches_by_it(qtbot, window, photo_dir, tmp_path):
 
 
 def test_tag_filter_and_folder_filter(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     cat = window.lib.catalog
     coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     window.details.show_photo(coffee, cat)
@@ -89,7 +83,7 @@ def test_unreadable_files_are_listed(qtbot, window, tmp_path):
     folder = tmp_path / "mixed"
     write_jpeg(folder / "fine.jpg")
     (folder / "broken.jpg").write_bytes(b"not really a jpeg")
-    report = _index(qtbot, window, folder)
+    report = index_through_window(qtbot, window, folder)
     assert report.index.failed == 1
     assert window.failed_button.isVisible() and window.failed_button.text() == "1 unreadable"
     from desktop_app.gui.dialogs import FailedFilesDialog
@@ -104,7 +98,7 @@ def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_r
     from training.tiny import export_tiny
 
     export_tiny(models_root / "tiny-c", model_id="tiny-c", seed=3)
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     choices = dict(window.model_choices())
     assert "tiny-c" in choices
     with qtbot.waitSignal(window.index_finished, timeout=60_000):
@@ -117,7 +111,7 @@ def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_r
 def test_offline_folder_shown(qtbot, window, tmp_path):
     usb = tmp_path / "usb"
     write_jpeg(usb / "a.jpg")
-    _index(qtbot, window, usb)
+    index_through_window(qtbot, window, usb)
     shutil.rmtree(usb)
     with qtbot.waitSignal(window.index_finished, timeout=60_000):
         window.start_index()
@@ -126,7 +120,7 @@ def test_offline_folder_shown(qtbot, window, tmp_path):
 
 
 def test_viewer_keys(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     from desktop_app.gui.dialogs import PhotoViewer
 
     viewer = PhotoViewer(window.lib.catalog, window.grid_model.ids, 0, window)
@@ -142,7 +136,7 @@ def test_photos_found_while_indexing_are_appended_without_resetting_the_grid(qtb
     from engine.library import Library
     from engine.scanner import scan
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     window.grid.setCurrentIndex(window.grid_model.index(2))
     before = list(window.grid_model.ids)
     resets: list[int] = []
@@ -179,7 +173,7 @@ def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, ph
     from engine.library import Library
     from engine.scanner import scan
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     window.grid.setCurrentIndex(window.grid_model.index(3))
     chosen, before = window.grid_model.ids[3], len(window.grid_model.ids)
     # Undated photos are listed by path (the timeline's "No date" section): this one sorts first, so every
@@ -213,7 +207,7 @@ def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, w
 
     folder = tmp_path / "small"
     write_jpeg(folder / "small.jpg", size=(320, 200))
-    _index(qtbot, window, folder)
+    index_through_window(qtbot, window, folder)
     viewer = PhotoViewer(window.lib.catalog, window.grid_model.ids, 0, window)
     qtbot.addWidget(viewer)
     viewer.show()
@@ -238,7 +232,7 @@ def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, w
 
 
 def test_uncertain_tags_are_apart_and_a_rejected_tag_comes_back_with_undo(qtbot, window, photo_dir):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     cat = window.lib.catalog
     coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     rocket = cat.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.gui_helpers import index_through_window
 from tests.conftest import gps_exif, write_jpeg
 
 TRIP = {  # name -> (lat, lon)
@@ -24,11 +25,6 @@ def trip(tmp_path):
         write_jpeg(folder / name, (50 * i, 120, 200 - 40 * i), exif=gps_exif(*pos, f"2024:04:0{i + 1} 10:00:00"))
     write_jpeg(folder / "no_gps.jpg", (90, 90, 90))
     return folder
-
-
-def _index(qtbot, window, folder):
-    with qtbot.waitSignal(window.index_finished, timeout=60_000):
-        window.add_folder(folder)
 
 
 def _places(window) -> dict[str, str]:
@@ -55,7 +51,7 @@ def _find(tree, text):
 
 
 def test_places_sidebar_counts_filters_and_details(qtbot, window, trip):
-    _index(qtbot, window, trip)
+    index_through_window(qtbot, window, trip)
     qtbot.waitUntil(lambda: "Portugal" in _places(window), timeout=10_000)
     assert _places(window) == {"Portugal": "3", "Portugal > Lisbon": "3", "Portugal > Lisbon > Lisbon": "2",
                                "Portugal > Lisbon > Sintra": "1", "Japan": "1", "Japan > Kyoto": "1",
@@ -106,9 +102,10 @@ def watching_window(qtbot, tmp_path, tiny_model):
 def test_photos_copied_into_a_watched_folder_appear_within_5_s(qtbot, watching_window, trip, tmp_path):
     window = watching_window
     qtbot.waitUntil(lambda: window.watcher is not None, timeout=5_000)  # started once the grid is shown
-    _index(qtbot, window, trip)
+    index_through_window(qtbot, window, trip)
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == 5, timeout=10_000)
-    qtbot.waitUntil(lambda: window.watcher.watch.watching == [str(trip)], timeout=5_000)
+    qtbot.waitUntil(lambda: window.watcher.watch is not None and window.watcher.watch.watching == [str(trip)],
+                    timeout=5_000)  # watches are set up on a thread of their own
     write_jpeg(tmp_path / "incoming.jpg", (250, 250, 10), exif=gps_exif(35.0116, 135.7681))
     started = time.monotonic()
     shutil.copy(tmp_path / "incoming.jpg", trip / "new.jpg")
@@ -132,3 +129,28 @@ def test_photos_copied_into_a_watched_folder_appear_within_5_s(qtbot, watching_w
     assert window.lib.catalog.counts()["total"] == 5
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == 5, timeout=5_000)
     print(f"copied photo in the grid after {appeared:.1f} s")
+
+
+def test_a_watcher_stopped_while_its_watches_are_being_set_up_leaves_no_watch_running(window, trip, monkeypatch):
+    import threading
+
+    import engine.watch
+    from desktop_app.gui import watching
+
+    started: list[engine.watch.FolderWatch] = []
+    release = threading.Event()
+    real_start = engine.watch.FolderWatch.start
+
+    def slow_start(self):  # the setup is still walking the folders when the window closes
+        release.wait(5)
+        started.append(real_start(self))
+        return started[-1]
+
+    monkeypatch.setattr(engine.watch.FolderWatch, "start", slow_start)
+    window.lib.catalog.add_root(str(trip))
+    watcher = watching.LibraryWatcher(window)
+    watcher.stop()
+    release.set()
+    watcher._starting.join(5)
+    assert started and watcher.watch is None
+    assert not started[0]._observer.is_alive(), "the watch set up after stop() was left running"

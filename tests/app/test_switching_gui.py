@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 
@@ -13,21 +12,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from engine.library import Library
-
-
-@pytest.fixture(scope="module")
-def second_model(models_root: Path, tiny_model):
-    from training.tiny import export_tiny
-
-    folder = export_tiny(models_root / "tiny-w", model_id="tiny-w", seed=7)
-    yield folder
-    shutil.rmtree(folder.path, ignore_errors=True)
-
-
-def _index(qtbot, window, folder) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=120_000) as blocker:
-        window.add_folder(folder)
-    assert blocker.args[0] is not None, "indexing failed"
+from tests.app.gui_helpers import index_through_window
 
 
 def _sidebar_tags(window) -> set[str]:
@@ -50,17 +35,17 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
     from engine.search import PhotoSearch
     from engine.update import update_library
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     cat = window.lib.catalog
     coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     other = ClipEncoder(second_model, RuntimeConfig(device="cpu"))
-    with Library.open(window.library_dir) as lib:  # tiny-w's vectors were computed earlier
+    with Library.open(window.library_dir) as lib:  # tiny-2's vectors were computed earlier
         update_library(lib, other, do_scan=False, do_tag=False)
     # coffee is the best match of the query for both models, with another score for each
     query = "a cup of coffee"
     cat.put_embeddings("tiny", [coffee.id], window.encoder().encode_texts([query]))
     near = other.encode_texts([query])[0] + 0.4 * np.random.default_rng(1).standard_normal(other.embed_dim)
-    cat.put_embeddings("tiny-w", [coffee.id], (near / np.linalg.norm(near))[None].astype(np.float32))
+    cat.put_embeddings("tiny-2", [coffee.id], (near / np.linalg.norm(near))[None].astype(np.float32))
     with cat.transaction():  # tiny's zero-shot tag and the user's own
         cat.put_zeroshot_tags("tiny", coffee.id, [("pasta", 0.9)])
         cat.set_user_tag(coffee.id, "breakfast")
@@ -75,9 +60,9 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
     _shot(window, "before-switch.png")
 
     with qtbot.waitSignal(window.model_switched, timeout=120_000) as blocker:
-        window.apply_settings("tiny-w")
-    assert blocker.args[0] is not None and blocker.args[0].model_id == "tiny-w"
-    assert window.lib.active_model_id == "tiny-w" and "Switched to model tiny-w." in window.toast.text()
+        window.apply_settings("tiny-2")
+    assert blocker.args[0] is not None and blocker.args[0].model_id == "tiny-2"
+    assert window.lib.active_model_id == "tiny-2" and "Switched to model tiny-2." in window.toast.text()
     assert window.index_job is None  # every photo had its vectors already: nothing to compute
     with Library.open(window.library_dir) as lib:
         expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).search("a cup of coffee", window._options())}
@@ -90,7 +75,7 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
     window.grid.setCurrentIndex(window.grid_model.index(window.grid_model.ids.index(coffee.id)))
     assert "pasta" not in _details_tags(window) and "breakfast" in _details_tags(window)
     assert window.details.fields["Score"].text() == f"{expected[coffee.id]:.3f}"
-    assert "model tiny-w" in window.status_label.text()
+    assert "model tiny-2" in window.status_label.text()
     _shot(window, "after-switch.png")
 
 
@@ -100,7 +85,7 @@ def test_similar_search_is_run_again_as_a_similar_search(qtbot, window, photo_di
     from engine.search import PhotoSearch
     from engine.update import update_library
 
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     coffee = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     other = ClipEncoder(second_model, RuntimeConfig(device="cpu"))
     with Library.open(window.library_dir) as lib:
@@ -108,7 +93,7 @@ def test_similar_search_is_run_again_as_a_similar_search(qtbot, window, photo_di
     with qtbot.waitSignal(window.search_finished, timeout=30_000):
         window.find_similar(coffee.id)
     with qtbot.waitSignal(window.model_switched, timeout=120_000):
-        window.apply_settings("tiny-w")
+        window.apply_settings("tiny-2")
     with Library.open(window.library_dir) as lib:
         expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).similar(coffee.id, window._options())}
     qtbot.waitUntil(lambda: window.grid_model.scores == expected, timeout=30_000)
@@ -123,7 +108,7 @@ def _closed_port() -> int:
 
 
 def test_choosing_a_download_while_offline_leaves_the_library_as_it_was(qtbot, window, photo_dir, monkeypatch):
-    _index(qtbot, window, photo_dir)
+    index_through_window(qtbot, window, photo_dir)
     # The switch runs in a child process: it sees the hub at an address where nothing listens.
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     choices = dict(window.model_choices())
@@ -158,7 +143,7 @@ def test_no_switch_while_indexing(qtbot, window, photo_dir, second_model):
     window.lib.catalog.add_root(str(photo_dir))
     with qtbot.waitSignal(window.index_finished, timeout=120_000):
         window.start_index()
-        window.apply_settings("tiny-w")
+        window.apply_settings("tiny-2")
         assert "let it finish or cancel it" in window.toast.text() and window.model_job is None
     assert window.lib.active_model_id == "tiny"
 

@@ -9,14 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
 from desktop_app.gui.grid import OfflineRole
+from tests.app.gui_helpers import index_through_window
 from tests.conftest import write_jpeg
-
-
-def _index(qtbot, window, start):
-    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
-        start()
-    assert blocker.args[0] is not None, "indexing failed"
-    return blocker.args[0]
 
 
 def _unplugged_disk(qtbot, window, tmp_path, n=8):
@@ -24,11 +18,11 @@ def _unplugged_disk(qtbot, window, tmp_path, n=8):
     indexed again: the scan keeps the photos as missing."""
     disk = tmp_path / "disk"
     files = [write_jpeg(disk / f"{i}.jpg", color=(i * 25, 40, 90)) for i in range(n)]
-    _index(qtbot, window, lambda: window.add_folder(disk))
+    index_through_window(qtbot, window, lambda: window.add_folder(disk))
     for f in files:
         f.unlink()
     (disk / "README.txt").write_text("the disk is not mounted")
-    report = _index(qtbot, window, window.start_index)
+    report = index_through_window(qtbot, window, window.start_index)
     assert report.scan.held == n and report.scan.deleted == 0
     return disk
 
@@ -70,7 +64,7 @@ def test_keep_hides_the_banner_for_the_session_until_more_photos_vanish(qtbot, w
     qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
     qtbot.mouseClick(window.banner.keep_button, Qt.MouseButton.LeftButton)
     assert window.banner.isHidden() and window.lib.catalog.counts()["missing"] == 8  # kept, not forgotten
-    report = _index(qtbot, window, window.start_index)  # the same photos held again: nothing new to say
+    report = index_through_window(qtbot, window, window.start_index)  # the same photos held again: nothing new to say
     assert report.scan.held == 8
     window.refresh_library()
     qtbot.wait(300)
@@ -78,11 +72,11 @@ def test_keep_hides_the_banner_for_the_session_until_more_photos_vanish(qtbot, w
 
     other = tmp_path / "card"
     files = [write_jpeg(other / f"{i}.jpg", color=(90, i * 25, 40)) for i in range(5)]
-    _index(qtbot, window, lambda: window.add_folder(other))
+    index_through_window(qtbot, window, lambda: window.add_folder(other))
     for f in files:
         f.unlink()
     (other / ".Trash-0").mkdir()
-    _index(qtbot, window, window.start_index)  # five more vanished: ask again
+    index_through_window(qtbot, window, window.start_index)  # five more vanished: ask again
     qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
     assert window.banner.label.text().startswith("13 photos in ")
 
@@ -93,8 +87,8 @@ def test_photos_of_an_offline_folder_are_marked_when_browsing_and_in_search_resu
         write_jpeg(usb / f"{i}.jpg", color=(i * 60, 90, 30))
     home = tmp_path / "home"
     write_jpeg(home / "here.jpg", color=(10, 200, 10))
-    _index(qtbot, window, lambda: window.add_folder(usb))
-    _index(qtbot, window, lambda: window.add_folder(home))
+    index_through_window(qtbot, window, lambda: window.add_folder(usb))
+    index_through_window(qtbot, window, lambda: window.add_folder(home))
     assert _offline_marks(window) == [False] * 4
     window.grid.setCurrentIndex(window.grid_model.index(0))
     assert window.details.offline_note.isHidden()
@@ -134,7 +128,7 @@ def test_photos_that_come_back_lose_their_mark_after_the_next_index(qtbot, windo
     (disk / "README.txt").unlink()
     for i in range(6):  # the disk is back: the same photos, where they were
         write_jpeg(disk / f"{i}.jpg", color=(i * 25, 40, 90))
-    report = _index(qtbot, window, window.start_index)
+    report = index_through_window(qtbot, window, window.start_index)
     assert report.scan.held == 0 and window.lib.catalog.counts()["missing"] == 0
     ids = list(window.grid_model.ids)
     qtbot.waitUntil(window.banner.isHidden, timeout=10_000)

@@ -100,7 +100,7 @@ class PhotoGridModel(QAbstractListModel):
         self.days = list(days) if days is not None else None
         self.cut = cut
         self.rows = {}
-        self.row_of = dict(zip(self.ids, range(len(self.ids))))
+        self.row_of = dict(zip(self.ids, range(len(self.ids)), strict=True))
         self.endResetModel()
 
     def append_photos(self, ids: Sequence[int]) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import calendar
 import threading
-from functools import cache
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TypeVar
 

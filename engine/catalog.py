@@ -905,6 +905,12 @@ class PhotoCatalog:
         groups = [DuplicateGroup(*heads[g], members=tuple(members[g])) for g in heads]
         return sorted(groups, key=lambda g: (-len(g.members), g.id))
 
+    def burst_members(self) -> dict[int, tuple[int, int | None]]:
+        """photo id -> (group id, keeper id) for every photo in a burst: the grid stacks each burst."""
+        return {int(pid): (int(gid), keep) for pid, gid, keep in self.conn.execute(
+            "SELECT m.photo_id, g.id, g.keep_id FROM duplicate_members m "
+            "JOIN duplicate_groups g ON g.id = m.group_id WHERE g.kind = 'burst'")}
+
     def remove_from_duplicate_groups(self, ids: Sequence[int]) -> set[int]:
         """Take photos out of their groups (to be checked again); returns the groups they were in."""
         groups = set(self.duplicate_membership(ids).values())

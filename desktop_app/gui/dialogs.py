@@ -7,6 +7,7 @@ import os
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -152,6 +153,9 @@ class SettingsDialog(QDialog):
         self.cache = QSpinBox(minimum=100, maximum=100_000, singleStep=100, suffix=" MB")
         self.cache.setValue(int(settings.value("thumb_cache_mb", 2000)))
         form.addRow("Thumbnail cache limit", self.cache)
+        self.stack_bursts = QCheckBox("Show each burst as one photo (click its badge to see every frame)")
+        self.stack_bursts.setChecked(str(settings.value("stack_bursts", "true")).lower() == "true")
+        form.addRow("Bursts", self.stack_bursts)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -165,4 +169,5 @@ class SettingsDialog(QDialog):
         self.settings.setValue("device", self.device.currentData())
         self.settings.setValue("thumb_size", self.thumb.value())
         self.settings.setValue("thumb_cache_mb", self.cache.value())
+        self.settings.setValue("stack_bursts", "true" if self.stack_bursts.isChecked() else "false")
         super().accept()

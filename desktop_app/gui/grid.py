@@ -6,6 +6,7 @@ opened now (their folder is offline, or they vanished and are held as missing) a
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from desktop_app.gui.stacks import StackMark
 from desktop_app.gui.thumbs import ThumbnailLoader
 from engine.catalog import PhotoCatalog, Root
 
@@ -21,6 +23,7 @@ PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 OfflineRole = Qt.ItemDataRole.UserRole + 3  # True when the photo cannot be opened now (offline or missing)
 MatchRole = Qt.ItemDataRole.UserRole + 4  # the score as a share of the best result's, 0..1: the match bar
+StackRole = Qt.ItemDataRole.UserRole + 5  # a StackMark when the cell stands for a burst or is one of its frames
 BLOCK = 256  # rows fetched from the catalog at once, around the first one painted
 ROW_CACHE = 16 * BLOCK  # row details kept; beyond this the cache starts over (a long jump needs one block)
 
@@ -53,6 +56,15 @@ def placeholder(size: int, color: str = "#d9dce1") -> QPixmap:
     return pm
 
 
+def stack_badge_rect(cell: QRect) -> QRect:
+    """Where a burst's badge sits in its cell (`cell`: the cell's rectangle): drawn there, clicked there."""
+    return QRect(cell.right() - 49, cell.top() + 7, 42, 20)
+
+
+def stack_badge_text(mark: StackMark) -> str:
+    return f"\u29c9 {mark.size}" if mark.position is None else f"{mark.position}/{mark.size}"
+
+
 def match_share(score: float, best: float) -> float:
     """A result's score as a share of the best one's: cosines (0.21 vs 0.27) mean little to people, "how
     close to the best match" does. Scores at or below zero match nothing."""
@@ -79,6 +91,8 @@ class PhotoGridModel(QAbstractListModel):
         self.rows: dict[int, tuple] = {}
         self.row_of: dict[int, int] = {}
         self.days: list[tuple[str | None, int]] | None = None  # photos per day in row order: the timeline
+        self.stacks: dict[int, StackMark] = {}  # photo id -> its burst, for cells that stand for or are in one
+        self._stacked_rows: tuple[list[int], list[int]] | None = None  # rows of stacked bursts, frames they hide
         self.cut: int | None = None  # search results: rows from here on are below the relevance cutoff
         self.best = 0.0  # the best score shown: match bars are relative to it
         self._placeholder = placeholder(256)
@@ -88,9 +102,10 @@ class PhotoGridModel(QAbstractListModel):
     # -- content --------------------------------------------------------------------------
     def set_photos(self, ids: Sequence[int], scores: dict[int, float] | None = None,
                    offline: set[int] | None = None, days: Sequence[tuple[str | None, int]] | None = None,
-                   cut: int | None = None) -> None:
+                   cut: int | None = None, stacks: dict[int, StackMark] | None = None) -> None:
         """`days`: photos per day in the order of `ids` (the browse grid's timeline); `cut`: the first row
-        below the relevance cutoff when results were asked for without it."""
+        below the relevance cutoff when results were asked for without it; `stacks`: bursts (stacked or
+        expanded) among the rows."""
         self.beginResetModel()
         self.loader.reset()
         self.ids = list(ids)
@@ -99,9 +114,23 @@ class PhotoGridModel(QAbstractListModel):
         self.offline = offline or set()
         self.days = list(days) if days is not None else None
         self.cut = cut
+        self.stacks = stacks or {}
+        self._stacked_rows: tuple[list[int], list[int]] | None = None
         self.rows = {}
         self.row_of = dict(zip(self.ids, range(len(self.ids)), strict=True))
         self.endResetModel()
+
+    def photos_in_rows(self, start: int, stop: int) -> int:
+        """Photos shown by rows start..stop-1: a stacked burst counts all its frames (section headers, status)."""
+        if self._stacked_rows is None:
+            stacked = sorted((self.row_of[pid], m.size - 1) for pid, m in self.stacks.items()
+                             if m.position is None and pid in self.row_of)
+            sums = [0]
+            for _row, hidden in stacked:
+                sums.append(sums[-1] + hidden)
+            self._stacked_rows = ([row for row, _h in stacked], sums)
+        rows, sums = self._stacked_rows
+        return (stop - start) + sums[bisect_left(rows, stop)] - sums[bisect_left(rows, start)]
 
     def append_photos(self, ids: Sequence[int]) -> None:
         new = [i for i in ids if i not in self.row_of]
@@ -177,6 +206,8 @@ class PhotoGridModel(QAbstractListModel):
             return self.scores.get(pid)
         if role == OfflineRole:
             return self.is_offline(pid)
+        if role == StackRole:
+            return self.stacks.get(pid)
         if role == MatchRole:
             score = self.scores.get(pid)
             return None if score is None else match_share(score, self.best)
@@ -196,7 +227,12 @@ class PhotoGridModel(QAbstractListModel):
             offline = "\noffline: its folder is not reachable now" if self.is_offline(pid) else ""
             match = (f"\nmatch {match_share(score, self.best):.0%} of the best result (score {score:.3f})"
                      if score is not None else "")
-            return (info.path if info else "") + match + offline
+            mark = self.stacks.get(pid)
+            burst = ""
+            if mark is not None:
+                burst = (f"\nburst of {mark.size} frames: click the badge to show them all" if mark.position is None
+                         else f"\nframe {mark.position} of a burst of {mark.size}: click the badge to stack it again")
+            return (info.path if info else "") + match + offline + burst
         if role == Qt.ItemDataRole.AccessibleTextRole:
             info = self.info(pid)
             return os.path.basename(info.path) if info else ""
@@ -260,4 +296,12 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(track, 1, 1)
             painter.setBrush(QColor("#1a73e8"))
             painter.drawRoundedRect(QRect(track.left(), track.top(), max(2, int(track.width() * share)), 3), 1, 1)
+        mark = index.data(StackRole)
+        if mark is not None:
+            badge = stack_badge_rect(option.rect)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(32, 33, 36, 210) if mark.position is None else QColor(26, 115, 232, 220))
+            painter.drawRoundedRect(badge, 10, 10)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, stack_badge_text(mark))
         painter.restore()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QAbstractItemView
 from desktop_app.browse_state import Mode, Query
 from desktop_app.gui.grid import offline_root_ids
 from desktop_app.gui.gridview import results_beyond_cutoff
+from desktop_app.gui.stacks import StackMark, stack_bursts
 from desktop_app.gui.timeline import read_alongside
 from engine.catalog import PhotoCatalog
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
@@ -40,6 +41,7 @@ class GridRead(NamedTuple):
     counts: dict[str, int]
     offline_roots: set[int]  # roots whose folder is offline or not there now: their photos are marked
     days: list[tuple[str | None, int]] | None = None  # photos per day in the grid's order: the timeline
+    stacks: dict[int, StackMark] | None = None  # bursts stacked in the grid: its cells that stand for bursts
 
 
 class EncoderCache:
@@ -104,6 +106,10 @@ class GridController:
         generation = self._grid_generation
         filters = self.state.filters
         browsing = self.mode == "browse"
+        stacking = self.stacking_bursts() and after_id is None  # photos appended while indexing stay unstacked
+        if browsing and after_id is None:
+            self._stacks_shown = stacking
+        expanded = frozenset(self._expanded_bursts)
 
         def timeline(catalog: PhotoCatalog) -> list[tuple[str | None, int]]:
             return catalog.timeline_days(filters)
@@ -118,7 +124,11 @@ class GridController:
                 # Browsing has no query to be relevant to: newest first, undated last, as the timeline's sections.
                 ids = catalog.filtered_photo_ids(filters, after_id=after_id, order="timeline")
                 grid = GridRead(ids, top, catalog.counts(), offline)
-            return grid._replace(days=days.result())
+            grid = grid._replace(days=days.result())
+            if stacking:
+                ids, day_counts, marks = stack_bursts(grid.ids, grid.days, catalog.burst_members(), expanded)
+                grid = grid._replace(ids=ids, days=day_counts, stacks=marks)
+            return grid
 
         def done(result: GridRead | None) -> None:
             if result is not None:
@@ -128,6 +138,17 @@ class GridController:
         self._read_catalog(name, read, done)
 
     # -- browsing ---------------------------------------------------------------------------
+    def stacking_bursts(self) -> bool:
+        return str(self.settings.value("stack_bursts", "true")).lower() == "true"
+
+    def toggle_burst(self, photo_id: int) -> None:
+        """Expand the burst this cell stands for, or stack it again; the view stays where it is."""
+        mark = self.grid_model.stacks.get(photo_id)
+        if mark is None:
+            return
+        self._expanded_bursts ^= {mark.group_id}
+        self.load_browse(keep_place=True)
+
     def load_browse(self, keep_place: bool = False) -> None:
         """The grid for the current filters, read off the GUI thread (~85 ms of SQL at 100k photos); a newer
         request or a search that lands first wins. `keep_place`: the same view read again (after a model
@@ -141,15 +162,16 @@ class GridController:
                 return
             self._grid_top_id, self._counts = result.top_id, result.counts
             if keep_place:
-                self._show_photos_keeping_place(result.ids, result.days)
+                self._show_photos_keeping_place(result.ids, result.days, result.stacks)
             else:
-                self._show_photos(result.ids, days=result.days)
+                self._show_photos(result.ids, days=result.days, stacks=result.stacks)
             self._update_status(recount=False)
             self.browse_loaded.emit(len(result.ids))
 
         self._read_grid("browse", show)
 
-    def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None) -> None:
+    def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None,
+                                   stacks: dict[int, StackMark] | None = None) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
         photo at the top of the view."""
         old = self.grid_model.ids
@@ -158,7 +180,7 @@ class GridController:
         top = self.grid.top_index()
         scrolled = self.grid.verticalScrollBar().value() > 0  # at the top, the newest photos stay in sight
         top_id = old[top.row()] if scrolled and top.isValid() and top.row() < len(old) else None
-        self._show_photos(ids, days=days)
+        self._show_photos(ids, days=days, stacks=stacks)
         if current_id is None and top_id is None:
             return
         row_of = {pid: row for row, pid in enumerate(ids)}
@@ -175,10 +197,11 @@ class GridController:
         days: list[tuple[str | None, int]] | None = None,
         cut: int | None = None,
         more: bool = False,
+        stacks: dict[int, StackMark] | None = None,
     ) -> None:
         self._grid_generation += 1  # answers to queries made for the previous content are dropped
         self.grid.set_show_more(more)
-        self.grid_model.set_photos(ids, scores, offline, days, cut)
+        self.grid_model.set_photos(ids, scores, offline, days, cut, stacks)
         # A model reset does not tell the selection model: without this the details panel would go on
         # showing the photo (and score) of the previous content.
         self._current_changed(self.grid.currentIndex(), self.grid.currentIndex())

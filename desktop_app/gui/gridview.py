@@ -17,7 +17,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPo
 from PySide6.QtGui import QColor, QContextMenuEvent, QFont, QMouseEvent, QPainter, QPaintEvent, QRegion
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QMenu, QStyle, QStyleOptionViewItem, QWidget
 
-from desktop_app.gui.grid import PhotoGridModel, ThumbnailDelegate
+from desktop_app.gui.grid import PhotoGridModel, PhotoIdRole, StackRole, ThumbnailDelegate, stack_badge_rect
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.timeline import (
     SectionLayout,
@@ -40,6 +40,7 @@ MORE_TEXT = "Show more: results below the relevance cutoff"
 
 class PhotoGridView(QAbstractItemView):
     show_more_clicked = Signal()
+    stack_clicked = Signal(int)  # photo id of a cell whose burst badge was clicked
 
     def __init__(self, loader: ThumbnailLoader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -198,9 +199,10 @@ class PhotoGridView(QAbstractItemView):
         width = painter.fontMetrics().horizontalAdvance(section.label)
         painter.setFont(self.font())
         painter.setPen(QColor("#80868b"))
-        noun = "photo" if section.count == 1 else "photos"
+        photos = self.model().photos_in_rows(section.start, section.start + section.count)
+        noun = "photo" if photos == 1 else "photos"
         align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        painter.drawText(text_rect.adjusted(width + 12, 0, 0, 0), align, f"{section.count:,} {noun}")
+        painter.drawText(text_rect.adjusted(width + 12, 0, 0, 0), align, f"{photos:,} {noun}")
 
     def _paint_footer(self, painter: QPainter, rect: QRect) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -317,7 +319,20 @@ class PhotoGridView(QAbstractItemView):
         if on_footer and e.button() == Qt.MouseButton.LeftButton:
             self.show_more_clicked.emit()
             return
+        if e.button() == Qt.MouseButton.LeftButton:
+            pid = self._badge_at(e.position().toPoint())
+            if pid is not None:
+                self.stack_clicked.emit(pid)
+                return
         super().mousePressEvent(e)
+
+    def _badge_at(self, point: QPoint) -> int | None:
+        index = self.indexAt(point)
+        if not index.isValid() or index.data(StackRole) is None:
+            return None
+        if not stack_badge_rect(self.visualRect(index)).contains(point):
+            return None
+        return int(index.data(PhotoIdRole))
 
 
 class DateScrubber(QWidget):

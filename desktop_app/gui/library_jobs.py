@@ -131,8 +131,10 @@ class LibraryJobs:
         def show(result: GridRead | None, current: bool) -> None:
             if result is not None:
                 self._counts = result.counts
-                if browsing and current and result.ids != self.grid_model.ids:
-                    self._show_photos_keeping_place(result.ids, result.days)  # new photos move to their place
+                if browsing and current and (result.ids != self.grid_model.ids
+                                             or (result.stacks or {}) != self.grid_model.stacks):
+                    # new photos move to their place, new bursts are stacked
+                    self._show_photos_keeping_place(result.ids, result.days, result.stacks)
                 elif browsing and current:
                     self.grid_model.days = result.days  # undated photos appended while indexing may have a date now
                     self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
@@ -183,6 +185,8 @@ class LibraryJobs:
         self.size_slider.setValue(self.grid.iconSize().width())
         if model_id != self.lib.active_model_id:
             self.switch_model(model_id)
+        elif self.mode == "browse" and self.stacking_bursts() != self._stacks_shown:
+            self.load_browse(keep_place=True)  # bursts stacked or unstacked
 
     def switch_model(self, model_id: str) -> None:
         """Install `model_id` if needed (a download shows its progress; Cancel stops it), then switch the

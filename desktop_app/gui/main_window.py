@@ -94,6 +94,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._everything_for: Query | None = None  # the query "Show more" was asked for: shown without the cutoff
         self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
         self._growing = False
+        self._expanded_bursts: set[int] = set()  # burst groups the user opened out in the grid
+        self._stacks_shown = True  # whether the browse grid was last read with bursts stacked
         self._index_stage = ""
         self.setWindowTitle("Photosift")
         self.resize(1280, 800)
@@ -131,6 +133,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.grid.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.grid.stack_clicked.connect(self.toggle_burst)
         self.grid.show_more_clicked.connect(self.show_more)
         self.grid.installEventFilter(self)
 
@@ -356,9 +359,12 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         if extra is not None:
             self._status_extra = extra
         c, extra = self._counts, self._status_extra
-        shown = self.grid_model.rowCount()
+        shown = self.grid_model.photos_in_rows(0, self.grid_model.rowCount())
         noun = "result" if self.mode == "results" else "photo"
         what = f"{shown} {noun}{'' if shown == 1 else 's'}"
+        bursts = sum(1 for m in self.grid_model.stacks.values() if m.position is None)
+        if bursts:
+            what += f" ({bursts} burst{'' if bursts == 1 else 's'} stacked)"
         if self.mode == "results":
             what += f" for \u201c{self.last_query}\u201d"
         self.status_label.setText(f"{what}   \u2022   {c['total']} in library, model {self.lib.active_model_id}"
@@ -531,6 +537,10 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(photo.path))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self.find_similar(pid))
+        mark = self.grid_model.stacks.get(pid)
+        if mark is not None:
+            menu.addAction(f"Show all {mark.size} frames of this burst" if mark.position is None
+                           else "Stack this burst again", lambda: self.toggle_burst(pid))
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     # -- drag and drop --------------------------------------------------------------------

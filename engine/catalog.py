@@ -905,11 +905,14 @@ class PhotoCatalog:
         groups = [DuplicateGroup(*heads[g], members=tuple(members[g])) for g in heads]
         return sorted(groups, key=lambda g: (-len(g.members), g.id))
 
-    def burst_members(self) -> dict[int, tuple[int, int | None]]:
-        """photo id -> (group id, keeper id) for every photo in a burst: the grid stacks each burst."""
-        return {int(pid): (int(gid), keep) for pid, gid, keep in self.conn.execute(
-            "SELECT m.photo_id, g.id, g.keep_id FROM duplicate_members m "
-            "JOIN duplicate_groups g ON g.id = m.group_id WHERE g.kind = 'burst'")}
+    def burst_members(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(photo ids, their burst's group id, its keeper id or -1) for every photo in a burst, as int64 arrays:
+        the grid stacks each burst."""
+        rows = self.conn.execute(
+            "SELECT m.photo_id, g.id, COALESCE(g.keep_id, -1) FROM duplicate_members m "
+            "JOIN duplicate_groups g ON g.id = m.group_id WHERE g.kind = 'burst'").fetchall()
+        table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
 
     def remove_from_duplicate_groups(self, ids: Sequence[int]) -> set[int]:
         """Take photos out of their groups (to be checked again); returns the groups they were in."""

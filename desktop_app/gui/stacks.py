@@ -3,18 +3,19 @@ shown as one cell, its keeper, with the number of frames; an expanded burst show
 with its place in the burst.
 
 The grid's rows and the timeline's day counts come from the catalog in the grid's order; stacking drops
-rows, so the day counts are recounted along with them (O(rows), off the GUI thread with the read)."""
+rows, so the day counts are recounted along with them (off the GUI thread, with the read)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
+
+import numpy as np
 
 DayCounts = list[tuple[str | None, int]]
 
 
-@dataclass(frozen=True)
-class StackMark:
+class StackMark(NamedTuple):
     group_id: int
     size: int  # frames of the burst in the grid (those the filters let through)
     position: int | None  # 1-based place of this frame when the burst is expanded; None: the stacked cell
@@ -23,67 +24,68 @@ class StackMark:
 def stack_bursts(
     ids: Sequence[int],
     days: DayCounts | None,
-    members: Mapping[int, tuple[int, int | None]],
+    members: tuple[np.ndarray, np.ndarray, np.ndarray],
     expanded: Collection[int] = (),
 ) -> tuple[list[int], DayCounts | None, dict[int, StackMark]]:
     """(rows, day counts, marks) with each burst of two or more frames in `ids` shown as one cell where its
-    first frame is: its keeper (or, when the filters left the keeper out, its first frame). Bursts in
+    first frame is: its keeper (or, when the filters left the keeper out, its first frame). `members`: photo
+    ids, their burst (group id) and its keeper (-1: none), as PhotoCatalog.burst_members gives them. Bursts in
     `expanded` (group ids) keep every frame, each marked with its position. A burst with one frame left
-    under the filters is no stack."""
-    frames: dict[int, list[int]] = {}
-    for pid in ids:
-        group = members.get(pid)
-        if group is not None:
-            frames.setdefault(group[0], []).append(pid)
-    frames = {g: f for g, f in frames.items() if len(f) >= 2}
-    if not frames:
+    under the filters is no stack. Vectorised: 100k rows with 10k bursts take milliseconds."""
+    if not len(members[0]) or not len(ids):
+        return list(ids), days, {}
+    rows = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(members[0])
+    pids, gids, keeps = (np.asarray(a, dtype=np.int64)[order] for a in members)
+    at = np.minimum(np.searchsorted(pids, rows), len(pids) - 1)
+    in_burst = pids[at] == rows
+    group = np.where(in_burst, gids[at], -1)  # each row's burst, -1 for none
+    burst_rows = np.flatnonzero(in_burst)
+    found, first, size = np.unique(group[burst_rows], return_index=True, return_counts=True)
+    many = size >= 2
+    found, first, size = found[many], burst_rows[first[many]], size[many]
+    if not len(found):
         return list(ids), days, {}
 
-    shown_for: dict[int, int] = {}  # group -> the frame standing for it
-    for gid, group_frames in frames.items():
-        keep = members[group_frames[0]][1]
-        shown_for[gid] = keep if keep in group_frames else group_frames[0]
-
     marks: dict[int, StackMark] = {}
-    for gid, group_frames in frames.items():
-        if gid in expanded:
-            for k, pid in enumerate(group_frames, 1):
-                marks[pid] = StackMark(gid, len(group_frames), k)
+    open_out = np.isin(found, np.fromiter(expanded, dtype=np.int64, count=len(expanded)))
+    for gid, n in zip(found[open_out].tolist(), size[open_out].tolist(), strict=True):
+        for k, r in enumerate(np.flatnonzero(group == gid).tolist(), 1):
+            marks[int(rows[r])] = StackMark(gid, n, k)
+    keep = np.ones(len(rows), dtype=bool)
+    stacked = ~open_out
+    if stacked.any():
+        keep[np.isin(group, found[stacked])] = False
+        keep[first[stacked]] = True  # the stack sits where the burst starts
+        # ...showing its keeper when the filters let it through
+        is_keeper = in_burst & (keeps[at] == rows) & np.isin(group, found[stacked])
+        keeper_of = dict(zip(group[is_keeper].tolist(), rows[is_keeper].tolist(), strict=True))
+        for gid, r, n in zip(found[stacked].tolist(), first[stacked].tolist(), size[stacked].tolist(), strict=True):
+            pid = keeper_of.get(gid, int(rows[r]))
+            rows[r] = pid
+            marks[pid] = StackMark(gid, n, None)
+    shown = rows[keep].tolist()
+    if days is None:
+        return shown, None, marks
+    return shown, _recount(days, keep), marks
+
+
+def _recount(days: DayCounts, keep: np.ndarray) -> DayCounts:
+    """The day counts of the rows kept; rows beyond the counts (added between two reads) are undated."""
+    counts = [n for _k, n in days]
+    keys: list[str | None] = [k for k, _n in days]
+    covered = sum(counts)
+    if covered < len(keep):
+        keys.append(None)
+        counts.append(len(keep) - covered)
+    day = np.repeat(np.arange(len(counts)), counts)[: len(keep)]
+    kept = np.bincount(day[keep], minlength=len(counts))
+    out: DayCounts = []
+    for key, n in zip(keys, kept.tolist(), strict=True):
+        if n == 0:
+            continue
+        if out and out[-1][0] == key:
+            out[-1] = (key, out[-1][1] + n)
         else:
-            marks[shown_for[gid]] = StackMark(gid, len(group_frames), None)
-
-    day_of_row = _expand(days, len(ids)) if days is not None else None
-    rows: list[int] = []
-    row_days: list[str | None] = []
-    placed: set[int] = set()
-    for r, pid in enumerate(ids):
-        group = members.get(pid)
-        gid = group[0] if group is not None else None
-        if gid in frames and gid not in expanded:
-            if gid in placed:
-                continue
-            placed.add(gid)
-            pid = shown_for[gid]  # the stack sits where the burst starts
-        rows.append(pid)
-        if day_of_row is not None:
-            row_days.append(day_of_row[r])
-    return rows, (_runs(row_days) if day_of_row is not None else None), marks
-
-
-def _expand(days: DayCounts, rows: int) -> list[str | None]:
-    out: list[str | None] = []
-    for key, n in days:
-        out.extend([key] * n)
-    if len(out) < rows:  # photos added between the two reads: undated, at the end (as the timeline does)
-        out.extend([None] * (rows - len(out)))
-    return out[:rows]
-
-
-def _runs(row_days: list[str | None]) -> DayCounts:
-    runs: DayCounts = []
-    for key in row_days:
-        if runs and runs[-1][0] == key:
-            runs[-1] = (key, runs[-1][1] + 1)
-        else:
-            runs.append((key, 1))
-    return runs
+            out.append((key, n))
+    return out

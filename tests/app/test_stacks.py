@@ -1,12 +1,21 @@
 """Bursts stacked in the browse grid (issue #16): the Qt-free arithmetic."""
 
+import numpy as np
+
 from desktop_app.gui.stacks import StackMark, stack_bursts
 
 # Grid order (newest first); photos 2, 3, 4 are one burst (group 7, keeper 3); 6 and 8 are another (group 9,
 # keeper 8); photo 5 is in a burst whose other frames the filters left out (group 11).
 IDS = [1, 2, 3, 4, 5, 6, 8, 10]
 DAYS = [("2024-05-02", 1), ("2024-05-01", 5), (None, 2)]
-MEMBERS = {2: (7, 3), 3: (7, 3), 4: (7, 3), 5: (11, 99), 6: (9, 8), 8: (9, 8)}
+MEMBERS = tuple(np.array(column, dtype=np.int64) for column in zip(  # as PhotoCatalog.burst_members gives them
+    (2, 7, 3), (3, 7, 3), (4, 7, 3), (5, 11, 99), (6, 9, 8), (8, 9, 8), strict=True))
+
+
+def test_a_burst_without_a_keeper_is_stood_for_by_its_first_frame():
+    members = (np.array([4, 2]), np.array([7, 7]), np.array([-1, -1]))
+    rows, _days, marks = stack_bursts([1, 2, 3, 4], None, members)
+    assert rows == [1, 2, 3] and marks == {2: StackMark(7, 2, None)}
 
 
 def test_each_burst_is_one_cell_showing_its_keeper_where_the_burst_starts_and_the_days_are_recounted():

@@ -978,6 +978,14 @@ class PhotoCatalog:
               np.ascontiguousarray(f.embedding, np.float32).tobytes()) for f in faces])
         self.conn.execute("UPDATE photos SET faces_model = ? WHERE id = ?", (face_model, photo_id))
 
+    def drop_weak_faces(self, face_model: str, min_score: float) -> int:
+        """Forget detections scoring under `min_score` (found before that floor was raised), except those the
+        user named: their person has a name. Returns how many went."""
+        cur = self.conn.execute(
+            "DELETE FROM faces WHERE model_id = ? AND score < ? AND (person_id IS NULL OR person_id NOT IN "
+            "(SELECT id FROM persons WHERE name IS NOT NULL))", (face_model, min_score))
+        return cur.rowcount
+
     def faces_without_person(self, face_model: str) -> list[FaceRow]:
         return self._faces("WHERE f.model_id = ? AND f.person_id IS NULL ORDER BY f.id", (face_model,))
 

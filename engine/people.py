@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.catalog import FaceDecision, FaceRow, PersonRow, PhotoCatalog
 from engine.errors import PhotosiftError
-from engine.faces import FACE_MODEL_ID
+from engine.faces import FACE_MODEL_ID, MIN_SCORE
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.vectorindex import usearch_index_class
 
@@ -125,6 +125,7 @@ def group_faces(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID, *,
 
     Resumable: each block is committed on its own, and a killed run leaves only faces without a person.
     """
+    _drop_weak_faces_once(catalog, face_model)
     resolve = _Resolver(catalog)
     index = _FaceIndex()
     for ids, persons, vecs in catalog.face_embeddings(face_model, assigned=True):
@@ -168,6 +169,16 @@ def group_faces(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID, *,
         if cancel:
             cancel.check()
     return started
+
+
+def _drop_weak_faces_once(catalog: PhotoCatalog, face_model: str) -> None:
+    """Faces found under an older, lower detector floor go once (false detections like a mission patch)."""
+    key = f"faces_min_score:{face_model}"
+    if catalog.get_setting(key) == str(MIN_SCORE):
+        return
+    with catalog.transaction():
+        catalog.drop_weak_faces(face_model, MIN_SCORE)
+        catalog.set_setting(key, str(MIN_SCORE))
 
 
 def regroup(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID) -> int:

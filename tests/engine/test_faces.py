@@ -28,7 +28,7 @@ def test_the_astronauts_face_is_found_where_it_is(tmp_path):
     path = tmp_path / "a.jpg"
     _astronaut().save(path, quality=92)
     faces = find_faces_in_file(path)
-    assert len(faces) >= 1
+    assert len(faces) == 1, "the mission patch on her suit is no face"
     cx, cy = _centre(faces[0])
     assert abs(cx - FACE_CENTRE[0]) < 0.05 and abs(cy - FACE_CENTRE[1]) < 0.05
     assert faces[0].embedding.shape == (128,) and faces[0].score > 0.5

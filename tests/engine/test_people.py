@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -184,3 +186,29 @@ def test_grouping_is_resumable_after_a_kill(cat, monkeypatch):
     group_faces(cat, MODEL)
     assert cat.faces_without_person(MODEL) == []
     assert all(len(g) == 1 for g in _persons_by_truth(cat, truth).values())
+
+
+def test_detections_under_the_raised_floor_go_once_unless_the_user_named_them(cat, monkeypatch):
+    import engine.people as people
+
+    centres = _centres(3)
+    rng = np.random.default_rng(5)
+    photos = [_photo(cat, n) for n in range(3)]
+    with cat.transaction():  # found at the old floor (0.0): a real face and two weak "faces" (a patch, a print)
+        cat.put_faces(photos[0], MODEL, [replace(_face(centres[0], rng), score=1.2),
+                                         replace(_face(centres[1], rng, x=0.1), score=0.1)])
+        cat.put_faces(photos[1], MODEL, [replace(_face(centres[2], rng), score=0.2)])
+    monkeypatch.setattr(people, "MIN_SCORE", 0.0)
+    group_faces(cat, MODEL)
+    assert len(cat.face_embeddings(MODEL).__next__()[0]) == 3
+    named = cat.faces_of_photo(photos[1], MODEL)[0].person_id
+    name_person(cat, named, "Print")  # the user named this one: it stays
+
+    monkeypatch.setattr(people, "MIN_SCORE", 0.3)
+    group_faces(cat, MODEL)
+    assert [f.score for f in cat.faces_of_photo(photos[0], MODEL)] == [1.2]
+    assert [f.person_id for f in cat.faces_of_photo(photos[1], MODEL)] == [named]
+    with cat.transaction():  # a later weak detection the user did not name is not swept again by grouping
+        cat.put_faces(photos[2], MODEL, [replace(_face(centres[1], rng), score=0.25)])
+    group_faces(cat, MODEL)
+    assert len(cat.faces_of_photo(photos[2], MODEL)) == 1

@@ -34,7 +34,7 @@ from engine.indexer import (
 )
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
-from engine.people import group_faces
+from engine.people import face_index_path, group_faces
 from engine.places import PlaceDataError, fill_places
 from engine.scanner import ScanReport, scan
 from engine.tagging import tag_with_vocabulary
@@ -116,7 +116,9 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
             report.faces = find_faces(catalog, catalog.photos_missing_faces(FACE_MODEL_ID),
                                       workers=settings.workers, progress=progress, cancel=cancel,
                                       temp_dir=temp_dir)
-            report.persons_started = group_faces(catalog, FACE_MODEL_ID, progress=progress, cancel=cancel)
+            report.persons_started = group_faces(
+                catalog, FACE_MODEL_ID, index_path=face_index_path(library.paths.indexes, FACE_MODEL_ID),
+                progress=progress, cancel=cancel)
         vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
         vectors.refresh(progress, cancel)
         report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)

@@ -212,3 +212,67 @@ def test_detections_under_the_raised_floor_go_once_unless_the_user_named_them(ca
         cat.put_faces(photos[2], MODEL, [replace(_face(centres[1], rng), score=0.25)])
     group_faces(cat, MODEL)
     assert len(cat.faces_of_photo(photos[2], MODEL)) == 1
+
+
+class _CountingIndex:
+    """usearch's Index, counting the vectors added to it (what building costs)."""
+
+    added = 0
+
+    def __init__(self, real):
+        self.real = real
+
+    def __call__(self, *args, **kwargs):
+        index = self.real(*args, **kwargs)
+        return self._wrap(index)
+
+    def restore(self, *args, **kwargs):
+        index = self.real.restore(*args, **kwargs)
+        return None if index is None else self._wrap(index)
+
+    def _wrap(self, index):
+        counter = self
+        real_add = index.add
+
+        def add(keys, vectors, *a, **k):
+            counter.added += len(keys)
+            return real_add(keys, vectors, *a, **k)
+
+        index.add = add
+        return index
+
+
+def test_the_grouped_faces_index_is_kept_between_runs_and_reconciled_with_the_catalog(cat, tmp_path, monkeypatch):
+    import engine.people as people
+
+    real = people.usearch_index_class()
+    counting = _CountingIndex(real)
+    monkeypatch.setattr(people, "usearch_index_class", lambda: counting)
+    path = tmp_path / "indexes" / "faces.usearch"
+    centres = _centres(4)
+    truth = _add(cat, [0, 1, 2, 3] * 10, centres, seed=11)
+    group_faces(cat, MODEL, index_path=path)
+    assert path.is_file()
+    before = {p: next(iter(g)) for p, g in _persons_by_truth(cat, truth).items()}
+
+    counting.added = 0
+    more = _add(cat, [2, 3], centres, seed=12, start=100)
+    group_faces(cat, MODEL, index_path=path)
+    assert counting.added == 2, "the 40 grouped faces were indexed again instead of loaded"
+    assert {p: next(iter(g)) for p, g in _persons_by_truth(cat, {**truth, **more}).items()} == before
+
+    # The last photo indexed again shows someone else: its face row is replaced (SQLite may reuse the id),
+    # and the kept index must not answer with the old face's vector under that id.
+    last = max(more)
+    rng = np.random.default_rng(13)
+    with cat.transaction():
+        cat.put_faces(last, MODEL, [_face(centres[0], rng)])
+    counting.added = 0
+    group_faces(cat, MODEL, index_path=path)
+    assert {f.person_id for f in cat.faces_of_photo(last, MODEL)} == {before[0]}
+    assert counting.added <= 2
+
+    path.write_bytes(b"not an index")  # damaged: built afresh from the catalog, nothing lost
+    late = _add(cat, [1], centres, seed=14, start=200)
+    group_faces(cat, MODEL, index_path=path)
+    assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == {before[1]}

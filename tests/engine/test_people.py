@@ -276,3 +276,22 @@ def test_the_grouped_faces_index_is_kept_between_runs_and_reconciled_with_the_ca
     late = _add(cat, [1], centres, seed=14, start=200)
     group_faces(cat, MODEL, index_path=path)
     assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == {before[1]}
+
+
+def test_a_kept_faces_index_follows_embeddings_changed_behind_its_back(cat, tmp_path):
+    """A catalog restored from a backup (or faces re-embedded without grouping) has the same face ids with
+    other embeddings: the kept index must search the catalog's embeddings, not the ones it was saved with."""
+    path = tmp_path / "faces.usearch"
+    centres = _centres(5)
+    truth = _add(cat, [0, 1, 2, 3] * 3, centres, seed=21)
+    group_faces(cat, MODEL, index_path=path)
+    rng = np.random.default_rng(22)
+    person_of_0 = {f.person_id for p, who in truth.items() if who == 0 for f in cat.faces_of_photo(p, MODEL)}
+    with cat.transaction():
+        for photo, who in truth.items():
+            if who == 0:  # these faces now look like person 4
+                cat.conn.execute("UPDATE faces SET embedding = ? WHERE photo_id = ?",
+                                 (_face(centres[4], rng).embedding.astype(np.float32).tobytes(), photo))
+    late = _add(cat, [4], centres, seed=23, start=50)
+    assert group_faces(cat, MODEL, index_path=path) == 0
+    assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == person_of_0

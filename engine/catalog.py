@@ -1050,6 +1050,12 @@ class PhotoCatalog:
             "SELECT id FROM persons WHERE name = ? COLLATE NOCASE AND merged_into IS NULL ORDER BY id", (name,))
         return [int(r[0]) for r in rows]
 
+    def named_persons(self) -> list[tuple[int, str]]:
+        """(id, name) of every named person not merged away, by name: those a face can be moved to."""
+        rows = self.conn.execute(
+            "SELECT id, name FROM persons WHERE name IS NOT NULL AND merged_into IS NULL ORDER BY name COLLATE NOCASE")
+        return [(int(i), n) for i, n in rows]
+
     def merge_targets(self) -> dict[int, int]:
         """person id -> the id it was merged into (one step; callers follow chains)."""
         rows = self.conn.execute("SELECT id, merged_into FROM persons WHERE merged_into IS NOT NULL")

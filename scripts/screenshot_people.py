@@ -3,7 +3,7 @@ astronaut; Debian's opencv-doc photos when unpacked, as bench/faces_quality.py u
 copies, indexed with faces on; the two largest persons are named, one is chosen in the sidebar, and the
 details preview shows its named boxes.
 
-    .venv/bin/python scripts/screenshot_people.py [--opencv-doc /tmp/ocvdoc/x] [--out docs]
+    .venv/bin/python scripts/screenshot_people.py [--opencv-doc /tmp/ocvdoc/x] [--out docs] [--hold SECONDS]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--names", default="eileen-0=Eileen,messi-1=Leo,goatee-3=Ravi",
                     help="FILE=NAME,...: the person found in FILE-0.jpg (the unchanged copy) gets NAME")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--hold", type=float, default=0.0, help="keep the window open this long afterwards")
     args = ap.parse_args()
     from _shot import indexed_window
 
@@ -66,7 +67,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "screenshot-people.png"
     w.grab().save(str(out))
-    print(f"saved {out}; persons: {[people.item(i).text() for i in range(people.count())]}")
+    print(f"saved {out}; persons: {[people.item(i).text() for i in range(people.count())]}", flush=True)
+    pump(args.hold)
+    w.close()
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.people.person_chosen.connect(self._person_chosen)
         self.people.faces_wanted.connect(self.find_faces)
         self.face_boxes = FaceBoxes(self.details.preview)
-        self.face_boxes.named.connect(lambda: self.people.refresh(self.lib.catalog))
+        self.face_boxes.named.connect(self._faces_changed)
         self.split = QSplitter()
         self.split.addWidget(self.sidebar)
         self.banner = MissingBanner()
@@ -440,6 +440,13 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             return
         self.people.refresh(self.lib.catalog)
         self.start_index()
+
+    def _faces_changed(self) -> None:
+        """A face was named or moved on the preview: the People list recounts, and a grid filtered by a
+        person is read again (the photo may have left or joined them)."""
+        self.people.refresh(self.lib.catalog)
+        if self.state.filters.person and self.mode == "browse":
+            self.load_browse(keep_place=True)
 
     def _person_chosen(self, person: str | None) -> None:
         """The People list gives a person's id: the filter keeps it, the chip shows their name."""

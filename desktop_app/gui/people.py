@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from engine.catalog import FaceRow, Photo, PhotoCatalog
 from engine.errors import PhotosiftError
 from engine.faces import FACE_MODEL_ID, face_crop, faces_enabled, faces_installed
-from engine.people import merge_persons, name_face, name_person, set_hidden
+from engine.people import merge_persons, move_face, name_face, name_person, set_hidden
 
 PersonRole = Qt.ItemDataRole.UserRole + 40
 FACE_ICON = 40
@@ -48,6 +48,7 @@ class PeoplePanel(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.catalog: PhotoCatalog | None = None
+        self.chosen: int | None = None  # the person the grid is filtered by, marked in the list
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         title = QLabel("People")
@@ -93,6 +94,8 @@ class PeoplePanel(QWidget):
             if icon is not None:
                 it.setIcon(icon)
             self.list.addItem(it)
+            if p.id == self.chosen:  # the grid's person filter stays marked after a recount
+                it.setSelected(True)
 
     @staticmethod
     def _face_icon(catalog: PhotoCatalog, face_id: int | None) -> QIcon | None:
@@ -107,12 +110,15 @@ class PeoplePanel(QWidget):
 
     def choose(self, item: QListWidgetItem | None) -> None:
         if item is None:
-            self.list.clearSelection()
+            self.clear_choice()
             self.person_chosen.emit(None)
             return
-        self.person_chosen.emit(str(item.data(PersonRole)))
+        self.chosen = int(item.data(PersonRole))
+        item.setSelected(True)
+        self.person_chosen.emit(str(self.chosen))
 
     def clear_choice(self) -> None:
+        self.chosen = None
         self.list.clearSelection()
 
     def _rename(self, item: QListWidgetItem) -> None:
@@ -150,7 +156,8 @@ class PeoplePanel(QWidget):
 
 
 class FaceBoxes(QObject):
-    """Boxes with names drawn over the details preview; a click on a box names that face."""
+    """Boxes with names drawn over the details preview; a click on a box names that face, a right-click
+    offers to name it, take it out of its person, or move it to another person."""
 
     named = Signal()
 
@@ -211,9 +218,40 @@ class FaceBoxes(QObject):
         if obj is self.preview and event.type() == QEvent.Type.MouseButtonPress and self.catalog is not None:
             face = self.face_at(event.position().toPoint())
             if face is not None:
-                self.name_face_dialog(face)
+                if event.button() == Qt.MouseButton.RightButton:
+                    self.face_menu(face).exec(self.preview.mapToGlobal(event.position().toPoint()))
+                else:
+                    self.name_face_dialog(face)
                 return True
         return False
+
+    def face_menu(self, face: FaceRow) -> QMenu:
+        """Name this face, say it is not who it was grouped with (it becomes a person of its own), or move it
+        to someone else. These are the user's word: re-grouping and re-indexing keep them."""
+        assert self.catalog is not None
+        menu = QMenu(self.preview)
+        menu.addAction("Name\u2026", lambda: self.name_face_dialog(face))
+        person = self.catalog.person(face.person_id) if face.person_id else None
+        if person is not None:
+            menu.addAction(f"Not {person.name or 'this person'}: take this face out",
+                           lambda: self._move(face, None))
+        others = [(pid, name) for pid, name in self.catalog.named_persons() if pid != face.person_id]
+        move = menu.addMenu("Move to")
+        move.setEnabled(bool(others))
+        for pid, name in others[:MAX_LISTED]:
+            move.addAction(name, lambda pid=pid: self._move(face, pid))
+        return menu
+
+    def _move(self, face: FaceRow, to_person: int | None) -> None:
+        assert self.catalog is not None
+        try:
+            move_face(self.catalog, face.id, to_person)
+        except PhotosiftError as e:
+            QMessageBox.warning(self.preview, "People", str(e))
+            return
+        self.faces = self.catalog.faces_of_photo(face.photo_id, FACE_MODEL_ID)
+        self._draw()
+        self.named.emit()
 
     def name_face_dialog(self, face: FaceRow) -> None:
         name, ok = QInputDialog.getText(self.preview, "Who is this?", "Name:")

@@ -1,4 +1,5 @@
-"""The People sidebar filters the grid, and a click on a face box on the preview names that face."""
+"""The People sidebar filters the grid; a click on a face box on the preview names that face, a right-click
+takes it out of its person or moves it to another."""
 
 from __future__ import annotations
 
@@ -45,6 +46,25 @@ def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, ph
     qtbot.mouseClick(window.details.preview, Qt.MouseButton.LeftButton, pos=centre)
     assert cat.person(cat.face(face.id).person_id).name == "Eileen"
     assert any(window.people.list.item(i).text().startswith("Eileen") for i in range(window.people.list.count()))
+    eileen = cat.face(face.id).person_id
+
+    # Right-click: "not her" takes the face out of the person the grid is filtered by, and the photo leaves it.
+    menu = boxes.face_menu(cat.face(face.id))
+    out = next(a for a in menu.actions() if a.text() == "Not Eileen: take this face out")
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        out.trigger()
+    assert cat.face(face.id).person_id != eileen and astronaut.id not in window.grid_model.ids
+    from engine.people import regroup
+
+    regroup(cat, FACE_MODEL_ID)  # the user's word, not the grouping's: it holds
+    assert cat.face(face.id).person_id != eileen
+    # ...and "Move to" puts it back with her.
+    move_to = next(a.menu() for a in boxes.face_menu(cat.face(face.id)).actions() if a.text() == "Move to")
+    with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
+        next(a for a in move_to.actions() if a.text() == "Eileen").trigger()
+    assert cat.face(face.id).person_id == eileen and astronaut.id in window.grid_model.ids
+    # the list was recounted each time; the person the grid is filtered by is still the one marked in it
+    assert [it.data(Qt.ItemDataRole.UserRole + 40) for it in window.people.list.selectedItems()] == [eileen]
     window.back()
     assert not window.state.chips() and window.state.filters.person is None
     assert not window.people.list.selectedItems()

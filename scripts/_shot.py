@@ -3,6 +3,7 @@ open the main window on it at 1280x800 (offscreen unless a display is chosen).""
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from collections.abc import Callable
@@ -11,6 +12,18 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.library import Library
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shot_arguments() -> argparse.ArgumentParser:
+    """The options every screenshot script takes: the model, where the pictures go, and how long the window
+    stays open afterwards (to capture a real X display with xwd, or to click through it with xdotool)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="starter")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--hold", type=float, default=0.0, help="keep the window open this long afterwards")
+    return ap
 
 
 def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str,

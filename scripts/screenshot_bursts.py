@@ -7,7 +7,6 @@ indexed; one picture with every burst stacked, one with a burst opened out.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -45,12 +44,9 @@ def make_photos(folder: Path) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="starter")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
-    ap.add_argument("--hold", type=float, default=0.0)
-    args = ap.parse_args()
-    from _shot import indexed_window
+    from _shot import indexed_window, shot_arguments
+
+    args = shot_arguments().parse_args()
 
     from desktop_app.gui.grid import StackRole
 

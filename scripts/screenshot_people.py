@@ -8,7 +8,6 @@ details preview shows its named boxes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -19,15 +18,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="starter")
+    from _shot import indexed_window, shot_arguments
+
+    ap = shot_arguments()
     ap.add_argument("--opencv-doc", type=Path, default=Path("/"), help="root where opencv-doc's files are")
     ap.add_argument("--names", default="eileen-0=Eileen,messi-1=Leo,goatee-3=Ravi",
                     help="FILE=NAME,...: the person found in FILE-0.jpg (the unchanged copy) gets NAME")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
-    ap.add_argument("--hold", type=float, default=0.0, help="keep the window open this long afterwards")
     args = ap.parse_args()
-    from _shot import indexed_window
 
     from bench.faces_quality import write_set
     from engine.faces import FACE_MODEL_ID

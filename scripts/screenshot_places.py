@@ -8,7 +8,6 @@ positions of real places in their EXIF, indexed, and the window filtered to one 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -49,12 +48,9 @@ def make_photos(folder: Path) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="starter")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
-    ap.add_argument("--hold", type=float, default=0.0)
-    args = ap.parse_args()
-    from _shot import indexed_window
+    from _shot import indexed_window, shot_arguments
+
+    args = shot_arguments().parse_args()
 
     _app, w, pump = indexed_window(make_photos, args.model, "photosift-places-")
 

@@ -7,6 +7,8 @@ a box with its person's name; clicking a box names that face (engine.people.name
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -243,24 +245,22 @@ class FaceBoxes(QObject):
         return menu
 
     def _move(self, face: FaceRow, to_person: int | None) -> None:
-        assert self.catalog is not None
+        self._change(face, lambda catalog: move_face(catalog, face.id, to_person))
+
+    def name_face_dialog(self, face: FaceRow) -> None:
+        name, ok = QInputDialog.getText(self.preview, "Who is this?", "Name:")
+        if ok and name.strip():
+            self._change(face, lambda catalog: name_face(catalog, face.id, name))
+
+    def _change(self, face: FaceRow, change: Callable[[PhotoCatalog], object]) -> None:
+        """Apply a user's word about a face, then redraw the boxes and tell the window."""
+        if self.catalog is None:
+            return
         try:
-            move_face(self.catalog, face.id, to_person)
+            change(self.catalog)
         except PhotosiftError as e:
             QMessageBox.warning(self.preview, "People", str(e))
             return
         self.faces = self.catalog.faces_of_photo(face.photo_id, FACE_MODEL_ID)
         self._draw()
         self.named.emit()
-
-    def name_face_dialog(self, face: FaceRow) -> None:
-        name, ok = QInputDialog.getText(self.preview, "Who is this?", "Name:")
-        if ok and name.strip() and self.catalog is not None:
-            try:
-                name_face(self.catalog, face.id, name)
-            except PhotosiftError as e:
-                QMessageBox.warning(self.preview, "People", str(e))
-                return
-            self.faces = self.catalog.faces_of_photo(face.photo_id, FACE_MODEL_ID)
-            self._draw()
-            self.named.emit()

@@ -8,12 +8,16 @@ Identities (one label per source; each source shows only that person):
   glasses  opencv-doc's opencv4/html/example.jpg (three panels of one man)
   blonde   opencv-doc's opencv4/html/12.jpg, left half
 opencv-doc is the Debian package (`apt-get download opencv-doc; dpkg -x`); point --opencv-doc at its root.
+No person's face (every detection there is false): darknet's sample photos (Debian's darknet package, same
+way, --darknet: a woman seen from behind with a dog and a horse, horses, a dog, an eagle, a giraffe, kites
+on a beach, Munch's Scream) and scikit-image's coffee, chelsea (a cat), rocket, horse (a silhouette), coins
+and the Hubble deep field.
 Each source gets 6 copies: as is, mirrored, cropped (88 %), darker (0.7), lighter (1.3), rotated 8 degrees and
 shrunk to 60 %. Every face found is labelled with its source's identity; the library's grouping (engine.people)
 is scored with pairwise precision and recall: of the face pairs put in one person, how many are one identity;
 of the pairs of one identity, how many were put in one person.
 
-    python bench/faces_quality.py --opencv-doc /tmp/ocvdoc/x
+    python bench/faces_quality.py --opencv-doc /tmp/ocvdoc/x --darknet /tmp/dk/x
 """
 
 from __future__ import annotations
@@ -115,14 +119,40 @@ def evaluate(files: list[tuple[Path, str]], join_distances: list[float]) -> list
     return rows
 
 
+def faceless(darknet: Path) -> list[tuple[str, Image.Image]]:
+    from skimage import data
+
+    out = [(name, Image.fromarray(getattr(data, name)()).convert("RGB"))
+           for name in ("coffee", "chelsea", "rocket", "horse", "coins", "hubble_deep_field")]
+    for name in ("person", "horses", "dog", "eagle", "giraffe", "kite", "scream"):
+        path = darknet / "usr/share/darknet/data" / f"{name}.jpg"
+        if path.is_file():
+            out.append((f"darknet {name}", Image.open(path).convert("RGB")))
+    return out
+
+
+def false_detections(darknet: Path, dest: Path) -> None:
+    from engine.faces import find_faces_in_file
+
+    found = []
+    for name, img in faceless(darknet):
+        path = dest / f"{name.replace(' ', '-')}.png"
+        img.save(path)
+        found.append((name, len(find_faces_in_file(path))))
+    print(f"photos without a person's face: {len(found)}, faces found in them: {sum(n for _, n in found)}"
+          + "".join(f"; {name}: {n}" for name, n in found if n))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--opencv-doc", type=Path, default=Path("/"), help="root where opencv-doc's files are")
+    ap.add_argument("--darknet", type=Path, default=Path("/"), help="root where darknet's files are")
     ap.add_argument("--joins", default="0.4,0.45,0.5,0.55,0.6", help="JOIN_DISTANCE values to score")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         files = write_set(args.opencv_doc, Path(tmp))
         rows = evaluate(files, [float(x) for x in args.joins.split(",")])
+        false_detections(args.darknet, Path(tmp))
     print("| join distance | faces | identities | persons | pairwise precision | pairwise recall |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, overrides in variants:
             s = dataclasses.replace(defaults, **overrides)
             for row, m in proto.run(split, s, rows_of, mixes).items():
-                label = name if row == args.method else f"{name} [{row}]"
+                label = name if row == args.method else f"{name} ({row})"  # not [..]: rich reads that as markup
                 results.setdefault(label, []).append(m)
                 out.print(f"dev split {k} {label}: " + " ".join(f"{key}={m[key]:.3f}" for key in METRICS)
                           + (f" mix={m['mix']}" if "mix" in m else ""))

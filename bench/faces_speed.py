@@ -18,11 +18,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: `bench.` and the engine import
 
 
 def grouping(n_faces: int, n_persons: int = 2000, seed: int = 0) -> dict[str, float]:

@@ -173,8 +173,9 @@ class GridController:
     def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None,
                                    stacks: dict[int, StackMark] | None = None) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
-        photo at the top of the view."""
+        photo at the top of the view (or the stack it went into, when its burst was stacked)."""
         old = self.grid_model.ids
+        old_stacks = self.grid_model.stacks
         current = self.grid.currentIndex()
         current_id = old[current.row()] if current.isValid() and current.row() < len(old) else None
         top = self.grid.top_index()
@@ -183,11 +184,19 @@ class GridController:
         self._show_photos(ids, days=days, stacks=stacks)
         if current_id is None and top_id is None:
             return
-        row_of = {pid: row for row, pid in enumerate(ids)}
-        if current_id in row_of:
-            self.grid.setCurrentIndex(self.grid_model.index(row_of[current_id]))
-        if top_id in row_of:
-            self.grid.scrollTo(self.grid_model.index(row_of[top_id]), QAbstractItemView.ScrollHint.PositionAtTop)
+        row_of = dict(zip(ids, range(len(ids)), strict=True))
+        stacked_as = {m.group_id: pid for pid, m in (stacks or {}).items() if m.position is None}
+
+        def row(pid: int | None) -> int | None:
+            if pid in row_of:
+                return row_of[pid]
+            mark = old_stacks.get(pid) if pid is not None else None
+            return row_of.get(stacked_as.get(mark.group_id, -1)) if mark is not None else None
+
+        if (r := row(current_id)) is not None:
+            self.grid.setCurrentIndex(self.grid_model.index(r))
+        if (r := row(top_id)) is not None:
+            self.grid.scrollTo(self.grid_model.index(r), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _show_photos(
         self,

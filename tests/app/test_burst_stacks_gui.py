@@ -60,8 +60,11 @@ def test_a_burst_is_one_cell_that_opens_out_and_stacks_again_from_its_badge(qtbo
     assert [m.position for m in marks] == [1, 2, 3] and {m.size for m in marks} == {3}
     assert window.grid_model.photos_in_rows(0, 5) == 5 and window.status_label.text().startswith("5 photos ")
 
-    _click_badge(qtbot, window, names.index("burst-2.jpg"))  # any frame's badge stacks the burst again
+    third = names.index("burst-2.jpg")
+    window.grid.setCurrentIndex(window.grid_model.index(third))
+    _click_badge(qtbot, window, third)  # any frame's badge stacks the burst again
     assert len(window.grid_model.ids) == 3
+    assert window.grid.currentIndex().row() == row  # the frame that was current went into the stack: it is current
 
     pid = window.grid_model.index(row).data(PhotoIdRole)  # clicking the photo, not its badge, selects it
     qtbot.mouseClick(window.grid.viewport(), Qt.MouseButton.LeftButton,

@@ -104,20 +104,25 @@ class _FaceIndex:
         faces = cls(vecs.shape[1])
         faces.person = dict(zip(ids.tolist(), persons.tolist(), strict=True))
         if path is None or not faces._restore(path):
-            if len(ids):
-                faces.index.add(ids.astype(np.uint64), np.ascontiguousarray(vecs, np.float32))
-            return faces
+            return faces._built(ids, vecs)
         stored = faces.index.get(ids.astype(np.uint64)) if len(ids) else ()
         same = np.array([v is not None and np.array_equal(v, vecs[i]) for i, v in enumerate(stored)], bool)
         keys = np.asarray(faces.index.keys, np.int64)
         gone = np.setdiff1d(keys, ids[same]) if len(keys) else keys
         if len(gone) > cls.REBUILD_SHARE * max(1, len(keys)):
-            return cls.of_catalog(catalog, face_model, None)
+            faces.index = usearch_index_class()(ndim=faces.ndim, metric="l2sq", dtype="f32")
+            return faces._built(ids, vecs)
         if len(gone):
             faces.index.remove(gone.astype(np.uint64))
         if (~same).any():
             faces.index.add(ids[~same].astype(np.uint64), np.ascontiguousarray(vecs[~same], np.float32))
         return faces
+
+    def _built(self, ids: np.ndarray, vecs: np.ndarray) -> _FaceIndex:
+        """Every grouped face added to this (empty) index: no file, a damaged one, or one mostly stale."""
+        if len(ids):
+            self.index.add(ids.astype(np.uint64), np.ascontiguousarray(vecs, np.float32))
+        return self
 
     def _restore(self, path: Path) -> bool:
         if not path.is_file():

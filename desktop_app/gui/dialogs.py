@@ -129,6 +129,11 @@ class FailedFilesDialog(QDialog):
         layout.addWidget(buttons)
 
 
+def setting_on(settings: QSettings, key: str, default: bool = True) -> bool:
+    """A yes/no setting (QSettings keeps them as "true"/"false" text in the ini file)."""
+    return str(settings.value(key, "true" if default else "false")).lower() == "true"
+
+
 class SettingsDialog(QDialog):
     """Model (with size, speed on this computer and a quality note for each, and Import a checkpoint...),
     device, thumbnail size and cache limit, kept in QSettings."""
@@ -154,7 +159,7 @@ class SettingsDialog(QDialog):
         self.cache.setValue(int(settings.value("thumb_cache_mb", 2000)))
         form.addRow("Thumbnail cache limit", self.cache)
         self.stack_bursts = QCheckBox("Show each burst as one photo (click its badge to see every frame)")
-        self.stack_bursts.setChecked(str(settings.value("stack_bursts", "true")).lower() == "true")
+        self.stack_bursts.setChecked(setting_on(settings, "stack_bursts"))
         form.addRow("Bursts", self.stack_bursts)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

@@ -115,13 +115,22 @@ class PhotoGridModel(QAbstractListModel):
         self.days = list(days) if days is not None else None
         self.cut = cut
         self.stacks = stacks or {}
-        self._stacked_rows: tuple[list[int], list[int]] | None = None
+        self._stacked_rows = None
         self.rows = {}
         self.row_of = dict(zip(self.ids, range(len(self.ids)), strict=True))
         self.endResetModel()
 
     def photos_in_rows(self, start: int, stop: int) -> int:
         """Photos shown by rows start..stop-1: a stacked burst counts all its frames (section headers, status)."""
+        rows, sums = self._stacked()
+        return (stop - start) + sums[bisect_left(rows, stop)] - sums[bisect_left(rows, start)]
+
+    def stacked_bursts(self) -> int:
+        return len(self._stacked()[0])
+
+    def _stacked(self) -> tuple[list[int], list[int]]:
+        """Rows of stacked bursts in order, and running totals of the frames they hide (read once per content:
+        the status line asks at every progress report, each header at every paint)."""
         if self._stacked_rows is None:
             stacked = sorted((self.row_of[pid], m.size - 1) for pid, m in self.stacks.items()
                              if m.position is None and pid in self.row_of)
@@ -129,8 +138,7 @@ class PhotoGridModel(QAbstractListModel):
             for _row, hidden in stacked:
                 sums.append(sums[-1] + hidden)
             self._stacked_rows = ([row for row, _h in stacked], sums)
-        rows, sums = self._stacked_rows
-        return (stop - start) + sums[bisect_left(rows, stop)] - sums[bisect_left(rows, start)]
+        return self._stacked_rows
 
     def append_photos(self, ids: Sequence[int]) -> None:
         new = [i for i in ids if i not in self.row_of]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from PySide6.QtWidgets import QAbstractItemView
 
 from desktop_app.browse_state import Mode, Query
+from desktop_app.gui.dialogs import setting_on
 from desktop_app.gui.grid import offline_root_ids
 from desktop_app.gui.gridview import results_beyond_cutoff
 from desktop_app.gui.stacks import StackMark, stack_bursts
@@ -139,7 +140,7 @@ class GridController:
 
     # -- browsing ---------------------------------------------------------------------------
     def stacking_bursts(self) -> bool:
-        return str(self.settings.value("stack_bursts", "true")).lower() == "true"
+        return setting_on(self.settings, "stack_bursts")
 
     def toggle_burst(self, photo_id: int) -> None:
         """Expand the burst this cell stands for, or stack it again; the view stays where it is."""

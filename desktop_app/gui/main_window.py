@@ -38,7 +38,7 @@ from desktop_app.browse_state import BrowseState, Mode, Query
 from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.chips import FilterChips
 from desktop_app.gui.dateedit import LibraryDateEdit
-from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer
+from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, setting_on
 from desktop_app.gui.duplicates_view import attach_duplicates_view
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole
 from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
@@ -119,7 +119,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             return
         self._background_started = True
         self._name_places()
-        if str(self.settings.value("watch_folders", "true")).lower() == "true":
+        if setting_on(self.settings, "watch_folders"):
             self.watcher = LibraryWatcher(self)
 
     # -- layout ---------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         shown = self.grid_model.photos_in_rows(0, self.grid_model.rowCount())
         noun = "result" if self.mode == "results" else "photo"
         what = f"{shown} {noun}{'' if shown == 1 else 's'}"
-        bursts = sum(1 for m in self.grid_model.stacks.values() if m.position is None)
+        bursts = self.grid_model.stacked_bursts()
         if bursts:
             what += f" ({bursts} burst{'' if bursts == 1 else 's'} stacked)"
         if self.mode == "results":

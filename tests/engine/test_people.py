@@ -295,3 +295,16 @@ def test_a_kept_faces_index_follows_embeddings_changed_behind_its_back(cat, tmp_
     late = _add(cat, [4], centres, seed=23, start=50)
     assert group_faces(cat, MODEL, index_path=path) == 0
     assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == person_of_0
+
+
+def test_a_kept_faces_index_that_is_mostly_stale_is_built_afresh(cat, tmp_path):
+    path = tmp_path / "faces.usearch"
+    centres = _centres(3)
+    truth = _add(cat, [0, 1, 2] * 4, centres, seed=31)
+    group_faces(cat, MODEL, index_path=path)
+    with cat.transaction():  # every photo indexed again: new face rows, the kept index's entries all stale
+        for photo, who in truth.items():
+            cat.put_faces(photo, MODEL, [_face(centres[who], np.random.default_rng(photo))])
+    group_faces(cat, MODEL, index_path=path)
+    groups = _persons_by_truth(cat, truth)
+    assert all(len(g) == 1 for g in groups.values()) and len({next(iter(g)) for g in groups.values()}) == 3

@@ -3,7 +3,8 @@
 All three take L2-normalisable embeddings (they normalise themselves) and return a scalar mean loss.
 
 - ArcMarginHead (ArcFace): cosine to a learnable proxy per class; the true class gets the angular margin
-  cos(theta + m); everything is scaled by s; cross-entropy. Defaults s=30, m=0.1 as in the paper.
+  cos(theta + m); everything is scaled by s; cross-entropy. Defaults s=30, m=0.1 as in the paper
+  (fine-tuning uses a softer s=16: TrainSettings.arc_scale).
 - multi_caption_loss (MCIP): each image against all captions of the batch. Its own (pseudo-)captions get
   the same angular margin and are the soft targets (uniform over them); plus 0.1 x a hardest-negative
   term. As in the authors' code (Visual-Computing/MCIP, loss.py, TextSoftTargetCrossEntropy) that term

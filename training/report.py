@@ -39,19 +39,25 @@ def t975(df: int) -> float:
     return 1.96 if df >= 60 else _T975[max(k for k in _T975 if k <= df)]
 
 
-def clustered_change(diffs: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """(mean, 95% half-width) of per-item paired differences, with items clustered by `groups`."""
+def clustered_se(diffs: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
+    """(mean, cluster-robust standard error, clusters) of per-item paired differences clustered by `groups`
+    (NaN items left out; the error is NaN with fewer than two clusters)."""
     keep = ~np.isnan(diffs)
     d, g = np.asarray(diffs, np.float64)[keep], np.asarray(groups)[keep]
     if len(d) == 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, 0
     mean = float(d.mean())
     ids = np.unique(g)
     if len(ids) < 2:
-        return mean, math.nan
+        return mean, math.nan, len(ids)
     sums = np.array([(d[g == i] - mean).sum() for i in ids])
-    se = math.sqrt(len(ids) / (len(ids) - 1) * float((sums ** 2).sum())) / len(d)
-    return mean, t975(len(ids) - 1) * se
+    return mean, math.sqrt(len(ids) / (len(ids) - 1) * float((sums ** 2).sum())) / len(d), len(ids)
+
+
+def clustered_change(diffs: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """(mean, 95% half-width) of per-item paired differences, with items clustered by `groups`."""
+    mean, se, clusters = clustered_se(diffs, groups)
+    return mean, t975(clusters - 1) * se
 
 
 @dataclass

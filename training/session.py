@@ -31,6 +31,7 @@ from training.captions import (
 from training.evaluate import average_precision, l2_normalize, load_templates, recall_at_k, zeroshot_accuracy
 from training.features import DecodedPhotos, FeatureBank
 from training.losses import ArcMarginHead, multi_caption_loss, symmetric_info_nce
+from training.report import clustered_se
 from training.settings import FineTuneError, TrainSettings, resolve_device, resolve_settings
 from training.towers import ImageTowerPlan, TextEncoder, text_trainable
 from training.traindata import TrainingData
@@ -426,7 +427,8 @@ class FineTuneSession:
     def choose_mix(self, grid: Sequence[float] = WISE_GRID) -> float:
         """The WiSE-FT mix with the best mAP on the choose photos, or (one-standard-error rule, robust on a small
         validation set) the mix nearest the base whose mAP is within one standard error of the best (paired
-        per photo). Leaves the model at that mix."""
+        per photo; with TrainSettings.choose_se "album", the error treats albums as the independent units,
+        as the report does). Leaves the model at that mix."""
         aps = {}
         for alpha in sorted(grid):
             self.set_mix(alpha)
@@ -439,9 +441,14 @@ class FineTuneSession:
             best = top
             for alpha in valid:  # ascending: nearest the base first
                 d = aps[top] - aps[alpha]
-                d = d[~np.isnan(d)]
-                se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
-                if float(d.mean()) <= se:
+                if self.settings.choose_se == "album":
+                    mean, se, _ = clustered_se(d, self.val.labels)
+                    se = 0.0 if np.isnan(se) else se
+                else:
+                    d = d[~np.isnan(d)]
+                    mean = float(d.mean())
+                    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+                if mean <= se:
                     best = alpha
                     break
         self.set_mix(best)

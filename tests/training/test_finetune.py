@@ -402,3 +402,30 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
     assert new != tiny_base.model_id and f"Active model: {new}" in out
     assert vectors == {tiny_base.model_id: 15, new: 15}  # the new vectors computed, the old ones kept
     assert f"switch back with `photosift models use {tiny_base.model_id}`" in out
+
+
+def _choose(d: list[float], labels: list[int], choose_se: str) -> float:
+    """choose_mix on fixed per-photo APs: 0.9 everywhere at share 1, 0.9 - d at share 0.5."""
+    from types import SimpleNamespace
+
+    from training.session import FineTuneSession
+
+    aps = {1.0: np.full(len(d), 0.9), 0.5: 0.9 - np.asarray(d)}
+    fake = SimpleNamespace(settings=TrainSettings(choose_se=choose_se), val=SimpleNamespace(labels=np.array(labels)),
+                           mix=None)
+    fake.set_mix = lambda alpha: setattr(fake, "mix", alpha)
+    fake.val_aps = lambda: aps[fake.mix]
+    picked = FineTuneSession.choose_mix(fake, (0.5, 1.0))
+    assert fake.mix == picked  # the model is left at the share picked
+    return picked
+
+
+def test_choose_rule_counts_albums_not_photos_when_asked() -> None:
+    # One album of four loses 0.4 at the half share: photo by photo that loss is "significant" (mean 0.0875 above
+    # a standard error of 0.069), album by album it is not (standard error 0.105 from four albums).
+    d = [-0.05, -0.05, 0.0, 0.0, 0.0, 0.0, 0.4, 0.4]
+    labels = [0, 0, 1, 1, 2, 2, 3, 3]
+    assert _choose(d, labels, "photo") == 1.0
+    assert _choose(d, labels, "album") == 0.5
+    assert _choose([0.3] * 8, labels, "album") == 1.0  # a loss every album shares is seen either way
+    assert _choose([0.0] * 8, labels, "photo") == 0.5  # no loss at all: the share nearest the base

@@ -14,9 +14,10 @@ Methods (PAPER.md):
 Settings follow the paper where they carry over (AdamW, weight decay 0.01, cosine decay to 0.1 x lr
 without warm-up, gradient clipping 1.0, ArcMargin margin 0.1, proxies at a much higher lr than the tower,
 mixed precision on CUDA, checkpoint selection on validation mAP checked often). The ArcMargin scale does
-not (16, not the paper's 30: see TrainSettings.arc_scale), nor do the learning rates: the paper's 1e-6 is for a whole ViT-L on millions of images; the last two blocks of the starter
-model on a few hundred photos for ten epochs need 1e-3 (measured with bench/reproduce_paper.py on a
-split of its training photos; see PARTIAL_LRS). The proxies start at the class means of the current
+not (16, not the paper's 30: see TrainSettings.arc_scale), nor do the learning rates: the paper's 1e-6
+is for a whole ViT-L on millions of images; the last two blocks of the starter model on a few hundred
+photos for ten epochs need 1e-3 (measured with bench/reproduce_paper.py on a split of its training
+photos; see PARTIAL_LRS). The proxies start at the class means of the current
 embeddings (the paper starts them at random), so no step is spent pulling them into place.
 
 Speed on a CPU: only the last blocks of the image tower train (`image_blocks`), everything before them is

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import filelock
 
-from engine.catalog import PhotoCatalog
+from engine.catalog import PhotoCatalog, connect_read_only
 from engine.errors import CatalogReadOnlyError, LibraryBusyError, PhotosiftError
 from engine.known_libraries import known_libraries, register_library
 from engine.paths import LibraryPaths
@@ -80,12 +80,22 @@ def _default_model() -> str:
 
 
 def active_model_of(folder: Path) -> str:
-    """The active model of the library in `folder`, read without creating anything there."""
+    """The active model of the library in `folder`, read without creating or changing anything there.
+
+    Read-only on purpose: asking which model a library uses (`models remove` asks it of every known library)
+    must not upgrade that library's catalog, which would lock out an older Photosift still using it, nor
+    write backups into libraries the user is not working on."""
     catalog = LibraryPaths(Path(folder).expanduser().absolute()).catalog
     if not catalog.is_file():
         return _default_model()
-    with PhotoCatalog(catalog) as cat:
-        return cat.get_setting(ACTIVE_MODEL_KEY) or _default_model()
+    conn = connect_read_only(catalog, 5.0)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'settings'").fetchone():
+            return _default_model()  # created but never set up: nothing chosen yet
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (ACTIVE_MODEL_KEY,)).fetchone()
+        return (row[0] if row else None) or _default_model()
+    finally:
+        conn.close()
 
 
 def libraries_using(model_id: str, also: tuple[Path, ...] = ()) -> list[tuple[Path, str | None]]:

@@ -272,3 +272,29 @@ def test_a_switch_refused_because_the_library_is_busy_changes_nothing(capsys, tw
     with Library.open(folder) as lib:
         assert lib.active_model_id == "tiny-b"
         assert _tags(lib, ids[0]) == {"saturn": "user", "pasta": "zeroshot", "food": "zeroshot"}
+
+
+def test_asking_which_libraries_use_a_model_changes_none_of_them(capsys, own_models, tmp_path):
+    """`models remove` reads every known library's active model; an older library (here one schema version
+    behind, as another Photosift install on the same disk may keep it) is read, not upgraded or backed up."""
+    import sqlite3
+
+    from engine.catalog import SCHEMA_VERSION
+    from engine.paths import LibraryPaths
+
+    folder = _fake_installed(own_models, "tiny-x")
+    old = tmp_path / "old"
+    with Library.open(old) as lib:
+        lib.set_active_model("tiny-x")
+    catalog = LibraryPaths(old).catalog
+    conn = sqlite3.connect(catalog)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.execute("PRAGMA journal_mode=DELETE")  # one file, so its bytes can be compared
+    conn.close()
+    before = catalog.read_bytes()
+    backups = sorted(p.name for p in old.rglob("*") if "backup" in str(p))
+
+    code, _, err = run(capsys, "models", "remove", "tiny-x")
+    assert code == 1 and str(old) in err and "could not be read" not in err and folder.is_dir()
+    assert catalog.read_bytes() == before
+    assert sorted(p.name for p in old.rglob("*") if "backup" in str(p)) == backups

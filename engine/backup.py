@@ -58,6 +58,9 @@ def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BAC
         dest = sqlite3.connect(str(tmp))
         try:
             catalog.conn.backup(dest)
+            # The copy is a single self-contained file: left in the catalog's WAL mode, every read-only open of
+            # it (the check below, a later repair) left a -shm and a -wal file beside it for good.
+            dest.execute("PRAGMA journal_mode=DELETE")
         finally:
             dest.close()
         problem = integrity_problem(tmp)

@@ -55,14 +55,7 @@ def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BAC
     tmp = folder / f".{final.name}.tmp"
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE))
-        dest = sqlite3.connect(str(tmp))
-        try:
-            catalog.conn.backup(dest)
-            # The copy is a single self-contained file: left in the catalog's WAL mode, every read-only open of
-            # it (the check below, a later repair) left a -shm and a -wal file beside it for good.
-            dest.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dest.close()
+        catalog.copy_to(tmp)
         problem = integrity_problem(tmp)
         if problem:
             raise CatalogDamagedError(f"the catalog {catalog.path} is damaged ({problem}); no backup was made; "

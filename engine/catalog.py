@@ -175,6 +175,16 @@ class PhotoCatalog:
 
         return sqlite_utils.Database(self.conn)
 
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the catalog into the (empty) file at `path`, as one self-contained file: left in
+        the catalog's WAL mode, every read-only open of the copy would leave a -shm and a -wal file beside it."""
+        dest = sqlite3.connect(str(path))
+        try:
+            self.conn.backup(dest)
+            dest.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dest.close()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -1125,6 +1135,19 @@ class PhotoCatalog:
         faces = self.conn.execute("SELECT COUNT(*) FROM faces WHERE model_id = ?", (face_model,)).fetchone()[0]
         photos = self.conn.execute("SELECT COUNT(*) FROM photos WHERE faces_model = ?", (face_model,)).fetchone()[0]
         return int(faces), int(photos)
+
+def read_setting(path: Path, key: str) -> str | None:
+    """One setting of the catalog file at `path`, read without opening it for writing (no migration, no backup:
+    asking must not upgrade a library another Photosift may still use); None when unset or never set up."""
+    conn = connect_read_only(path, 5.0)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'settings'").fetchone():
+            return None
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
 
 def catalog_file_problem(path: Path) -> str | None:
     """None when `path` is a sound Photosift catalog (PRAGMA quick_check), else what is wrong with it."""

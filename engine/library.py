@@ -11,7 +11,7 @@ from pathlib import Path
 
 import filelock
 
-from engine.catalog import PhotoCatalog, connect_read_only
+from engine.catalog import PhotoCatalog, read_setting
 from engine.errors import CatalogReadOnlyError, LibraryBusyError, PhotosiftError
 from engine.known_libraries import known_libraries, register_library
 from engine.paths import LibraryPaths
@@ -88,14 +88,7 @@ def active_model_of(folder: Path) -> str:
     catalog = LibraryPaths(Path(folder).expanduser().absolute()).catalog
     if not catalog.is_file():
         return _default_model()
-    conn = connect_read_only(catalog, 5.0)
-    try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'settings'").fetchone():
-            return _default_model()  # created but never set up: nothing chosen yet
-        row = conn.execute("SELECT value FROM settings WHERE key = ?", (ACTIVE_MODEL_KEY,)).fetchone()
-        return (row[0] if row else None) or _default_model()
-    finally:
-        conn.close()
+    return read_setting(catalog, ACTIVE_MODEL_KEY) or _default_model()
 
 
 def libraries_using(model_id: str, also: tuple[Path, ...] = ()) -> list[tuple[Path, str | None]]:

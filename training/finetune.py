@@ -7,7 +7,7 @@ Methods (PAPER.md):
   the text projection trained with symmetric InfoNCE between photos and their captions/pseudo-captions.
 - mcip: stage 1 with (1 - w) x ArcMargin + w x the multi-caption loss against retrieved pseudo-captions
   (text frozen), which keeps the image embeddings where the text tower expects them. The paper's w is
-  0.25; the default here is 0.1 (see TrainSettings.mcip_weight). A photo's own captions and its class
+  0.25; the default here is 0.2 (see TrainSettings.mcip_weight). A photo's own captions and its class
   prompts count among its captions, besides the retrieved ones.
 - mcip+realign: mcip, then stage 2.
 

@@ -1136,6 +1136,7 @@ class PhotoCatalog:
         photos = self.conn.execute("SELECT COUNT(*) FROM photos WHERE faces_model = ?", (face_model,)).fetchone()[0]
         return int(faces), int(photos)
 
+
 def read_setting(path: Path, key: str) -> str | None:
     """One setting of the catalog file at `path`, read without opening it for writing (no migration, no backup:
     asking must not upgrade a library another Photosift may still use); None when unset or never set up."""

@@ -62,7 +62,7 @@ class LibraryWatcher(QObject):
 
     def _tick(self) -> None:
         if self.watch is None:  # still being set up, or it could not be
-            if not self._starting.is_alive() and self.watch is None:  # (set by the thread just before it ended?)
+            if not self._starting.is_alive() and self.watch is None:  # again: the thread may set it as it ends
                 self.timer.stop()
             return
         self._ticks += 1

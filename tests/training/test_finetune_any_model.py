@@ -60,10 +60,11 @@ def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys
     code, _, err = _run(capsys, "index", "--model", "vits", "--no-tags", "--device", "cpu")
     assert code == 0, err
 
-    code, out, err = _run(capsys, "train", "--method", "stage1", "--epochs", "1", "--device", "cpu", "--json")
+    # the default method (MCIP: pseudo-captions through this architecture's own text tower), as a user runs it
+    code, out, err = _run(capsys, "train", "--epochs", "1", "--device", "cpu", "--json", "--keep-worse")
     assert code == 0, err
     result = json.loads(out)
-    assert result["base"] == "vits"
+    assert result["base"] == "vits" and result["method"] == "mcip"
     new = result["model"]
     assert read_spec(own_models_dir / new).arch == REAL_ARCH  # and it can be fine-tuned again
 
@@ -74,6 +75,14 @@ def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys
     assert len(json.loads(out)) == 3
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == new
+        assert lib.catalog.models_with_embeddings() == {"vits": 15, new: 15}
+
+    code, _, err = _run(capsys, "models", "use", "vits", "--device", "cpu")  # rollback: both models' vectors kept
+    assert code == 0, err
+    code, out, err = _run(capsys, "search", "a red square", "--all", "--limit", "3", "--json", "--device", "cpu")
+    assert code == 0 and len(json.loads(out)) == 3, err
+    with Library.open(default_library_dir()) as lib:
+        assert lib.active_model_id == "vits"
         assert lib.catalog.models_with_embeddings() == {"vits": 15, new: 15}
 
 

@@ -1,9 +1,10 @@
 """Image and text encoders on ONNX Runtime: CUDA when present, CPU otherwise.
 
 The variant is chosen per device (fp16 on CUDA, int8 on CPU, fp32 as the fallback) unless asked for.
-Outputs are L2-normalised float32 rows. ONNX Runtime's telemetry is switched off before the first session:
-nothing leaves the machine. A text tower whose input has a dynamic sequence axis gets ids
-trimmed to the batch's longest text; one with a fixed length (folders exported before) gets them padded.
+Outputs are L2-normalised float32 rows. ONNX Runtime comes from engine.onnx_runtime, which turns its
+telemetry off before the native module loads: nothing leaves the machine. A text tower whose input has a
+dynamic sequence axis gets ids trimmed to the batch's longest text; one with a fixed length (folders
+exported before) gets them padded.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import onnxruntime as ort
 
 from engine.modelfolder import ModelFolder
+from engine.onnx_runtime import disable_telemetry, ort
 from engine.tokenizer import Tokenizer, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -30,20 +31,6 @@ class RuntimeConfig:
     variant: str = "auto"  # auto | fp32 | int8 | fp16
     threads: int = 0  # 0: one per physical core, as onnxruntime decides
     tensorrt: bool = False
-
-
-_telemetry_off = False
-
-
-def disable_telemetry() -> None:
-    """Turn off ONNX Runtime's built-in telemetry events (once per process, before any session)."""
-    global _telemetry_off
-    if _telemetry_off:
-        return
-    off = getattr(ort, "disable_telemetry_events", None)
-    if off is not None:
-        off()
-    _telemetry_off = True
 
 
 def available_providers() -> list[str]:

@@ -55,7 +55,7 @@ def usearch_index_class() -> type[Index]:
     (the reverse order is fine), and the app needs both in one process.
     """
     try:
-        import onnxruntime  # noqa: F401
+        import engine.onnx_runtime  # noqa: F401
     except ImportError:
         pass
     from usearch.index import Index

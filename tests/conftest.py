@@ -47,13 +47,12 @@ def own_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def onnx_session_events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records, in order, each time ONNX Runtime's telemetry is turned off and each session created."""
-    import onnxruntime as ort
-
-    import engine.encoder as encoder_module
+    import engine.onnx_runtime as gate
+    from engine.onnx_runtime import ort
 
     events: list[str] = []
     real_session = ort.InferenceSession
-    monkeypatch.setattr(encoder_module, "_telemetry_off", False)
+    monkeypatch.setattr(gate, "_events_off", False)
     monkeypatch.setattr(ort, "disable_telemetry_events", lambda: events.append("telemetry off"), raising=False)
     monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: events.append("session") or real_session(*a, **k))
     return events

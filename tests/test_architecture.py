@@ -22,3 +22,30 @@ def test_import_linter_contracts():
     lint = Path(sys.executable).with_name("lint-imports")
     r = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0 and "Contracts: 2 kept, 0 broken" in r.stdout, r.stdout + r.stderr
+
+
+def test_onnxruntime_is_imported_only_through_the_telemetry_gate():
+    """engine.onnx_runtime sets ORT_DISABLE_TELEMETRY before the native module loads; an `import onnxruntime`
+    anywhere else could load it first, with its telemetry on (tests/test_no_network.py sees the result)."""
+    import ast
+
+    offenders = []
+    for package in ("engine", "training", "desktop_app", "tests", "bench", "scripts"):
+        for path in (REPO / package).rglob("*.py"):
+            if path == REPO / "engine" / "onnx_runtime.py":
+                continue
+            tree = ast.parse(path.read_text(), str(path))
+            gated = False
+            for node in ast.walk(tree):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(n == "engine.onnx_runtime" for n in names):
+                    gated = True
+            for node in ast.walk(tree):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for n in names:
+                    # a submodule (onnxruntime.quantization) is fine where the gate was imported at the top
+                    if n == "onnxruntime" or (n.startswith("onnxruntime.") and not gated):
+                        offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []

@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from engine.atomic import atomic_folder
-from engine.encoder import disable_telemetry
 from engine.errors import ModelFolderError
 from engine.modelfolder import (
     MANIFEST,
@@ -41,6 +39,7 @@ from engine.modelfolder import (
     tower_file,
     write_json_atomic,
 )
+from engine.onnx_runtime import disable_telemetry, ort
 
 log = logging.getLogger(__name__)
 

@@ -42,9 +42,8 @@ def runtime_report() -> dict[str, Any]:
                            "platform": platform.platform(), "machine": platform.machine(),
                            "photosift": _version("photosift")}
     try:
-        import onnxruntime as ort
-
         from engine.encoder import cuda_usable
+        from engine.onnx_runtime import ort
 
         out["onnxruntime"] = {"version": ort.__version__, "providers": list(ort.get_available_providers()),
                               "cuda_usable": cuda_usable()}

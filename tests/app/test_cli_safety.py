@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -206,31 +205,6 @@ def test_control_characters_in_names_stay_on_one_line_and_offline_results_are_ma
     lines = out.splitlines()
     assert len(lines) == 2 and sorted(line.split("  ", 2)[2] for line in lines) == sorted(
         [f"{home}/line\\nbreak.jpg", f"{usb}/a.jpg  (offline)"])
-
-
-def test_index_and_search_open_no_network_socket(capsys, tiny_model, tmp_path, monkeypatch):
-    attempts = []
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            attempts.append(("connect", address))
-            raise OSError("network use in a test")
-        return real_connect(self, address)
-
-    def getaddrinfo(host, *a, **k):
-        attempts.append(("getaddrinfo", host))
-        raise OSError("network use in a test")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket, "gethostbyname", getaddrinfo)
-    write_jpeg(tmp_path / "p" / "a.jpg")
-    assert run(capsys, "add", str(tmp_path / "p"))[0] == 0
-    assert run(capsys, "index", "--model", "tiny")[0] == 0
-    assert run(capsys, "search", "a dog", "--all")[0] == 0
-    assert run(capsys, "similar", str(tmp_path / "p" / "a.jpg"), "--all")[0] == 0
-    assert attempts == []
 
 
 def test_onnxruntime_telemetry_is_off_before_the_first_session(tiny_model, onnx_session_events):

@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from engine.encoder import ClipEncoder, RuntimeConfig
 from engine.modelfolder import ModelFolder, TokenizerConfig
+from engine.onnx_runtime import ort
 from engine.tokenizer import load_tokenizer
 from training.export import REDUCED_MIN_COSINE
 

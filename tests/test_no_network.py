@@ -1,0 +1,85 @@
+"""Nothing leaves the machine, seen where native code acts: the system calls of real processes.
+
+onnxruntime's native telemetry resolves a Microsoft host about 9 s after a session is created, through
+libc, which no patch of Python's socket module can see; so each process here runs under strace, and any
+socket that is not a Unix-domain one (or any connect or send to an internet address) fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_jpeg
+
+REPO = Path(__file__).resolve().parents[1]
+STRACE = shutil.which("strace")
+# What ONNX Runtime's telemetry did before engine.onnx_runtime: its first lookup came about 9 s after the session.
+LONG_ENOUGH_S = 14
+
+pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed (.ci/run installs it)")
+
+
+def _network_calls(trace: Path) -> list[str]:
+    calls = []
+    for line in trace.read_text(errors="replace").splitlines():
+        if re.search(r"\bsocket\((?!AF_UNIX|AF_LOCAL)", line) or re.search(r"sin6?_addr|AF_INET", line):
+            calls.append(line)
+    return calls
+
+
+def _traced(args: list[str], trace: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [STRACE, "-f", "-qq", "-o", str(trace), "-e", "trace=socket,connect,sendto,sendmsg,sendmmsg", *args]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if "ptrace" in done.stderr and "Operation not permitted" in done.stderr:
+        pytest.skip("this machine does not allow ptrace")
+    return done
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_model) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    e = os.environ.copy()
+    e.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), PYTHONPATH=str(REPO),
+             PHOTOSIFT_LIBRARY=str(tmp_path / "library"), QT_QPA_PLATFORM="offscreen")
+    e.pop("ORT_DISABLE_TELEMETRY", None)  # the app must turn it off itself
+    return e
+
+
+def test_index_and_search_make_no_network_system_call(tmp_path, env, sample_arrays):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    for name in ("astronaut", "coffee", "chelsea"):
+        photos.mkdir(exist_ok=True)
+        Image.fromarray(sample_arrays[name]).save(photos / f"{name}.jpg")
+    write_jpeg(photos / "red.jpg")
+    cli = [sys.executable, "-m", "desktop_app"]
+    for i, args in enumerate((["add", str(photos)], ["index", "--model", "tiny"], ["search", "a cat", "--all"],
+                              ["similar", str(photos / "red.jpg"), "--all"])):
+        trace = tmp_path / f"cli{i}.trace"
+        done = _traced([*cli, *args], trace, env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert _network_calls(trace) == [], args
+
+
+def test_a_long_lived_onnx_session_makes_no_network_system_call(tmp_path, env, tiny_model):
+    """The app keeps its sessions open (the window, watch folders): stay past the telemetry's first beat."""
+    code = ("import time\n"
+            "from engine.encoder import ClipEncoder, RuntimeConfig\nfrom engine.modelfolder import ModelFolder\n"
+            f"enc = ClipEncoder(ModelFolder.load({str(tiny_model.path)!r}), RuntimeConfig(device='cpu'))\n"
+            "enc.encode_texts(['a dog on a beach'])\n"
+            f"time.sleep({LONG_ENOUGH_S})\n"
+            "enc.encode_texts(['kids at sunset'])\n")
+    trace = tmp_path / "session.trace"
+    done = _traced([sys.executable, "-c", code], trace, env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _network_calls(trace) == []
+    assert not (Path(env["HOME"]) / ".cache" / "Microsoft").exists()  # no device id written either

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+
 
 @contextmanager
 def atomic_folder(dest: Path, label: str = "build") -> Iterator[Path]:
@@ -25,7 +27,7 @@ def atomic_folder(dest: Path, label: str = "build") -> Iterator[Path]:
     KeyboardInterrupt included, it is deleted and the exception goes on.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.{label}-"))
     try:
         yield work
@@ -72,8 +74,11 @@ def atomic_file(dest: Path, *, durable: bool = True) -> Iterator[Path]:
     kill): for files made by the thousand that are cheap to make again, where they cost 13x the write.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     tmp = temp_path_for(dest)
+    # Created owner-only before the caller writes it (open(tmp, "wb") keeps an existing file's mode), so
+    # thumbnails, indexes and the lists of libraries and models are never readable by other users.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
     try:
         yield tmp
         if durable:

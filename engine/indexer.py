@@ -31,6 +31,7 @@ from engine.errors import ImageReadError, TransientReadError
 from engine.imageio import THUMBNAIL_SIZE, DecodedPhoto, is_transient, open_photo, save_thumbnail, thumbnail_path
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.modelfolder import PreprocessConfig
+from engine.paths import PRIVATE_DIR_MODE
 from engine.preprocess import normalize, resize_and_crop
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,8 @@ def use_pool_temp_dir(base: Path) -> None:
         return
     own = top / str(os.getpid())
     try:
-        own.mkdir(parents=True, exist_ok=True)
+        top.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        own.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
     except OSError:
         return  # a read-only library: multiprocessing's default place still works
     saved = tempfile.tempdir

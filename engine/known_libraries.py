@@ -16,7 +16,7 @@ from pathlib import Path
 import filelock
 
 from engine.modelfolder import write_json_atomic
-from engine.paths import LibraryPaths, known_libraries_file
+from engine.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, LibraryPaths, known_libraries_file
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def register_library(root: Path) -> None:
     if folder in _read(path):
         return  # the common case: no lock, no write
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+        path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        with filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S, mode=PRIVATE_FILE_MODE):
             folders = [f for f in _read(path) if f != folder and _exists(f)]
             _write(path, [*folders, folder])
     except (OSError, filelock.Timeout) as e:
@@ -64,7 +64,7 @@ def known_libraries() -> list[Path]:
     alive = [f for f in folders if _exists(f)]
     if len(alive) != len(folders):
         try:
-            with filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+            with filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S, mode=PRIVATE_FILE_MODE):
                 _write(path, [f for f in _read(path) if _exists(f)])
         except (OSError, filelock.Timeout) as e:
             log.warning("could not drop gone libraries from %s: %s", path, e)

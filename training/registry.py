@@ -19,7 +19,7 @@ import filelock
 
 from engine.errors import PhotosiftError
 from engine.modelfolder import MANIFEST, check_model_id, installed_model_ids, write_json_atomic
-from engine.paths import models_dir
+from engine.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, models_dir
 from resources import RESOURCES
 from training.download import folder_bytes
 
@@ -129,8 +129,8 @@ def user_entries() -> dict[str, dict[str, Any]]:
 @contextmanager
 def editing_user_registry() -> Iterator[dict[str, dict[str, Any]]]:
     path = user_registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(path) + ".lock", timeout=30):
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".lock", timeout=30, mode=PRIVATE_FILE_MODE):
         models = user_entries()
         yield models
         write_json_atomic(path, json.dumps({"format_version": 1, "models": models}, indent=2, sort_keys=True))

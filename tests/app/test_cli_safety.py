@@ -269,3 +269,29 @@ def test_the_windows_indexing_takes_the_daily_backup_too(capsys, tiny_model, tmp
     shutil.rmtree(folder)
     index_library(library_dir(), "cpu", 10**8, lambda p: None, CancelToken())
     assert len(list(folder.glob("*.db"))) == 1
+
+
+def test_nothing_a_library_or_the_model_lists_write_is_readable_by_other_users(capsys, tmp_path, tiny_model,
+                                                                              own_models_dir, photo_dir):
+    """Thumbnails, indexes, tags caches, backups and the lists of libraries and models name a person's
+    photos and folders: every file and folder Photosift writes is owner-only, whatever the umask."""
+    import stat
+
+    from training.registry import editing_user_registry
+
+    old = os.umask(0o022)
+    try:
+        with editing_user_registry() as models:  # makes the models folder
+            models["mine"] = {"name": "mine"}
+        shutil.copytree(tiny_model.path, own_models_dir / "tiny")
+        assert run(capsys, "add", str(photo_dir))[0] == 0
+        assert run(capsys, "index", "--model", "tiny")[0] == 0
+        assert run(capsys, "search", "a cup of coffee")[0] == 0
+    finally:
+        os.umask(old)
+    written = [p for top in (library_dir(), own_models_dir) for p in (top, *top.rglob("*"))
+               if not p.is_relative_to(own_models_dir / "tiny")]  # the model folder was copied in by this test
+    assert any(p.parent.name != "thumbnails" and p.suffix == ".jpg" for p in written)  # thumbnails were made
+    assert any(p.name == "libraries.json" for p in written) and any(p.name == "registry.json" for p in written)
+    loose = [f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}" for p in written if p.stat().st_mode & 0o077]
+    assert loose == [], "\n".join(loose)

@@ -83,3 +83,15 @@ def test_a_long_lived_onnx_session_makes_no_network_system_call(tmp_path, env, t
     assert done.returncode == 0, done.stderr[-2000:]
     assert _network_calls(trace) == []
     assert not (Path(env["HOME"]) / ".cache" / "Microsoft").exists()  # no device id written either
+
+
+def test_exporting_a_model_reads_no_network_card(tmp_path, env):
+    """`models import`, fine-tuning and the starter build export and quantize towers: onnx named its temp
+    files with uuid1(), whose MAC address libuuid read through an AF_INET socket."""
+    code = ("from pathlib import Path\n"
+            "from training.tiny import export_tiny\n"
+            f"export_tiny(Path({str(tmp_path / 'tiny')!r}), variants=('fp32', 'int8'))\n")
+    trace = tmp_path / "export.trace"
+    done = _traced([sys.executable, "-c", code], trace, env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _network_calls(trace) == []

@@ -17,9 +17,13 @@ import hashlib
 import logging
 import shutil
 import time
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -246,7 +250,23 @@ def quantize_int8(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Convolutions are left alone: quantising them made conv towers slower and less accurate.
-    quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    with _random_uuids_in_onnx():
+        quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+
+
+@contextmanager
+def _random_uuids_in_onnx() -> Iterator[None]:
+    """The quantizer saves a temp copy through onnx, which names its files with uuid.uuid1(): the network
+    card's MAC address in a file name, read by libuuid through an AF_INET socket (scripts/no_network_check.py
+    saw it). Random uuids name them as well."""
+    import onnx.external_data_helper as helper
+
+    real = helper.uuid
+    helper.uuid = SimpleNamespace(uuid1=uuid.uuid4)
+    try:
+        yield
+    finally:
+        helper.uuid = real
 
 
 def convert_fp16(src: Path, dst: Path) -> None:

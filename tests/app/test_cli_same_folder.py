@@ -5,16 +5,19 @@ own folder could be added (and grew with its own thumbnails at each index), `add
 and `add ""` (the current folder) exited 0, and `forget ""` forgot the current folder's root and its tags.
 """
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from engine.library import Library
 from tests.app.test_cli import REPO, run
 from tests.app.test_cli_safety import library_dir, one_line_error, roots
+from tests.app.test_duplicates_cli import trash_home  # noqa: F401 (a fixture)
 from tests.conftest import write_jpeg
 from tests.engine.test_same_folder import bind_mount
 
@@ -154,3 +157,35 @@ def test_forgetting_one_of_two_names_of_a_folder_keeps_its_photos_and_tags(capsy
         assert sorted(p.path for p in kept) == sorted(str(p) for p in real.rglob("*.jpg"))
         assert [lib.catalog.photo(i).path for i in lib.catalog.photo_ids_with_tag("grandma")] == [
             str(real / "sub0" / "p0.jpg")]
+
+
+def test_an_old_library_with_a_folder_under_two_names_trashes_no_photo(capsys, tmp_path, tiny_model, sample_arrays,
+                                                                        trash_home):  # noqa: F811
+    """Item 1 end to end: the rows an older version made for `add real` + `add link`, then index, search and
+    `duplicates --trash --yes`: each photo is listed once, so none is taken for a copy of itself."""
+    real = tmp_path / "real"
+    real.mkdir()
+    for name in ("coffee", "rocket", "astronaut"):
+        Image.fromarray(sample_arrays[name]).save(real / f"{name}.jpg", quality=90)
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    assert run(capsys, "add", str(real))[0] == 0
+    with Library.open(library_dir()) as lib:
+        link_root = lib.catalog.add_root(str(tmp_path / "link"))
+        for f in real.iterdir():
+            st = f.stat()
+            lib.catalog.insert_photo(root_id=link_root.id, path=str(tmp_path / "link" / f.name), raw_path=None,
+                                     size=st.st_size, mtime=st.st_mtime, fingerprint=None)
+    assert run(capsys, "tag", str(tmp_path / "link" / "rocket.jpg"), "--add", "launch")[0] == 0
+    assert total() == 6
+    code, out, _ = run(capsys, "index", "--model", "tiny", "--no-tags")
+    assert code == 0 and f"skipped: {tmp_path / 'link'}: 3 photos here are the same files as under {real}" in out
+    assert total() == 3
+    code, out, _ = run(capsys, "search", "a rocket", "--json", "--limit", "10")
+    paths = [h["path"] for h in json.loads(out)]
+    assert code == 0 and sorted(paths) == sorted(str(f) for f in real.iterdir())
+    assert run(capsys, "duplicates", "--trash", "--yes")[0] == 0
+    assert sorted(f.name for f in real.iterdir()) == ["astronaut.jpg", "coffee.jpg", "rocket.jpg"]
+    assert not (trash_home / "files").exists() or not list((trash_home / "files").iterdir())
+    with Library.open(library_dir()) as lib:
+        assert [lib.catalog.photo(i).path for i in lib.catalog.photo_ids_with_tag("launch")] == [
+            str(real / "rocket.jpg")]

@@ -78,3 +78,21 @@ def folder_relation(folder: str, other: str) -> str | None:
             if _text_inside(y, x):
                 return CONTAINS
     return None
+
+
+def names_between(outer: str, inner: str) -> list[str] | None:
+    """The folder names that lead from `outer` down to `inner` (as `inner` resolves), or None if it is not below.
+
+    `inner` need not exist yet; a bind mount of `outer` on the way is recognised by its device and inode.
+    """
+    top = _file_id(os.path.realpath(os.path.abspath(os.path.expanduser(outer))))
+    d = os.path.realpath(os.path.abspath(os.path.expanduser(inner)))
+    names: list[str] = []
+    while True:
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        names.append(os.path.basename(d))
+        d = parent
+        if top is not None and _file_id(d) == top:
+            return names[::-1]

@@ -25,12 +25,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from engine.catalog import Photo, PhotoCatalog, Root
 from engine.imageio import fingerprint, is_photo_name
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.paths import LibraryPaths
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,9 @@ def _odd_entry(entry: os.DirEntry[bytes]) -> tuple[str, bool] | None:
     return None
 
 
-def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[FoundFile]:
-    seen_dirs: set[tuple[int, int]] = set()
+def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None,
+          skip: Iterable[tuple[int, int]] = ()) -> Iterator[FoundFile]:
+    seen_dirs: set[tuple[int, int]] = set(skip)  # (st_dev, st_ino) of folders never walked
     if os.path.ismount(top):
         seen.mounts.append(path_key(top)[0])
     stack = [top]
@@ -169,6 +171,24 @@ def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[Found
                 continue
             path, raw = path_key(entry.path)
             yield FoundFile(path, raw, fst.st_size, fst.st_mtime, fst.st_dev, fst.st_ino)
+
+
+def _library_folders(catalog: PhotoCatalog, root: Root) -> set[tuple[int, int]]:
+    """The library's own folder (and its thumbnails, even in a root that is the library folder): never photos.
+
+    `add` refuses such a root; one an older version (or the window) added would grow with its own thumbnails
+    at every scan.
+    """
+    library = LibraryPaths(catalog.path.parent)
+    out = set()
+    for folder in (library.root, library.thumbnails):
+        try:
+            st = os.stat(folder)
+            if folder != library.root or not os.path.samefile(folder, root.path):
+                out.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    return out
 
 
 def root_problem(path: str) -> str | None:
@@ -220,7 +240,7 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
         if not confirm_deletions:
             for m in unmounted:
                 walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
-        files = list(_walk(os.fsencode(root.path), walk, cancel))
+        files = list(_walk(os.fsencode(root.path), walk, cancel, _library_folders(catalog, root)))
         report.unreadable.extend(walk.unreadable)
         report.skipped.extend(walk.skipped)
         protected.extend(p.rstrip(os.sep) + os.sep for p, _ in walk.unreadable)

@@ -23,7 +23,7 @@ from desktop_app.progress import progress_bar
 from engine.backup import backup_if_due
 from engine.catalog import PERMANENT, TRANSIENT
 from engine.errors import FolderOverlapError, PhotosiftError
-from engine.folders import CONTAINS, INSIDE, SAME, folder_relation
+from engine.folders import CONTAINS, INSIDE, SAME, folder_relation, names_between
 from engine.imageio import delete_thumbnails
 from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
@@ -138,7 +138,8 @@ def _refuse_overlaps(folders: list[Path], known: list[str], library: Path) -> No
         if lib_relation == INSIDE:
             raise FolderOverlapError(f"cannot add {shown(path)}: it is inside the library's own folder "
                                      f"{shown(str(library))}, which holds thumbnails, not photos")
-        if lib_relation == CONTAINS:
+        if lib_relation == CONTAINS and not any(  # the scan never enters a hidden folder (~/.local/share/...)
+                n.startswith(".") for n in names_between(path, str(library)) or []):
             raise FolderOverlapError(
                 f"cannot add {shown(path)}: it contains the library's own folder {shown(str(library))}, whose "
                 "thumbnails would be taken for photos; add the folders beside it, or keep the library elsewhere")

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from engine.library import Library
+from engine.scanner import scan
 from tests.app.test_cli import REPO, run
 from tests.app.test_cli_safety import library_dir, one_line_error, roots
 from tests.app.test_duplicates_cli import trash_home  # noqa: F401 (a fixture)
@@ -189,3 +190,16 @@ def test_an_old_library_with_a_folder_under_two_names_trashes_no_photo(capsys, t
     with Library.open(library_dir()) as lib:
         assert [lib.catalog.photo(i).path for i in lib.catalog.photo_ids_with_tag("launch")] == [
             str(real / "rocket.jpg")]
+
+
+def test_a_home_folder_can_be_added_when_the_library_is_in_a_hidden_folder_of_it(capsys, tmp_path):
+    """The default library is under ~/.local/share: `add ~` stays possible (the scan never enters hidden
+    folders, nor the library's own folder)."""
+    home = photo_folder(tmp_path / "home")
+    library = home / ".local" / "share" / "photosift" / "library"
+    code, out, _ = run(capsys, "--library", str(library), "add", str(home))
+    assert code == 0 and "3 new photos" in out
+    write_jpeg(library / "thumbnails" / "ab" / "abc.jpg")
+    with Library.open(library) as lib:
+        assert scan(lib.catalog).new == 0 and lib.catalog.counts()["total"] == 3
+    assert "contains the library's own folder" in refused(capsys, "--library", str(home / "lib"), "add", str(home))

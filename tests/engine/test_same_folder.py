@@ -137,3 +137,24 @@ def test_hard_links_inside_one_root_stay_as_they_were(cat, tmp_path):
     cat.add_root(str(root))
     r = scan(cat)
     assert r.new + r.copied == 2 and r.same_files == 0
+
+
+@pytest.mark.parametrize("where", ["inside", "is"])
+def test_a_root_holding_the_library_never_takes_its_thumbnails_for_photos(tmp_path, where):
+    """What an older `add` allowed (the window still adds without asking): the library grew with its own
+    thumbnails at every index (20 -> 30 -> 40 photos)."""
+    root = tmp_path / "home"
+    photos(root / "pictures", 2)
+    library = root / "photosift" if where == "inside" else root
+    write_jpeg(library / "thumbnails" / "ab" / "abcdef.jpg")  # what an index writes there
+    write_jpeg(library / "backups" / "not-a-thumbnail.jpg")
+    with PhotoCatalog(library / "catalog.db") as cat:
+        cat.add_root(str(root))
+        for _ in range(2):
+            scan(cat)
+            found = {p.path for p in cat._photos()}
+            write_jpeg(library / "thumbnails" / "cd" / f"{len(found)}.jpg")  # the next index's thumbnails
+        expected = {str(root / "pictures" / "sub0" / "p0.jpg"), str(root / "pictures" / "sub1" / "p1.jpg")}
+        if where == "is":  # the library folder is the root itself: only its thumbnails are left out
+            expected.add(str(root / "backups" / "not-a-thumbnail.jpg"))
+        assert found == expected

@@ -29,6 +29,7 @@ from engine.errors import (
     catalog_error,
 )
 from engine.filters import SearchFilters
+from engine.folders import folder_relation
 from engine.places import Place, place_key, place_spec_keys
 
 if TYPE_CHECKING:
@@ -248,6 +249,16 @@ class PhotoCatalog:
         rows = self.conn.execute("SELECT id, path, state, last_scan, error FROM roots ORDER BY path")
         return [Root(*r) for r in rows]
 
+    def related_roots(self, path: str) -> list[tuple[str, Root]]:
+        """The roots that are the folder at `path` (SAME), hold it (it is INSIDE them) or lie inside it (it
+        CONTAINS them), however either is spelled (engine.folders: device and inode, resolved path)."""
+        out = []
+        for root in self.roots():
+            relation = folder_relation(path, root.path)
+            if relation is not None:
+                out.append((relation, root))
+        return out
+
     def set_root_state(self, root_id: int, state: str, error: str | None = None) -> None:
         self.conn.execute("UPDATE roots SET state = ?, error = ?, last_scan = ? WHERE id = ?",
                           (state, error, time.time(), root_id))
@@ -274,6 +285,18 @@ class PhotoCatalog:
             n = self.conn.execute("DELETE FROM photos WHERE root_id = ?", (root_id,)).rowcount
             self.conn.execute("DELETE FROM roots WHERE id = ?", (root_id,))
         return n
+
+    def merge_photo_into(self, photo_id: int, keeper_id: int) -> None:
+        """Forget a second row of one file (reached through two roots) after giving its user tags and
+        rejections to the row that stays (where that row has no user decision on the same name). Stopped
+        between the two, the tags are on both rows and the next scan merges again."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tags(photo_id, name, source, score, model_id) "
+            "SELECT ?, name, source, score, model_id FROM tags AS t WHERE photo_id = ? "
+            "AND source IN ('user', 'rejected') AND NOT EXISTS (SELECT 1 FROM tags AS k WHERE "
+            "k.photo_id = ? AND k.name = t.name AND k.source IN ('user', 'rejected'))",
+            (keeper_id, photo_id, keeper_id))
+        self.conn.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
 
     # -- photos ---------------------------------------------------------------------------
     def _photos(self, where: str = "", params: Sequence[object] = ()) -> list[Photo]:

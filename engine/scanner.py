@@ -25,12 +25,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 
 from engine.catalog import Photo, PhotoCatalog, Root
 from engine.imageio import fingerprint, is_photo_name
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.paths import LibraryPaths
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class FoundFile:
     raw_path: bytes | None  # exact bytes when the name is not valid UTF-8
     size: int
     mtime: float
+    dev: int = 0  # st_dev and st_ino of the file (a link followed): one file reached through two roots is
+    ino: int = 0  # listed once (0: not known)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class ScanReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): FIFOs, devices, dangling links
     held: int = 0  # vanished photos kept as missing until confirmed (rules 4 and 5)
     held_folders: list[str] = field(default_factory=list)  # folders whose photos vanished many at once
+    same_files: int = 0  # files reached through a second root (one folder under two names): listed once
 
     @property
     def to_index(self) -> int:
@@ -120,8 +124,9 @@ def _odd_entry(entry: os.DirEntry[bytes]) -> tuple[str, bool] | None:
     return None
 
 
-def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[FoundFile]:
-    seen_dirs: set[tuple[int, int]] = set()
+def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None,
+          skip: Iterable[tuple[int, int]] = ()) -> Iterator[FoundFile]:
+    seen_dirs: set[tuple[int, int]] = set(skip)  # (st_dev, st_ino) of folders never walked
     if os.path.ismount(top):
         seen.mounts.append(path_key(top)[0])
     stack = [top]
@@ -165,7 +170,25 @@ def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None) -> Iterator[Found
             if not stat.S_ISREG(fst.st_mode):
                 continue
             path, raw = path_key(entry.path)
-            yield FoundFile(path, raw, fst.st_size, fst.st_mtime)
+            yield FoundFile(path, raw, fst.st_size, fst.st_mtime, fst.st_dev, fst.st_ino)
+
+
+def _library_folders(catalog: PhotoCatalog, root: Root) -> set[tuple[int, int]]:
+    """The library's own folder (and its thumbnails, even in a root that is the library folder): never photos.
+
+    `add` refuses such a root; one an older version (or the window) added would grow with its own thumbnails
+    at every scan.
+    """
+    library = LibraryPaths(catalog.path.parent)
+    out = set()
+    for folder in (library.root, library.thumbnails):
+        try:
+            st = os.stat(folder)
+            if folder != library.root or not os.path.samefile(folder, root.path):
+                out.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    return out
 
 
 def root_problem(path: str) -> str | None:
@@ -217,7 +240,7 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
         if not confirm_deletions:
             for m in unmounted:
                 walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
-        files = list(_walk(os.fsencode(root.path), walk, cancel))
+        files = list(_walk(os.fsencode(root.path), walk, cancel, _library_folders(catalog, root)))
         report.unreadable.extend(walk.unreadable)
         report.skipped.extend(walk.skipped)
         protected.extend(p.rstrip(os.sep) + os.sep for p, _ in walk.unreadable)
@@ -234,6 +257,11 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
         for f in files:
             found[f.path] = (root, f)
         clock.report(len(found), root.path)
+    # a file reached through two roots stays with the first given, else with one named by its real path, else
+    # with the one added first (a stable choice: nothing moves back and forth between scans)
+    order = roots if roots is not None else sorted(catalog.roots(),
+                                                   key=lambda r: (os.path.realpath(r.path) != r.path, r.id))
+    _one_row_per_file(catalog, order, found, existing, report)
     _apply(catalog, found, existing, protected, report, cancel, confirm_deletions, {r.id for r in empty_roots})
     if roots is None:
         catalog.set_setting(SKIPPED_KEY, json.dumps(report.skipped[:SKIPPED_KEPT]))
@@ -245,6 +273,63 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
             report.offline_roots.append(root.path)
             log.warning("root %s is offline: %s", root.path, problem)
     return report
+
+
+def _one_row_per_file(catalog: PhotoCatalog, order: list[Root], found: dict[str, tuple[Root, FoundFile]],
+                      existing: dict[str, Photo], report: ScanReport) -> None:
+    """A file found under two roots (one folder added under two names by an older version, a bind mount, a link
+    into another root) is listed once, under the root that comes first in `order`.
+
+    Listed twice, every hit would show twice and `duplicates --trash` could trash the only copy. A second row
+    the catalog already has for it is merged into the one that stays (user tags and rejections kept), or is
+    moved to the kept path when that has no row yet (vectors kept too). Hard links inside one root are left
+    as they are. A file is the same one only by device, inode, size and time, all seen in this scan.
+    """
+    rank = {r.id: i for i, r in enumerate(order)}
+    by_file: dict[tuple[int, int, int, float], list[str]] = {}
+    for path, (_root, f) in found.items():
+        if f.ino:
+            by_file.setdefault((f.dev, f.ino, f.size, f.mtime), []).append(path)
+    shared: dict[tuple[str, str], int] = {}
+    groups = [paths for paths in by_file.values() if len({found[p][0].id for p in paths}) > 1]
+    if not groups:
+        return
+    with catalog.transaction():
+        for paths in groups:
+            keep = min(paths, key=lambda p: (rank.get(found[p][0].id, len(rank)), p))
+            keep_root, kf = found[keep]
+            others = [p for p in paths if found[p][0].id != keep_root.id]
+            rows = sorted((existing[p] for p in others if p in existing), key=lambda r: (r.status != "ok", r.id))
+            if keep not in existing and rows:
+                row = rows.pop(0)
+                catalog.move_photo(row.id, root_id=keep_root.id, path=keep, raw_path=kf.raw_path, mtime=kf.mtime)
+                del existing[row.path]
+                existing[keep] = replace(row, root_id=keep_root.id, path=keep, raw_path=kf.raw_path, mtime=kf.mtime,
+                                         missing_since=None)
+            for row in rows:
+                catalog.merge_photo_into(row.id, existing[keep].id)
+                del existing[row.path]
+            for p in others:
+                pair = (found.pop(p)[0].path, keep_root.path)
+                shared[pair] = shared.get(pair, 0) + 1
+    for (alias, kept), n in sorted(shared.items()):
+        report.same_files += n
+        report.skipped.append((alias, f"{n} photos here are the same files as under {kept}, which is also in the "
+                                      "library: each is listed once, there"))
+        log.warning("%d photos under %s are the same files as under %s: listed once", n, alias, kept)
+
+
+def _known_elsewhere(f: FoundFile, root: Root, twins: list[Photo]) -> Photo | None:
+    """The row of another root that is this very file (same device and inode), reached another way."""
+    for p in twins if f.ino else ():
+        if p.root_id != root.id:
+            try:
+                st = os.stat(p.fs_path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
+                return p
+    return None
 
 
 def _vanished_at_once(gone: list[Photo], existing: dict[str, Photo],
@@ -316,6 +401,10 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
                 del gone[src.path]
                 catalog.move_photo(src.id, root_id=root.id, path=f.path, raw_path=f.raw_path, mtime=f.mtime)
                 report.moved += 1
+            elif (same := _known_elsewhere(f, root, known_by_fp.get(fp or "", []))) is not None:
+                report.same_files += 1  # found through a root this scan did not walk (`add` scans only its own)
+                report.skipped.append((f.path, f"the same file as {same.path}, already in the library"))
+                continue
             else:
                 new_id = catalog.insert_photo(root_id=root.id, path=f.path, raw_path=f.raw_path, size=f.size,
                                               mtime=f.mtime, fingerprint=fp)

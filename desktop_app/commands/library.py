@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from desktop_app.progress import progress_bar
 from engine.backup import backup_if_due
 from engine.catalog import PERMANENT, TRANSIENT
 from engine.errors import FolderOverlapError, PhotosiftError
+from engine.folders import CONTAINS, INSIDE, SAME, folder_relation, names_between
 from engine.imageio import delete_thumbnails
 from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
@@ -35,7 +37,7 @@ from engine.vectorindex import VectorIndex
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add", help="add photo folders to the library (and scan them)")
-    p.add_argument("folders", nargs="+", type=Path)
+    p.add_argument("folders", nargs="+")  # text, not Path: Path("") would be "." and add the current folder
     p.add_argument("--wait", type=bounded_float(0, 7 * 24 * 3600), default=0.0, metavar="SECONDS",
                    help="wait this long for another Photosift process that is updating the library")
     p.set_defaults(func=cmd_add)
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("forget", help="remove a folder from the library (files on disk are untouched)")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder")  # text, not Path: Path("") would be "." and forget the current folder
     p.set_defaults(func=cmd_forget)
 
 
@@ -80,6 +82,8 @@ def _emit(args: argparse.Namespace, data: object, text: str) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    if any(not os.fspath(f).strip() for f in args.folders):
+        raise PhotosiftError("cannot add a folder with an empty name; give its path (`.` for the current folder)")
     folders = [Path(os.path.abspath(os.path.expanduser(f))) for f in args.folders]
     for folder in folders:
         if not is_utf8(str(folder)):
@@ -88,32 +92,71 @@ def cmd_add(args: argparse.Namespace) -> int:
         problem = root_problem(str(folder))
         if problem:
             raise PhotosiftError(f"cannot add {shown(str(folder))}: {problem}")
+    library = Path(args.library).expanduser().absolute()
+    _refuse_overlaps(folders, [], library)  # before the library is opened: that would create it
     with Library.open(args.library) as lib, lib.write_lock(args.wait):  # refused before anything is written
-        _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()])
+        _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()], lib.paths.root)
         roots = [lib.catalog.add_root(str(f)) for f in folders]
-        with progress_bar() as show:
-            report = scan(lib.catalog, roots, progress=show)
+        try:
+            with progress_bar() as show:
+                report = scan(lib.catalog, roots, progress=show)
+        except BaseException:
+            _drop_empty_roots(lib, roots)
+            raise
         print(f"added {len(roots)} folder(s): {report.new} new photos, {report.moved} moved, "
               f"{report.unchanged} already known; run `photosift index` to make them searchable")
+        if report.same_files:
+            print(f"{report.same_files} photos are the same files as photos already in the library under another "
+                  "folder (reached through a link or a mount): each is listed once, there")
     return 0
 
 
-def _refuse_overlaps(folders: list[Path], known: list[str]) -> None:
-    """A folder inside, or above, one already in the library would list its photos twice: refuse it."""
-    def inside(child: str, parent: str) -> bool:
-        return child != parent and child.startswith(parent.rstrip(os.sep) + os.sep)
+def _drop_empty_roots(lib: Library, roots: list) -> None:
+    """After a failed scan (disk full, Ctrl+C), take back the folders just added that hold no photo yet, so the
+    same `add` can simply be run again (a folder already in the library is refused)."""
+    try:
+        for root in roots:
+            if not lib.catalog.photos_of_root(root.id):
+                lib.catalog.remove_root(root.id)
+    except (sqlite3.Error, OSError):
+        pass  # the scan's own failure is what the user must see; `photosift index` finishes such a folder
 
+
+def _refuse_overlaps(folders: list[Path], known: list[str], library: Path) -> None:
+    """Refuse a folder that is, holds or lies inside a folder of the library, or the library's own folder.
+
+    Folders are compared by what they resolve to (device and inode, resolved path; engine.folders), never by
+    spelling: the same folder under a second name would list every photo twice, and `duplicates --trash`
+    could then trash the only copy. The library's folder holds thumbnails, which are not photos.
+    """
     for i, folder in enumerate(folders):
         path = str(folder)
-        others = known + [str(f) for f in folders[:i]]
-        for other in others:
-            if inside(path, other):
+        lib_relation = folder_relation(path, str(library))
+        if lib_relation == SAME:
+            raise FolderOverlapError(f"cannot add {shown(path)}: it is the library's own folder (thumbnails and "
+                                     "the catalog, not photos); add the folders that hold your photos")
+        if lib_relation == INSIDE:
+            raise FolderOverlapError(f"cannot add {shown(path)}: it is inside the library's own folder "
+                                     f"{shown(str(library))}, which holds thumbnails, not photos")
+        if lib_relation == CONTAINS and not any(  # the scan never enters a hidden folder (~/.local/share/...)
+                n.startswith(".") for n in names_between(path, str(library)) or []):
+            raise FolderOverlapError(
+                f"cannot add {shown(path)}: it contains the library's own folder {shown(str(library))}, whose "
+                "thumbnails would be taken for photos; add the folders beside it, or keep the library elsewhere")
+        for other, given in [(k, False) for k in known] + [(str(f), True) for f in folders[:i]]:
+            where = "given twice" if given else "already in the library"
+            relation = folder_relation(path, other)
+            if relation == SAME:
+                also = "" if other == path else f" (as {shown(other)})"
+                raise FolderOverlapError(f"cannot add {shown(path)}: it is {where}{also}; "
+                                         "`photosift index` picks up changes in it")
+            if relation == INSIDE:
                 raise FolderOverlapError(
-                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is already in the library "
+                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is {where} "
                     "(its photos are part of it; `photosift index` picks up changes)")
-            if inside(other, path):
+            if relation == CONTAINS:
                 raise FolderOverlapError(
-                    f"cannot add {shown(path)}: it contains {shown(other)}, which is already in the library; "
+                    f"cannot add {shown(path)}: it contains {shown(other)}, which is {where}; "
                     f"run `photosift forget {shown(other)}` first, then add {shown(path)} again")
 
 
@@ -261,14 +304,40 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
+    if not os.fspath(args.folder).strip():  # an empty name would be the current folder
+        raise PhotosiftError("forget needs a folder of the library, not an empty name; `photosift status` lists them")
     folder = catalog_key(args.folder)
     with Library.open(args.library) as lib:
-        root = lib.catalog.root_by_path(folder)
-        if root is None:
-            raise PhotosiftError(f"{shown(folder)} is not a folder of this library")
+        root = lib.catalog.root_by_path(folder) or _root_named(lib, folder)
+        kept = 0
         with lib.write_lock():
+            twins = [r for _, r in lib.catalog.related_roots(root.path) if r.id != root.id]
+            if twins:  # photos it shares with another folder of the library stay there, tags and all
+                kept = scan(lib.catalog, [*twins, root]).same_files
             thumbs = lib.catalog.fingerprints_only_in_root(root.id)
             n = lib.catalog.remove_root(root.id)
             delete_thumbnails(lib.paths.thumbnails, thumbs)
-        print(f"forgot {shown(folder)} and its {n} photos (files on disk untouched)")
+        print(f"forgot {shown(root.path)} and its {n} photos (files on disk untouched)"
+              + (f"; {kept} photos that are the same files under {', '.join(shown(t.path) for t in twins)} "
+                 "stay in the library there" if kept else ""))
     return 0
+
+
+def _root_named(lib: Library, folder: str):
+    """The one root that is `folder` under another spelling (a link, `..`, a bind mount), else a refusal."""
+    related = lib.catalog.related_roots(folder)
+    same = [r for relation, r in related if relation == SAME]
+    if len(same) == 1:
+        return same[0]
+    if same:
+        raise PhotosiftError(f"{shown(folder)} is the same folder as several folders of this library "
+                             f"({', '.join(shown(r.path) for r in same)}); forget them by these names")
+    holders = [r for relation, r in related if relation == INSIDE]
+    if holders:
+        raise PhotosiftError(f"{shown(folder)} is not a folder of this library but part of {shown(holders[0].path)}; "
+                             f"to remove all of that, run `photosift forget {shown(holders[0].path)}`")
+    inner = [r for relation, r in related if relation == CONTAINS]
+    if inner:
+        raise PhotosiftError(f"{shown(folder)} is not a folder of this library, but holds some: "
+                             f"{', '.join(shown(r.path) for r in inner)}; forget those one by one")
+    raise PhotosiftError(f"{shown(folder)} is not a folder of this library; `photosift status` lists its folders")

@@ -57,7 +57,8 @@ def test_a_mistyped_library_is_not_created_by_commands_that_only_read(capsys, tm
         code, _, err = run(capsys, "--library", str(typo), *args)
         assert code == 1 and f"no Photosift library at {typo}" in err, err
     assert not typo.exists()
-    assert run(capsys, "--library", str(typo), "add", str(tmp_path))[0] == 0  # adding starts one there
+    write_jpeg(tmp_path / "p" / "a.jpg")  # (not tmp_path itself: it holds the library, which `add` refuses)
+    assert run(capsys, "--library", str(typo), "add", str(tmp_path / "p"))[0] == 0  # adding starts one there
     assert LibraryPaths(typo).catalog.is_file()
 
 

@@ -88,7 +88,8 @@ def test_add_inside_or_above_a_library_folder_is_refused_and_changes_nothing(cap
     assert run(capsys, "add", str(tmp_path / "p" / "sub"))[0] == 0
     code, _, err = run(capsys, "add", str(tmp_path / "p"))
     assert code == 1 and f"contains {tmp_path / 'p' / 'sub'}" in one_line_error(err) and "forget" in err
-    assert run(capsys, "add", str(tmp_path / "p" / "sub"))[0] == 0  # the same folder again: a rescan
+    code, _, err = run(capsys, "add", str(tmp_path / "p" / "sub"))  # the same folder again: an error (README)
+    assert code == 1 and "already in the library" in one_line_error(err) and "photosift index" in err
     write_jpeg(tmp_path / "p" / "sub" / "deeper" / "c.jpg")
     code, _, err = run(capsys, "add", str(tmp_path / "p" / "sub" / "deeper"))
     assert code == 1 and f"inside {tmp_path / 'p' / 'sub'}" in one_line_error(err)

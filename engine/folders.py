@@ -10,7 +10,11 @@ given is the fallback for a folder that is not there now (an unplugged drive).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import FolderOverlapError
 
 SAME = "same"
 INSIDE = "inside"  # the first folder is inside the second
@@ -96,3 +100,44 @@ def names_between(outer: str, inner: str) -> list[str] | None:
         d = parent
         if top is not None and _file_id(d) == top:
             return names[::-1]
+
+
+def refuse_overlaps(folders: Sequence[Path], known: Sequence[str], library: Path,
+                    shown: Callable[[str], str] = str) -> None:
+    """Refuse a folder that is, holds or lies inside a folder of the library, or the library's own folder.
+
+    Folders are compared by what they resolve to (device and inode, resolved path; engine.folders), never by
+    spelling: the same folder under a second name would list every photo twice, and `duplicates --trash`
+    could then trash the only copy. The library's folder holds thumbnails, which are not photos. `shown`
+    makes a path fit for the message (the CLI escapes control characters). The CLI's `add` and the window's
+    *Add folder* both ask here.
+    """
+    for i, folder in enumerate(folders):
+        path = str(folder)
+        lib_relation = folder_relation(path, str(library))
+        if lib_relation == SAME:
+            raise FolderOverlapError(f"cannot add {shown(path)}: it is the library's own folder (thumbnails and "
+                                     "the catalog, not photos); add the folders that hold your photos")
+        if lib_relation == INSIDE:
+            raise FolderOverlapError(f"cannot add {shown(path)}: it is inside the library's own folder "
+                                     f"{shown(str(library))}, which holds thumbnails, not photos")
+        if lib_relation == CONTAINS and not any(  # the scan never enters a hidden folder (~/.local/share/...)
+                n.startswith(".") for n in names_between(path, str(library)) or []):
+            raise FolderOverlapError(
+                f"cannot add {shown(path)}: it contains the library's own folder {shown(str(library))}, whose "
+                "thumbnails would be taken for photos; add the folders beside it, or keep the library elsewhere")
+        for other, given in [(k, False) for k in known] + [(str(f), True) for f in folders[:i]]:
+            where = "given twice" if given else "already in the library"
+            relation = folder_relation(path, other)
+            if relation == SAME:
+                also = "" if other == path else f" (as {shown(other)})"
+                raise FolderOverlapError(f"cannot add {shown(path)}: it is {where}{also}; "
+                                         "`photosift index` picks up changes in it")
+            if relation == INSIDE:
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is {where} "
+                    "(its photos are part of it; `photosift index` picks up changes)")
+            if relation == CONTAINS:
+                raise FolderOverlapError(
+                    f"cannot add {shown(path)}: it contains {shown(other)}, which is {where}; "
+                    f"run `photosift forget {shown(other)}` first, then add {shown(path)} again")

@@ -22,8 +22,8 @@ from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
 from engine.backup import backup_if_due
 from engine.catalog import PERMANENT, TRANSIENT
-from engine.errors import FolderOverlapError, PhotosiftError
-from engine.folders import CONTAINS, INSIDE, SAME, folder_relation, names_between
+from engine.errors import PhotosiftError
+from engine.folders import CONTAINS, INSIDE, SAME, refuse_overlaps
 from engine.imageio import delete_thumbnails
 from engine.indexer import IndexSettings, photos_missing_thumbnails
 from engine.library import Library
@@ -93,9 +93,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         if problem:
             raise PhotosiftError(f"cannot add {shown(str(folder))}: {problem}")
     library = Path(args.library).expanduser().absolute()
-    _refuse_overlaps(folders, [], library)  # before the library is opened: that would create it
+    refuse_overlaps(folders, [], library, shown)  # before the library is opened: that would create it
     with Library.open(args.library) as lib, lib.write_lock(args.wait):  # refused before anything is written
-        _refuse_overlaps(folders, [r.path for r in lib.catalog.roots()], lib.paths.root)
+        refuse_overlaps(folders, [r.path for r in lib.catalog.roots()], lib.paths.root, shown)
         roots = [lib.catalog.add_root(str(f)) for f in folders]
         try:
             with progress_bar() as show:
@@ -121,43 +121,6 @@ def _drop_empty_roots(lib: Library, roots: list) -> None:
     except (sqlite3.Error, OSError):
         pass  # the scan's own failure is what the user must see; `photosift index` finishes such a folder
 
-
-def _refuse_overlaps(folders: list[Path], known: list[str], library: Path) -> None:
-    """Refuse a folder that is, holds or lies inside a folder of the library, or the library's own folder.
-
-    Folders are compared by what they resolve to (device and inode, resolved path; engine.folders), never by
-    spelling: the same folder under a second name would list every photo twice, and `duplicates --trash`
-    could then trash the only copy. The library's folder holds thumbnails, which are not photos.
-    """
-    for i, folder in enumerate(folders):
-        path = str(folder)
-        lib_relation = folder_relation(path, str(library))
-        if lib_relation == SAME:
-            raise FolderOverlapError(f"cannot add {shown(path)}: it is the library's own folder (thumbnails and "
-                                     "the catalog, not photos); add the folders that hold your photos")
-        if lib_relation == INSIDE:
-            raise FolderOverlapError(f"cannot add {shown(path)}: it is inside the library's own folder "
-                                     f"{shown(str(library))}, which holds thumbnails, not photos")
-        if lib_relation == CONTAINS and not any(  # the scan never enters a hidden folder (~/.local/share/...)
-                n.startswith(".") for n in names_between(path, str(library)) or []):
-            raise FolderOverlapError(
-                f"cannot add {shown(path)}: it contains the library's own folder {shown(str(library))}, whose "
-                "thumbnails would be taken for photos; add the folders beside it, or keep the library elsewhere")
-        for other, given in [(k, False) for k in known] + [(str(f), True) for f in folders[:i]]:
-            where = "given twice" if given else "already in the library"
-            relation = folder_relation(path, other)
-            if relation == SAME:
-                also = "" if other == path else f" (as {shown(other)})"
-                raise FolderOverlapError(f"cannot add {shown(path)}: it is {where}{also}; "
-                                         "`photosift index` picks up changes in it")
-            if relation == INSIDE:
-                raise FolderOverlapError(
-                    f"cannot add {shown(path)}: it is inside {shown(other)}, which is {where} "
-                    "(its photos are part of it; `photosift index` picks up changes)")
-            if relation == CONTAINS:
-                raise FolderOverlapError(
-                    f"cannot add {shown(path)}: it contains {shown(other)}, which is {where}; "
-                    f"run `photosift forget {shown(other)}` first, then add {shown(path)} again")
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -30,12 +30,19 @@ class LibraryJobs:
             self.add_folder(folder)
 
     def add_folder(self, folder: str | Path, index: bool = True) -> bool:
+        from engine.errors import FolderOverlapError
+        from engine.folders import refuse_overlaps
         from engine.scanner import root_problem
 
         folder = os.path.abspath(folder)
         problem = root_problem(folder)
         if problem:
             self.notify(f"Cannot add {folder}: {problem}", error=True)
+            return False
+        try:  # the same rule as `photosift add`: a folder known by another name would list every photo twice
+            refuse_overlaps([Path(folder)], [r.path for r in self.lib.catalog.roots()], self.lib.paths.root)
+        except FolderOverlapError as e:
+            self.notify(str(e)[0].upper() + str(e)[1:], error=True)
             return False
         self.lib.catalog.add_root(folder)
         self.refresh_library()

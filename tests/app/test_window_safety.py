@@ -133,3 +133,16 @@ def test_photos_that_come_back_lose_their_mark_after_the_next_index(qtbot, windo
     ids = list(window.grid_model.ids)
     qtbot.waitUntil(window.banner.isHidden, timeout=10_000)
     assert window.grid_model.ids == ids and not any(_offline_marks(window))  # the same ids, fresh marks
+
+
+def test_the_window_refuses_a_folder_it_already_has_under_another_name(qtbot, window, tmp_path):
+    """*Add folder* asks the same rule as `photosift add`: a symlink to a library folder would list each photo
+    twice, and the duplicates review could then trash the only copy."""
+    photos = tmp_path / "photos"
+    write_jpeg(photos / "a.jpg")
+    (tmp_path / "link").symlink_to(photos, target_is_directory=True)
+    assert window.add_folder(photos, index=False)
+    assert not window.add_folder(tmp_path / "link", index=False)
+    assert "already in the library" in window.toast.text() and window.toast.isVisible()
+    assert not window.add_folder(window.lib.paths.root, index=False)  # thumbnails are not photos
+    assert [r.path for r in window.lib.catalog.roots()] == [str(photos)]

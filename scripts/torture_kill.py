@@ -7,6 +7,11 @@ tagging, vector index save) a random moment after the stage began, or at a purel
 clean `index` follows, and the script prints photos lost, user tags lost, tags missing, failed photos and
 leftover temp files (pymp-*, *.tmp). The unplug case moves the photo folder away while `index` reads it,
 runs `index` while it is away and after it is back, and prints the failed photos after re-plugging.
+Three more cases count photos and user tags lost: drives unplugged (a bind mount inside a root, a root that
+is itself a mount point, a root folder gone) and then `index --confirm-deletions`, re-plugged after; a folder
+added twice (through a symlink, a bind mount, and as an older version could list it) and then
+`duplicates --trash`; and `duplicates --trash` killed at random moments, then `--restore`. The mount cases
+need root (they are skipped, and say so, without it).
 
     PYTHONPATH=. python scripts/torture_kill.py [--kills 35] [--photos 300] [--seed 0] [--keep DIR]
 
@@ -264,12 +269,173 @@ def unplug_case(work: Path, env: dict[str, str], photos: int, rng: random.Random
         print(f"{key:<48}{during[key]:>14}{while_away[key]:>17}{back[key]:>15}")
 
 
+def _mount(src: Path, at: Path) -> bool:
+    at.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "--bind", str(src), str(at)], capture_output=True).returncode == 0
+
+
+def _umount(at: Path) -> None:
+    subprocess.run(["umount", "-l", str(at)], capture_output=True)
+
+
+def _user_tags(library: Path) -> dict[str, set[str]]:
+    conn = sqlite3.connect(f"file:{library / 'catalog.db'}?mode=ro", uri=True)
+    rows = conn.execute("SELECT p.path, t.tag FROM tags t JOIN photos p ON p.id = t.photo_id "
+                        "WHERE t.source = 'user'").fetchall()
+    conn.close()
+    out: dict[str, set[str]] = {}
+    for path, tag in rows:
+        out.setdefault(path, set()).add(tag)
+    return out
+
+
+def _photo_ids(library: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{library / 'catalog.db'}?mode=ro", uri=True)
+    ids = dict(conn.execute("SELECT path, id FROM photos").fetchall())
+    conn.close()
+    return ids
+
+
+def unplug_confirm_case(work: Path, env: dict[str, str], photos: int, rng: random.Random) -> dict[str, int]:
+    """Drives that are not there, then `index --confirm-deletions`: nothing of theirs may be forgotten."""
+    env = dict(env, PHOTOSIFT_LIBRARY=str(work / "confirm-library"))
+    library = Path(env["PHOTOSIFT_LIBRARY"])
+    drives, disk, stick_disk, stick, gone = (work / "drives", work / "usb-disk", work / "stick-disk",
+                                             work / "stick", work / "sd-card")
+    n = max(8, photos // 10)
+    sample_photos(drives / "home", n, rng)
+    sample_photos(disk, n, rng)
+    sample_photos(stick_disk, n, rng)
+    sample_photos(gone, n, rng)
+    if not (_mount(disk, drives / "usb") and _mount(stick_disk, stick)):
+        _umount(drives / "usb")
+        print("\nunplug + --confirm-deletions: skipped (bind mounts need root)")
+        return {}
+    try:
+        for folder in (drives, stick, gone):
+            run_ok(["add", str(folder)], env)
+        run_ok(["index", "--model", "tiny", "--workers", "2", "--no-tags"], env)
+        tagged = [p for folder in (drives / "usb", drives / "home", stick, gone)
+                  for p in rng.sample(sorted(folder.rglob("*.jpg")), 3)]
+        for p in tagged:
+            run_ok(["tag", str(p), "--add", "unplug-keep"], env)
+        ids_before, tags_before = _photo_ids(library), _user_tags(library)
+        home_photo = sorted((drives / "home").rglob("*.jpg"))[0]
+        home_photo.unlink()  # one photo truly deleted: --confirm-deletions may forget this one
+        _umount(drives / "usb")  # a drive inside a root, unplugged
+        _umount(stick)  # a root that is itself a mount point
+        gone.rename(work / "sd-card-away")  # a root whose folder is not there at all
+        out = run_ok(["index", "--confirm-deletions"], env)
+        ids_after, tags_after = _photo_ids(library), _user_tags(library)
+        _mount(disk, drives / "usb")
+        _mount(stick_disk, stick)
+        (work / "sd-card-away").rename(gone)
+        run_ok(["index", "--model", "tiny", "--no-tags"], env)
+        ids_back, tags_back = _photo_ids(library), _user_tags(library)
+    finally:
+        _umount(drives / "usb")
+        _umount(stick)
+    lost_rows = [p for p in ids_before if p not in ids_after and p != str(home_photo)]
+    new_ids = [p for p in ids_back if p in ids_before and ids_back[p] != ids_before[p]]
+    lost_tags = sum(len(t - tags_after.get(p, set())) for p, t in tags_before.items() if p != str(home_photo))
+    lost_tags_back = sum(len(t - tags_back.get(p, set())) for p, t in tags_before.items() if p != str(home_photo))
+    said = [line.strip() for line in out.splitlines() if "offline" in line or "forgot" in line or "kept" in line]
+    facts = {"photos on unplugged drives": 3 * n, "photos forgotten while unplugged": len(lost_rows),
+             "user tags lost while unplugged": lost_tags, "photos back with a new id": len(new_ids),
+             "user tags lost after re-plug": lost_tags_back,
+             "the deleted photo forgotten": int(str(home_photo) not in ids_after)}
+    print("\nunplugged drives, then `index --confirm-deletions` said: " + " / ".join(said[:4]))
+    for key, value in facts.items():
+        print(f"{key:<48}{value:>8}")
+    return facts
+
+
+def _trash_count(home: Path) -> int:
+    files = home / ".local" / "share" / "Trash" / "files"
+    return sum(1 for _ in files.iterdir()) if files.is_dir() else 0
+
+
+def twin_case(work: Path, env: dict[str, str], photos: int, rng: random.Random) -> dict[str, int]:
+    """One folder known by two spellings: `add` refuses the second; a library that has both (as an older
+    version could make it) must not trash the only copy of each photo as a "duplicate" of itself."""
+    env = dict(env, PHOTOSIFT_LIBRARY=str(work / "twin-library"))
+    library = Path(env["PHOTOSIFT_LIBRARY"])
+    real, link, bind = work / "twin-real", work / "twin-link", work / "twin-bind"
+    paths = sample_photos(real, max(8, photos // 10), rng)
+    link.symlink_to(real, target_is_directory=True)
+    run_ok(["add", str(real)], env)
+    refused = {}
+    for name, other in (("symlink", link), ("..-spelling", real / ".." / real.name)):
+        refused[name] = Child(["add", str(other)], env).finish()[0] != 0
+    if _mount(real, bind):
+        try:
+            refused["bind mount"] = Child(["add", str(bind)], env).finish()[0] != 0
+        finally:
+            _umount(bind)
+    # An older version let the twin in: put it in the catalog directly, as it would have.
+    conn = sqlite3.connect(library / "catalog.db")
+    if not conn.execute("SELECT 1 FROM roots WHERE path = ?", (str(link),)).fetchone():
+        conn.execute("INSERT INTO roots(path, added_at) VALUES (?, ?)", (str(link), time.time()))
+        conn.commit()
+    conn.close()
+    run_ok(["index", "--model", "tiny", "--workers", "2", "--no-tags"], env)
+    trash_before = _trash_count(Path(env["HOME"]))
+    Child(["duplicates", "--trash", "--yes"], env).finish()
+    on_disk = sum(1 for p in paths if p.exists())
+    facts = {"photos in the folder": len(paths), "photos trashed as copies of themselves": len(paths) - on_disk,
+             "files in the system trash": _trash_count(Path(env["HOME"])) - trash_before}
+    facts.update({f"second add refused ({k})": int(v) for k, v in refused.items()})
+    print("\none folder under two spellings")
+    for key, value in facts.items():
+        print(f"{key:<48}{value:>8}")
+    return facts
+
+
+def trash_kill_case(work: Path, env: dict[str, str], kills: int, rng: random.Random) -> dict[str, int]:
+    """`duplicates --trash` killed at random moments: every photo is on disk or put back by `--restore`."""
+    env = dict(env, PHOTOSIFT_LIBRARY=str(work / "trash-library"))
+    folder = work / "copies"
+    originals = sample_photos(folder / "originals", 24, rng)
+    for p in originals:
+        shutil.copy(p, folder / f"copy-of-{p.name}")
+    every = sorted(p.name for p in folder.rglob("*.jpg"))
+    run_ok(["add", str(folder)], env)
+    run_ok(["index", "--model", "tiny", "--workers", "2", "--no-tags"], env)
+    unrestored = killed = 0
+    for _ in range(kills):
+        child = Child(["duplicates", "--trash", "--yes"], env)
+        time.sleep(rng.uniform(1.0, 6.0))
+        if child.proc.poll() is None:
+            child.kill()
+            killed += 1
+        else:
+            child.finish()
+        for _ in range(10):
+            code, out = Child(["duplicates", "--restore"], env).finish()
+            if code != 0 or "nothing" in out.lower():
+                break
+        now = sorted(p.name for p in folder.rglob("*.jpg"))
+        unrestored += len(set(every) - set(now))
+        for p in originals:  # the copies come back for the next round if --restore missed one
+            if not (folder / f"copy-of-{p.name}").exists():
+                shutil.copy(p, folder / f"copy-of-{p.name}")
+        run_ok(["index", "--no-tags"], env)
+    facts = {"trash runs": kills, "killed mid-run": killed, "photos not back after --restore": unrestored}
+    print("\n`duplicates --trash` killed, then `--restore`")
+    for key, value in facts.items():
+        print(f"{key:<48}{value:>8}")
+    return facts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=35)
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", type=Path, help="a models folder that already holds `tiny`")
+    parser.add_argument("--trash-kills", type=int, default=8)
+    parser.add_argument("--only-new", action="store_true",
+                        help="only the unplug + --confirm-deletions, twin-folder and trash-kill cases")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp folder, deleted)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -286,8 +452,15 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=str(REPO), PHOTOSIFT_MODELS=str(models), TMPDIR=str(system_tmp),
                    PHOTOSIFT_LIBRARY=str(work / "library"), PHOTOSIFT_CACHE=str(work / "cache"))
         env.pop("PHOTOSIFT_MODEL", None)
-        kill_loop(work, env, args.kills, args.photos, rng)
-        unplug_case(work, env, args.photos, rng)
+        home = work / "home"
+        home.mkdir(exist_ok=True)  # the system trash of the duplicates cases lives here, not in the user's
+        env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"))
+        if not args.only_new:
+            kill_loop(work, env, args.kills, args.photos, rng)
+            unplug_case(work, env, args.photos, rng)
+        unplug_confirm_case(work, env, args.photos, rng)
+        twin_case(work, env, args.photos, rng)
+        trash_kill_case(work, env, args.trash_kills, rng)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -175,6 +175,11 @@ def _restore(args: argparse.Namespace) -> int:
         print("nothing to put back: no photos were moved to the trash from this library")
         return 0
     print(f"put back {len(result.restored)} photos; run `photosift index` to add them to the library again")
+    if result.in_place:
+        print(
+            f"{len(result.in_place)} never moved: an interrupted --trash run had not moved them yet; "
+            "they are where they were"
+        )
     for path, why in result.failed:
         print(f"  not put back: {shown(path)}: {why}", file=sys.stderr)
     if result.earlier_batches:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,9 +145,36 @@ def link_kind(
     return None
 
 
-def choose_keeper(photos: Sequence[DuplicateCandidate]) -> tuple[int, str]:
-    """The photo to keep and why: tagged by the user, then the most pixels, then the sharpest, then the
-    largest file (least compressed), then the one added first."""
+# A copy's name: "x (copy).jpg", "Copy of x.jpg", "x - Copy.jpg", "x_copy2.jpg", "x (1).jpg", "backup-x.jpg".
+_COPY_NAME = re.compile(r"(^|[^a-z])(copy|copie|kopie|backup|duplicate)([^a-z]|$)|\(\d+\)\s*$", re.IGNORECASE)
+# A folder of copies: "Copies", "Backup", "old backups", "Duplicates", "dupes".
+_COPY_FOLDER = re.compile(r"(^|[^a-z])(cop(y|ies)|backups?|duplicates?|dupes?)([^a-z]|$)", re.IGNORECASE)
+# A camera's or phone's numbered name: "IMG_0042", "DSC01234", "PXL_20240501_101500123", "20240501_101500".
+_GENERIC_NAME = re.compile(r"^(img|dsc[fnr]?|pxl|mvimg|sam|gopr|dji|imag|pict?|photo|image|p)?[\W_]*\d[\d\W_]*$", re.I)
+
+NAME_RULES = ("not named as a copy", "not in a folder of copies or backups", "a descriptive name")
+
+
+def _name_rules(path: str) -> tuple[bool, bool, bool]:
+    """(named as a copy, in a folder of copies, a camera's numbered name) of one path."""
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    folders = [part for part in folder.replace("\\", "/").split("/") if part]
+    return (
+        bool(_COPY_NAME.search(stem)),
+        any(_COPY_FOLDER.search(part) for part in folders),
+        bool(_GENERIC_NAME.match(stem)),
+    )
+
+
+def choose_keeper(
+    photos: Sequence[DuplicateCandidate], mtimes: dict[int, float] | None = None
+) -> tuple[int, str]:
+    """The photo to keep and why. Quality first: tagged by the user, then the most pixels, then the sharpest,
+    then the largest file (least compressed). Among photos equal in all of these (exact copies), the one that
+    looks like the original: not named as a copy ("(copy)", "Copy of", " (1)", "backup"), not in a folder of
+    copies or backups, a descriptive name rather than a camera's number (IMG_0042), the oldest file
+    (modification time, `mtimes`); then the one added first."""
     pool = list(photos)
     tagged = [p for p in pool if p.user_tagged]
     if tagged and len(tagged) < len(pool):
@@ -169,6 +197,17 @@ def choose_keeper(photos: Sequence[DuplicateCandidate]) -> tuple[int, str]:
         biggest = max(p.size for p in pool)
         pool = [p for p in pool if p.size == biggest]
         why.append("largest file (least compressed)")
+    for rule, because in enumerate(NAME_RULES):
+        flagged = {p.id for p in pool if _name_rules(p.path)[rule]}
+        if 0 < len(flagged) < len(pool):
+            pool = [p for p in pool if p.id not in flagged]
+            why.append(because)
+    if len(pool) > 1 and mtimes and all(p.id in mtimes for p in pool):
+        oldest = min(mtimes[p.id] for p in pool)
+        older = [p for p in pool if mtimes[p.id] < oldest + 2.0]  # 2 s: FAT's mtime resolution
+        if len(older) < len(pool):
+            pool = older
+            why.append("the oldest file")
     keep = min(pool, key=lambda p: p.id)
     if not why:
         why.append("identical; the first one added")
@@ -322,13 +361,14 @@ def _check_chunk(
     info = catalog.duplicate_candidates(pid for m in members for pid in m)
     vec_ids, vec_rows = catalog.embeddings_of(model_id, [pid for m in members for pid in m])
     vec_of = {int(i): vec_rows[k] for k, i in enumerate(vec_ids)}
+    mtimes = {pid: p.mtime for pid, p in catalog.photos_by_ids([pid for m in members for pid in m]).items()}
     new: list[NewDuplicateGroup] = []
     for m in members:
         mine = [pid for pid in m if pid in chosen]
         if mine:
             keep, reason, by_user = mine[0], reasons.get(mine[0]) or "chosen by you", True
         else:
-            (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info]), False
+            (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info], mtimes), False
         sims = tuple((pid, 1.0 if pid == keep else _cos(vec_of.get(pid), vec_of.get(keep))) for pid in m)
         new.append(
             NewDuplicateGroup(

@@ -127,6 +127,41 @@ def test_keeper_rules_in_order():
     assert choose_keeper([_cand(1), _cand(2)]) == (1, "identical; the first one added")
 
 
+def test_keeper_of_identical_copies_looks_like_the_original():
+    def pick(*paths, mtimes=None):
+        keep, why = choose_keeper([_cand(i, path=p) for i, p in enumerate(paths, 1)], mtimes)
+        return paths[keep - 1], why
+
+    assert pick("/p/Copies/IMG_0042.jpg", "/p/Nature/ladybird.jpg")[0] == "/p/Nature/ladybird.jpg"
+    assert pick("/p/picos_de_europa (copy).jpg", "/p/picos_de_europa.jpg") == (
+        "/p/picos_de_europa.jpg",
+        "not named as a copy",
+    )
+    for copy in ("Copy of x.jpg", "x - Copy.jpg", "x (1).jpg", "x_copy2.jpg", "backup-x.jpg"):
+        assert pick(f"/p/{copy}", "/p/x.jpg")[0] == "/p/x.jpg", copy
+    assert pick("/p/Backup 2020/x.jpg", "/p/trip/x.jpg") == ("/p/trip/x.jpg", "not in a folder of copies or backups")
+    assert pick("/p/DSC01234.JPG", "/p/lighthouse.jpg") == ("/p/lighthouse.jpg", "a descriptive name")
+    assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 2000.0, 2: 1000.0}) == ("/p/b.jpg", "the oldest file")
+    assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 1000.5, 2: 1000.0}) == ("/p/a.jpg", "identical; the first one added")
+    # Quality still comes first: a larger "copy" is kept over a smaller original.
+    assert choose_keeper([_cand(1, path="/p/x.jpg"), _cand(2, path="/p/x (copy).jpg", width=200)])[0] == 2
+
+
+def test_exact_copies_keep_the_original_not_the_first_scanned(lib, encoder, tmp_path, sample_arrays):
+    root = tmp_path / "p"
+    (root / "Copies").mkdir(parents=True)
+    (root / "Nature").mkdir()
+    Image.fromarray(sample_arrays["coffee"]).save(root / "Nature" / "ladybird.jpg")
+    shutil.copy(root / "Nature" / "ladybird.jpg", root / "Copies" / "IMG_0042.jpg")
+    Image.fromarray(sample_arrays["rocket"]).save(root / "picos_de_europa.jpg")
+    shutil.copy(root / "picos_de_europa.jpg", root / "picos_de_europa (copy).jpg")
+    lib.catalog.add_root(str(root))
+    update_library(lib, encoder, settings=SETTINGS)
+    found = groups_by_name(lib)
+    assert found[frozenset({"ladybird.jpg", "IMG_0042.jpg"})][1] == "ladybird.jpg"
+    assert found[frozenset({"picos_de_europa.jpg", "picos_de_europa (copy).jpg"})][1] == "picos_de_europa.jpg"
+
+
 def test_burst_needs_same_camera_and_seconds(sample_arrays):
     sig = pixel_signature(Image.fromarray(sample_arrays["astronaut"]))
     a = _cand(1, pixel_sig=sig, camera="Phone X", taken_at="2024-05-01T10:00:00")
@@ -151,7 +186,7 @@ def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, 
         frozenset({"burst-0.jpg", "burst-1.jpg", "burst-2.jpg"}),
     )
     assert set(found) == {copies, burst}
-    assert found[copies] == ("near", "backup-chelsea.jpg")  # full size; of the two exact copies the first added
+    assert found[copies] == ("near", "chelsea.jpg")  # full size; of the two exact copies the one not named "backup"
     assert found[burst][0] == "burst"
     # Nothing new: nothing is searched again.
     index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)

@@ -5,7 +5,10 @@ Two photos are linked when they are
 - near-duplicates: vectors nearly the same (cosine >= near_cosine) AND pixels that agree (correlation of
   32x32 grey thumbnails >= near_pixel). The vector alone also pairs two different shots of one scene; the
   pixel check tells those apart from resized and recompressed copies. A correlation, so a brighter copy
-  still matches;
+  still matches. A slightly cropped copy (a few % off some edges, re-saved) is smaller in pixels and its
+  thumbnail is the original's a little zoomed and shifted, below the bar: when one photo's size is the
+  other's less at most near_crop per side, the original's thumbnail is cut to each window of that size and
+  compared with the copy's (crop_similarity);
 - a burst: the same camera, taken within burst_seconds of each other, vectors close (burst_cosine) and
   pixels similar once a small shift is allowed (burst_pixel): frames of a burst move a little.
 Photos linked directly or through others form one group (a photo is in at most one). The candidates come
@@ -21,9 +24,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,7 @@ HASH_CHUNK = 1 << 20
 CHECK_CHUNK = 20_000  # photos searched per transaction: memory stays flat, a cancel loses one chunk
 APPROX_MARGIN = 0.03  # the int8 index's cosines are approximate: candidates a little below are re-scored
 MODEL_KEY = "duplicates_basis"  # the model and thresholds the stored groups were found with
+CROP_KEY = "duplicates_crops"  # the crop check every stored photo was searched with (added later, see below)
 KINDS = ("exact", "near", "burst")  # also the order in which a merged group takes the broader kind
 
 
@@ -51,6 +57,9 @@ class DuplicateSettings:
     burst_seconds: float = 10.0
     burst_shift: int = 2  # pixels of the 32x32 signature a burst frame may move (~6% of the frame)
     neighbours: int = 8
+    # A cropped copy: at most this fraction of each dimension cut off. Not in the basis (repr) whose change
+    # dissolves every group and the user's review of it: a change is caught up by CROP_KEY instead.
+    near_crop: float = field(default=0.06, repr=False)
 
 
 @dataclass
@@ -109,6 +118,61 @@ def pixel_similarity(a: bytes, b: bytes, max_shift: int = 0) -> float:
     return best
 
 
+@lru_cache(maxsize=64)
+def _windows(cut: float, steps_per_pixel: int = 4) -> np.ndarray:
+    """Matrices that resample one axis of a signature to the windows [lo, lo + 1 - cut] (fractions of the
+    frame) for lo from 0 to cut in quarter-pixel steps: each new cell is the overlap-weighted mean of the
+    old cells it covers (the signature is a box average, so this is what the cropped image's box average
+    would be, but for detail finer than a cell)."""
+    edges = np.linspace(0.0, 1.0, SIG_SIDE + 1)
+    out = []
+    for lo in np.linspace(0.0, cut, int(np.ceil(cut * SIG_SIDE * steps_per_pixel)) + 1):
+        new = lo + (1.0 - cut) * edges
+        overlap = np.clip(
+            np.minimum(new[1:, None], edges[None, 1:]) - np.maximum(new[:-1, None], edges[None, :-1]), 0.0, None
+        )
+        out.append(overlap / overlap.sum(axis=1, keepdims=True))
+    return np.stack(out).astype(np.float32)
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    """A [1 2 1]/4 blur of the last two axes."""
+    p = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    a = 0.25 * p[..., :-2, :] + 0.5 * p[..., 1:-1, :] + 0.25 * p[..., 2:, :]
+    return 0.25 * a[..., :, :-2] + 0.5 * a[..., :, 1:-1] + 0.25 * a[..., :, 2:]
+
+
+def crop_similarity(
+    a: bytes, size_a: tuple[int | None, int | None], b: bytes, size_b: tuple[int | None, int | None], max_crop: float
+) -> float:
+    """How well the smaller photo matches a crop of the larger one (correlation, 1 = same picture), or -1 when
+    their sizes say neither is a crop of the other by at most `max_crop` of each dimension.
+
+    The sizes fix how much was cut off each axis; where (which edges) is searched: each window of the
+    larger one's signature is resampled to 32x32 and correlated with the smaller one's. Both are blurred by
+    one small kernel first, as the resampled window is a little softer than a signature of the crop itself.
+    Different shots of one camera have the same size, so they never reach this check."""
+    (wa, ha), (wb, hb) = size_a, size_b
+    if not (wa and ha and wb and hb):
+        return -1.0
+    if wb > wa or hb > ha:
+        (a, wa, ha), (b, wb, hb) = (b, wb, hb), (a, wa, ha)
+    cut_x, cut_y = 1.0 - wb / wa, 1.0 - hb / ha
+    if wb > wa or hb > ha or cut_x > max_crop or cut_y > max_crop or cut_x == cut_y == 0.0:
+        return -1.0
+    x = np.frombuffer(a, np.uint8).reshape(SIG_SIDE, SIG_SIDE).astype(np.float32)
+    y = _blur(np.frombuffer(b, np.uint8).reshape(SIG_SIDE, SIG_SIDE).astype(np.float32))
+    rows, cols = _windows(round(cut_y, 4)), _windows(round(cut_x, 4))
+    crops = _blur((rows[:, None] @ x[None, None] @ cols.transpose(0, 2, 1)[None]).reshape(-1, SIG_SIDE, SIG_SIDE))
+    xs = crops.reshape(len(crops), -1)
+    xs = xs - xs.mean(axis=1, keepdims=True)
+    ys = (y - y.mean()).ravel()
+    sx, sy = np.sqrt((xs**2).mean(axis=1)), float(np.sqrt((ys**2).mean()))
+    if sy < 2.0:
+        return -1.0  # flat: the plain check's rule for flat images applies
+    return float(((xs @ ys) / len(ys) / np.maximum(sx * sy, 1e-6)).max())
+
+
 def _correlation(x: np.ndarray, y: np.ndarray) -> float:
     sx, sy = float(x.std()), float(y.std())
     if sx < 2.0 or sy < 2.0:
@@ -132,7 +196,11 @@ def link_kind(
         return "exact"
     if a.pixel_sig is None or b.pixel_sig is None:
         return None  # no pixel check possible: a vector alone never makes a duplicate
-    if cosine >= settings.near_cosine and pixel_similarity(a.pixel_sig, b.pixel_sig) >= settings.near_pixel:
+    if cosine >= settings.near_cosine and (
+        pixel_similarity(a.pixel_sig, b.pixel_sig) >= settings.near_pixel
+        or crop_similarity(a.pixel_sig, (a.width, a.height), b.pixel_sig, (b.width, b.height), settings.near_crop)
+        >= settings.near_pixel
+    ):
         return "near"
     if cosine < settings.burst_cosine or not a.camera or a.camera != b.camera:
         return None
@@ -144,9 +212,36 @@ def link_kind(
     return None
 
 
-def choose_keeper(photos: Sequence[DuplicateCandidate]) -> tuple[int, str]:
-    """The photo to keep and why: tagged by the user, then the most pixels, then the sharpest, then the
-    largest file (least compressed), then the one added first."""
+# A copy's name: "x (copy).jpg", "Copy of x.jpg", "x - Copy.jpg", "x_copy2.jpg", "x (1).jpg", "backup-x.jpg".
+_COPY_NAME = re.compile(r"(^|[^a-z])(copy|copie|kopie|backup|duplicate)([^a-z]|$)|\(\d+\)\s*$", re.IGNORECASE)
+# A folder of copies: "Copies", "Backup", "old backups", "Duplicates", "dupes".
+_COPY_FOLDER = re.compile(r"(^|[^a-z])(cop(y|ies)|backups?|duplicates?|dupes?)([^a-z]|$)", re.IGNORECASE)
+# A camera's or phone's numbered name: "IMG_0042", "DSC01234", "PXL_20240501_101500123", "20240501_101500".
+_GENERIC_NAME = re.compile(r"^(img|dsc[fnr]?|pxl|mvimg|sam|gopr|dji|imag|pict?|photo|image|p)?[\W_]*\d[\d\W_]*$", re.I)
+
+NAME_RULES = ("not named as a copy", "not in a folder of copies or backups", "a descriptive name")
+
+
+def _name_rules(path: str) -> tuple[bool, bool, bool]:
+    """(named as a copy, in a folder of copies, a camera's numbered name) of one path."""
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    folders = [part for part in folder.replace("\\", "/").split("/") if part]
+    return (
+        bool(_COPY_NAME.search(stem)),
+        any(_COPY_FOLDER.search(part) for part in folders),
+        bool(_GENERIC_NAME.match(stem)),
+    )
+
+
+def choose_keeper(
+    photos: Sequence[DuplicateCandidate], mtimes: dict[int, float] | None = None
+) -> tuple[int, str]:
+    """The photo to keep and why. Quality first: tagged by the user, then the most pixels, then the sharpest,
+    then the largest file (least compressed). Among photos equal in all of these (exact copies), the one that
+    looks like the original: not named as a copy ("(copy)", "Copy of", " (1)", "backup"), not in a folder of
+    copies or backups, a descriptive name rather than a camera's number (IMG_0042), the oldest file
+    (modification time, `mtimes`); then the one added first."""
     pool = list(photos)
     tagged = [p for p in pool if p.user_tagged]
     if tagged and len(tagged) < len(pool):
@@ -169,6 +264,17 @@ def choose_keeper(photos: Sequence[DuplicateCandidate]) -> tuple[int, str]:
         biggest = max(p.size for p in pool)
         pool = [p for p in pool if p.size == biggest]
         why.append("largest file (least compressed)")
+    for rule, because in enumerate(NAME_RULES):
+        flagged = {p.id for p in pool if _name_rules(p.path)[rule]}
+        if 0 < len(flagged) < len(pool):
+            pool = [p for p in pool if p.id not in flagged]
+            why.append(because)
+    if len(pool) > 1 and mtimes and all(p.id in mtimes for p in pool):
+        oldest = min(mtimes[p.id] for p in pool)
+        older = [p for p in pool if mtimes[p.id] < oldest + 2.0]  # 2 s: FAT's mtime resolution
+        if len(older) < len(pool):
+            pool = older
+            why.append("the oldest file")
     keep = min(pool, key=lambda p: p.id)
     if not why:
         why.append("identical; the first one added")
@@ -260,6 +366,10 @@ def update_duplicates(
         if catalog.get_setting(MODEL_KEY) != basis:
             catalog.reset_duplicates()  # groups found with another model's vectors or other thresholds
             catalog.set_setting(MODEL_KEY, basis)
+        crops = f"{settings.near_crop}"
+        # Photos checked before cropped copies were recognised are searched once more, their groups kept as they
+        # are (with the user's keepers and "keep all"): new links only add to them.
+        again = catalog.embedding_ids(model_id) if catalog.get_setting(CROP_KEY) != crops else np.zeros(0, np.uint64)
         orphaned = catalog.prune_duplicate_groups()
         dirty = catalog.photos_to_check_for_duplicates(model_id)
         # A photo indexed again may have changed: its group is dissolved and every member checked afresh.
@@ -270,7 +380,7 @@ def update_duplicates(
         catalog.replace_duplicate_groups(touched, [])
         if regroup:
             catalog.mark_duplicates_checked(regroup, 0.0)
-    todo = np.union1d(dirty, np.asarray(regroup, np.uint64))
+    todo = np.union1d(np.union1d(dirty, np.asarray(regroup, np.uint64)), np.asarray(again, np.uint64))
     clock = ProgressClock("finding_duplicates", len(todo), progress)
     for start in range(0, len(todo), CHECK_CHUNK):
         if cancel:
@@ -278,6 +388,9 @@ def update_duplicates(
         report.groups_written += _check_chunk(catalog, index, todo[start : start + CHECK_CHUNK], settings, chosen)
         report.checked += len(todo[start : start + CHECK_CHUNK])
         clock.report(report.checked)
+    if len(again):
+        with catalog.transaction():
+            catalog.set_setting(CROP_KEY, crops)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -322,13 +435,14 @@ def _check_chunk(
     info = catalog.duplicate_candidates(pid for m in members for pid in m)
     vec_ids, vec_rows = catalog.embeddings_of(model_id, [pid for m in members for pid in m])
     vec_of = {int(i): vec_rows[k] for k, i in enumerate(vec_ids)}
+    mtimes = {pid: p.mtime for pid, p in catalog.photos_by_ids([pid for m in members for pid in m]).items()}
     new: list[NewDuplicateGroup] = []
     for m in members:
         mine = [pid for pid in m if pid in chosen]
         if mine:
             keep, reason, by_user = mine[0], reasons.get(mine[0]) or "chosen by you", True
         else:
-            (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info]), False
+            (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info], mtimes), False
         sims = tuple((pid, 1.0 if pid == keep else _cos(vec_of.get(pid), vec_of.get(keep))) for pid in m)
         new.append(
             NewDuplicateGroup(

@@ -15,8 +15,6 @@ from engine.library import Library
 from engine.trash import LOG_NAME, move_to_trash, plan, restore_batch
 from engine.vectorindex import VectorIndex
 
-SHOWN_IN_SUMMARY = 10
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -144,10 +142,8 @@ def _trash(args: argparse.Namespace, lib: Library, groups: list[DuplicateGroup])
         f"{len(items)} photos ({_size(total)}) of {len(groups)} groups will go to the system trash; "
         "the kept photo of each group stays:"
     )
-    for item in items[:SHOWN_IN_SUMMARY]:
+    for item in items:  # every one of them: a confirmation is only worth what it shows
         print(f"  {shown(item.photo.path)}  (keeping {shown(item.keep.path)})")
-    if len(items) > SHOWN_IN_SUMMARY:
-        print(f"  and {len(items) - SHOWN_IN_SUMMARY} more")
     if not args.yes:
         if not sys.stdin.isatty():
             raise PhotosiftError("not moving anything without a confirmation: run it in a terminal, or add --yes")
@@ -175,6 +171,11 @@ def _restore(args: argparse.Namespace) -> int:
         print("nothing to put back: no photos were moved to the trash from this library")
         return 0
     print(f"put back {len(result.restored)} photos; run `photosift index` to add them to the library again")
+    if result.in_place:
+        print(
+            f"{len(result.in_place)} never moved: an interrupted --trash run had not moved them yet; "
+            "they are where they were"
+        )
     for path, why in result.failed:
         print(f"  not put back: {shown(path)}: {why}", file=sys.stderr)
     if result.earlier_batches:

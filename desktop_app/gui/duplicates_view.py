@@ -1,9 +1,10 @@
 """The Duplicates view: one group at a time, its photos side by side, the suggested keeper marked.
 
 Keys: Right/Space next group, Left previous, 1-9 choose the keeper, K keep all (the group is not offered
-again), Delete move the others to the system trash, Ctrl+Z put the last move back (and index, so the
-photos return to the library). Groups are read from the catalog (engine.duplicates keeps them up to date
-after each index); moving uses engine.trash, the same code as `photosift duplicates --trash`.
+again), Delete move the others to the system trash (after a confirmation that lists every photo that goes
+and the one kept), Ctrl+Z put the last move back (and index, so the photos return to the library).
+Groups are read from the catalog (engine.duplicates keeps them up to date after each index); moving uses
+engine.trash, the same code as `photosift duplicates --trash`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Any
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -30,7 +34,7 @@ from desktop_app.gui.thumbs import ThumbnailLoader
 from engine.catalog import DuplicateGroup, Photo
 from engine.errors import PhotosiftError
 from engine.library import Library
-from engine.trash import TrashResult, move_to_trash, plan, restore_batch
+from engine.trash import TrashItem, TrashResult, move_to_trash, plan, restore_batch
 
 CARD_THUMB = 216
 KIND_TITLE = {"exact": "Exact copies", "near": "Near-duplicates", "burst": "Burst"}
@@ -60,8 +64,42 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
 
 
+class TrashConfirmDialog(QDialog):
+    """Names how many photos go, where, and lists every one of them (scrollable) with the photo kept."""
+
+    def __init__(self, items: list[TrashItem], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Move to Trash?")
+        layout = QVBoxLayout(self)
+        n = len(items)
+        keeps = sorted({i.keep.path for i in items})
+        self.message = QLabel(
+            f"<b>Move {n} photo{'s' if n != 1 else ''} to the system Trash?</b><br>"
+            "They leave the library and the folder they are in; Undo (Ctrl+Z) or "
+            "<code>photosift duplicates --restore</code> puts them back, until the Trash is emptied."
+        )
+        self.message.setTextFormat(Qt.TextFormat.RichText)
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self.paths = QListWidget()  # every photo that goes, however many: nobody confirms partly blind
+        self.paths.addItems([i.photo.path for i in items])
+        self.paths.setMinimumWidth(560)
+        layout.addWidget(self.paths, 1)
+        kept = QLabel("Kept: " + "<br>".join(keeps))
+        kept.setTextFormat(Qt.TextFormat.RichText)
+        kept.setWordWrap(True)
+        kept.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(kept)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.move_button = buttons.addButton(f"Move {n} to Trash", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)  # Enter does not trash
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
 class PhotoCard(QFrame):
-    """One photo of a group: thumbnail, name, size, date, sharpness, similarity; the keeper is framed."""
+    """One photo of a group: thumbnail, name, folder, size, date, sharpness, similarity; the keeper is framed."""
 
     clicked = Signal(int)
 
@@ -93,7 +131,13 @@ class PhotoCard(QFrame):
         self.text = QLabel("<br>".join(lines))
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setToolTip(photo.path)
-        for w in (self.badge, self.image, self.text):
+        # The folder tells copies of one name apart (Copies/ or Nature/): its end shows, the tooltip has it all.
+        folder = os.path.dirname(photo.path) + os.sep
+        self.folder = QLabel()
+        self.folder.setText(self.folder.fontMetrics().elidedText(folder, Qt.TextElideMode.ElideLeft, CARD_THUMB))
+        self.folder.setToolTip(photo.path)
+        self.folder.setStyleSheet("color: #555;")
+        for w in (self.badge, self.image, self.folder, self.text):
             layout.addWidget(w)
         self.setFixedWidth(CARD_THUMB + 24)
 
@@ -236,7 +280,7 @@ class DuplicatesView(QWidget):
             f"{KIND_TITLE.get(g.kind, g.kind)}: group {self.position + 1} of {len(self.groups)}, "
             f"{len(view.photos)} photos"
         )
-        self.reason.setText(f"Suggested to keep: {os.path.basename(view.photos[0].path)}, {g.reason}")
+        self.reason.setText(f"Suggested to keep: {view.photos[0].path} ({g.reason})")
         sharp = {c.id: c.sharpness for c in self.lib.catalog.duplicate_candidates(p.id for p in view.photos).values()}
         for n, photo in enumerate(view.photos, 1):
             card = PhotoCard(n, photo, sharp.get(photo.id), view.similarity.get(photo.id), photo.id == g.keep_id)
@@ -287,6 +331,8 @@ class DuplicatesView(QWidget):
         if view is None:
             return
         items = plan(self.lib.catalog, [view.group])
+        if not items or not self.confirm_trash(items):
+            return
         try:
             with self.lib.write_lock(wait_s=1.0):
                 result: TrashResult = move_to_trash(self.lib.catalog, self.lib.paths.root, items)
@@ -305,6 +351,9 @@ class DuplicatesView(QWidget):
         self.notify.emit(message, bool(result.stopped))
         self.library_changed.emit()
         self.reload(keep_position=True)
+
+    def confirm_trash(self, items: list[TrashItem]) -> bool:
+        return TrashConfirmDialog(items, self).exec() == QDialog.DialogCode.Accepted
 
     def undo(self) -> None:
         if self.last_batch is None:

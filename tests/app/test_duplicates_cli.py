@@ -118,7 +118,13 @@ def test_unavailable_trash_moves_and_forgets_nothing(indexed, monkeypatch, capsy
     assert len(list(root.iterdir())) == 6
     with Library.open(library) as lib:
         assert lib.catalog.counts()["total"] == 6 and len(lib.catalog.duplicate_groups()) == 1
-    assert not (library / LOG_NAME).exists()
+    # The intent logged before the move is settled as "not moved": nothing is waiting to be put back.
+    assert [json.loads(line)["event"] for line in (library / LOG_NAME).read_text().splitlines()] == [
+        "intent",
+        "not moved",
+    ]
+    assert main(["duplicates", "--restore"]) == 0
+    assert "nothing to put back" in capsys.readouterr().out
 
 
 def test_a_missing_keeper_keeps_its_copies(indexed, trash_home, capsys):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
 
+from desktop_app.gui.duplicates_view import TrashConfirmDialog
 from tests.app.test_duplicates_cli import indexed, trash_home  # noqa: F401 - fixtures
 
 
@@ -57,6 +59,7 @@ def test_move_others_to_trash_and_undo(qtbot, view_window, trash_home, monkeypat
     monkeypatch.setattr(w, "start_index", lambda *a, **k: reindexed.append(True))
     view.reindex_requested.disconnect()
     view.reindex_requested.connect(w.start_index)
+    monkeypatch.setattr(TrashConfirmDialog, "exec", lambda dialog: QDialog.DialogCode.Accepted)  # the person says yes
     qtbot.mouseClick(view.sidebar_button, Qt.MouseButton.LeftButton)
     qtbot.keyClick(view, Qt.Key.Key_Delete)
     assert sorted(p.name for p in root.iterdir()) == ["a-chelsea.jpg", "astronaut.jpg", "coffee.jpg", "rocket.jpg"]

@@ -11,8 +11,10 @@ from PIL import Image
 
 from engine.catalog import SCHEMA_VERSION, DuplicateCandidate, PhotoCatalog
 from engine.duplicates import (
+    CROP_KEY,
     DuplicateSettings,
     choose_keeper,
+    crop_similarity,
     link_kind,
     pixel_signature,
     pixel_similarity,
@@ -95,6 +97,42 @@ def test_pixel_check_tells_copies_from_other_shots(sample_arrays):
     assert pixel_similarity(pixel_signature(flat), sig) == 0.0
 
 
+def _cropped(img: Image.Image, left: float, top: float, right: float, bottom: float, tmp_path, name: str):
+    """`img` with these fractions cut off its edges, re-saved as a JPEG at quality 88 and read back."""
+    w, h = img.size
+    box = (round(w * left), round(h * top), w - round(w * right), h - round(h * bottom))
+    img.crop(box).save(tmp_path / name, quality=88)
+    return Image.open(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "camera"])
+def test_a_slightly_cropped_copy_is_a_near_duplicate(sample_arrays, tmp_path, name):
+    img = Image.fromarray(sample_arrays[name]).convert("RGB")
+    img.save(tmp_path / "orig.jpg", quality=92)
+    orig = Image.open(tmp_path / "orig.jpg")
+    s = DuplicateSettings()
+    a = _cand(1, pixel_sig=pixel_signature(orig), width=orig.width, height=orig.height)
+    for cut in ((0.01, 0.01, 0.01, 0.01), (0.015, 0.0, 0.015, 0.0), (0.03, 0.03, 0.0, 0.0), (0.0, 0.0, 0.02, 0.03)):
+        crop = _cropped(img, *cut, tmp_path, "crop.jpg")
+        b = _cand(2, pixel_sig=pixel_signature(crop), width=crop.width, height=crop.height)
+        assert link_kind(a, b, s.near_cosine) == "near", (name, cut)
+        assert link_kind(b, a, s.near_cosine) == "near", (name, cut)  # either way round
+
+
+def test_the_crop_check_needs_sizes_that_fit_a_crop(sample_arrays, tmp_path):
+    astro = Image.fromarray(sample_arrays["astronaut"])
+    left, right = astro.crop((0, 0, 256, 512)), astro.crop((256, 0, 512, 512))
+    sig_l, sig_r = pixel_signature(left), pixel_signature(right)
+    # Same size (another shot by the same camera): no crop; a crop of more than near_crop: no crop either.
+    assert crop_similarity(sig_l, (256, 512), sig_r, (256, 512), 0.06) == -1.0
+    assert crop_similarity(sig_l, (256, 512), sig_r, (230, 500), 0.06) == -1.0
+    assert crop_similarity(sig_l, (256, 512), sig_r, (250, 520), 0.06) == -1.0  # wider one way, taller the other
+    # Sizes that fit, pictures that do not: far below the bar.
+    assert crop_similarity(sig_l, (256, 512), sig_r, (250, 500), 0.06) < 0.5
+    a = _cand(1, pixel_sig=sig_l, width=256, height=512)
+    assert link_kind(a, _cand(2, pixel_sig=sig_r, width=250, height=500), 1.0) is None
+
+
 def test_sharpness_prefers_the_focused_frame(sample_arrays):
     from PIL import ImageFilter
 
@@ -127,6 +165,41 @@ def test_keeper_rules_in_order():
     assert choose_keeper([_cand(1), _cand(2)]) == (1, "identical; the first one added")
 
 
+def test_keeper_of_identical_copies_looks_like_the_original():
+    def pick(*paths, mtimes=None):
+        keep, why = choose_keeper([_cand(i, path=p) for i, p in enumerate(paths, 1)], mtimes)
+        return paths[keep - 1], why
+
+    assert pick("/p/Copies/IMG_0042.jpg", "/p/Nature/ladybird.jpg")[0] == "/p/Nature/ladybird.jpg"
+    assert pick("/p/picos_de_europa (copy).jpg", "/p/picos_de_europa.jpg") == (
+        "/p/picos_de_europa.jpg",
+        "not named as a copy",
+    )
+    for copy in ("Copy of x.jpg", "x - Copy.jpg", "x (1).jpg", "x_copy2.jpg", "backup-x.jpg"):
+        assert pick(f"/p/{copy}", "/p/x.jpg")[0] == "/p/x.jpg", copy
+    assert pick("/p/Backup 2020/x.jpg", "/p/trip/x.jpg") == ("/p/trip/x.jpg", "not in a folder of copies or backups")
+    assert pick("/p/DSC01234.JPG", "/p/lighthouse.jpg") == ("/p/lighthouse.jpg", "a descriptive name")
+    assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 2000.0, 2: 1000.0}) == ("/p/b.jpg", "the oldest file")
+    assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 1000.5, 2: 1000.0}) == ("/p/a.jpg", "identical; the first one added")
+    # Quality still comes first: a larger "copy" is kept over a smaller original.
+    assert choose_keeper([_cand(1, path="/p/x.jpg"), _cand(2, path="/p/x (copy).jpg", width=200)])[0] == 2
+
+
+def test_exact_copies_keep_the_original_not_the_first_scanned(lib, encoder, tmp_path, sample_arrays):
+    root = tmp_path / "p"
+    (root / "Copies").mkdir(parents=True)
+    (root / "Nature").mkdir()
+    Image.fromarray(sample_arrays["coffee"]).save(root / "Nature" / "ladybird.jpg")
+    shutil.copy(root / "Nature" / "ladybird.jpg", root / "Copies" / "IMG_0042.jpg")
+    Image.fromarray(sample_arrays["rocket"]).save(root / "picos_de_europa.jpg")
+    shutil.copy(root / "picos_de_europa.jpg", root / "picos_de_europa (copy).jpg")
+    lib.catalog.add_root(str(root))
+    update_library(lib, encoder, settings=SETTINGS)
+    found = groups_by_name(lib)
+    assert found[frozenset({"ladybird.jpg", "IMG_0042.jpg"})][1] == "ladybird.jpg"
+    assert found[frozenset({"picos_de_europa.jpg", "picos_de_europa (copy).jpg"})][1] == "picos_de_europa.jpg"
+
+
 def test_burst_needs_same_camera_and_seconds(sample_arrays):
     sig = pixel_signature(Image.fromarray(sample_arrays["astronaut"]))
     a = _cand(1, pixel_sig=sig, camera="Phone X", taken_at="2024-05-01T10:00:00")
@@ -151,7 +224,7 @@ def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, 
         frozenset({"burst-0.jpg", "burst-1.jpg", "burst-2.jpg"}),
     )
     assert set(found) == {copies, burst}
-    assert found[copies] == ("near", "backup-chelsea.jpg")  # full size; of the two exact copies the first added
+    assert found[copies] == ("near", "chelsea.jpg")  # full size; of the two exact copies the one not named "backup"
     assert found[burst][0] == "burst"
     # Nothing new: nothing is searched again.
     index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)
@@ -187,6 +260,41 @@ def test_exact_copies_only_are_an_exact_group(lib, encoder, tmp_path, sample_arr
     groups = lib.catalog.duplicate_groups()
     assert [(g.kind, len(g.members)) for g in groups] == [("exact", 2)]
     assert groups[0].reason == "identical; the first one added" and all(s == 1.0 for _, s in groups[0].members)
+
+
+def test_cropped_copies_are_found_in_a_library_checked_before_without_losing_reviews(
+    lib, encoder, tmp_path, sample_arrays
+):
+    root = tmp_path / "p"
+    root.mkdir()
+    coffee = Image.fromarray(sample_arrays["coffee"])
+    coffee.save(root / "coffee.jpg", quality=92)
+    w, h = coffee.size
+    coffee.crop((round(w * 0.03), round(h * 0.02), w, h)).save(root / "coffee-cropped.jpg", quality=88)
+    Image.fromarray(sample_arrays["rocket"]).save(root / "rocket.jpg")
+    shutil.copy(root / "rocket.jpg", root / "rocket-2.jpg")
+    lib.catalog.add_root(str(root))
+    # Checked as a library was before crops were recognised (no crop check: near_crop 0).
+    update_library(lib, encoder, settings=SETTINGS)
+    index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)
+    lib.catalog.reset_duplicates()
+    update_duplicates(lib.catalog, index, DuplicateSettings(near_crop=0.0))
+    assert set(groups_by_name(lib)) == {frozenset({"rocket.jpg", "rocket-2.jpg"})}
+    exact = lib.catalog.duplicate_groups()[0]
+    second = next(pid for pid, _ in exact.members if pid != exact.keep_id)
+    lib.catalog.set_duplicate_keeper(exact.id, second, "chosen by you")
+    lib.catalog.set_duplicates_reviewed(exact.id)
+    # The next update searches every photo once more for crops; the user's choices stay.
+    report = update_duplicates(lib.catalog, index)
+    assert report.checked == 4 and lib.catalog.get_setting(CROP_KEY)
+    found = {frozenset(lib.catalog.photo(pid).path.rsplit("/", 1)[1] for pid, _ in g.members): g
+             for g in lib.catalog.duplicate_groups(include_reviewed=True)}
+    assert set(found) == {frozenset({"coffee.jpg", "coffee-cropped.jpg"}), frozenset({"rocket.jpg", "rocket-2.jpg"})}
+    crop_group = found[frozenset({"coffee.jpg", "coffee-cropped.jpg"})]
+    assert crop_group.kind == "near" and lib.catalog.photo(crop_group.keep_id).path.endswith("/coffee.jpg")
+    rockets = found[frozenset({"rocket.jpg", "rocket-2.jpg"})]
+    assert rockets.keep_id == second and rockets.keep_chosen and rockets.reviewed
+    assert update_duplicates(lib.catalog, index).checked == 0  # once only
 
 
 def test_signatures_are_backfilled_for_photos_indexed_before(lib, encoder, dup_folder):

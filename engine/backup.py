@@ -3,8 +3,9 @@
 Backups are SQLite backup-API copies (consistent while other connections write) in the library's
 `backups/` folder, made before a schema migration and at most daily while indexing; each copy passes an
 integrity check before older ones are pruned, so a damaged catalog never pushes out the last good copy.
-Repair never deletes anything: a damaged catalog is renamed aside, then the newest good backup takes its
-place, or, without one, a fresh catalog is started with the folders that can still be read.
+Repair never deletes anything: a damaged (or empty) catalog is renamed aside, then the newest good backup
+takes its place, or, without one, a fresh catalog is started with the folders that can still be read; what
+it is about to do is written to repair.log in the library folder (and synced) before it does it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BACKUP_KEEP = 3
 BACKUP_EVERY_S = 24 * 3600
 _PREFIX = "catalog-"
+REPAIR_LOG = "repair.log"
 
 
 def backup_dir(catalog_path: Path) -> Path:
@@ -43,6 +45,11 @@ def list_backups(catalog_path: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(folder.glob(f"{_PREFIX}*.db"), key=lambda p: p.name, reverse=True)
+
+
+def newest_good_backup(catalog_path: Path) -> Path | None:
+    """The newest backup of the catalog that passes the integrity check, or None."""
+    return next((b for b in list_backups(catalog_path) if integrity_problem(b) is None), None)
 
 
 def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BACKUP_KEEP) -> Path:
@@ -91,6 +98,8 @@ def integrity_problem(path: Path) -> str | None:
     path = Path(path)
     if not path.is_file():
         return "missing"
+    if path.stat().st_size == 0:
+        return "empty (0 bytes)"
     return catalog_file_problem(path)
 
 
@@ -105,13 +114,14 @@ class RepairReport:
 
 
 def repair_catalog(paths: LibraryPaths) -> RepairReport:
-    """Check the catalog; when damaged, keep it aside and restore the newest good backup or start afresh."""
+    """Check the catalog; when damaged, empty, or missing from a library in use, keep it aside and restore the
+    newest good backup or start afresh. The plan goes to repair.log (synced) before anything is moved."""
     from engine.catalog import PhotoCatalog
+    from engine.library import library_in_use
 
     report = RepairReport(paths.catalog)
-    backups = list_backups(paths.catalog)
-    if not paths.catalog.exists() and not backups:
-        return report
+    if not paths.catalog.exists() and not library_in_use(paths):
+        return report  # no library here yet: nothing to repair
     report.problem = integrity_problem(paths.catalog)
     if report.problem is None:
         return report
@@ -122,8 +132,13 @@ def repair_catalog(paths: LibraryPaths) -> RepairReport:
         raise LibraryBusyError(f"library {paths.root} is being updated by another Photosift process; "
                                "let it finish (or stop it), then repair") from None
     try:
-        report.kept_as = _set_aside(paths.catalog)
-        good = next((b for b in backups if integrity_problem(b) is None), None)
+        good = newest_good_backup(paths.catalog)
+        aside = _aside_name(paths.catalog) if paths.catalog.exists() else None
+        _log_intent(paths, f"catalog {paths.catalog} is {report.problem}: "
+                    + (f"moving it (and its -wal, -shm) to {aside.name}, then " if aside else "")
+                    + (f"restoring the backup {good}" if good else "starting a fresh catalog with the folders it "
+                       "still names (no good backup)"))
+        report.kept_as = _set_aside(paths.catalog, aside)
         if good is not None:
             _restore(good, paths.catalog)
             report.restored = good
@@ -134,16 +149,36 @@ def repair_catalog(paths: LibraryPaths) -> RepairReport:
                     catalog.add_root(folder)
             report.folders = [r.path for r in catalog.roots()]
             report.photos = catalog.counts()["total"]
+        _log_intent(paths, f"done: {report.photos} photos in {len(report.folders)} folders")
     finally:
         lock.release()
     return report
 
 
-def _set_aside(catalog: Path) -> Path | None:
-    """Rename the catalog and its WAL files to catalog-damaged-<time>.db*; never deletes them."""
-    if not catalog.exists():
+def _log_intent(paths: LibraryPaths, text: str) -> None:
+    """One line in the library's repair.log, on disk before the step it announces is taken."""
+    fd = os.open(paths.root / REPAIR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    try:
+        os.write(fd, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n".encode("utf-8", "backslashreplace"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _aside_name(catalog: Path) -> Path:
+    """catalog-damaged-<time>.db, with a number added when a repair of the same second took that name."""
+    stem = f"catalog-damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    kept, n = catalog.with_name(f"{stem}.db"), 1
+    while any(Path(f"{kept}{suffix}").exists() for suffix in ("", "-wal", "-shm")):
+        n += 1
+        kept = catalog.with_name(f"{stem}-{n}.db")
+    return kept
+
+
+def _set_aside(catalog: Path, kept: Path | None) -> Path | None:
+    """Rename the catalog and its WAL files to `kept` (catalog-damaged-<time>.db*); never deletes them."""
+    if kept is None or not catalog.exists():
         return None
-    kept = catalog.with_name(f"catalog-damaged-{time.strftime('%Y%m%d-%H%M%S')}.db")
     for suffix in ("", "-wal", "-shm"):
         src = Path(f"{catalog}{suffix}")
         if src.exists():

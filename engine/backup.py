@@ -6,6 +6,11 @@ integrity check before older ones are pruned, so a damaged catalog never pushes 
 Repair never deletes anything: a damaged (or empty) catalog is renamed aside, then the newest good backup
 takes its place, or, without one, a fresh catalog is started with the folders that can still be read; what
 it is about to do is written to repair.log in the library folder (and synced) before it does it.
+
+A backup is written to a hidden `.catalog-....db.tmp` file, then renamed; its writer holds a lock on that
+file until then, which the kernel drops when the writer dies. A tmp file that can be locked was therefore
+left by a killed writer: it (a full-size copy of the catalog) and its journal are removed at the next backup
+and whenever the library is opened for writing; one a live process is writing is left alone.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ BACKUP_KEEP = 3
 BACKUP_EVERY_S = 24 * 3600
 _PREFIX = "catalog-"
 REPAIR_LOG = "repair.log"
+_COMPANIONS = ("-journal", "-wal", "-shm")  # what SQLite may keep beside a backup's tmp file while writing it
 
 
 def backup_dir(catalog_path: Path) -> Path:
@@ -52,25 +58,84 @@ def newest_good_backup(catalog_path: Path) -> Path | None:
     return next((b for b in list_backups(catalog_path) if integrity_problem(b) is None), None)
 
 
+def _leftovers(folder: Path) -> list[Path]:
+    """Unfinished backup files (`.catalog-....db.tmp` and the journal SQLite writes beside it), whoever wrote them."""
+    return sorted(folder.glob(f".{_PREFIX}*.db.tmp*")) if folder.is_dir() else []
+
+
+def _lock_nowait(fd: int) -> bool:
+    """Take the exclusive lock a backup's writer holds on its tmp file while it writes it; False when another
+    process holds it (the kernel drops it when its holder dies, killed or not)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: a file another process has open cannot be removed, so the unlink refuses
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def clean_backup_leftovers(catalog_path: Path) -> int:
+    """Remove the unfinished backups a killed writer left in backups/ (full-size copies of the catalog, and
+    their journals); returns how many files went. One being written now is left alone: its writer holds a
+    lock on it (see _write_backup), which a killed writer no longer does."""
+    removed = 0
+    for leftover in _leftovers(backup_dir(catalog_path)):
+        if not leftover.name.endswith(".tmp"):
+            continue  # a journal goes with its tmp file
+        try:
+            fd = os.open(leftover, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # finished (renamed) or removed meanwhile
+        try:
+            if not _lock_nowait(fd):
+                continue  # being written by a live process
+            for f in (leftover, *(Path(f"{leftover}{suffix}") for suffix in _COMPANIONS)):
+                try:
+                    f.unlink()
+                    removed += 1
+                    log.info("removed %s, an unfinished backup left by a process that was stopped", f)
+                except FileNotFoundError:
+                    pass
+        except OSError as e:  # a read-only folder, a file in use on Windows: left for another time
+            log.warning("could not remove the unfinished backup %s: %s", leftover, e)
+        finally:
+            os.close(fd)
+    for companion in _leftovers(backup_dir(catalog_path)):  # a journal (or WAL file) whose tmp file has gone
+        suffix = companion.name[companion.name.rindex(".tmp") + 4:]
+        if suffix in _COMPANIONS and not companion.with_name(companion.name[:-len(suffix)]).exists():
+            companion.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def backup_catalog(catalog: PhotoCatalog, reason: str = "daily", keep: int = BACKUP_KEEP) -> Path:
-    """Copy the catalog into backups/ and keep the newest `keep` good copies; returns the new copy."""
+    """Copy the catalog into backups/ and keep the newest `keep` good copies; returns the new copy.
+    Unfinished backups that killed writers left there are removed first."""
     folder = backup_dir(catalog.path)
     folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    clean_backup_leftovers(catalog.path)
     now = time.time_ns()  # one reading: two (seconds, then nanoseconds) sorted out of order at a second's turn
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000)) + f"-{now % 1_000_000_000:09d}"
     final = folder / f"{_PREFIX}{stamp}-{reason}.db"
     tmp = folder / f".{final.name}.tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE))
+        # Locked until renamed (the lock goes with this process, killed or not), so that no other process takes
+        # it for a killed writer's leftover; one that did in the instant before the lock removed it: give up.
+        if not _lock_nowait(fd) or os.fstat(fd).st_ino != os.stat(tmp).st_ino:
+            raise OSError(f"the unfinished backup {tmp} was taken for a leftover by another process; try again")
         catalog.copy_to(tmp)
         problem = integrity_problem(tmp)
         if problem:
             raise CatalogDamagedError(f"the catalog {catalog.path} is damaged ({problem}); no backup was made; "
                                       "run `photosift doctor --repair`")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        os.fsync(fd)
         os.replace(tmp, final)
     finally:
+        os.close(fd)
         tmp.unlink(missing_ok=True)
     for old in list_backups(catalog.path)[keep:]:
         old.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import filelock
 
-from engine.backup import list_backups, newest_good_backup
+from engine.backup import clean_backup_leftovers, list_backups, newest_good_backup
 from engine.catalog import PhotoCatalog, catalog_is_blank, read_setting
 from engine.errors import CatalogMissingError, CatalogReadOnlyError, LibraryBusyError, NoLibraryError, PhotosiftError
 from engine.known_libraries import known_libraries, register_library
@@ -44,6 +44,7 @@ class Library:
         if read_only:
             return cls(paths, PhotoCatalog(paths.catalog, read_only=True))
         paths.ensure()
+        clean_backup_leftovers(paths.catalog)
         library = cls(paths, PhotoCatalog(paths.catalog))
         register_library(paths.root)
         return library

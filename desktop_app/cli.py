@@ -19,6 +19,7 @@ from pathlib import Path
 
 from desktop_app.commands import shown
 from engine.errors import Cancelled, PhotosiftError, catalog_error
+from engine.library import check_library
 from engine.paths import LibraryPaths, default_library_dir
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parsers.
@@ -27,7 +28,18 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-READS_A_LIBRARY = frozenset({"search", "similar", "status", "tag", "forget", "duplicates", "people"})
+def _needs_library(args: argparse.Namespace) -> bool:
+    """Whether the command works on a library that must exist: all but `add` (the one that starts a library),
+    `doctor` (it reports on what is there), `eval`, the `models` actions that touch no library, and `train
+    --dataset` without --use. A mistyped --library must not quietly become a new, empty library."""
+    if args.command in ("add", "doctor", "eval"):
+        return False
+    if args.command == "models":
+        action = getattr(args, "models_command", None)
+        return action == "use" or (action == "remove" and bool(getattr(args, "delete_vectors", False)))
+    if args.command == "train":
+        return not getattr(args, "dataset", None) or bool(getattr(args, "use", False))
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,14 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     args.library = args.library or default_library_dir()
-    catalog = LibraryPaths(Path(args.library).expanduser().absolute()).catalog
-    if args.command in READS_A_LIBRARY and not catalog.is_file():
-        # a mistyped --library must not quietly become a new, empty library that finds nothing
-        return _fail(f"error: there is no Photosift library at {args.library}; check --library (or "
-                     "PHOTOSIFT_LIBRARY), or start one there with `photosift add FOLDER`")
     if hasattr(sys.stdout, "reconfigure"):  # a name that is not UTF-8 printed anywhere cannot end in a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
+        if _needs_library(args):  # refused before any work (a model built, a training run) is done
+            check_library(args.library)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a pipe's reader that has gone shows here, inside the handlers below
         return code

@@ -42,7 +42,7 @@ def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ign
     library to it with its zero-shot tags (engine.switching). Until the model is installed and loads, the
     library is not touched: a failed, refused or cancelled call leaves it as it was."""
     encoder = load_encoder(model_id, device, progress, cancel)
-    with Library.open(library_dir) as lib:
+    with Library.open(library_dir, create=False) as lib:
         report = switch_active_model(lib, encoder, progress=progress, cancel=cancel, wait_s=wait_s)
     return encoder.folder, report
 

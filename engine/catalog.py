@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from engine.errors import (
+    CatalogMissingError,
     CatalogReadOnlyError,
     CatalogVersionError,
     InvalidTagError,
@@ -102,15 +103,17 @@ class Photo:
 class PhotoCatalog:
     """Photos, roots, per-model embeddings and tags of one library."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 30.0, read_only: bool = False) -> None:
+        """read_only: open an existing catalog for reading only (no file created, no migration, nothing written),
+        for the commands that only read; without it a missing catalog is created and an older one upgraded."""
         self.path = Path(path)
         self.read_only = False
         try:
-            self.conn = self._open(timeout_s)
+            self.conn = self._open(timeout_s, read_only)
         except sqlite3.DatabaseError as e:
             raise catalog_error(e, self.path) from e
 
-    def _open(self, timeout_s: float) -> sqlite3.Connection:
+    def _open(self, timeout_s: float, read_only: bool = False) -> sqlite3.Connection:
         """Connect without changing anything a refusal should leave alone.
 
         An existing file is first opened read-only: its schema version is checked before any write (a
@@ -130,9 +133,13 @@ class PhotoCatalog:
                 raise CatalogVersionError(
                     f"catalog {self.path} has schema version {version}, newer than this Photosift "
                     f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it (the catalog was not changed)")
+            if read_only:
+                return self._stay_read_only(ro, version, asked=True)
             if not _writable(self.path):
                 return self._stay_read_only(ro, version)
             ro.close()
+        elif read_only:
+            raise CatalogMissingError(f"the catalog {self.path} does not exist")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Created private: SQLite gives the WAL and shared-memory files the catalog's own mode.
@@ -160,7 +167,12 @@ class PhotoCatalog:
             raise
         return conn
 
-    def _stay_read_only(self, conn: sqlite3.Connection, version: int) -> sqlite3.Connection:
+    def _stay_read_only(self, conn: sqlite3.Connection, version: int, asked: bool = False) -> sqlite3.Connection:
+        if version < SCHEMA_VERSION and asked:
+            conn.close()
+            raise CatalogReadOnlyError(
+                f"catalog {self.path} was written by an older Photosift and needs an upgrade, which a command "
+                "that only reads does not make; run `photosift index` (or open the window) to upgrade it")
         if version < SCHEMA_VERSION:
             conn.close()
             raise CatalogReadOnlyError(
@@ -1171,6 +1183,25 @@ def read_setting(path: Path, key: str) -> str | None:
         return row[0] if row else None
     finally:
         conn.close()
+
+
+def catalog_is_blank(path: Path) -> bool:
+    """Whether the catalog file at `path` holds nothing: 0 bytes, or an SQLite header without a single table
+    (a creation that stopped before its schema was written). Read without writing; False when damaged."""
+    size = Path(path).stat().st_size
+    if size == 0:
+        return True
+    if size > 65536:  # more than one page of the largest size: it holds more than a header
+        return False
+    try:
+        conn = connect_read_only(Path(path), 5.0)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            return version == 0 and not conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # damaged, not blank: `photosift doctor --repair` deals with it
 
 
 def catalog_file_problem(path: Path) -> str | None:

@@ -52,6 +52,15 @@ class CatalogDamagedError(PhotosiftError):
     """The catalog file is not a readable SQLite database (damaged, truncated or overwritten)."""
 
 
+class CatalogMissingError(PhotosiftError):
+    """A library folder that was in use (backups, thumbnails, a write lock) has lost its catalog, or has an empty
+    one: it is refused, never taken for a new library, until `photosift doctor --repair` restores a backup."""
+
+
+class NoLibraryError(PhotosiftError):
+    """No library at the folder given, and the command is not one that starts a library (only `add` is)."""
+
+
 class CatalogReadOnlyError(PhotosiftError):
     """The catalog can be read but not written (file or folder permissions, a read-only disk)."""
 

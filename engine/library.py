@@ -1,20 +1,28 @@
 """One photo library: its folder, catalog, thumbnail cache, vector indexes and write lock; and which
-libraries use a model."""
+libraries use a model.
+
+Only `photosift add` and the window start a library (Library.open(create=True)); every other command opens
+one that exists, and a command that only reads opens it read-only, creating and writing nothing. A library
+folder that was in use (backups, thumbnails, a write lock...) whose catalog is missing or empty is never
+taken for a new library: it is refused until `photosift doctor --repair` restores its newest good backup.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import filelock
 
-from engine.catalog import PhotoCatalog, read_setting
-from engine.errors import CatalogReadOnlyError, LibraryBusyError, PhotosiftError
+from engine.backup import clean_backup_leftovers, list_backups, newest_good_backup
+from engine.catalog import PhotoCatalog, catalog_is_blank, read_setting
+from engine.errors import CatalogMissingError, CatalogReadOnlyError, LibraryBusyError, NoLibraryError, PhotosiftError
 from engine.known_libraries import known_libraries, register_library
-from engine.paths import LibraryPaths
+from engine.paths import LibraryPaths, default_library_dir
 
 DEFAULT_MODEL_ID = "starter"
 ACTIVE_MODEL_KEY = "active_model"
@@ -28,8 +36,15 @@ class Library:
         self.catalog = catalog
 
     @classmethod
-    def open(cls, folder: Path) -> Library:
-        paths = LibraryPaths(Path(folder).expanduser().absolute()).ensure()
+    def open(cls, folder: Path, *, create: bool = True, read_only: bool = False) -> Library:
+        """The library in `folder`. create=False: NoLibraryError when there is none (every command but `add`);
+        read_only: its catalog opened for reading only, nothing created or written (status, doctor).
+        CatalogMissingError, whatever is asked, when a library in use there has lost its catalog."""
+        paths = check_library(folder, create=create and not read_only)
+        if read_only:
+            return cls(paths, PhotoCatalog(paths.catalog, read_only=True))
+        paths.ensure()
+        clean_backup_leftovers(paths.catalog)
         library = cls(paths, PhotoCatalog(paths.catalog))
         register_library(paths.root)
         return library
@@ -73,6 +88,57 @@ class Library:
             yield
         finally:
             lock.release()
+
+
+def library_in_use(paths: LibraryPaths) -> bool:
+    """Whether the folder holds what only a library that was used leaves: backups, a write lock, thumbnails or
+    search indexes, a catalog set aside by a repair, or a catalog's WAL file. (The empty thumbnails/ and
+    indexes/ folders that opening makes are not enough: a first open killed before its catalog had a schema
+    leaves them, and nothing was lost.)"""
+    if list_backups(paths.catalog) or paths.write_lock.exists() or Path(f"{paths.catalog}-wal").exists():
+        return True
+    if any(paths.root.glob("catalog-damaged-*.db")):
+        return True
+    return any(_not_empty(folder) for folder in (paths.thumbnails, paths.indexes))
+
+
+def _not_empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def check_library(folder: Path, *, create: bool = False) -> LibraryPaths:
+    """The paths of the library in `folder` when it has a catalog (or may be started there: `create`).
+
+    NoLibraryError when there is none and `create` is False; CatalogMissingError when a library in use there
+    lost its catalog or has an empty one (never mistaken for a new library, which would look like one that
+    lost every photo), naming the newest good backup and the command that restores it."""
+    paths = LibraryPaths(Path(folder).expanduser().absolute())
+    present = paths.catalog.exists()
+    if present and not catalog_is_blank(paths.catalog):
+        return paths
+    if library_in_use(paths):
+        raise CatalogMissingError(_missing_catalog_message(paths, "is empty" if present else "is missing"))
+    if not create:
+        raise NoLibraryError(f"there is no Photosift library at {paths.root}; `photosift add FOLDER` creates one "
+                             "there (check --library or PHOTOSIFT_LIBRARY)")
+    return paths
+
+
+def _missing_catalog_message(paths: LibraryPaths, what: str) -> str:
+    default = default_library_dir().expanduser().absolute()
+    where = "" if paths.root == default else f" --library {paths.root}"
+    repair = f"photosift{where} doctor --repair"
+    good = newest_good_backup(paths.catalog)
+    if good is None:
+        return (f"the catalog {paths.catalog} {what}, but {paths.root} held a library, and it has no good backup; "
+                f"`{repair}` starts an empty catalog there (folders must then be added again)")
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(good.stat().st_mtime))
+    return (f"the catalog {paths.catalog} {what}, but {paths.root} held a library; `{repair}` restores its newest "
+            f"good backup, {good.name} ({when})")
 
 
 def _default_model() -> str:

@@ -1,8 +1,16 @@
-"""Shared fixtures: isolated library/model/cache folders, a tiny exported model, real sample photos."""
+"""Shared fixtures: isolated library/model/cache folders, a tiny exported model, real sample photos.
+
+Nothing a test runs may reach the real user's folders (their library, models, the list of libraries, caches,
+settings): pytest_configure points every place Photosift (and Qt, ONNX Runtime, send2trash...) looks for them
+into a session folder before any fixture runs, session- and module-scoped ones included; `isolated_dirs` then
+gives each test its own library and cache on top.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +18,58 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Where the user's own folders are, read before the session moves them (tests/test_isolation.py checks them).
+SESSION_ENV = ("PHOTOSIFT_LIBRARY", "PHOTOSIFT_MODELS", "PHOTOSIFT_CACHE", "HOME", "XDG_DATA_HOME",
+               "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
+_saved_env: dict[str, str | None] = {}
+session_home: Path | None = None
+
+
+def _real_user_dirs() -> dict[str, Path]:
+    import platformdirs
+
+    from engine.paths import APP_NAME
+
+    return {"data": Path(platformdirs.user_data_dir(APP_NAME)), "cache": Path(platformdirs.user_cache_dir(APP_NAME)),
+            "config": Path(platformdirs.user_config_dir(APP_NAME)), "home": Path.home()}
+
+
+real_user_dirs: dict[str, Path] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Runs before collection and before any fixture: a module-scoped fixture that opens a library (and so
+    writes the list of libraries next to the models) must already see the session's folders."""
+    global session_home
+    real_user_dirs.update(_real_user_dirs())
+    session_home = Path(tempfile.mkdtemp(prefix="photosift-tests-")).resolve()
+    places = {"PHOTOSIFT_LIBRARY": "library", "PHOTOSIFT_MODELS": "models", "PHOTOSIFT_CACHE": "cache",
+              "HOME": "home", "XDG_DATA_HOME": "home/.local/share", "XDG_CACHE_HOME": "home/.cache",
+              "XDG_CONFIG_HOME": "home/.config", "XDG_STATE_HOME": "home/.local/state"}
+    for name in SESSION_ENV:
+        _saved_env[name] = os.environ.get(name)
+        os.environ[name] = str(session_home / places[name])
+    (session_home / "home").mkdir()
+    _saved_env["PHOTOSIFT_MODEL"] = os.environ.pop("PHOTOSIFT_MODEL", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in _saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if session_home is not None:
+        shutil.rmtree(session_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def user_folders() -> dict[str, Path]:
+    """The real user's folders as they were before the session moved them ("data", "cache", "config", "home"),
+    and "session": the folder that stands in for them during the tests."""
+    assert session_home is not None
+    return {**real_user_dirs, "session": session_home}
 
 
 @pytest.fixture(scope="session")

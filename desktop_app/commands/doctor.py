@@ -1,8 +1,10 @@
 """`photosift doctor`: what this computer offers Photosift, and where its models and library live.
 
 Every probe tolerates failure (no torch, no nvidia-smi, no library yet) and says so instead.
-`doctor --repair` checks the catalog's integrity and, when it is damaged, restores the newest good backup
-(or starts a fresh catalog with the folders that can still be read); the damaged file is kept aside.
+`doctor --repair` checks the catalog's integrity and, when it is damaged (or empty, or missing from a library
+in use), restores the newest good backup (or starts a fresh catalog with the folders that can still be read);
+the damaged file is kept aside. Without --repair the doctor only reads: it creates and writes nothing, and
+exits non-zero when the library's catalog is damaged, empty or missing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.commands import shown
+from engine.errors import CatalogMissingError, NoLibraryError
 from engine.paths import LibraryPaths, download_cache_dir, models_dir
 
 
@@ -108,10 +111,19 @@ def models_report() -> dict[str, Any]:
 
 def library_report(library_dir: Path) -> dict[str, Any]:
     from desktop_app.commands.models import active_model_id
+    from engine.library import check_library
 
     paths = LibraryPaths(Path(library_dir).expanduser().absolute())
     out: dict[str, Any] = {"folder": str(paths.root), "exists": paths.catalog.is_file()}
     try:
+        try:
+            check_library(paths.root)
+        except NoLibraryError:
+            out["exists"] = False  # nothing there yet (a 0-byte catalog no library ever used included)
+        except CatalogMissingError as e:  # a library in use lost its catalog: damaged, not new
+            out["damaged"] = True
+            out["error"] = str(e)
+            return out
         if out["exists"]:
             from engine.backup import integrity_problem, list_backups
 
@@ -119,6 +131,7 @@ def library_report(library_dir: Path) -> dict[str, Any]:
             out["integrity"] = problem or "ok"
             out["backups"] = [str(b) for b in list_backups(paths.catalog)]
             if problem:
+                out["damaged"] = True
                 out["error"] = (f"the catalog is damaged ({problem}); run `photosift doctor --repair` to restore "
                                 "its latest backup or rebuild it")
                 return out
@@ -126,7 +139,7 @@ def library_report(library_dir: Path) -> dict[str, Any]:
         if out["exists"]:
             from engine.library import Library
 
-            with Library.open(library_dir) as lib:
+            with Library.open(library_dir, read_only=True) as lib:
                 out["photos"] = lib.catalog.counts()
                 out["vectors"] = lib.catalog.models_with_embeddings()
     except Exception as e:  # noqa: BLE001 - a newer or damaged catalog is reported, not fatal
@@ -138,11 +151,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.repair:
         return cmd_repair(args)
     report = {"runtime": runtime_report(), "models": models_report(), "library": library_report(args.library)}
+    code = 1 if report["library"].get("damaged") else 0  # a damaged catalog is not a healthy report
     if args.json:
         print(json.dumps(report, indent=2, default=str))
-        return 0
+        return code
     print(_format(report))
-    return 0
+    return code
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -159,7 +173,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
         print(f"catalog {shown(str(r.catalog))}: " + ("integrity check passed; nothing to repair"
                                                        if r.catalog.exists() else "not created yet; nothing to repair"))
         return 0
-    lines = [f"catalog {shown(str(r.catalog))} was damaged ({r.problem})"]
+    what = r.problem if r.problem in ("missing", "empty (0 bytes)") else f"damaged ({r.problem})"
+    lines = [f"catalog {shown(str(r.catalog))} was {what}"]
     if r.kept_as:
         lines.append(f"  the damaged file is kept as {shown(str(r.kept_as))}")
     if r.restored:
@@ -207,7 +222,7 @@ def _format(r: dict[str, Any]) -> str:
     if "error" in mo:
         lines.append(f"  registry error: {mo['error']}")
     lines.append(f"Cache        {mo['download_cache']} ({_mb(mo['download_cache_bytes'])})")
-    lines.append(f"Library      {li['folder']}" + ("" if li["exists"] else " (not created yet)"))
+    lines.append(f"Library      {li['folder']}" + ("" if li["exists"] or li.get("damaged") else " (not created yet)"))
     if "photos" in li:
         p = li["photos"]
         lines.append(f"  photos: {p.get('total', 0)} ({p.get('ok', 0)} indexed, {p.get('pending', 0)} pending, "

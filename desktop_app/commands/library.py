@@ -124,7 +124,7 @@ def _drop_empty_roots(lib: Library, roots: list) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    with Library.open(args.library) as lib:
+    with Library.open(args.library, create=False) as lib:
         if not lib.catalog.roots():
             raise PhotosiftError("the library has no folders yet; add one with `photosift add FOLDER`")
         with progress_bar() as show:
@@ -182,7 +182,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with Library.open(args.library) as lib:
+    with Library.open(args.library, read_only=True) as lib:  # reads: creates and writes nothing
         cat = lib.catalog
         counts = cat.counts()
         model = lib.active_model_id

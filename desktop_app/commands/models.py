@@ -176,7 +176,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         print(f"Libraries still set to '{model_id}': {', '.join(str(f) for f, _ in users)}; their next search or "
               "index installs it again where it can be downloaded or built.", file=sys.stderr)
     if args.delete_vectors:
-        with Library.open(args.library) as lib:
+        with Library.open(args.library, create=False) as lib:
             deleted = lib.catalog.delete_embeddings(model_id)
         print(f"Deleted {deleted} vectors of '{model_id}' from the library.")
     return 0

@@ -112,7 +112,7 @@ def _searcher(lib: Library, device: str) -> PhotoSearch:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with Library.open(args.library) as lib:
+    with Library.open(args.library, read_only=True) as lib:
         terms, place = split_places(parse_query(" ".join(args.query)))
         _check_place(args.place or place, lib)
         searcher = _searcher(lib, args.device)
@@ -121,7 +121,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    with Library.open(args.library) as lib:
+    with Library.open(args.library, read_only=True) as lib:
         _check_place(args.place, lib)
         searcher = _searcher(lib, args.device)
         ref = args.photo

@@ -111,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         data = from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos, **caps)
     else:
-        with Library.open(args.library) as lib:
+        with Library.open(args.library, create=False) as lib:
             if not lib.catalog.counts()["ok"]:
                 raise PhotosiftError("the library has no indexed photos yet: `photosift add FOLDER`, then "
                                      "`photosift index`")

@@ -55,6 +55,9 @@ def test_errors_are_one_line_without_traceback(capsys, tmp_path):
     code, _, err = run(capsys, "add", str(tmp_path / "nope"))
     assert code == 1 and err.startswith("photosift: error: cannot add") and "Traceback" not in err
     code, _, err = run(capsys, "index")
+    assert code == 1 and "no Photosift library" in err and "`photosift add FOLDER` creates one" in err
+    Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])).close()  # a library without folders
+    code, _, err = run(capsys, "index")
     assert code == 1 and "no folders yet" in err
     code, _, err = run(capsys, "search", "- dogs")
     assert code == 1 and "positive term" in err

@@ -59,6 +59,7 @@ def test_import_use_remove_with_vectors(capsys, tiny_files, own_models_dir, tmp_
     assert code == 0, err
     assert "Installed 'tiny-cli'" in out and (own_models_dir / "tiny-cli" / "manifest.json").is_file()
 
+    Library.open(tmp_path / "library").close()  # `models use` switches a library; only `add` starts one
     code, out, err = run(capsys, "models", "use", "tiny-cli")
     assert code == 0, err
     assert "Active model: tiny-cli" in out and "photosift index" in out
@@ -87,10 +88,11 @@ def test_import_use_remove_with_vectors(capsys, tiny_files, own_models_dir, tmp_
     assert code == 1 and "not installed" in err
 
 
-def test_use_offline_is_one_line_naming_the_way_out(capsys, monkeypatch):
+def test_use_offline_is_one_line_naming_the_way_out(capsys, monkeypatch, tmp_path):
     from training import install
     from training.download import hub_download
 
+    Library.open(tmp_path / "library").close()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -102,6 +104,7 @@ def test_use_offline_is_one_line_naming_the_way_out(capsys, monkeypatch):
 
 
 def test_unknown_model_and_bad_import(capsys, tmp_path):
+    Library.open(tmp_path / "library").close()
     code, _, err = run(capsys, "models", "use", "no-such-model")
     assert code == 1 and "unknown model 'no-such-model'" in err
     code, _, err = run(capsys, "models", "import", str(tmp_path / "missing.pt"), "--arch", "ViT-B-32")

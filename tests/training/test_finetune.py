@@ -365,6 +365,7 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
     photos = _make_photos(tmp_path / "photos", per_class=5)
     broken = photos / "red" / "broken.jpg"  # one corrupt photo is left out and reported, not the end of it
     broken.write_bytes((photos / "red" / "red0.jpg").read_bytes()[:300])
+    Library.open(default_library_dir()).close()  # --use switches a library: only `add` (or the window) starts one
     code = main(["train", "--dataset", str(photos), "--base", tiny_base.model_id, "--method", "stage1",
                  "--epochs", "1", "--device", "cpu", "--json", "--use"])
     assert code == 0
@@ -385,6 +386,7 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
     from engine.paths import default_library_dir
 
     photos = _make_photos(tmp_path / "photos", per_class=5)
+    Library.open(default_library_dir()).close()  # `models use` switches a library: only `add` starts one
     assert main(["models", "use", tiny_base.model_id]) == 0
     assert main(["add", str(photos)]) == 0
     assert main(["index", "--no-tags"]) == 0

@@ -9,6 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+from desktop_app.extras import (
+    KINDS_NEEDING_TRAINING,
+    TrainingExtraMissing,
+    is_training_module,
+    require_training,
+    training_missing_message,
+)
 from engine.encoder import ClipEncoder, RuntimeConfig
 from engine.errors import ModelNotInstalledError, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
@@ -25,9 +32,25 @@ def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress,
         return open_model(model_id)
     except ModelNotInstalledError:
         pass
-    from training.install import ensure_model  # training is part of the product (pyproject.toml)
+    from training.install import ensure_model
+    from training.registry import builtin_entries
 
-    return ensure_model(model_id, progress=progress, cancel=cancel, device=device)
+    # Preparing a registry model converts torch weights: without the training extra, say so before any download.
+    entry = builtin_entries().get(model_id)
+    if entry is not None and entry.kind in KINDS_NEEDING_TRAINING:
+        require_training(_preparing(model_id, entry.kind))
+    try:
+        return ensure_model(model_id, progress=progress, cancel=cancel, device=device)
+    except ModuleNotFoundError as e:
+        if not is_training_module(e.name):
+            raise
+        raise TrainingExtraMissing(training_missing_message(f"preparing model '{model_id}'")) from None
+
+
+def _preparing(model_id: str, kind: str) -> str:
+    if kind == "starter":
+        return f"the offline starter model ('{model_id}') is built on this computer from torch weights: that"
+    return f"model '{model_id}' is converted on this computer from its torch weights: that"
 
 
 def load_encoder(model_id: str, device: str = "auto", progress: ProgressCallback = ignore_progress,

@@ -72,6 +72,20 @@ def user_folders() -> dict[str, Path]:
     return {**real_user_dirs, "session": session_home}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: builds real models or a fresh environment (a minute or more); "
+                                       "they run by default (CI included), PHOTOSIFT_FAST_TESTS=1 skips them")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PHOTOSIFT_FAST_TESTS") != "1":
+        return
+    skip = pytest.mark.skip(reason="slow: skipped because PHOTOSIFT_FAST_TESTS=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")

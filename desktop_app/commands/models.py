@@ -144,6 +144,9 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from desktop_app.extras import require_training
+
+    require_training("importing a checkpoint (`photosift models import`)")
     from training.install import import_checkpoint
 
     with progress_bar() as progress:

@@ -102,6 +102,9 @@ def _base_folder(args: argparse.Namespace, progress: ProgressCallback) -> ModelF
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from desktop_app.extras import require_training
+
+    require_training("fine-tuning (`photosift train`)")
     from training.finetune import train
     from training.traindata import from_catalog, from_dataset
 

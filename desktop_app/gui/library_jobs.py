@@ -261,6 +261,10 @@ class LibraryJobs:
         self._model_switch_ended(text, result=result)
 
     def open_training(self) -> None:
+        from desktop_app.extras import training_ready
+
+        if not training_ready(self, "Fine-tuning"):
+            return
         from desktop_app.gui.training_dialog import TrainingDialog
 
         TrainingDialog(self.library_dir, self.lib.active_model_id, self.runner, self.apply_settings, self).exec()

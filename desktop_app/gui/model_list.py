@@ -170,6 +170,10 @@ class ModelChooser(QWidget):
 
     # -- import --------------------------------------------------------------------------
     def choose_checkpoint(self) -> None:
+        from desktop_app.extras import training_ready
+
+        if not training_ready(self, "Importing a checkpoint"):
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Import an open_clip checkpoint", str(Path.home()), CHECKPOINTS)
         if not path:
             return

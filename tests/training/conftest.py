@@ -1,29 +1,12 @@
-"""Fixtures for training tests, and the `slow` marker (tests that build real models, a minute or two).
-
-They run by default (CI included); PHOTOSIFT_FAST_TESTS=1 skips them for a quick local loop.
-"""
+"""Fixtures for training tests (the `slow` marker is registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: builds real models (a minute or two); PHOTOSIFT_FAST_TESTS=1 skips")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("PHOTOSIFT_FAST_TESTS") != "1":
-        return
-    skip = pytest.mark.skip(reason="slow: skipped because PHOTOSIFT_FAST_TESTS=1")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture

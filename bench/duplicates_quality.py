@@ -13,7 +13,7 @@ Every photo is indexed with the starter model through the app's own path (`photo
 then `photosift duplicates --json`, run as commands), and the groups are scored pairwise: a pair of photos
 is predicted when they share a group, true when they share a label.
 
-    python bench/duplicates_quality.py                 # seed 1, the number quoted in the README
+    python bench/duplicates_quality.py                 # seed 1, quoted in docs/benchmarks.md
     python bench/duplicates_quality.py --calibrate     # sweep the thresholds on seed 0 (the calibration set)
 """
 

@@ -16,7 +16,7 @@ from the vector index's neighbour search (k per photo), never from all pairs.
 
 Groups live in the catalog and are updated incrementally: only photos indexed since their last check are
 searched, and the groups they touch are rebuilt; a keeper the user chose stays chosen. The thresholds were
-calibrated with bench/duplicates_quality.py (labelled generated set; precision and recall in the README).
+calibrated with bench/duplicates_quality.py (labelled generated set; precision and recall in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The layering rules of ARCHITECTURE.md, checked on every run."""
+"""The layering rules of docs/architecture.md, checked on every run."""
 
 import subprocess
 import sys

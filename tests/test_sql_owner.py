@@ -1,4 +1,4 @@
-"""One owner of SQL (ARCHITECTURE.md, issue #15): only engine/catalog.py (and the migrations in
+"""One owner of SQL (docs/architecture.md, issue #15): only engine/catalog.py (and the migrations in
 engine/catalog_schema.py) may talk SQL. Everything else asks the catalog, so that a filter, a grid row or a
 count has one meaning and one place to change."""
 

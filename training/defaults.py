@@ -5,10 +5,10 @@ window builds its training dialog from these.
 """
 
 METHODS = ("stage1", "2sft", "mcip", "mcip+realign")
-DEFAULT_METHOD = "mcip"  # see README "Fine-tuning on your library": re-alignment measured no gain on new photos
+DEFAULT_METHOD = "mcip"  # see docs/fine-tuning.md: re-alignment measured no gain on new photos
 
 # A library's larger classes are sampled so that fine-tuning takes a bounded time and memory whatever the
-# library's size: with the starter model on 2 CPU cores a run costs ~0.3 s per photo (README), so the
+# library's size: with the starter model on 2 CPU cores a run costs ~0.3 s per photo (docs/fine-tuning.md), so the
 # ceiling is under an hour there, and the CPU feature bank stays within its budget.
 MAX_PER_CLASS = 200
 MAX_PHOTOS = 10_000

@@ -1,6 +1,7 @@
 """Fine-tuning a model on the user's own photos: the paper's stage 1, stage 2 (re-alignment) and MCIP.
 
-Methods (PAPER.md):
+Methods (the paper: "Optimizing CLIP Models for Image Retrieval with Maintained Joint-embedding
+Alignment"; docs/fine-tuning.md):
 - stage1: the image tower (its last blocks and its projection) trained with ArcMargin over the classes,
   text tower frozen. Image search improves; text search is left behind.
 - 2sft: stage1, then stage 2: image tower frozen (its embeddings precomputed), the last text layers and

@@ -2,7 +2,7 @@
 whether the download can work right now. For the first-run screen and Settings (and `models list`).
 
 Speed is ESTIMATED, never invented: each registry entry carries its image tower's rate from
-bench/model_speed.py on the reference machine (2 cores; see the README's benchmark table), and that rate
+bench/model_speed.py on the reference machine (2 cores; see docs/benchmarks.md), and that rate
 is scaled by a 0.2 s single-core matrix-multiply timing of this computer against the same timing on
 the reference machine, times the cores here over the reference's 2. No model is run for it (a model
 that is not installed cannot be). No torch here: the window imports this.
@@ -22,7 +22,7 @@ import numpy as np
 
 from training.registry import ModelInfo, RegistryEntry, builtin_entries, list_models
 
-# The reference machine's single-core SGEMM rate (README: "a large single-core SGEMM reaches 97 GFLOP/s
+# The reference machine's single-core SGEMM rate (docs/benchmarks.md: "a large single-core SGEMM reaches 97 GFLOP/s
 # here"), where the registry's `photos_per_s` were measured, and its core count.
 REFERENCE_GFLOPS = 97.0
 REFERENCE_CORES = 2

@@ -42,19 +42,19 @@ class TrainSettings:
     grad_clip: float = 1.0
     # The paper's s=30 made tight album clusters that pulled photos of albums it never saw along (other albums
     # -3.2 mAP on the test splits). A softer 16 gained more on the trained albums and cost the others less,
-    # paired on 32 dev splits (bench/tune_finetune.py; README). Softer losses transfer better (Kornblith et
+    # paired on 32 dev splits (bench/tune_finetune.py; docs/fine-tuning.md). Softer losses transfer better (Kornblith et
     # al. 2021, "Why do better loss functions lead to less transferable features?"). It scales MCIP too.
     arc_scale: float = 16.0
     arc_margin: float = 0.1
     # loss = (1 - w) * ArcMargin + w * multi-caption. The paper uses 0.25. At ArcMargin scale 30, 0.1 kept more
     # of stage 1's gain; at scale 16, 0.2 against 0.1 on two sets of 16 fresh dev splits: library albums +0.3 /
-    # +0.3 mAP, other albums +0.7 / +0.3, text R@10 +0.8 / +1.3 (README).
+    # +0.3 mAP, other albums +0.7 / +0.3, text R@10 +0.8 / +1.3 (docs/fine-tuning.md).
     mcip_weight: float = 0.2
     # WiSE-FT (Wortsman et al. 2022): after stage 1 the trained image weights are mixed with the base's,
     # base + wise x (fine-tuned - base); None picks the mix on the choose photos. 1.0: no mixing.
     wise: float | None = None
     # The choose rule's standard error: "photo" (photos as independent) or "album" (clustered by album); album
-    # measured no different on 16 dev splits (README), so photo stays.
+    # measured no different on 16 dev splits (docs/fine-tuning.md), so photo stays.
     choose_se: str = "photo"
     # stage 1 adds distill x (1 - cos(embedding, base model's embedding)) of the batch's photos: a pull toward
     # the base model's features (feature distillation, L2-SP's idea in function space). 0: off.

@@ -270,3 +270,27 @@ def test_a_missing_export_without_torch_says_so(hub, own_models_dir, monkeypatch
     with pytest.raises(onnx_hub.OnnxExportUnavailable, match=r"has no textual/model\.onnx"):
         install.ensure_model("hub-tiny")
     assert not (own_models_dir / "hub-tiny").exists()
+
+
+def test_fine_tuning_fetches_the_torch_weights_the_manifest_names(hub, own_models_dir, tmp_path):
+    """Installed from its ONNX export (no torch/), the model gets its torch side only when it is fine-tuned:
+    from the entry's own torch source (here a local checkpoint), the existing way."""
+    import torch
+
+    from tests.training.conftest import register_tiny_arch
+    from training.finetune import load_base
+    from training.tiny import build_tiny_clip
+
+    arch = "photosift-test-tiny-onnx"
+    register_tiny_arch(tmp_path, arch)
+    weights = tmp_path / "tiny.pt"
+    torch.save(build_tiny_clip(seed=SEED).state_dict(), weights)
+    reg = json.loads(registry.REGISTRY_FILE.read_text())
+    reg["models"][0].update(kind="url", arch=arch, weights={"url": str(weights)})
+    registry.REGISTRY_FILE.write_text(json.dumps(reg))
+    folder = install.ensure_model("hub-tiny")
+    assert not (folder.path / "torch").exists() and folder.manifest.info["torch_weights"]["origin"] == str(weights)
+    base, model = load_base("hub-tiny")
+    assert (base.path / "torch").is_dir() and base.path == folder.path and base.manifest.info["source"] == "url"
+    ref = build_tiny_clip(seed=SEED).state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in model.state_dict().items())

@@ -229,3 +229,29 @@ def test_the_real_starter_archive_round_trip(starter_build, tmp_path, monkeypatc
     a = ClipEncoder(built, RuntimeConfig(device="cpu")).encode_texts(texts)
     b = ClipEncoder(folder, RuntimeConfig(device="cpu")).encode_texts(texts)
     assert np.array_equal(a, b)
+
+
+def test_fine_tuning_the_archived_starter_rebuilds_its_torch_side(starter_build, tmp_path, monkeypatch,
+                                                                  own_models_dir):
+    """The archive has no torch/ side; fine-tuning rebuilds it from the pip packages, the same weights as the
+    build the archive was made from (same sha256), the ONNX towers untouched."""
+    import torch
+
+    from training.finetune import load_base
+
+    built, _ = starter_build
+    monkeypatch.setenv(prebuilt.ENV_ARCHIVE, str(_pack(built.path, tmp_path / "release")))
+    folder = install.ensure_model("starter")
+    onnx_before = (folder.path / "visual.onnx").read_bytes()
+    base, model = load_base("starter")
+    assert (base.path / "torch" / "weights.safetensors").is_file()
+    assert hashlib.sha256((base.path / "torch" / "weights.safetensors").read_bytes()).hexdigest() == \
+        built.manifest.source_sha256
+    assert (base.path / "visual.onnx").read_bytes() == onnx_before
+    from engine.encoder import ClipEncoder, RuntimeConfig
+
+    enc = ClipEncoder(base, RuntimeConfig(device="cpu"))
+    ids = enc.tokenizer(["a cat", "a rocket in space"])
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(model.encode_text(torch.from_numpy(ids)), dim=-1).numpy()
+    assert np.min(np.sum(enc.encode_texts(["a cat", "a rocket in space"]) * ref, axis=1)) > 0.999

@@ -89,11 +89,18 @@ class _Tower:
         # onnxruntime gives a named (str) or unknown (None) dim for a dynamic axis, an int for a fixed one.
         self.dynamic_seq = len(self.input.shape) > 1 and not isinstance(self.input.shape[1], int)
         self.half = "float16" in self.input.type
+        # Published exports (Immich's) take int32 token ids and a fixed batch of one: fed as they expect.
+        self.int32 = "int32" in self.input.type
+        self.one_row = len(self.input.shape) > 0 and self.input.shape[0] == 1
         self.on_cuda = self.session.get_providers()[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self.one_row and len(x) > 1:
+            return np.concatenate([self.run(x[i:i + 1]) for i in range(len(x))])
         if self.half and x.dtype == np.float32:
             x = x.astype(np.float16)
+        if self.int32 and x.dtype == np.int64:
+            x = x.astype(np.int32)
         if self.on_cuda:
             binding = self.session.io_binding()
             binding.bind_cpu_input(self.input.name, x)

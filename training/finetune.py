@@ -78,6 +78,9 @@ def load_base(base: str | Path | ModelFolder) -> tuple[ModelFolder, nn.Module]:
         folder = ModelFolder.load(Path(base).expanduser())
     else:
         folder = open_model(str(base))
+    from training.torch_side import ensure_torch_side  # installed without torch: fetch its torch side now
+
+    folder = ensure_torch_side(folder)
     if not has_torch_checkpoint(folder):
         raise FineTuneError(f"model '{folder.model_id}' keeps no torch weights ({TORCH_DIR}/), so it cannot be "
                             "fine-tuned; re-install it with `photosift models import` or `photosift models use`")

@@ -107,8 +107,19 @@ def ensure_model(model_id: str, progress: ProgressCallback = ignore_progress, ca
 
 def _prepare(entry: RegistryEntry, progress: ProgressCallback, cancel: CancelToken | None,
              device: str) -> ModelFolder:
-    if entry.kind == "starter":
-        return _build_starter(entry, progress)
+    if entry.kind == "starter":  # from its prebuilt archive when there is one (no torch), else built here
+        from training.prebuilt import install_starter
+
+        return install_starter(entry, lambda: _build_starter(entry, progress), progress=progress, cancel=cancel)
+    if entry.onnx:  # a published ONNX export: downloaded as it is, no torch (its weights come with fine-tuning)
+        from training.onnx_hub import OnnxExportUnavailable, install_onnx_export, torch_path_available
+
+        try:
+            return install_onnx_export(entry, progress=progress, cancel=cancel)
+        except OnnxExportUnavailable as e:
+            if not torch_path_available():
+                raise
+            log.warning("%s; exporting it from its torch weights instead", e)
     info = {"source": entry.kind, "origin": entry.source, "licence": entry.licence, "description": entry.description}
     if entry.kind == "url":
         url = str(entry.weights["url"])

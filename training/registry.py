@@ -52,6 +52,7 @@ class RegistryEntry:
     photos_per_s: float | None = None  # the image tower's rate on the reference machine (see training.model_facts)
     quality: str = ""  # what to expect, for people choosing a model
     title: str = ""  # a name for people ("OpenCLIP ViT-B/32, LAION-2B"); the id stays what commands take
+    onnx: dict[str, Any] = field(default_factory=dict)  # a published ONNX export, installed without torch (onnx_hub)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RegistryEntry:
@@ -65,7 +66,7 @@ class RegistryEntry:
                    str(d["licence"]), int(size) if size is not None else None,
                    str(d["sha256"]).lower() if d["sha256"] else None, str(d["description"]),
                    float(d["photos_per_s"]) if d.get("photos_per_s") else None, str(d.get("quality", "")),
-                   str(d.get("title", "")))
+                   str(d.get("title", "")), dict(d.get("onnx") or {}))
 
     @property
     def source(self) -> str:

@@ -98,6 +98,7 @@ def test_use_offline_is_one_line_naming_the_way_out(capsys, monkeypatch, tmp_pat
     port = s.getsockname()[1]
     s.close()
     monkeypatch.setattr(install, "hub_download", functools.partial(hub_download, endpoint=f"http://127.0.0.1:{port}"))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")  # its ONNX export is tried first
     code, _, err = run(capsys, "models", "use", "vit-b-32-laion2b")
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "offline" in err and "models use starter" in err and "models import PATH --arch ARCH" in err

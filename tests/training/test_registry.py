@@ -150,6 +150,7 @@ def test_hub_model_offline_is_the_offline_error(monkeypatch, tmp_path):
     port = s.getsockname()[1]
     s.close()
     monkeypatch.setattr(install, "hub_download", functools.partial(hub_download, endpoint=f"http://127.0.0.1:{port}"))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")  # its ONNX export is tried first
     with pytest.raises(OfflineError, match="starter"):
         install.ensure_model("vit-b-32-laion2b", device="cpu")
 

@@ -35,9 +35,10 @@ def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress,
     from training.install import ensure_model
     from training.registry import builtin_entries
 
-    # Preparing a registry model converts torch weights: without the training extra, say so before any download.
+    # A registry model with no ready ONNX form (a published export, the starter's archive) is converted from
+    # torch weights: without the training extra, say so before any download.
     entry = builtin_entries().get(model_id)
-    if entry is not None and entry.kind in KINDS_NEEDING_TRAINING:
+    if entry is not None and entry.kind in KINDS_NEEDING_TRAINING and not _ready_without_torch(entry):
         require_training(_preparing(model_id, entry.kind))
     try:
         return ensure_model(model_id, progress=progress, cancel=cancel, device=device)
@@ -45,6 +46,18 @@ def resolve_model(model_id: str, progress: ProgressCallback = ignore_progress,
         if not is_training_module(e.name):
             raise
         raise TrainingExtraMissing(training_missing_message(f"preparing model '{model_id}'")) from None
+
+
+def _ready_without_torch(entry) -> bool:
+    """The model installs as ONNX files: the makers' export, or the starter's archive (the env var's file, the
+    packaged app's copy or a release URL; training.prebuilt says why when none of them works)."""
+    if entry.onnx:
+        return True
+    if entry.kind == "starter":
+        from training.prebuilt import archive_source
+
+        return archive_source(entry) is not None
+    return False
 
 
 def _preparing(model_id: str, kind: str) -> str:

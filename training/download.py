@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
 REPORT_EVERY_S = 0.1
 USER_AGENT = "photosift/0.1 (model download)"
-OFFLINE_HINT = ("Photosift still works offline: `photosift models use starter` builds the starter model on this "
-                "computer, and `photosift models import PATH --arch ARCH` installs weights you already have.")
+OFFLINE_HINT = ("Photosift still works offline: `photosift models use starter` installs the offline starter model "
+                "(no download), and `photosift models import PATH --arch ARCH` installs weights you already have.")
 
 
 class DownloadError(PhotosiftError):

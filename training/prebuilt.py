@@ -88,6 +88,20 @@ def packaged_model_dirs() -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
+def archive_source(entry: RegistryEntry) -> str | None:
+    """Where `install_starter` would take the starter's archive from (nothing is read or fetched): the
+    env var's file, the packaged app's copy or the release URL; None when there is no archive to take."""
+    if os.environ.get(ENV_ARCHIVE):
+        return os.environ[ENV_ARCHIVE]
+    spec = archive_spec(entry)
+    if spec is None:
+        return None
+    for folder in packaged_model_dirs():
+        if (folder / spec.file_name).is_file():
+            return str(folder / spec.file_name)
+    return spec.url
+
+
 def can_build_starter() -> bool:
     """True when the modules the starter build needs are installed (looked up, never imported)."""
     return all(importlib.util.find_spec(name) is not None for name in BUILD_MODULES)

@@ -102,8 +102,9 @@ class WelcomePage(QScrollArea):
         self.start_button.setStyleSheet("font-size: 14px; padding: 8px 16px;")
         self.start_button.setToolTip("Choose a photo folder; indexing starts at once")
         self.start_button.clicked.connect(self.index_now)
-        self.starter_facts = _label("The starter model is built on this computer the first time (about 1-2 "
-                                    "minutes, no download).", "color: #555;")
+        self.starter_facts = _label("The starter model comes with the app (from source, it is built on this "
+                                    "computer the first time, about 1-2 minutes); nothing is downloaded.",
+                                    "color: #555;")
         self.starter_quality = _label("It is a modest fallback: search works, but many of its tags are wrong. "
                                       "You can switch to a better model later in Settings; your folders, tags "
                                       "and photos stay.", "color: #555;")

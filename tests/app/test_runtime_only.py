@@ -40,7 +40,9 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-def test_train_and_import_say_which_extra_is_missing(capsys, no_training, tmp_path):
+def test_train_and_import_say_which_extra_is_missing(capsys, no_training, tmp_path, photo_dir):
+    assert main(["add", str(photo_dir)]) == 0
+    capsys.readouterr()
     assert main(["train"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "fine-tuning" in line and "photosift_no_such_training_module" in line
@@ -60,8 +62,21 @@ def test_index_without_a_model_names_the_starters_needs(capsys, no_training, pho
     assert "starter model" in line and "training extra" in line and "[train]" in line
     assert not own_models_dir.exists() or not any(own_models_dir.glob("starter*"))  # nothing half built
     # a registry model prepared from torch weights is refused before anything is downloaded
+    assert main(["models", "use", "mobileclip2-s0"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "mobileclip2-s0" in line and "[train]" in line
+    assert not (own_models_dir / "mobileclip2-s0").exists()
+
+
+def test_a_model_published_as_onnx_is_fetched_without_the_training_extra(capsys, no_training, photo_dir,
+                                                                           own_models_dir, monkeypatch):
+    """vit-b-32-laion2b has a published ONNX export: a runtime-only install downloads it (here: offline)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # closed: nothing here may reach for a download
+    assert main(["add", str(photo_dir)]) == 0
+    capsys.readouterr()
     assert main(["models", "use", "vit-b-32-laion2b"]) == 1
-    assert "vit-b-32-laion2b" in _one_line(capsys.readouterr().err)
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot reach" in line and "[train]" not in line
     assert not (own_models_dir / "vit-b-32-laion2b").exists()
 
 

@@ -26,11 +26,11 @@ MANIFEST = "manifest.json"
 PREPROCESS = "preprocess.json"
 FORMAT_VERSION = 1
 VARIANTS = ("fp32", "int8", "fp16")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")  # fullmatch: `$` would let a trailing newline in
 
 
 def check_model_id(model_id: str) -> str:
-    if not _ID_RE.match(model_id):
+    if not _ID_RE.fullmatch(model_id):
         raise ModelFolderError(f"invalid model id {model_id!r}: use letters, digits, '.', '_', '+', '-'")
     return model_id
 

@@ -142,12 +142,17 @@ def read_torch_file(path: Path) -> Any:
         if "weights_only" not in str(e):
             raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
                                   f"{str(e).splitlines()[0][:300]}") from None
-        # torch's words here advise loading again with weights_only=False: never for a file from elsewhere
+        # torch's words here advise loading again with weights_only=False (or allowlisting what it asks
+        # for): never for a file from elsewhere, so only the name of what it asks for, or the bare reason
         asked = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f"it asks for {asked.group(1)}" if asked else "it holds objects other than tensors"
-        raise CheckpointError(f"{path.name} is refused: {what}, and Photosift never runs code from a checkpoint. "
-                              "Import the weights as .safetensors, or as a plain state dict saved with "
-                              "torch.save(model.state_dict())") from None
+        if asked:
+            raise CheckpointError(f"{path.name} is refused: it asks for {asked.group(1)}, and Photosift never runs "
+                                  "code from a checkpoint. Import the weights as .safetensors, or as a plain state "
+                                  "dict saved with torch.save(model.state_dict())") from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)", str(e), re.S)
+        raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
+                              f"{' '.join(reason.group(1).split())[:200] if reason else 'not a plain state dict'}"
+                              ) from None
     except (RuntimeError, ValueError, OSError, EOFError) as e:
         raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
                               f"{str(e).splitlines()[0][:300]}") from None

@@ -197,3 +197,11 @@ def test_query_and_browse_ids_do_not_take_a_trailing_newline():
 
     assert _PHOTO.match("id:12") and not _PHOTO.match("id:12\n")
     assert _SIMILAR.match("similar:12") and not _SIMILAR.match("similar:12\n")
+
+
+def test_a_file_that_is_no_pickle_is_damaged_without_torchs_advice(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"not a checkpoint at all")  # torch's weights-only reader fails on it with its advice
+    with pytest.raises(CheckpointError, match="could not be read as weights") as e:
+        load_checkpoint_state(path)
+    assert "weights_only" not in str(e.value) and "trusted" not in str(e.value) and "\n" not in str(e.value)

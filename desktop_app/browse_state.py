@@ -21,7 +21,7 @@ from typing import Any
 from engine.filters import SearchFilters
 
 SIMILAR_PREFIX = "similar:"
-_SIMILAR = re.compile(r"^similar:(\d{1,18})$")
+_SIMILAR = re.compile(r"^similar:(\d{1,18})\Z")
 SORTS = ("relevance", "date")
 
 

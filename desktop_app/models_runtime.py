@@ -17,9 +17,9 @@ from desktop_app.extras import (
     training_missing_message,
 )
 from engine.encoder import ClipEncoder, RuntimeConfig
-from engine.errors import ModelNotInstalledError, PhotosiftError
+from engine.errors import DamagedModelError, ModelNotInstalledError, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
-from engine.library import Library
+from engine.library import Library, active_model_of
 from engine.modelfolder import ModelFolder, open_model
 from engine.switching import SwitchReport, switch_active_model
 
@@ -76,8 +76,13 @@ def use_model(library_dir: Path, model_id: str, progress: ProgressCallback = ign
               wait_s: float = SWITCH_WAIT_S) -> tuple[ModelFolder, SwitchReport]:
     """Install `model_id` if needed (download or build, with progress and cancel), open it, then switch the
     library to it with its zero-shot tags (engine.switching). Until the model is installed and loads, the
-    library is not touched: a failed, refused or cancelled call leaves it as it was."""
-    encoder = load_encoder(model_id, device, progress, cancel)
+    library is not touched: a failed, refused or cancelled call leaves it as it was. A damaged model is
+    refused (DamagedModelError, naming the file) before anything changes: switch_active_model runs it first."""
+    try:
+        encoder = load_encoder(model_id, device, progress, cancel)
+    except DamagedModelError as e:  # its manifest does not load: say that the library keeps its model
+        raise DamagedModelError(e.model_id, e.path, e.reason,
+                                f"not switched: the library still uses '{active_model_of(library_dir)}'") from None
     with Library.open(library_dir, create=False) as lib:
         report = switch_active_model(lib, encoder, progress=progress, cancel=cancel, wait_s=wait_s)
     return encoder.folder, report

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
-from engine.modelfolder import ModelFolder
+from engine.errors import DamagedModelError, PhotosiftError
+from engine.modelfolder import ModelFolder, damaged
 from engine.onnx_runtime import disable_telemetry, ort
 from engine.tokenizer import Tokenizer, load_tokenizer
 
@@ -131,15 +134,47 @@ class ClipEncoder:
 
     @cached_property
     def visual(self) -> _Tower:
-        return _Tower(str(self.folder.tower_path("visual", self.variant)), self.providers, self.runtime.threads)
+        return self._open_tower("visual")
 
     @cached_property
     def textual(self) -> _Tower:
-        return _Tower(str(self.folder.tower_path("textual", self.variant)), self.providers, self.runtime.threads)
+        return self._open_tower("textual")
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
-        return load_tokenizer(self.folder.path, self.folder.manifest.tokenizer)
+        try:
+            return load_tokenizer(self.folder.path, self.folder.manifest.tokenizer)
+        except PhotosiftError:
+            raise
+        except Exception as e:  # a damaged vocabulary fails in gzip, json or the tokenizers library alike
+            raise damaged_model(self.folder, self.folder.path / self.folder.manifest.tokenizer.file, e) from e
+
+    def _open_tower(self, tower: str) -> _Tower:
+        path = self.folder.tower_path(tower, self.variant)
+        try:
+            return _Tower(str(path), self.providers, self.runtime.threads)
+        except Exception as e:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
+            raise damaged_model(self.folder, path, e) from e
+
+    def check(self) -> None:
+        """Open both towers and the tokenizer and encode one blank image and one word, as search and
+        indexing will: a damaged or inconsistent model folder raises ModelFolderError naming the file.
+        Run before anything is switched to this model (engine.switching)."""
+        size = self.preprocess_config.image_size
+        for tower, encode in (("visual", lambda: self.encode_images(np.zeros((1, 3, size, size), np.float32))),
+                              ("textual", lambda: self.encode_texts(["a photo"]))):
+            path = self.folder.tower_path(tower, self.variant)
+            try:
+                out = encode()
+            except PhotosiftError:
+                raise
+            except Exception as e:
+                raise damaged_model(self.folder, path, e) from e
+            if out.shape != (1, self.embed_dim):
+                raise damaged_model(self.folder, path, ValueError(
+                    f"it gives vectors of shape {out.shape}, the manifest says {self.embed_dim}-d"))
+            if not np.isfinite(out).all():
+                raise damaged_model(self.folder, path, ValueError("it gives vectors that are not finite numbers"))
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 model input to (N, D) normalised embeddings."""
@@ -150,3 +185,9 @@ class ClipEncoder:
         out = [self.textual.run(self.tokenizer(texts[i:i + batch_size], trim=trim))
                for i in range(0, len(texts), batch_size)]
         return _l2(np.concatenate(out)) if out else np.zeros((0, self.embed_dim), np.float32)
+
+
+def damaged_model(folder: ModelFolder, path: Path, cause: BaseException) -> DamagedModelError:
+    """The one-line refusal for a model file that does not load or run (onnxruntime's words, shortened)."""
+    reason = " ".join(str(cause).replace(str(path), path.name).split())
+    return damaged(folder.model_id, path, re.sub(r"^\[ONNXRuntimeError\] : \d+ : ", "", reason) or type(cause).__name__)

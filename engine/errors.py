@@ -31,6 +31,14 @@ class ModelFolderError(PhotosiftError):
     """A model folder exists but is incomplete or inconsistent."""
 
 
+class DamagedModelError(ModelFolderError):
+    """A file of an installed model does not load or run (truncated, overwritten, inconsistent)."""
+
+    def __init__(self, model_id: str, path: Path, reason: str, advice: str) -> None:
+        super().__init__(f"the model '{model_id}' is damaged: {path} cannot be used ({reason}); {advice}")
+        self.model_id, self.path, self.reason = model_id, path, reason
+
+
 class ImageReadError(PhotosiftError):
     """One image could not be read; the reason is recorded for that file and the job goes on."""
 

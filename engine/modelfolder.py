@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_text_atomic
-from engine.errors import ModelFolderError, ModelNotInstalledError
+from engine.errors import DamagedModelError, ModelFolderError, ModelNotInstalledError
 from engine.paths import models_dir
 
 MANIFEST = "manifest.json"
 PREPROCESS = "preprocess.json"
 FORMAT_VERSION = 1
 VARIANTS = ("fp32", "int8", "fp16")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")  # fullmatch: `$` would let a trailing newline in
 
 
 def check_model_id(model_id: str) -> str:
-    if not _ID_RE.match(model_id):
+    if not _ID_RE.fullmatch(model_id):
         raise ModelFolderError(f"invalid model id {model_id!r}: use letters, digits, '.', '_', '+', '-'")
     return model_id
 
@@ -113,12 +113,16 @@ class ModelFolder:
     def load(cls, path: Path) -> ModelFolder:
         path = Path(path)
         try:
-            manifest = Manifest.from_dict(json.loads((path / MANIFEST).read_text()))
-            preprocess = PreprocessConfig.from_dict(json.loads((path / PREPROCESS).read_text()))
+            file = path / MANIFEST
+            manifest = Manifest.from_dict(json.loads(file.read_text()))
+            file = path / PREPROCESS
+            preprocess = PreprocessConfig.from_dict(json.loads(file.read_text()))
         except FileNotFoundError as e:
             raise ModelFolderError(f"model folder {path} is incomplete: {Path(e.filename).name} missing") from e
-        except (KeyError, ValueError, TypeError) as e:
-            raise ModelFolderError(f"model folder {path} has a broken manifest: {e}") from e
+        except ModelFolderError:
+            raise
+        except (KeyError, ValueError, TypeError, AttributeError) as e:  # AttributeError: JSON that is no object
+            raise damaged(path.name, file, f"{type(e).__name__}: {e}") from e
         folder = cls(path, manifest, preprocess)
         for needed in (tower_file("visual", "fp32"), tower_file("textual", "fp32"), manifest.tokenizer.file):
             if not (path / needed).is_file():
@@ -131,6 +135,19 @@ class ModelFolder:
     def has_variant(self, variant: str) -> bool:
         return (self.tower_path("visual", variant).is_file()
                 and self.tower_path("textual", variant).is_file())
+
+
+def damaged(model_id: str, path: Path, reason: str) -> DamagedModelError:
+    """The one-line refusal for a model file that does not load, with the way back to a working model."""
+    from engine.library import DEFAULT_MODEL_ID  # engine.library imports this module
+
+    if model_id == DEFAULT_MODEL_ID:  # built offline: removing it lets the next use build it again
+        advice = (f"rebuild it with `photosift models remove {DEFAULT_MODEL_ID} --force`, then "
+                  f"`photosift models use {DEFAULT_MODEL_ID}`")
+    else:
+        advice = (f"go back with `photosift models use {DEFAULT_MODEL_ID}` (or the model used before; "
+                  "`photosift models list`)")
+    return DamagedModelError(model_id, path, reason[:200], advice)
 
 
 def installed_model_ids(root: Path | None = None) -> list[str]:

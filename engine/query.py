@@ -34,7 +34,7 @@ from engine.imageio import is_photo_name
 from engine.places import place_spec_keys
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
-_PHOTO = re.compile(r"^id:(\d{1,18})$")  # beyond 18 digits no SQLite id
+_PHOTO = re.compile(r"^id:(\d{1,18})\Z")  # beyond 18 digits no SQLite id
 _PLACE = re.compile(r"^place:(.*)$", re.IGNORECASE | re.DOTALL)
 _PERSON = re.compile(r"^person:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful

@@ -6,7 +6,9 @@ from those stored vectors (a matrix product per chunk: seconds, no photo is read
 of photos that have none yet (indexing tags them as it computes their vectors), and sets the active model,
 all in ONE catalog transaction under the library's write lock. Cancelled or failed, nothing changed. User
 tags and rejections are never touched. The caller loads the new model first (install it, open its
-encoder): a library is only ever switched to a model that is there.
+encoder): a library is only ever switched to a model that is there, and that works: before anything
+changes, both of its towers and its tokenizer are loaded and run on a tiny input (ClipEncoder.check), so a
+damaged model file is refused with the library as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.encoder import ClipEncoder
+from engine.errors import DamagedModelError
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.library import Library
 from engine.tagging import FIT_SAMPLE, ZeroShotTagger, load_templates, load_vocabulary
@@ -36,11 +39,17 @@ def switch_active_model(library: Library, encoder: ClipEncoder, *, tag: bool = T
                         wait_s: float = 0.0) -> SwitchReport:
     """Make `encoder`'s model the library's active one, its zero-shot tags with it (see the module doc).
 
-    `tag=False` only drops the previous model's zero-shot tags. Raises LibraryBusyError when another
+    `tag=False` only drops the previous model's zero-shot tags. Raises DamagedModelError for a model whose
+    files do not load or run, LibraryBusyError when another
     process updates the library for longer than wait_s, Cancelled when `cancel` is set; either way the
     library is as it was."""
     catalog = library.catalog
     model_id = encoder.model_id
+    try:
+        encoder.check()  # before the library is touched
+    except DamagedModelError as e:
+        raise DamagedModelError(e.model_id, e.path, e.reason,
+                                f"not switched: the library still uses '{library.active_model_id}'") from None
     with library.write_lock(wait_s):
         with_vectors = catalog.embedding_version(model_id)[1]
         clock = ProgressClock("tag", with_vectors if tag else 0, progress)

@@ -8,6 +8,7 @@ mismatch says which keys did not fit.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,11 +102,9 @@ def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
     Accepts plain state dicts, training checkpoints ({'state_dict': ...}, {'model': ...}) and 'module.' /
     '_orig_mod.' key prefixes. Only safetensors, or pickles through torch.load(weights_only=True), which
     refuses code; TorchScript archives (OpenAI's original .pt files) are refused before they are opened as
-    such, since loading one runs the code it carries (its __setstate__ methods).
+    such, since loading one runs the code it carries (its __setstate__ methods); so is a file whose contents
+    declare far more bytes than it has (refuse_oversized).
     """
-    import pickle
-
-    import torch
     from safetensors import SafetensorError
 
     path = Path(path)
@@ -114,18 +113,128 @@ def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path.name}: unsupported checkpoint type; use one of {', '.join(CHECKPOINT_SUFFIXES)}")
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist")
-    try:
-        if suffix == ".safetensors":
+    if suffix == ".safetensors":
+        try:
             from safetensors.torch import load_file
 
             obj: Any = load_file(str(path), device="cpu")
-        else:
-            refuse_torchscript(path)
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
+        except (RuntimeError, ValueError, OSError, SafetensorError) as e:
+            raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
+                                  f"{str(e).splitlines()[0][:300]}") from None
+    else:
+        obj = read_torch_file(path)
+    return _unwrap_state(obj, path.name)
+
+
+def read_torch_file(path: Path) -> Any:
+    """What a torch.save file holds, through torch.load(weights_only=True) (plain tensors and containers),
+    after the checks that need no unpickling: TorchScript and contents far larger than the file are refused
+    before torch reads them. Every failure is a CheckpointError of one line."""
+    import pickle
+
+    import torch
+
+    try:
+        refuse_oversized(path)
+        refuse_torchscript(path)
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" not in str(e):
+            raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
+                                  f"{str(e).splitlines()[0][:300]}") from None
+        # torch's words here advise loading again with weights_only=False (or allowlisting what it asks
+        # for): never for a file from elsewhere, so only the name of what it asks for, or the bare reason
+        asked = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if asked:
+            raise CheckpointError(f"{path.name} is refused: it asks for {asked.group(1)}, and Photosift never runs "
+                                  "code from a checkpoint. Import the weights as .safetensors, or as a plain state "
+                                  "dict saved with torch.save(model.state_dict())") from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)", str(e), re.S)
+        raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
+                              f"{' '.join(reason.group(1).split())[:200] if reason else 'not a plain state dict'}"
+                              ) from None
+    except (RuntimeError, ValueError, OSError, EOFError) as e:
         raise CheckpointError(f"{path.name} could not be read as weights (damaged, or not a checkpoint): "
                               f"{str(e).splitlines()[0][:300]}") from None
-    return _unwrap_state(obj, path.name)
+
+
+# torch.save stores the records of its zip archive uncompressed, and weights hardly compress: a checkpoint
+# whose contents declare several times the bytes of the file is a zip bomb (2 MB of zeros inflate to GBs).
+MAX_INFLATION = 4
+INFLATION_SLACK = 1 << 20  # small files: their fixed records count for little
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a torch.save file in the old (pre-zip) format
+_ELEMENT_BYTES = {"Double": 8, "Float": 4, "Half": 2, "BFloat16": 2, "Long": 8, "Int": 4, "Short": 2,
+                  "Char": 1, "Byte": 1, "Bool": 1, "ComplexDouble": 16, "ComplexFloat": 8, "QInt32": 4}
+
+
+def refuse_oversized(path: Path) -> None:
+    """Raise CheckpointError when what `path` declares it holds is far more than its size, judged from the zip's
+    table of contents (or, for the old pickle format, the tensor sizes its pickle names) before torch reads
+    it: torch allocates what a record or storage declares, so a 2 MB file could take gigabytes of memory
+    before anything refused it."""
+    import zipfile
+
+    size = path.stat().st_size
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                declared = sum(info.file_size for info in z.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return  # torch's own reading says what is wrong with it
+        allowed = MAX_INFLATION * size + INFLATION_SLACK
+    else:
+        declared, allowed = _legacy_declared_bytes(path, size), size  # its tensors' bytes follow the pickles
+    if declared > allowed:
+        raise CheckpointError(f"{path.name} is refused: its contents declare {declared:,} bytes in a file of "
+                              f"{size:,} bytes (made to exhaust memory, or damaged)")
+
+
+class _Stub:
+    """Stands for every class and function a pickle names, so that reading it imports and runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+def _legacy_declared_bytes(path: Path, size: int) -> int:
+    """The bytes of the tensors an old-format torch.save file declares (0 when it is not one): its pickle is
+    read with every class a stub, so nothing in it is imported or run."""
+    import pickle
+
+    storages: dict[Any, int] = {}
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            return type(name, (_Stub,), {})
+
+        def persistent_load(self, pid: Any) -> Any:
+            if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+                kind = getattr(pid[1], "__name__", "").removesuffix("Storage")
+                numel = pid[4] if isinstance(pid[4], int) else 0
+                storages[pid[2]] = max(0, numel) * _ELEMENT_BYTES.get(kind, 1)
+            return _Stub()
+
+    with open(path, "rb") as f:
+        try:
+            if Reader(f).load() != _LEGACY_MAGIC:
+                return 0
+            for _ in range(3):  # the protocol version, system info, then the object with its storages
+                Reader(f).load()
+        except Exception:  # noqa: BLE001 -- what this reading cannot follow, torch's own reading reports
+            pass
+    return sum(storages.values())
 
 
 def refuse_torchscript(path: Path) -> None:

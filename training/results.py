@@ -71,7 +71,7 @@ def describe(base_id: str, method: str, data: Mapping[str, Any], before: Mapping
     source = labels.get(rest, rest) if kind == "library" else f"{kind} {rest}"
     text = (f"Fine-tuned from {base_id} with {METHOD_LABELS.get(method, method)} on {data.get('train_photos', 0)} "
             f"photos in {data.get('classes', 0)} classes ({source.strip()}); measured on "
-            f"{data.get('val_photos', 0)} held-out photos:")
+            f"{data.get('report_photos', 0)} held-out photos:")  # the photos the numbers are of (report_notes)
     parts = [f"{label} {float(before[k]):.3f} -> {float(after[k]):.3f}" for k, label in HEADLINE.items()
              if k in changes(before, after)]
     text += (" " + ", ".join(parts) + ".") if parts else " no numbers."
@@ -100,6 +100,16 @@ def change_text(m: Mapping[str, Any]) -> str:
     return text + (f" ± {float(half) * 100:.1f} points" if _finite(half) else " points")
 
 
+def _label(key: str) -> str:
+    return dict(REPORT_ROWS).get(key, key)
+
+
+def report_headline(report: Mapping[str, Any]) -> list[str]:
+    """The headline metrics (HEADLINE) the report measured both times: the ones a verdict weighs."""
+    metrics = report.get("metrics", {})
+    return [k for k in HEADLINE if k in metrics and _finite(metrics[k].get("change"))]
+
+
 def report_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, bool]]:
     """(label, before, after, change ± interval, worse) per measured metric."""
     rows = []
@@ -113,16 +123,26 @@ def report_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, boo
     return rows
 
 
-def report_notes(report: Mapping[str, Any], data: Mapping[str, Any], base_id: str) -> list[str]:
-    """The sentences around the table: what the numbers are measured on, the other photos, small albums,
-    and whether a gain could be measured at all."""
+def report_notes(report: Mapping[str, Any], data: Mapping[str, Any], base_id: str, way_back: str = "") -> list[str]:
+    """The sentences around the table: what the numbers are measured on, what fell (and, when the result is
+    kept all the same, why: what rose, by how much; then `way_back`), the other photos, small albums, and
+    whether a gain could be measured at all."""
     notes = []
     n, albums = int(report.get("report_photos", 0)), int(report.get("albums", 0))
     notes.append(f"Measured on {n} held-out photos in {albums} albums that chose nothing (the checkpoint and the "
                  f"mix were chosen on {data.get('val_photos', 0)} other held-out photos); ± is a 95% interval.")
-    worse = [label for key, label in REPORT_ROWS if key in report.get("worse", [])]
+    metrics = report.get("metrics", {})
+    worse = [key for key, _ in REPORT_ROWS if key in report.get("worse", [])]
     if worse:
-        notes.append("WORSE than before on " + ", ".join(worse) + ".")
+        fell = "WORSE than before on " + ", ".join(f"{_label(k)} ({change_text(metrics[k])})" for k in worse)
+        # the verdict of is_worse: the mean change of the headline numbers (those of the report's verdict)
+        headline = {k: float(metrics[k]["change"]) for k in report_headline(report)}
+        balance = sum(headline.values()) / len(headline) if headline else math.nan
+        if _finite(balance) and balance >= 0:
+            rose = [f"{_label(k)} {float(v) * 100:+.1f} points" for k, v in headline.items() if v > 0]
+            fell += (f"; kept because it is better on balance: {', '.join(rose) or 'no number fell on balance'} "
+                     f"(mean change {balance * 100:+.1f} points)" + (f"; {way_back}" if way_back else ""))
+        notes.append(fell + ".")
     other = report.get("other")
     if other:
         notes.append(f"Your other photos ({other['photos']} outside the training albums): "

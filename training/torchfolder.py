@@ -283,16 +283,18 @@ def save_finetuned(model: nn.Module, base: ModelFolder | Path, out_folder: Path)
 
 
 def _load_weights(weights: Path) -> dict[str, torch.Tensor]:
-    import pickle
-
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from training.checkpoint_files import CheckpointError, read_torch_file
 
     try:
         if weights.suffix == ".safetensors":
             return load_file(str(weights))
-        state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
+        state = read_torch_file(weights)  # the same checks as an import: this folder may have been copied in
+    except CheckpointError as e:
+        raise ModelFolderError(f"the torch weights {weights} cannot be used ({e}); re-install the model") from None
+    except (OSError, RuntimeError, ValueError, SafetensorError) as e:
         raise ModelFolderError(f"the torch weights {weights} are damaged ({str(e).splitlines()[0][:200]}); "
                                "re-install the model") from None
     if not isinstance(state, dict):

@@ -18,15 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from desktop_app.commands import report_unreadable
+from desktop_app.commands import bounded_int, report_unreadable
 from desktop_app.progress import progress_bar
-from engine.errors import PhotosiftError
+from engine.errors import ModelNotInstalledError, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback
 from engine.library import Library
 from engine.modelfolder import MANIFEST, ModelFolder
 from training.defaults import DEFAULT_METHOD, MAX_PER_CLASS, MAX_PHOTOS, METHODS
 
 EXIT_NOT_KEPT = 1  # the run finished, but its result was worse than its base and was not kept
+# Refused while the command line is read, before any photo is looked at (a negative cap trained on
+# everything; 0 epochs was refused only after "Training on ...").
+MAX_EPOCHS = 1000
+MAX_COUNT = 10**9
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"pseudo-captions; mcip+realign: both (default: {DEFAULT_METHOD})")
     p.add_argument("--labels", choices=("folders", "tags"), default="folders",
                    help="classes from album folders (default) or from your own tags")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: what measured best)")
+    p.add_argument("--epochs", type=bounded_int(1, MAX_EPOCHS), default=None,
+                   help="epochs per stage (default: what measured best)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--base", default=None, metavar="ID|FOLDER",
                    help="model to start from: an id from `photosift models list` or an installed model's folder "
@@ -45,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train on a folder dataset (sub-folders are classes, .txt captions beside images) or "
                         "'tuxpaint' instead of the library")
     p.add_argument("--level", type=int, default=1, help="with --dataset: folder depth that names the classes")
-    p.add_argument("--min-photos", type=int, default=4,
+    p.add_argument("--min-photos", type=bounded_int(2, MAX_COUNT), default=4,
                    help="classes with fewer photos train but are not measured; single photos are left out "
                         "(default: 4)")
-    p.add_argument("--max-per-class", type=int, default=MAX_PER_CLASS, metavar="N",
+    p.add_argument("--max-per-class", type=bounded_int(0, MAX_COUNT), default=MAX_PER_CLASS, metavar="N",
                    help=f"larger classes are sampled to N photos (default: {MAX_PER_CLASS}; 0: use every photo)")
-    p.add_argument("--max-photos", type=int, default=MAX_PHOTOS, metavar="N",
+    p.add_argument("--max-photos", type=bounded_int(0, MAX_COUNT), default=MAX_PHOTOS, metavar="N",
                    help=f"at most N photos in all: the per-class limit is lowered to fit (default: {MAX_PHOTOS}; "
                         "0: no limit)")
     p.add_argument("--use", action="store_true", help="switch the library to the new model afterwards")
@@ -85,20 +90,38 @@ def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
 
 
 def _base_folder(args: argparse.Namespace, progress: ProgressCallback) -> ModelFolder:
-    """--base as a model id (installed or prepared now) or a model folder's path; else the active model."""
+    """--base as a model id (installed or prepared now) or a model folder's path; else the active model.
+
+    A bare name is a model id even when a file or folder of that name is in the current folder (`--base
+    starter` beside a folder called starter means the starter model); a path is written as one (a separator,
+    `~` or `.` in front, a weights file's suffix)."""
     from desktop_app.models_runtime import resolve_model
+    from training.registry import UnknownModelError
 
     if not args.base:
         from desktop_app.commands.models import active_model_id
 
         return resolve_model(active_model_id(args.library), progress)
     path = Path(args.base).expanduser()
+    if not _looks_like_a_path(args.base):
+        try:
+            return resolve_model(str(args.base), progress)
+        except (UnknownModelError, ModelNotInstalledError):
+            if (path / MANIFEST).is_file():  # no model has that id, but a model folder of that name is here
+                raise PhotosiftError(f"--base {args.base}: no model has this id; to start from the model folder "
+                                     f"{args.base} here, write --base ./{args.base}") from None
+            raise
     if (path / MANIFEST).is_file():
         return ModelFolder.load(path.absolute())
-    if path.exists() or os.sep in args.base:
-        raise PhotosiftError(f"--base {args.base}: not a model folder (it has no {MANIFEST}); give a model id "
-                             "from `photosift models list` or the folder of an installed model")
-    return resolve_model(str(args.base), progress)
+    raise PhotosiftError(f"--base {args.base}: not a model folder (it has no {MANIFEST}); give a model id "
+                         "from `photosift models list` or the folder of an installed model")
+
+
+def _looks_like_a_path(text: str) -> bool:
+    from training.checkpoint_files import CHECKPOINT_SUFFIXES
+
+    return (os.sep in text or (os.altsep or os.sep) in text or text.startswith(("~", "."))
+            or text.lower().endswith(CHECKPOINT_SUFFIXES))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -211,5 +234,6 @@ def _table(base_id: str, new_id: str, result: Any) -> None:
     for label, before, after, change, worse in report_rows(report):
         table.add_row(label, before, after, f"[red]{change} (worse)[/red]" if worse else change)
     console.print(table)
-    for note in report_notes(report, result.data, base_id):
+    way_back = f"{base_id} stays installed: `photosift models use {base_id}` goes back to it"
+    for note in report_notes(report, result.data, base_id, way_back):
         console.print(note, soft_wrap=True, markup=False)

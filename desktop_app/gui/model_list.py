@@ -49,9 +49,15 @@ def offline_text(facts: list[Any], online: dict[str, bool]) -> str:
     """One line saying that downloads cannot work now, or '' when they can (or there are none)."""
     hosts = {f.where for f in facts if f.downloads and f.where}
     if hosts and not any(online.get(h, True) for h in hosts):
-        return ("This computer seems to be offline: downloading a model needs the internet. The built-in "
-                "starter model works offline, and so does importing a checkpoint you already have.")
+        return ("This computer seems to be offline: downloading a model needs the internet, so the models "
+                "to download cannot be chosen now. The built-in starter model works offline, and so does "
+                "importing a checkpoint you already have.")
     return ""
+
+
+def cannot_download_now(f: Any, online: dict[str, bool]) -> bool:
+    """A model that needs a download from a host that cannot be reached now: choosing it could only fail."""
+    return bool(f.downloads and not online.get(f.where, True))
 
 
 def describe(f: Any, online: dict[str, bool], active: str = "") -> str:
@@ -61,7 +67,7 @@ def describe(f: Any, online: dict[str, bool], active: str = "") -> str:
         head += "  \u2014 in use"
     size = f.size_text()
     facts = [size[:1].upper() + size[1:], f.speed_text()]
-    if f.downloads and not online.get(f.where, True):
+    if cannot_download_now(f, online):
         facts.append("cannot download now: offline")
     return "\n".join((head, "  \u2022  ".join(facts), f.quality))
 
@@ -140,6 +146,8 @@ class ModelChooser(QWidget):
     def show_facts(self, result: tuple[list[Any], dict[str, bool]], select: str | None = None) -> None:
         keep = select or self.chosen_model() or self.active
         self.facts, self.online = result
+        if any(f.id == keep and cannot_download_now(f, self.online) for f in self.facts):
+            keep = self.active
         self.list.clear()
         width = max(self.list.viewport().width(), 560) - 12
         for f in self.facts:
@@ -153,7 +161,11 @@ class ModelChooser(QWidget):
             label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             it.setSizeHint(QSize(width, label.heightForWidth(width) + 4))
             self.list.setItemWidget(it, label)
-            if f.id == keep:
+            if cannot_download_now(f, self.online):
+                # not choosable: OK would start a download that cannot work (the line above says why)
+                it.setFlags(it.flags() & ~(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable))
+                label.setEnabled(False)
+            elif f.id == keep:
                 self.list.setCurrentItem(it)
         note = offline_text(self.facts, self.online)
         self.offline_note.setText(note)

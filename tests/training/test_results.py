@@ -32,10 +32,11 @@ def test_display_name_says_what_how_and_when():
 
 
 def test_description_has_base_method_data_and_before_after():
-    data = {"source": "library:folders", "train_photos": 120, "classes": 5, "val_photos": 30}
+    data = {"source": "library:folders", "train_photos": 120, "classes": 5, "val_photos": 30, "report_photos": 31}
     text = describe("vits", "mcip", data, BEFORE, {**BEFORE, "i2i_map": 0.61})
+    # the numbers are of the report photos (31), not of those that chose the checkpoint (30)
     assert text.startswith("Fine-tuned from vits with MCIP on 120 photos in 5 classes (album folders); measured "
-                           "on 30 held-out photos:")
+                           "on 31 held-out photos:")
     assert "image-to-image mAP 0.500 -> 0.610" in text and "text-to-image R@10 0.300 -> 0.300" in text
     assert "Worse" not in text
     worse = describe("vits", "mcip", data, BEFORE, {**BEFORE, "nn1_acc": 0.2})

@@ -139,11 +139,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.repair:
         return cmd_repair(args)
     report = {"runtime": runtime_report(), "models": models_report(), "library": library_report(args.library)}
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-        return 0
-    print(_format(report))
-    return 0
+    print(json.dumps(report, indent=2, default=str) if args.json else _format(report))
+    return 1 if "error" in report["library"] else 0  # a damaged (or unreadable) catalog: scripts must see it
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

@@ -235,6 +235,9 @@ def _find_photo(lib: Library, ref: str):
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    if (args.add or args.reject) and not args.photo:
+        # without a photo, `tag` tags the whole library: a forgotten photo must not turn an edit into that
+        raise PhotosiftError("--add and --reject need a photo: `photosift tag PHOTO --add TAG` (a path or id:N)")
     with Library.open(args.library) as lib:
         cat = lib.catalog
         if args.photo:

@@ -210,3 +210,18 @@ def run_status(capsys, func):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(argparse.ArgumentParser, "parse_args", parse_args)
         return run(capsys, "status")
+
+
+def test_search_by_tag_leaves_out_photos_where_the_tag_is_uncertain(capsys, tiny_model, tmp_path):
+    """`search --tag` returns the photos `tag --list` counts for the tag: not those where it is uncertain."""
+    photos = indexed(capsys, tmp_path)
+    with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
+        cat = lib.catalog
+        a, b = (cat.photo_by_path(str(photos / n)) for n in ("a.jpg", "b.jpg"))
+        with cat.transaction():
+            cat.put_zeroshot_tags("tiny", a.id, [("red", 0.3, 0.9)])
+            cat.put_zeroshot_tags("tiny", b.id, [("red", 0.2, 0.004)])  # "red <1%?" in the details
+    code, out, _ = run(capsys, "search", "x", "--tag", "red", "--all", "--json")
+    assert code == 0 and [Path(r["path"]).name for r in json.loads(out)] == ["a.jpg"]
+    code, out, _ = run(capsys, "tag", "--list", "--json")
+    assert code == 0 and json.loads(out) == [{"name": "red", "count": 1, "uncertain": 1}]

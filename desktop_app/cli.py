@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"error: the disk is full ({e.strerror or e}{where}); free some space and run the "
                          "command again (work done so far is kept)")
         if e.errno in (errno.EACCES, errno.EPERM):
-            return _fail(f"error: permission denied{where}; {PERMISSION_HINT}")
+            return _fail(f"error: permission denied{where}; "
+                         + (PERMISSION_HINT if where else "check the permissions of the library folder"))
         return _fail(f"error: {e.strerror or e}{where}")
 
 
@@ -102,7 +103,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> int:
     return code
 
 
-PERMISSION_HINT = "check that your user may read and write the library folder and its files"
+PERMISSION_HINT = "check that your user may read and write it, and open the folders above it"
 
 
 def _denied(catalog: Path) -> str | None:

@@ -11,12 +11,14 @@ from PySide6.QtGui import QFont, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
@@ -246,7 +248,18 @@ class DetailsPanel(QWidget):
         self.photo: Photo | None = None
         self.catalog: PhotoCatalog | None = None
         self.undo_stack = QUndoStack(self)  # tag edits, undone with the status bar's Undo or Ctrl+Z
-        layout = QVBoxLayout(self)
+        # In a scroll area: in a small window (900x600) the panel scrolls; squeezed below its minimum, the
+        # layout drew the file name over the preview and the facts over one another.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the width follows the panel
+        body = QWidget()
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(body)
         self.preview = QLabel("No photo selected")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(220)

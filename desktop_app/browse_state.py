@@ -149,7 +149,10 @@ class BrowseState:
         out: list[Chip] = []
         if f.folder:
             out.append(Chip("folder", f"Folder: {os.path.basename(f.folder.rstrip('/')) or f.folder}", f.folder))
-        if f.tag:
+        if f.tag and f.tag_uncertain_too:
+            out.append(Chip("tag", f"Tag: {f.tag} (uncertain too)",
+                            "photos where the model is unsure of this tag are shown too"))
+        elif f.tag:
             out.append(Chip("tag", f"Tag: {f.tag}"))
         if f.place:
             out.append(Chip("place", f"Place: {f.place.split('>')[-1].strip()}", f.place))
@@ -188,10 +191,12 @@ class BrowseState:
     def set_folder(self, folder: str | None, *, keep_tag: bool = True) -> None:
         """`keep_tag=False`: the folder replaces the tag filter too (a click in the sidebar's folder tree)."""
         tag = self._filters.tag if keep_tag else None
-        self._update(filters=replace(self._filters, folder=folder or None, tag=tag))
+        uncertain = self._filters.tag_uncertain_too and tag is not None
+        self._update(filters=replace(self._filters, folder=folder or None, tag=tag, tag_uncertain_too=uncertain))
 
-    def set_tag(self, tag: str | None) -> None:
-        self._update(filters=replace(self._filters, tag=tag or None))
+    def set_tag(self, tag: str | None, *, uncertain_too: bool = False) -> None:
+        """`uncertain_too`: photos where the model is unsure of the tag count too (the sidebar's uncertain tags)."""
+        self._update(filters=replace(self._filters, tag=tag or None, tag_uncertain_too=bool(tag) and uncertain_too))
 
     def set_place(self, place: str | None) -> None:
         """A place spec (engine.places): one name at any level, or "country > region > city"."""
@@ -211,7 +216,8 @@ class BrowseState:
                   "to": "date_to"}
         if key not in fields:
             raise ValueError(f"no filter {key!r}; one of {', '.join(fields)}")
-        self._update(filters=replace(self._filters, **{fields[key]: None}))
+        more = {"tag_uncertain_too": False} if key == "tag" else {}
+        self._update(filters=replace(self._filters, **{fields[key]: None}, **more))
 
     def set_sort(self, sort: str) -> None:
         if sort not in SORTS:

@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     args.library = args.library or default_library_dir()
+    catalog = LibraryPaths(Path(args.library).expanduser().absolute()).catalog
     if hasattr(sys.stdout, "reconfigure"):  # a name that is not UTF-8 printed anywhere cannot end in a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
@@ -85,14 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PhotosiftError as e:
         return _fail(f"error: {e}")
     except sqlite3.Error as e:
-        typed = catalog_error(e, LibraryPaths(Path(args.library).expanduser().absolute()).catalog)
-        return _fail(f"error: {typed}" if typed is not e else
-                     f"error: the catalog could not be read or written ({e}); run `photosift doctor`")
+        typed = catalog_error(e, catalog)
+        if typed is not e:
+            return _fail(f"error: {typed}")
+        denied = _denied(catalog)
+        if denied:  # SQLite says only "unable to open database file"
+            return _fail(f"error: permission denied: {denied}; {PERMISSION_HINT}")
+        return _fail(f"error: the catalog could not be read or written ({e}); run `photosift doctor`")
     except OSError as e:
+        # Only errors of the operating system (files, folders, disks) are turned into a line; an error of
+        # the code itself (TypeError, KeyError...) keeps its traceback, where tests and bug reports see it.
         where = f": {os.fsdecode(e.filename)}" if e.filename else ""
         if _disk_full(e):
             return _fail(f"error: the disk is full ({e.strerror or e}{where}); free some space and run the "
                          "command again (work done so far is kept)")
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return _fail(f"error: permission denied{where}; "
+                         + (PERMISSION_HINT if where else "check the permissions of the library folder"))
         return _fail(f"error: {e.strerror or e}{where}")
 
 
@@ -100,6 +110,18 @@ def _fail(message: str, code: int = EXIT_ERROR) -> int:
     """One stderr line (control characters escaped, so a file name cannot break it in two)."""
     print(f"photosift: {shown(message)}", file=sys.stderr)
     return code
+
+
+PERMISSION_HINT = "check that your user may read and write it, and open the folders above it"
+
+
+def _denied(catalog: Path) -> str | None:
+    """The library folder or catalog file this process may not open (by its effective user), if any."""
+    effective = os.access in os.supports_effective_ids
+    for path, need in ((catalog.parent, os.R_OK | os.X_OK), (catalog, os.R_OK)):
+        if os.path.exists(path) and not os.access(path, need, effective_ids=effective):
+            return str(path)
+    return None
 
 
 def _disk_full(e: OSError) -> bool:

@@ -14,11 +14,10 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from engine.jobs import Progress as JobProgress
-from engine.jobs import ProgressCallback, stage_label
+from engine.jobs import ProgressCallback, eta_text, stage_label
 
 METRIC_LABELS = {"loss": "loss", "val_map": "val mAP", "val_text": "val text R@10"}
 
@@ -29,8 +28,10 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback]:
     if not enabled or not console.is_terminal:
         yield lambda _p: None
         return
+    # The time left is the job's own (engine.jobs.Progress.eta_s: measured, none for uneven steps), not rich's
+    # guess from the bar's speed, which would read a build's six unequal steps as equal.
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
                TextColumn("{task.fields[detail]}"))
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, TaskID] = {}
@@ -39,10 +40,12 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback]:
         def show(p: JobProgress) -> None:
             if p.stage not in tasks:
                 tasks[p.stage] = bar.add_task(stage_label(p.stage), total=p.total or None,
-                                              rate="", detail="")
+                                              rate="", eta="", detail="")
             latest.setdefault(p.stage, {}).update(p.metrics)
-            bar.update(tasks[p.stage], completed=p.done, total=p.total or None,
-                       rate=f"{p.rate:.1f}/s" if p.rate else "", detail=describe(p.message, latest[p.stage]))
+            known = p.total > 0  # a scan's count so far has no rate worth showing
+            bar.update(tasks[p.stage], completed=p.done, total=p.total if known else None,
+                       rate=f"{p.rate:.1f}/s" if p.rate and known else "", eta=eta_text(p.eta_s),
+                       detail=describe(p.message, latest[p.stage]))
 
         yield show
 

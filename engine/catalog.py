@@ -32,11 +32,16 @@ from engine.errors import (
 from engine.filters import SearchFilters
 from engine.folders import folder_relation
 from engine.places import Place, place_key, place_spec_keys
+from engine.tag_confidence import CONFIDENT
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 MAX_TAG_LENGTH = 100
+# A tag row a photo has for sure (with min_confidence as its parameter): the user's own, or a zero-shot tag the
+# model gave at least that confidence (or one written before confidences were kept). The sidebar's counts
+# and the tag filter both use it, so that a tag's count is the photos its filter shows.
+SURE_TAG_SQL = "(source = 'user' OR confidence IS NULL OR confidence >= ?)"
 TRANSIENT = "transient"  # vanished, I/O error, no space, permission denied: retried by the next index
 PERMANENT = "permanent"  # not an image, truncated, too large: retried only when the file changes
 
@@ -686,8 +691,10 @@ class PhotoCatalog:
             clauses.append("substr(taken_at, 1, 10) <= ?")
             params.append(filters.date_to.isoformat())
         if filters.tag:
-            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected')")
-            params.append(filters.tag)
+            sure = "" if filters.tag_uncertain_too else f" AND {SURE_TAG_SQL}"
+            clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected'"
+                           f"{sure})")
+            params += [filters.tag] if filters.tag_uncertain_too else [filters.tag, CONFIDENT]
         if filters.place:
             clause, more = PhotoCatalog.place_filter_sql(filters.place)  # ValueError for a malformed spec
             clauses.append(clause)
@@ -774,10 +781,11 @@ class PhotoCatalog:
     def tag_counts_by_confidence(self, min_confidence: float) -> dict[str, tuple[int, int]]:
         """Each tag's (photos that have it for sure, photos that have it at all), most used first. For
         sure: the user's own, or a zero-shot tag at or above min_confidence (or written before
-        confidences were kept)."""
+        confidences were kept). Photos are counted as the tag filter finds them: names in any case, each
+        photo once (MAX: of "Frog" and "frog" the lower-case spelling names the tag)."""
         rows = self.conn.execute(
-            "SELECT name, SUM(source = 'user' OR confidence IS NULL OR confidence >= ?), COUNT(*) FROM tags "
-            "WHERE source != 'rejected' GROUP BY name ORDER BY 3 DESC, 1", (min_confidence,))
+            f"SELECT MAX(name), COUNT(DISTINCT CASE WHEN {SURE_TAG_SQL} THEN photo_id END), COUNT(DISTINCT photo_id) "
+            "FROM tags WHERE source != 'rejected' GROUP BY name COLLATE NOCASE ORDER BY 3 DESC, 1", (min_confidence,))
         return {n: (int(sure), int(total)) for n, sure, total in rows}
 
     # -- places (issue #16: GPS named offline; engine.places does the naming) ------------------

@@ -25,11 +25,12 @@ class Progress:
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     setup_s: float = 0.0  # part of elapsed_s spent before the first unit (loading, encoding a vocabulary)
+    uneven: bool = False  # the units are steps of unequal length (a build's steps): no rate, no ETA from them
 
     @property
     def rate(self) -> float:
         work_s = self.elapsed_s - self.setup_s
-        return self.done / work_s if work_s > 0 else 0.0
+        return self.done / work_s if work_s > 0 and not self.uneven else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -47,7 +48,7 @@ ProgressCallback = Callable[[Progress], None]
 # How the CLI's bars and the window's status line name each stage.
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",
                 "download": "Downloading model", "verify": "Checking model", "load": "Loading model",
-                "build": "Building model", "export": "Exporting model", "prepare": "Preparing photos",
+                "build": "Building the starter model", "export": "Exporting model", "prepare": "Preparing photos",
                 "train": "Training", "eval": "Evaluating", "places": "Naming places"}
 
 
@@ -70,6 +71,24 @@ def eta_text(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds) or seconds < 0.5:  # nothing worth saying
         return ""
     return f"about {duration_text(seconds)} left"
+
+
+def progress_text(p: Progress) -> str:
+    """A report as one status line: 'Indexing 120/800 at 12.3/s, about 1 min 09 s left (detail)'.
+
+    Only what was measured: where the amount of work is not known yet (a scan: total 0) no '/0' and no rate
+    (a rate of files listed per second says nothing of the time left); uneven steps have neither rate nor ETA.
+    """
+    if p.stage == "download":  # bytes: say how far in MB
+        counted = (f"{p.done / 1e6:.0f}/{p.total / 1e6:.0f} MB" if p.total > 0 else f"{p.done / 1e6:.0f} MB") + (
+            f" at {p.rate / 1e6:.1f} MB/s" if p.rate else "")
+    elif p.total > 0:
+        counted = f"{p.done}/{p.total}" + (f" at {p.rate:.1f}/s" if p.rate else "")
+    else:
+        counted = f"{p.done} so far" if p.done else ""
+    eta = eta_text(p.eta_s)
+    return (stage_label(p.stage) + (f" {counted}" if counted else "") + (f", {eta}" if eta else "")
+            + (f" ({p.message})" if p.message else ""))
 
 
 def ignore_progress(_: Progress) -> None:
@@ -112,10 +131,11 @@ class CancelToken:
 class ProgressClock:
     """Builds Progress snapshots for one stage with the elapsed time filled in."""
 
-    def __init__(self, stage: str, total: int, sink: ProgressCallback) -> None:
+    def __init__(self, stage: str, total: int, sink: ProgressCallback, uneven: bool = False) -> None:
         self.stage = stage
         self.total = total
         self.sink = sink
+        self.uneven = uneven  # steps of unequal length: the time left cannot be derived from them
         self.start = time.perf_counter()
         self.setup_s = 0.0
 
@@ -125,4 +145,16 @@ class ProgressClock:
 
     def report(self, done: int, message: str = "", **metrics: float) -> None:
         self.sink(Progress(self.stage, done, self.total, time.perf_counter() - self.start, message, metrics,
-                           self.setup_s))
+                           self.setup_s, self.uneven))
+
+    def parts(self, done: int, message: str, parts: int) -> Callable[[int], None]:
+        """A reporter for a long step made of `parts` even parts (batches): each call, with the parts finished,
+        reports 'message 3/40, about 1 min left in this step', the time left measured on those parts."""
+        started = time.perf_counter()
+
+        def report(finished: int) -> None:
+            spent = time.perf_counter() - started
+            eta = eta_text(spent / finished * (parts - finished) if finished else None)
+            self.report(done, f"{message} {finished}/{parts}" + (f", {eta} in this step" if eta else ""))
+
+        return report

@@ -122,6 +122,10 @@ def train(base: str | Path | ModelFolder, data: TrainingData, method: str | None
     new_id = model_id or new_model_id(folder.model_id, settings.method, root=root)
     work = root / f".training-{new_id}"
     session = FineTuneSession(model, folder, data, settings, progress=progress, cancel=cancel, checkpoint_dir=work)
+    # The measure of the base model and the set-up of stage 1 take a while: said when they start, not left
+    # under the preparation's full bar until the first training step (the training's own clock starts later).
+    ProgressClock("train", session.stage_steps(), progress).report(
+        0, "measuring the base model on the held-out photos, then setting up training")
     before_items = snapshot(session)  # on the report photos: they choose nothing
     clock = ProgressClock("train", session.stage_steps(), progress)
     reports = run_method(session, clock)

@@ -134,6 +134,9 @@ def _prepare(entry: RegistryEntry, progress: ProgressCallback, cancel: CancelTok
 
 
 def _build_starter(entry: RegistryEntry, progress: ProgressCallback) -> ModelFolder:
+    # Importing torch takes seconds to half a minute: the build says it has begun before, so that the last
+    # stage's report (a scan's count) is not what the window shows meanwhile.
+    ProgressClock("build", 0, progress).report(0, "loading torch")
     from training.starter import build_starter  # torch, timm and transformers: only when the starter is built
 
     return build_starter(models_dir() / entry.id, progress)

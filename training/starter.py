@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -126,8 +126,10 @@ def imagenet_class_texts() -> list[list[str]]:
 
 
 @torch.no_grad()
-def embed_texts(text_tower: torch.nn.Module, tokenizer: Any, texts: list[str]) -> torch.Tensor:
-    """Normalised pooled text features (before the projection) for many texts, in batches."""
+def embed_texts(text_tower: torch.nn.Module, tokenizer: Any, texts: list[str],
+                batch_done: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Normalised pooled text features (before the projection) for many texts, in batches; `batch_done` is
+    told how many batches are finished after each."""
     out = []
     for start in range(0, len(texts), TEXT_BATCH):
         # Padded to the longest text of the batch, not the context length: same result, a third of the time.
@@ -136,6 +138,8 @@ def embed_texts(text_tower: torch.nn.Module, tokenizer: Any, texts: list[str]) -
         attn = (ids != text_tower.config.pad_token_id).long()
         hidden = text_tower.transformer(input_ids=ids, attention_mask=attn)
         out.append(torch.nn.functional.normalize(text_tower.pooler(hidden, attn), dim=-1))
+        if batch_done is not None:
+            batch_done(len(out))
     return torch.cat(out)
 
 
@@ -146,7 +150,7 @@ def build_starter_model(progress: ProgressCallback = ignore_progress,
 
     torch.manual_seed(0)
     cfg = load_config()
-    clock = clock or ProgressClock("build", _STEPS, progress)
+    clock = clock or ProgressClock("build", _STEPS, progress, uneven=True)
     clock.report(0, "loading MiniLM and EfficientNet-Lite0")
     model_cfg = resolved_model_cfg(cfg)
     model = open_clip.CustomTextCLIP(**{k: v for k, v in model_cfg.items() if k != "custom_text"})
@@ -161,7 +165,9 @@ def build_starter_model(progress: ProgressCallback = ignore_progress,
     tokenizer = AutoTokenizer.from_pretrained(model_cfg["text_cfg"]["hf_tokenizer_name"])
     views = imagenet_class_texts()
     flat = [t for v in views for t in v]
-    emb = embed_texts(model.text, tokenizer, flat).reshape(len(views), len(CLASS_TEXT_VIEWS), -1)
+    # the longest step (minutes on a small CPU): its batches say how far it is and how long it has left
+    batches = clock.parts(1, "embedding ImageNet class texts", -(-len(flat) // TEXT_BATCH))
+    emb = embed_texts(model.text, tokenizer, flat, batches).reshape(len(views), len(CLASS_TEXT_VIEWS), -1)
     proj: ClassAnchorProjection = model.text.proj
     with torch.no_grad():
         proj.anchors.copy_(torch.nn.functional.normalize(emb.mean(1), dim=-1))
@@ -186,9 +192,11 @@ def build_starter(out_dir: Path, progress: ProgressCallback = ignore_progress) -
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.starter-"))
     try:
+        # Six steps of very unequal length: their count says how far, never how long (uneven: no ETA from them).
+        clock = ProgressClock("build", _STEPS, progress, uneven=True)
+        clock.report(0, "loading open_clip")  # its import and the config take seconds: said at once
         model_cfg_for_tok = resolved_model_cfg()
         _register_arch(model_cfg_for_tok, staging)
-        clock = ProgressClock("build", _STEPS, progress)
         with _quiet():
             model, cfg = build_starter_model(progress, clock)
         preprocess = PreprocessConfig.from_dict(cfg["preprocess_cfg"])

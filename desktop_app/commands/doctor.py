@@ -151,11 +151,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.repair:
         return cmd_repair(args)
     report = {"runtime": runtime_report(), "models": models_report(), "library": library_report(args.library)}
-    code = 1 if report["library"].get("damaged") else 0  # a damaged catalog is not a healthy report
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-        return code
-    print(_format(report))
+    # a damaged, empty, missing or unreadable catalog is not a healthy report: scripts must see it
+    code = 1 if report["library"].get("damaged") or "error" in report["library"] else 0
+    print(json.dumps(report, indent=2, default=str) if args.json else _format(report))
     return code
 
 

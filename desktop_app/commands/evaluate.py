@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from desktop_app.commands import report_unreadable
+from desktop_app.commands import bounded_int, report_unreadable
 from desktop_app.models_runtime import resolve_model
 from desktop_app.progress import progress_bar
 from engine.encoder import ClipEncoder, RuntimeConfig
@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="starter", help="model id (default: starter)")
     p.add_argument("--dataset", default="tuxpaint",
                    help="a folder whose sub-folders are classes (captions in .txt beside images), or 'tuxpaint'")
-    p.add_argument("--level", type=int, default=2, help="folder depth that names the classes (default: 2)")
-    p.add_argument("-k", type=int, default=None, help="neighbours for the k-NN vote (default: 5)")
+    p.add_argument("--level", type=bounded_int(1, 64), default=2,
+                   help="folder depth that names the classes (default: 2)")
+    p.add_argument("-k", type=bounded_int(1, 10_000), default=None, help="neighbours for the k-NN vote (default: 5)")
     p.add_argument("--variant", choices=("auto", "fp32", "int8", "fp16"), default="auto")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")

@@ -30,6 +30,7 @@ from engine.library import Library
 from engine.modelfolder import installed_model_ids
 from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
+from engine.tag_confidence import CONFIDENT
 from engine.tagging import tag_with_vocabulary
 from engine.update import set_faces_setting, update_library
 from engine.vectorindex import VectorIndex
@@ -241,6 +242,9 @@ def _find_photo(lib: Library, ref: str):
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    if (args.add or args.reject) and not args.photo:
+        # without a photo, `tag` tags the whole library: a forgotten photo must not turn an edit into that
+        raise PhotosiftError("--add and --reject need a photo: `photosift tag PHOTO --add TAG` (a path or id:N)")
     with Library.open(args.library) as lib:
         cat = lib.catalog
         if args.photo:
@@ -260,9 +264,11 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 with lib.write_lock():
                     written = tag_with_vocabulary(cat, encoder, lib.paths.indexes, progress=show)
             print(f"{written} zero-shot tags on {cat.counts()['ok']} photos", file=sys.stderr)
-        counts = cat.tag_counts()
-        _emit(args, [{"name": n, "count": c} for n, c in counts.items()],
-              "\n".join(f"{c:6d}  {n}" for n, c in counts.items()) or "no tags yet")
+        # count: the photos `search --tag` finds (the tag for sure); uncertain: those where the model is unsure
+        counts = cat.tag_counts_by_confidence(CONFIDENT)
+        _emit(args, [{"name": n, "count": sure, "uncertain": total - sure} for n, (sure, total) in counts.items()],
+              "\n".join(f"{sure:6d}  {n}" + (f"  (and {total - sure} uncertain)" if total > sure else "")
+                        for n, (sure, total) in counts.items()) or "no tags yet")
     return 0
 
 

@@ -8,12 +8,12 @@ import os
 import sys
 from datetime import date
 
-from desktop_app.commands import bounded_int, catalog_key, photo_for_path, photo_id_ref, shown
+from desktop_app.commands import bounded_int, catalog_key, is_utf8, photo_for_path, photo_id_ref, shown
 from desktop_app.models_runtime import load_encoder
 from engine.errors import PhotosiftError
 from engine.library import Library
 from engine.places import place_spec_keys
-from engine.query import parse_query, split_places
+from engine.query import Term, parse_query, split_places
 from engine.search import (
     DEFAULT_LIMIT,
     DEFAULT_MIN_Z,
@@ -33,16 +33,36 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
 
 
+def _name(text: str) -> str:
+    """A tag, place or person to filter by: an empty one would be ignored, so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _check_text(args: argparse.Namespace, terms: list[Term] = ()) -> None:
+    """Words and names are text: bytes that are not UTF-8 (a mis-encoded argument) are refused here in one
+    line, before a tokenizer or the catalog meets them (neither can take them). An image term's path may
+    hold any bytes: it names a file."""
+    given = [(f"--{k}", getattr(args, k)) for k in ("tag", "place", "person") if getattr(args, k, None)]
+    given += [(f"the query's {t.kind}", t.value) for t in terms if t.kind not in ("image", "photo")]
+    for what, text in given:
+        if not is_utf8(text):
+            raise PhotosiftError(f"{what} \"{shown(text)}\" is not valid UTF-8 text; type it again in a "
+                                 "UTF-8 terminal")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=DEFAULT_LIMIT)
     p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
     p.add_argument("--folder", help="only photos under this folder")
     p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, help="taken on or before (YYYY-MM-DD)")
-    p.add_argument("--tag", help="only photos with this tag")
-    p.add_argument("--place", metavar="NAME",
+    p.add_argument("--tag", type=_name, help="only photos with this tag")
+    p.add_argument("--place", metavar="NAME", type=_name,
                    help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
-    p.add_argument("--person", help="only photos of this person (a name from `photosift people`, or its id)")
+    p.add_argument("--person", type=_name,
+                   help="only photos of this person (a name from `photosift people`, or its id)")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
@@ -112,8 +132,10 @@ def _searcher(lib: Library, device: str) -> PhotoSearch:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    query = parse_query(" ".join(args.query))
+    _check_text(args, query)
     with Library.open(args.library, read_only=True) as lib:
-        terms, place = split_places(parse_query(" ".join(args.query)))
+        terms, place = split_places(query)
         _check_place(args.place or place, lib)
         searcher = _searcher(lib, args.device)
         _print(args, searcher.search_terms(terms, _options(args, lib), place=place))
@@ -121,6 +143,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
+    _check_text(args)
     with Library.open(args.library, read_only=True) as lib:
         _check_place(args.place, lib)
         searcher = _searcher(lib, args.device)

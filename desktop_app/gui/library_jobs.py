@@ -18,7 +18,7 @@ from desktop_app.background import index_library
 from desktop_app.gui.dialogs import SettingsDialog
 from desktop_app.gui.grid import ScoreRole
 from desktop_app.gui.grid_controller import GridRead
-from engine.jobs import Progress, eta_text, stage_label
+from engine.jobs import Progress, progress_text
 
 
 class LibraryJobs:
@@ -84,21 +84,13 @@ class LibraryJobs:
 
     def _show_progress(self, p: Progress) -> None:
         """A job's report in the status bar: the bar, and stage, count, rate, time left and detail as text."""
-        if p.total:
+        if p.total > 0:
             unit = -(-p.total // 1_000_000_000)  # QProgressBar counts in 32-bit ints: a 3 GB download does not fit
             self.progress.setRange(0, p.total // unit)
             self.progress.setValue(p.done // unit)
-        else:
+        else:  # how much is to do is not known yet: a busy bar, not a full or an empty one
             self.progress.setRange(0, 0)
-        eta = eta_text(p.eta_s)
-        eta = f", {eta}" if eta else ""
-        rate = f" at {p.rate:.1f}/s" if p.rate else ""
-        detail = f" ({p.message})" if p.message else ""
-        if p.stage == "download" and p.total:  # bytes: say how far in MB
-            counted = f"{p.done / 1e6:.0f}/{p.total / 1e6:.0f} MB" + (f" at {p.rate / 1e6:.1f} MB/s" if p.rate else "")
-        else:
-            counted = f"{p.done}/{p.total}{rate}"
-        self._update_status(f"{stage_label(p.stage)} {counted}{eta}{detail}", recount=False)
+        self._update_status(progress_text(p), recount=False)
 
     def _index_progress(self, p: Progress) -> None:
         self._show_progress(p)

@@ -44,9 +44,9 @@ from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole
 from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
 from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
-from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData
+from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData, tree_item
 from desktop_app.gui.people import FaceBoxes, PeoplePanel
-from desktop_app.gui.places import PlacesTree, add_places_section
+from desktop_app.gui.places import PlaceRole, PlacesTree, add_places_section
 from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.watching import LibraryWatcher
@@ -190,6 +190,8 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.sidebar = LibrarySidebar()
         self.sidebar.folder_chosen.connect(self._folder_chosen)
         self.sidebar.tag_chosen.connect(self._tag_chosen)
+        self.sidebar.uncertain_tag_chosen.connect(lambda tag: self.state.set_tag(tag, uncertain_too=True))
+        self.sidebar.rendered.connect(self._render_sidebar_selection)  # a recount keeps marking the filters
         self.places = add_places_section(self.sidebar)
         self.places.place_chosen.connect(self._place_chosen)
         self.details = DetailsPanel()
@@ -332,7 +334,12 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
                 then()
 
         self._read_catalog("sidebar", LibrarySidebar.load, show)
-        self._read_catalog("places", PlacesTree.load, self.places.show_counts)
+
+        def show_places(rows) -> None:
+            self.places.show_counts(rows)
+            self._render_sidebar_selection()  # the tree keeps its own current item; the filters decide
+
+        self._read_catalog("places", PlacesTree.load, show_places)
 
     def _name_places(self) -> None:
         """Photos indexed before places existed are named once, in a child process (loading the place data
@@ -406,12 +413,15 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._render_sidebar_selection()
 
     def _render_sidebar_selection(self) -> None:
+        """The sidebar marks exactly what the filters choose; nothing stays marked once its chip is gone, and
+        a recount does not lose a mark (the lists keep no choice of their own)."""
         f = self.state.filters
-        if not f.tag:
-            self.sidebar.tags.clearSelection()
-        if not f.folder:
-            self.sidebar.folders.setCurrentItem(self.sidebar.folders.topLevelItem(0))
-        if not f.place:
+        self.sidebar.mark(f.folder, f.tag, f.tag_uncertain_too)
+        place = tree_item(self.places, lambda it: f.place is not None and it.data(0, PlaceRole) == f.place)
+        if place is not None:
+            self.places.setCurrentItem(place)
+        else:
+            self.places.setCurrentIndex(QModelIndex())
             self.places.clearSelection()
         if not f.person:
             self.people.clear_choice()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
@@ -10,15 +11,18 @@ from PySide6.QtGui import QFont, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
+    QTreeWidgetItemIterator,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +34,7 @@ from engine.tag_confidence import CONFIDENT
 
 FolderRole = Qt.ItemDataRole.UserRole + 10
 TagRole = Qt.ItemDataRole.UserRole + 11
+UncertainRole = Qt.ItemDataRole.UserRole + 12  # a tag of the "uncertain" section: its filter counts those too
 
 
 @dataclass(frozen=True)
@@ -37,22 +42,36 @@ class SidebarData:
     total: int
     roots: list[Root]
     dir_counts: list[tuple[str, int]]  # folder path (ending in a separator) -> photos directly in it
-    tag_counts: dict[str, int]  # tags some photo has for sure (the user's, or confident zero-shot ones)
+    tag_counts: dict[str, int]  # tags some photo has for sure (the user's, or confident zero-shot ones) -> photos
     offline: set[int] = field(default_factory=set)  # roots offline now (see offline_root_ids)
     uncertain_tags: dict[str, int] = field(default_factory=dict)  # zero-shot tags the model is unsure of everywhere
-    sure_counts: dict[str, int] = field(default_factory=dict)  # of tag_counts' photos, those that are sure
+    total_counts: dict[str, int] = field(default_factory=dict)  # tag -> photos with it, uncertain ones included
 
 
 def split_tag_counts(catalog: PhotoCatalog) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """(tags some photo has for sure -> photos with the tag, tags only ever uncertain -> photos, sure counts).
-    A tag's count is every photo that has it: what clicking it shows."""
+    """(tags some photo has for sure -> photos that have it for sure, tags only ever uncertain -> photos with
+    them, tags -> photos with them at all). A tag's count is what clicking it shows: the tag filter's photos
+    (engine.catalog.SURE_TAG_SQL), or for an uncertain tag every photo with it (its filter counts those too)."""
     sure: dict[str, int] = {}
     uncertain: dict[str, int] = {}
-    sure_counts: dict[str, int] = {}
+    totals: dict[str, int] = {}
     for name, (n_sure, total) in catalog.tag_counts_by_confidence(CONFIDENT).items():
-        (sure if n_sure else uncertain)[name] = total
-        sure_counts[name] = n_sure
-    return sure, uncertain, sure_counts
+        if n_sure:
+            sure[name] = n_sure
+        else:
+            uncertain[name] = total
+        totals[name] = total
+    return sure, uncertain, totals
+
+
+def tree_item(tree: QTreeWidget, matches: Callable[[QTreeWidgetItem], bool]) -> QTreeWidgetItem | None:
+    """The first item of `tree` (depth first) that `matches`, or None."""
+    it = QTreeWidgetItemIterator(tree)
+    while it.value() is not None:
+        if matches(it.value()):
+            return it.value()
+        it += 1
+    return None
 
 
 class LibrarySidebar(QWidget):
@@ -60,6 +79,8 @@ class LibrarySidebar(QWidget):
 
     folder_chosen = Signal(object)  # folder path or None for all photos
     tag_chosen = Signal(object)  # tag name or None
+    uncertain_tag_chosen = Signal(str)  # a tag of the uncertain section: its photos where the model is unsure too
+    rendered = Signal()  # the lists were filled again: the window marks what its filters choose (no selection kept)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -97,9 +118,9 @@ class LibrarySidebar(QWidget):
         (with its own connection): on a big library the folder counts take a few hundred milliseconds."""
         dir_counts = catalog.folder_counts()
         roots = catalog.roots()
-        sure, uncertain, sure_counts = split_tag_counts(catalog)
+        sure, uncertain, totals = split_tag_counts(catalog)
         return SidebarData(catalog.counts()["total"], roots, dir_counts, sure, offline_root_ids(roots), uncertain,
-                           sure_counts)
+                           totals)
 
     def show_data(self, data: SidebarData) -> None:
         self.folders.clear()
@@ -134,25 +155,26 @@ class LibrarySidebar(QWidget):
             self._add_children(item, root.path.rstrip(os.sep), tree)
             item.setExpanded(True)
         self.folders.setCurrentItem(everything)
-        self.show_tags(data.tag_counts, data.uncertain_tags, data.sure_counts)
+        self.show_tags(data.tag_counts, data.uncertain_tags, data.total_counts)
 
     def refresh_tags(self, catalog: PhotoCatalog) -> None:
         self.show_tags(*split_tag_counts(catalog))
 
     def show_tags(self, tag_counts: dict[str, int], uncertain: dict[str, int] | None = None,
-                  sure_counts: dict[str, int] | None = None) -> None:
-        self._tag_data = (tag_counts, uncertain or {}, sure_counts or {})
+                  total_counts: dict[str, int] | None = None) -> None:
+        self._tag_data = (tag_counts, uncertain or {}, total_counts or {})
         self._render_tags()
 
     def _render_tags(self) -> None:
-        tag_counts, uncertain, sure_counts = self._tag_data
+        tag_counts, uncertain, total_counts = self._tag_data
         self.tags.clear()
         for name, count in tag_counts.items():
             it = QListWidgetItem(f"{name}  ({count})")
             it.setData(TagRole, name)
-            sure = sure_counts.get(name, count)
-            if sure < count:
-                it.setToolTip(f"{sure} for sure, {count - sure} uncertain")
+            unsure = total_counts.get(name, count) - count
+            if unsure > 0:
+                it.setToolTip(f"{count} photos have it for sure; on {unsure} more the model is unsure of it "
+                              "(not counted, not shown by this tag)")
             self.tags.addItem(it)
         self.show_uncertain.setText(f"Show uncertain tags ({len(uncertain)})")
         self.show_uncertain.setVisible(bool(uncertain))
@@ -162,10 +184,12 @@ class LibrarySidebar(QWidget):
             for name, count in uncertain.items():
                 it = QListWidgetItem(f"{name}  ({count})")
                 it.setData(TagRole, name)
+                it.setData(UncertainRole, True)
                 it.setForeground(Qt.GlobalColor.gray)
                 it.setFont(font)
                 it.setToolTip("uncertain: the model suggested it without being sure")
                 self.tags.addItem(it)
+        self.rendered.emit()
 
     def _add_children(self, parent: QTreeWidgetItem, folder: str, tree: dict) -> None:
         for name in sorted(tree):
@@ -177,12 +201,30 @@ class LibrarySidebar(QWidget):
             parent.addChild(item)
             self._add_children(item, path, sub)
 
+    def mark(self, folder: str | None, tag: str | None, uncertain_too: bool = False) -> None:
+        """Mark the folder (else "All photos") and the tag a filter chose, and nothing else."""
+        folder = folder.rstrip(os.sep) if folder else None
+        self.folders.setCurrentItem(tree_item(self.folders, lambda it: folder is not None and
+                                              (it.data(0, FolderRole) or "").rstrip(os.sep) == folder)
+                                    or self.folders.topLevelItem(0))
+        chosen = next((self.tags.item(i) for i in range(self.tags.count()) if tag is not None
+                       and str(self.tags.item(i).data(TagRole)).lower() == tag.lower()
+                       and bool(self.tags.item(i).data(UncertainRole)) == uncertain_too), None)
+        if chosen is None:
+            self.tags.setCurrentRow(-1)
+            self.tags.clearSelection()
+        else:
+            self.tags.setCurrentItem(chosen)
+
     def _folder_clicked(self, item: QTreeWidgetItem) -> None:
         self.tags.clearSelection()
         self.folder_chosen.emit(item.data(0, FolderRole))
 
     def _tag_clicked(self, item: QListWidgetItem) -> None:
-        self.tag_chosen.emit(item.data(TagRole))
+        if item.data(UncertainRole):
+            self.uncertain_tag_chosen.emit(item.data(TagRole))
+        else:
+            self.tag_chosen.emit(item.data(TagRole))
 
 
 def offline_text(photo: Photo, catalog: PhotoCatalog) -> str:
@@ -206,7 +248,18 @@ class DetailsPanel(QWidget):
         self.photo: Photo | None = None
         self.catalog: PhotoCatalog | None = None
         self.undo_stack = QUndoStack(self)  # tag edits, undone with the status bar's Undo or Ctrl+Z
-        layout = QVBoxLayout(self)
+        # In a scroll area: in a small window (900x600) the panel scrolls; squeezed below its minimum, the
+        # layout drew the file name over the preview and the facts over one another.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the width follows the panel
+        body = QWidget()
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(body)
         self.preview = QLabel("No photo selected")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(220)

@@ -279,13 +279,16 @@ class TrainingDialog(QDialog):
             on_cancel=lambda: self._failed("Cancelled before any training step."))
 
     def _progress(self, p: Progress) -> None:
-        if p.total:
+        if p.total > 0:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
+        else:  # a step whose length is not known: a busy bar, not the last stage's full one
+            self.progress.setRange(0, 0)
         if p.stage == "train":
             self.plot.add(p)
         eta = eta_text(p.eta_s) if p.stage in ("prepare", "train") else ""  # the long stages on a big library
-        self.status.setText(f"{p.message or stage_label(p.stage)} ({p.done}/{p.total})" + (f", {eta}" if eta else ""))
+        counted = f" ({p.done}/{p.total})" if p.total > 0 else ""
+        self.status.setText(f"{p.message or stage_label(p.stage)}{counted}" + (f", {eta}" if eta else ""))
 
     def _done(self, result: Any) -> None:
         """`result` is background.train_model's plain summary of the run."""

@@ -81,3 +81,28 @@ def test_tags_written_before_confidences_are_made_again_by_the_next_index(tmp_pa
     with PhotoCatalog(path) as cat:
         assert cat.tag_row(1, "cat") == TagRow("cat", "zeroshot", 0.3, "m", None)  # kept, counted as before
         assert cat.photos_missing_tags("m") == [1]  # the next index tags it again, with a confidence
+
+
+def test_a_tag_filter_lets_through_exactly_the_photos_its_count_says(tmp_path):
+    """The sidebar counts a tag's photos that have it for sure; the filter (CLI `search --tag`, the window's
+    tag chip) returns those photos, not the ones where the model is unsure of it (issue #24, item 17)."""
+    from engine.filters import SearchFilters
+
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        ids = store_vectors(cat, "m", np.eye(6, dtype=np.float32))
+        cat.put_zeroshot_tags("m", ids[0], [("frog", 0.3, 0.99)])
+        cat.put_zeroshot_tags("m", ids[1], [("frog", 0.2, 0.004)])  # "<1%": shown as uncertain
+        cat.put_zeroshot_tags("m", ids[2], [("frog", 0.2, CONFIDENT)])  # on the line: sure
+        cat.put_zeroshot_tags("m", ids[3], [("frog", 0.2)])  # written before confidences were kept: sure
+        cat.set_user_tag(ids[4], "Frog")
+        cat.put_zeroshot_tags("m", ids[5], [("frog", 0.2, 0.9)])
+        cat.reject_tag(ids[5], "frog")
+        sure, total = cat.tag_counts_by_confidence(CONFIDENT)["frog"]
+        shown = set(cat.filtered_photo_ids(SearchFilters(tag="FROG")))
+        assert shown == {ids[0], ids[2], ids[3], ids[4]} and len(shown) == sure
+        panel = {i for i in ids for r in cat.tags_with_confidence(i)  # the details panel's rule
+                 if r.name.lower() == "frog" and not r.uncertain(CONFIDENT)}
+        assert panel == shown
+        everything = set(cat.filtered_photo_ids(SearchFilters(tag="frog", tag_uncertain_too=True)))
+        assert everything == shown | {ids[1]} and len(everything) == total
+        assert cat.timeline_days(SearchFilters(tag="frog")) == [(None, sure)]

@@ -334,8 +334,8 @@ class DetailsPanel(QWidget):
         place = catalog.place_of(photo.id) if catalog is not None else None
         self.fields["Place"].setText(place.name if place else "unknown")
         self.fields["Camera"].setText(photo.camera or "unknown")
-        self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {photo.size / 1e6:.1f} MB"
-                                    if photo.width else f"{photo.size / 1e6:.1f} MB")
+        amount = f"{photo.size / 1e6:.1f} MB" if photo.size >= 1e6 else f"{max(1, round(photo.size / 1e3))} KB"
+        self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {amount}" if photo.width else amount)
         self.fields["Location"].setText(f"{photo.gps_lat:.5f}, {photo.gps_lon:.5f}" if photo.gps_lat is not None
                                         else "none")
         self.fields["Score"].setText(f"{score:.3f}" if score is not None else "")

@@ -42,6 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Runs before collection and before any fixture: a module-scoped fixture that opens a library (and so
     writes the list of libraries next to the models) must already see the session's folders."""
     global session_home
+    config.addinivalue_line("markers", "slow: builds real models or a fresh environment (a minute or more); "
+                                       "they run by default (CI included), PHOTOSIFT_FAST_TESTS=1 skips them")
     real_user_dirs.update(_real_user_dirs())
     session_home = Path(tempfile.mkdtemp(prefix="photosift-tests-")).resolve()
     places = {"PHOTOSIFT_LIBRARY": "library", "PHOTOSIFT_MODELS": "models", "PHOTOSIFT_CACHE": "cache",
@@ -70,11 +72,6 @@ def user_folders() -> dict[str, Path]:
     and "session": the folder that stands in for them during the tests."""
     assert session_home is not None
     return {**real_user_dirs, "session": session_home}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: builds real models or a fresh environment (a minute or more); "
-                                       "they run by default (CI included), PHOTOSIFT_FAST_TESTS=1 skips them")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -51,7 +51,8 @@ fi
 if [[ -n "$STARTER_ARCHIVE" ]]; then
     [[ -f "$STARTER_ARCHIVE" && -f "$STARTER_ARCHIVE.sha256" ]] || {
         echo "build_app.sh: $STARTER_ARCHIVE or its .sha256 is missing" >&2; exit 1; }
-    (cd "$(dirname "$STARTER_ARCHIVE")" && sha256sum -c --quiet "$(basename "$STARTER_ARCHIVE").sha256") || {
+    sha256check() { if command -v sha256sum >/dev/null; then sha256sum -c --quiet "$1"; else shasum -a 256 -c -s "$1"; fi; }
+    (cd "$(dirname "$STARTER_ARCHIVE")" && sha256check "$(basename "$STARTER_ARCHIVE").sha256") || {
         echo "build_app.sh: $STARTER_ARCHIVE does not match its .sha256" >&2; exit 1; }
 elif [[ "${NO_STARTER:-0}" != 1 ]]; then
     echo "build_app.sh: no starter archive: give one (argument or STARTER_ARCHIVE), build one with" \
@@ -61,6 +62,7 @@ fi
 
 # -- the build venv: the runtime alone, CPU ONNX Runtime, PyInstaller -----------------------------------------
 step "build venv $APP_VENV (runtime only, CPU onnxruntime, pyinstaller)"
+mkdir -p build
 [[ -x "$APP_VENV/$bin/python" ]] || "$PYTHON" -m venv "$APP_VENV"
 VPY="$ROOT/$APP_VENV/$bin/python"
 [[ "$APP_VENV" = /* ]] && VPY="$APP_VENV/$bin/python"

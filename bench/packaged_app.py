@@ -1,20 +1,23 @@
 """Run the packaged app (scripts/build_app.sh -> dist/Photosift/photosift) headless on real photos, and time its
 start beside the source checkout's.
 
-    .venv/bin/python bench/packaged_app.py [--app dist/Photosift/photosift] [--model tiny|starter] [--runs 3]
+    .venv/bin/python bench/packaged_app.py [--app dist/Photosift/photosift] [--model tiny|starter] [--runs 3] [--cold]
 
 Steps, each in a fresh process of the built executable, with PHOTOSIFT_LIBRARY, _MODELS and _CACHE (and HOME) in
 a temp folder: `--version`, `add` on ten scikit-image sample photos, `index`, a `search` and a `similar`
 (both must find photos), then the window for a few seconds under QT_QPA_PLATFORM=offscreen (it must paint
-and exit 0). The model: `tiny`, a small random CLIP exported like a real one (training.tiny, needs the
-training extra in *this* Python, never in the app); or `starter`, the app's own starter model, which `index`
-installs from the archive shipped in dist/Photosift/models/.
+and exit 0), the window given a new folder (it adds it and indexes it in a spawned child process: the frozen
+executable started again by multiprocessing) and `status` (the new photos are indexed).
+The model: `tiny`, a small random CLIP exported like a real one (training.tiny, needs the training extra in
+*this* Python, never in the app); or `starter`, the app's own starter model, which `index` installs from the
+archive shipped in dist/Photosift/models/.
 
 Then the start to the window shown: the wall-clock time from launching the process to the window's first paint
 (PHOTOSIFT_QUIT_AFTER_SHOWN, desktop_app/app.py), on the library just indexed, `--runs` times each for the
-packaged app and for `python -m desktop_app` from this checkout. Every run is a fresh process with the OS file
-cache warm (the first run of each is shown apart: the nearest to a cold start this script can measure without
-dropping the machine's page cache).
+packaged app and for `python -m desktop_app` from this checkout, taken in turn. Warm: every run a fresh process
+with the OS file cache warm, as any start after the first. `--cold`: before each run the files that start opens
+(found with strace once) are evicted from the page cache, as after a reboot, without dropping the whole
+machine's cache (files another process has mapped, libc and the like, stay).
 Prints a table (step, seconds, ok) and exits 1 if a step failed.
 """
 
@@ -152,19 +155,59 @@ def time_to_window(cmd: list[str], env: dict[str, str]) -> float:
     return float(line[len(SHOWN):]) - launched
 
 
-def startup_steps(app: Path, work: Path, runs: int) -> list[Step]:
-    env = app_env(work)
-    source_env = dict(env, PYTHONPATH=str(ROOT))
-    out = []
-    for name, cmd, e in (("packaged", [str(app)], env), ("source", [sys.executable, "-m", "desktop_app"], source_env)):
+def files_opened(cmd: list[str], env: dict[str, str]) -> list[str]:
+    """The regular files one start of the window opens (strace), to take out of the page cache before a cold run."""
+    with tempfile.NamedTemporaryFile(suffix=".strace") as log:
+        subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,open,execve", "-o", log.name, *cmd],
+                       env=dict(env, PHOTOSIFT_QUIT_AFTER_SHOWN="0"), capture_output=True, timeout=300,
+                       cwd=env["HOME"], check=True)
+        names = set()
+        for line in Path(log.name).read_text(errors="replace").splitlines():
+            if "= -1" not in line and '"' in line:
+                names.add(line.split('"')[1])
+    return sorted(n for n in names if os.path.isfile(n) and not n.startswith(("/proc/", "/sys/", "/dev/")))
+
+
+def evict(files: list[str]) -> None:
+    """Drop these files' clean pages from the page cache (pages another process has mapped stay)."""
+    for name in files:
         try:
-            times = [time_to_window(cmd, e) for _ in range(runs)]
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            out.append(Step(f"window shown, {name}", 0.0, False, str(err)[:300]))
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:
             continue
-        out.append(Step(f"window shown, {name}, first run", times[0], True))
-        out.append(Step(f"window shown, {name}, median of {runs}", statistics.median(times), True,
-                        " ".join(f"{t:.2f}" for t in times)))
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def startup_steps(app: Path, work: Path, runs: int, cold: bool = False) -> list[Step]:
+    """The window's start, packaged and source runs taken in turn (so both see the same load on the machine),
+    the checkout's bytecode compiled first, as an installed wheel and the packaged app have theirs. With `cold`,
+    the files each start opens (its libraries, modules, Qt plugins, fonts) are taken out of the page cache
+    before each run: as after a reboot, for these files, without dropping the whole machine's cache."""
+    import compileall
+
+    for package in ("desktop_app", "engine", "training", "resources"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+    env = app_env(work)
+    kinds = {"packaged": ([str(app)], env),
+             "source": ([sys.executable, "-m", "desktop_app"], dict(env, PYTHONPATH=str(ROOT)))}
+    times: dict[str, list[float]] = {name: [] for name in kinds}
+    opened = {name: files_opened(cmd, e) for name, (cmd, e) in kinds.items()} if cold else {}
+    try:
+        for _ in range(runs):
+            for name, (cmd, e) in kinds.items():
+                if cold:
+                    evict(opened[name])
+                times[name].append(time_to_window(cmd, e))
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        return [Step("window shown", 0.0, False, str(err)[:300])]
+    out = []
+    for name, got in times.items():
+        how = f"cold ({len(opened[name])} files evicted)" if cold else "warm cache"
+        out.append(Step(f"window shown, {name}, {how}, median of {runs}", statistics.median(got), True,
+                        " ".join(f"{t:.2f}" for t in got)))
     return out
 
 
@@ -188,6 +231,8 @@ def main() -> int:
                     help="tiny: built here with torch; starter: the app's own copy, installed by `index`")
     ap.add_argument("--runs", type=int, default=3, help="window starts timed, packaged and source each")
     ap.add_argument("--window-seconds", type=float, default=3.0)
+    ap.add_argument("--cold", action="store_true",
+                    help="also time starts with the files they open evicted from the page cache (needs strace)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp folder)")
     args = ap.parse_args()
     if not args.app.is_file():
@@ -204,6 +249,8 @@ def main() -> int:
         steps = headless_steps(args.app, photos, work, args.model, args.window_seconds)
         if all(s.ok for s in steps):
             steps += startup_steps(args.app, work, args.runs)
+            if args.cold:
+                steps += startup_steps(args.app, work, args.runs, cold=True)
         print_table(steps)
         return 0 if all(s.ok for s in steps) else 1
     finally:

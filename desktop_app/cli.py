@@ -42,8 +42,27 @@ def _needs_library(args: argparse.Namespace) -> bool:
     return True
 
 
+class _VersionAction(argparse.Action):
+    """`photosift --version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print Photosift's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("photosift")
+        except PackageNotFoundError:  # a source checkout used without being installed
+            found = "unknown (not installed)"
+        print(f"photosift {found}")  # on stdout, as argparse's own version action prints it
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photosift", description="Search and browse your photo library.")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--library", type=Path, default=None,
                         help="library folder (default: $PHOTOSIFT_LIBRARY or the per-user data folder)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -58,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
     first = _first_positional(argv)
-    wants_help = any(a in ("-h", "--help") for a in argv)
+    wants_help = any(a in ("-h", "--help", "--version") for a in argv)
     if not wants_help and (first is None or (first not in known and _names_a_folder(first))):
         return _open_window(parser, argv)
     # Anything else is a command line: a mistyped command gets argparse's "invalid choice" (exit 2).

@@ -31,7 +31,7 @@ from engine.modelfolder import installed_model_ids
 from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
 from engine.tag_confidence import CONFIDENT
-from engine.tagging import tag_with_vocabulary
+from engine.tagging import clean_user_tag, tag_with_vocabulary
 from engine.update import set_faces_setting, update_library
 from engine.vectorindex import VectorIndex
 
@@ -251,9 +251,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
             photo = _find_photo(lib, args.photo)
             with cat.transaction():
                 for name in args.add:
-                    cat.set_user_tag(photo.id, name.lower())  # trimmed and checked (1-100 characters) there
+                    cat.set_user_tag(photo.id, clean_user_tag(name))
                 for name in args.reject:
-                    cat.reject_tag(photo.id, name.strip().lower())
+                    cat.reject_tag(photo.id, clean_user_tag(name))
             tags = cat.tags_of(photo.id)
             _emit(args, [{"name": n, "source": s, "score": sc} for n, s, sc in tags],
                   "\n".join(f"{n} ({s}{'' if sc is None else f', {sc:.3f}'})" for n, s, sc in tags) or "no tags")

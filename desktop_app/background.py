@@ -81,36 +81,23 @@ def _follow_parent(control: Connection, token: CancelToken) -> None:
 # -- jobs -------------------------------------------------------------------------------------
 def index_library(library_dir: Path, device: str, thumb_cache_bytes: int, progress: Callable[[Progress], None],
                   token: CancelToken, *, confirm_deletions: bool = False) -> Any:
-    """Scan every folder (new photos show up in the window at once), then load the active model and compute
-    vectors and tags for what is missing; finally prune the thumbnail cache and take the daily catalog
-    backup. `confirm_deletions`: the user said the photos held as missing are gone (the banner's "Forget
-    them"), so the scan forgets them. Returns the UpdateReport as plain data (see as_plain_data)."""
+    """The window's Index: engine.update.index_library, like `photosift index`, with the model loaded after the
+    scan (new photos show up in the window at once) and thumbnails made when shown, not repaired.
+    `confirm_deletions`: the user said the photos held as missing are gone (the banner's "Forget them"), so
+    the scan forgets them. Returns the UpdateReport as plain data (engine.reports.as_namespace: unpickling
+    the report itself would import engine.update, and onnxruntime, in the window), its summary beside it."""
     from desktop_app.models_runtime import load_encoder
-    from engine.backup import backup_if_due
-    from engine.imageio import prune_thumbnails
     from engine.library import Library
-    from engine.scanner import scan
-    from engine.update import update_library
+    from engine.reports import as_namespace
+    from engine.update import index_library as index
 
     with Library.open(library_dir) as lib:
-        # Scan before the model is loaded (or downloaded): photos show up in the grid at once.
-        with lib.write_lock(wait_s=2.0):
-            scanned = scan(lib.catalog, progress=progress, cancel=token, confirm_deletions=confirm_deletions)
-        encoder = load_encoder(lib.active_model_id, device, progress)
-        report = update_library(lib, encoder, do_scan=False, progress=progress, cancel=token, wait_s=2.0)
-        report.scan = scanned
-        prune_thumbnails(lib.paths.thumbnails, thumb_cache_bytes)
-        backup_if_due(lib.catalog)  # the same daily safety net as the CLI's index
-        return as_plain_data(report)
-
-
-def as_plain_data(report: Any) -> SimpleNamespace:
-    """An UpdateReport with the same attributes (scan.*, index.*, tags_written) made of builtins only, so
-    that unpickling it in the window imports nothing: engine.update would pull in onnxruntime there."""
-    return SimpleNamespace(scan=SimpleNamespace(**vars(report.scan)), index=SimpleNamespace(**vars(report.index)),
-                           tags_written=report.tags_written,
-                           faces=None if report.faces is None else SimpleNamespace(**vars(report.faces)),
-                           persons_started=report.persons_started)
+        report = index(lib, lambda: load_encoder(lib.active_model_id, device, progress), progress=progress,
+                       cancel=token, wait_s=2.0, confirm_deletions=confirm_deletions, repair_thumbnails=False,
+                       thumb_cache_bytes=thumb_cache_bytes)
+        plain = as_namespace(report)
+        plain.summary = report.summary()
+        return plain
 
 
 def train_model(data: Any, base_model: str, method: str, epochs: int | None, progress: Callable[[Progress], None],

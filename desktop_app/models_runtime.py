@@ -21,6 +21,7 @@ from engine.errors import DamagedModelError, ModelNotInstalledError, PhotosiftEr
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library, active_model_of
 from engine.modelfolder import ModelFolder, open_model
+from engine.reports import as_namespace
 from engine.switching import SwitchReport, switch_active_model
 
 SWITCH_WAIT_S = 2.0  # how long a switch waits for another process's update of the library
@@ -99,6 +100,6 @@ def switch_model_job(library_dir: Path, model_id: str, device: str, progress: Pr
     except OfflineError as e:
         raise PhotosiftError(f"cannot reach {e.where}; this computer seems to be offline. Offline, choose the "
                              "starter model, or a model you imported (`photosift models import`)") from None
-    return SimpleNamespace(model_id=report.model_id, previous=report.previous, path=str(folder.path),
-                           with_vectors=report.with_vectors, to_index=report.to_index, total=report.total,
-                           tags_written=report.tags_written)
+    plain = as_namespace(report)  # model_id, previous, with_vectors, to_index, total, tags_written
+    plain.path = str(folder.path)
+    return plain

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,7 +55,3 @@ def describe(message: str, metrics: dict[str, float]) -> str:
     parts += [f"{METRIC_LABELS.get(k, k)} {int(v) if float(v).is_integer() else f'{v:.3f}'}"
               for k, v in metrics.items()]
     return "  ".join(parts)
-
-
-def stderr_line(text: str) -> None:
-    print(text, file=sys.stderr)

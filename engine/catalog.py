@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -33,9 +32,6 @@ from engine.filters import SearchFilters
 from engine.folders import folder_relation
 from engine.places import Place, place_key, place_spec_keys
 from engine.tag_confidence import CONFIDENT
-
-if TYPE_CHECKING:
-    import sqlite_utils
 
 MAX_TAG_LENGTH = 100
 # A tag row a photo has for sure (with min_confidence as its parameter): the user's own, or a zero-shot tag the
@@ -185,13 +181,6 @@ class PhotoCatalog:
                 "writable, then run the command again")
         self.read_only = True
         return conn
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """The catalog through sqlite-utils, for ad-hoc queries and exports (imported on first use)."""
-        import sqlite_utils
-
-        return sqlite_utils.Database(self.conn)
 
     def copy_to(self, path: Path) -> None:
         """A consistent copy of the catalog into the (empty) file at `path`, as one self-contained file: left in
@@ -580,9 +569,6 @@ class PhotoCatalog:
         self.conn.execute(
             "INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'rejected', NULL)",
             (photo_id, clean_tag(name)))
-
-    def remove_tag(self, photo_id: int, name: str) -> None:
-        self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
 
     def put_zeroshot_tags(self, model_id: str, photo_id: int,
                           scored: Iterable[tuple[str, float] | tuple[str, float, float | None]]) -> None:

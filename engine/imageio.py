@@ -246,6 +246,21 @@ def delete_thumbnails(thumb_dir: Path, fingerprints: Iterable[str]) -> int:
     return removed
 
 
+def thumbnail_cache_usage(thumb_dir: Path) -> tuple[int, int]:
+    """(files, bytes) of the thumbnail cache."""
+    files = size = 0
+    for sub in Path(thumb_dir).glob("??"):
+        try:
+            with os.scandir(sub) as it:
+                for e in it:
+                    if e.name.endswith(".jpg"):
+                        files += 1
+                        size += e.stat().st_size
+        except OSError:
+            continue
+    return files, size
+
+
 def prune_thumbnails(thumb_dir: Path, limit_bytes: int) -> int:
     """Keep the thumbnail cache under `limit_bytes` by deleting the least recently written files.
 

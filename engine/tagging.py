@@ -16,14 +16,17 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.atomic import atomic_file
-from engine.catalog import PhotoCatalog
-from engine.encoder import ClipEncoder
+from engine.catalog import PhotoCatalog, clean_tag
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from resources import RESOURCES
+
+if TYPE_CHECKING:  # only for annotations: the window imports clean_user_tag, and the encoder loads onnxruntime
+    from engine.encoder import ClipEncoder
 
 DEFAULT_VOCABULARY = RESOURCES / "tag_vocabulary.txt"
 DEFAULT_TEMPLATES = RESOURCES / "prompt_templates.txt"
@@ -34,6 +37,12 @@ SMALL_LIBRARY = 30  # below this, per-tag statistics mean little; rely on the so
 MIN_PROB = 0.15
 
 log = logging.getLogger(__name__)
+
+
+def clean_user_tag(name: str) -> str:
+    """A tag the user typed (`photosift tag --add/--reject`, the window's tag field), as it is stored: lower
+    case, trimmed; InvalidTagError when empty, too long or not printable (engine.catalog.clean_tag)."""
+    return clean_tag(name.lower())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The library update job: sweep leftovers, scan roots, index what is missing, finish tagging, refresh the
-vector index.
+vector index; and `index_library`, the use case "index the library" that `photosift index`, its watcher and
+the window's Index (and the window's watcher) all run: the update, then the thumbnail cache kept to its size
+and the daily catalog backup.
 
 Everything a killed run left half done is finished here: photos whose transient failure may have passed
 are tried again, photos with vectors but without the active model's zero-shot tags are tagged, missing
@@ -9,9 +11,12 @@ thumbnails are made, and temp files of killed processes are deleted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.atomic import sweep_stale_temps
+from engine.backup import backup_if_due
 from engine.catalog import PhotoCatalog
 from engine.duplicates import DuplicateReport, update_duplicates
 from engine.encoder import ClipEncoder
@@ -24,6 +29,7 @@ from engine.faces import (
     find_faces,
     require_faces,
 )
+from engine.imageio import prune_thumbnails, thumbnail_cache_usage
 from engine.indexer import (
     IndexReport,
     IndexSettings,
@@ -36,11 +42,15 @@ from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
 from engine.people import face_index_path, group_faces
 from engine.places import PlaceDataError, fill_places
+from engine.reports import update_lines, update_plain, update_summary
 from engine.scanner import ScanReport, scan
 from engine.tagging import tag_with_vocabulary
 from engine.vectorindex import VectorIndex
 
 log = logging.getLogger(__name__)
+
+THUMB_CACHE_BYTES = 2_000_000_000  # the thumbnail cache's size limit unless the window's settings say otherwise
+TYPICAL_THUMBNAIL_BYTES = 20_000  # a 256 px JPEG, for an empty cache's estimate of how many more fit
 
 
 @dataclass
@@ -55,6 +65,20 @@ class UpdateReport:
     duplicates: DuplicateReport = field(default_factory=DuplicateReport)
     faces: FacesReport | None = None  # None: faces are off for this library (or not installed)
     persons_started: int = 0
+    thumbnails_pruned: int = 0  # the least recently made, to keep the cache under its size limit
+    backup: str | None = None  # the daily catalog backup this run took (None: one less than a day old exists)
+
+    def to_plain(self) -> dict[str, Any]:
+        """Builtins only, as `photosift index --json` prints them (engine.reports)."""
+        return update_plain(self)
+
+    def summary(self, show: Callable[[str], str] = str) -> str:
+        """One line: what changed and what was indexed."""
+        return update_summary(self, show)
+
+    def lines(self, show: Callable[[str], str] = str) -> list[str]:
+        """Every fact, a line each, each file named."""
+        return update_lines(self, show)
 
 
 def set_faces_setting(catalog: PhotoCatalog, on: bool) -> None:
@@ -75,12 +99,15 @@ def sweep_leftovers(library: Library) -> int:
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
                    settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
                    cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
-                   repair_thumbnails: bool = False, faces: bool | None = None) -> UpdateReport:
+                   repair_thumbnails: bool = False, faces: bool | None = None,
+                   thumb_cache_bytes: int | None = None) -> UpdateReport:
     """Bring the library up to date with its folders and the encoder's model.
 
     `confirm_deletions`: forget photos that vanished many at once (held by the scan as possibly unplugged).
-    `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window prunes its cache
-    to a size limit and makes thumbnails when they are shown, so it leaves this off).
+    `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window makes thumbnails
+    when they are shown, so it leaves this off).
+    `thumb_cache_bytes`: keep the thumbnail cache under this size (None: no limit); repairing then makes only
+    as many as fit, so that a cache at its limit is not filled by one run and pruned by the next.
     `faces`: search new photos for faces and group them into persons; None = the library's setting.
     """
     report = UpdateReport()
@@ -108,10 +135,14 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
             log.warning("places not named: %s", e)
         if repair_thumbnails:
             missing = photos_missing_thumbnails(catalog, library.paths.thumbnails)
+            if missing and thumb_cache_bytes is not None:
+                missing = missing[:_thumbnails_that_fit(library, thumb_cache_bytes)]
             if missing:
                 report.thumbnails_made = make_thumbnails(missing, library.paths.thumbnails,
                                                          encoder.preprocess_config, settings=settings,
                                                          cancel=cancel, temp_dir=temp_dir)
+        if thumb_cache_bytes is not None:
+            report.thumbnails_pruned = prune_thumbnails(library.paths.thumbnails, thumb_cache_bytes)
         if faces if faces is not None else (faces_enabled(catalog) and faces_installed()):
             report.faces = find_faces(catalog, catalog.photos_missing_faces(FACE_MODEL_ID),
                                       workers=settings.workers, progress=progress, cancel=cancel,
@@ -122,4 +153,41 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
         vectors.refresh(progress, cancel)
         report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)
+    return report
+
+
+def _thumbnails_that_fit(library: Library, limit_bytes: int) -> int:
+    """How many more thumbnails the cache takes before pruning would delete some (estimated from its own)."""
+    files, size = thumbnail_cache_usage(library.paths.thumbnails)
+    each = size / files if files else TYPICAL_THUMBNAIL_BYTES
+    return max(0, int((limit_bytes * 0.9 - size) // max(each, 1)))  # 0.9: prune_thumbnails' headroom
+
+
+def index_library(library: Library, encoder: ClipEncoder | Callable[[], ClipEncoder], *,
+                  settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
+                  cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
+                  tag: bool = True, repair_thumbnails: bool = True,
+                  thumb_cache_bytes: int | None = None) -> UpdateReport:
+    """Index the library: what `photosift index`, its `--watch` rounds and the window's Index all run.
+
+    The update (scan, vectors, tags, places, faces as the library says, vector index, duplicates), the
+    thumbnail cache kept under `thumb_cache_bytes` (None: THUMB_CACHE_BYTES), then the daily catalog backup,
+    taken after a run that went through. `encoder`: the model's encoder, or a function that loads it: then the
+    folders are scanned first, so that new photos can be shown while the model loads (or downloads), without
+    the write lock held. `repair_thumbnails`: make the missing thumbnails (the window leaves it off: it makes
+    them when shown).
+    """
+    scanned: ScanReport | None = None
+    if not hasattr(encoder, "model_id"):  # a loader
+        with library.write_lock(wait_s):
+            scanned = scan(library.catalog, progress=progress, cancel=cancel, confirm_deletions=confirm_deletions)
+        encoder = encoder()
+    report = update_library(library, encoder, do_scan=scanned is None, do_tag=tag, settings=settings,
+                            progress=progress, cancel=cancel, wait_s=wait_s, confirm_deletions=confirm_deletions,
+                            repair_thumbnails=repair_thumbnails,
+                            thumb_cache_bytes=THUMB_CACHE_BYTES if thumb_cache_bytes is None else thumb_cache_bytes)
+    if scanned is not None:
+        report.scan = scanned
+    backup = backup_if_due(library.catalog)  # the daily safety net
+    report.backup = None if backup is None else str(backup)
     return report

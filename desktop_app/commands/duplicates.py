@@ -10,9 +10,10 @@ from desktop_app.commands import bounded_float, shown
 from desktop_app.progress import progress_bar
 from engine.catalog import DuplicateGroup, Photo, PhotoCatalog
 from engine.duplicates import KINDS, update_duplicates
+from engine.duplicates_review import trash_and_forget
 from engine.errors import PhotosiftError
 from engine.library import Library
-from engine.trash import LOG_NAME, move_to_trash, plan, restore_batch
+from engine.trash import LOG_NAME, plan, restore_batch
 from engine.vectorindex import VectorIndex
 
 
@@ -150,8 +151,7 @@ def _trash(args: argparse.Namespace, lib: Library, groups: list[DuplicateGroup])
         if input("Move them to the trash? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing was moved")
             return 0
-    with lib.write_lock(args.wait):
-        result = move_to_trash(lib.catalog, lib.paths.root, items)
+    result = trash_and_forget(lib, items, wait_s=args.wait)
     print(
         f"moved {len(result.moved)} photos to the system trash; the list is in "
         f"{shown(str(lib.paths.root / LOG_NAME))}; `photosift duplicates --restore` puts them back"

@@ -20,7 +20,6 @@ from desktop_app.commands import (
 )
 from desktop_app.models_runtime import load_encoder
 from desktop_app.progress import progress_bar
-from engine.backup import backup_if_due
 from engine.catalog import PERMANENT, TRANSIENT
 from engine.errors import PhotosiftError
 from engine.folders import CONTAINS, INSIDE, SAME, refuse_overlaps
@@ -31,8 +30,8 @@ from engine.modelfolder import installed_model_ids
 from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
 from engine.tag_confidence import CONFIDENT
-from engine.tagging import tag_with_vocabulary
-from engine.update import set_faces_setting, update_library
+from engine.tagging import clean_user_tag, tag_with_vocabulary
+from engine.update import index_library, set_faces_setting
 from engine.vectorindex import VectorIndex
 
 
@@ -135,45 +134,12 @@ def cmd_index(args: argparse.Namespace) -> int:
                 switch_active_model(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait)
             if getattr(args, "faces", None) is not None:
                 set_faces_setting(lib.catalog, args.faces)
-            report = update_library(lib, encoder, do_tag=not args.no_tags, progress=show, wait_s=args.wait,
-                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
-                                    confirm_deletions=getattr(args, "confirm_deletions", False),
-                                    repair_thumbnails=True)
-        backup_if_due(lib.catalog)  # the daily safety net, taken after a run that went through
-        s, i = report.scan, report.index
+            report = index_library(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait,
+                                   settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
+                                   confirm_deletions=getattr(args, "confirm_deletions", False))
         data = {"model": encoder.model_id, "variant": encoder.variant, "providers": encoder.providers,
-                "scan": {"new": s.new, "changed": s.changed, "moved": s.moved, "copied": s.copied,
-                         "deleted": s.deleted, "unchanged": s.unchanged, "offline_roots": s.offline_roots,
-                         "held_missing": s.held, "held_folders": s.held_folders,
-                         "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable],
-                         "skipped": [{"path": p, "reason": r} for p, r in s.skipped]},
-                "indexed": i.indexed, "failed": [{"path": p, "reason": r} for p, r in i.failures],
-                "failed_transient": i.failed_transient, "failed_permanent": i.failed - i.failed_transient,
-                "photos_tagged": report.photos_tagged, "tags_written": report.tags_written,
-                "thumbnails_made": report.thumbnails_made, "leftovers_removed": report.leftovers_removed,
-                "faces": None if report.faces is None else {
-                    "photos": report.faces.photos, "faces": report.faces.faces,
-                    "persons_started": report.persons_started, "seconds": round(report.faces.seconds, 2)}}
-        data["places_named"] = report.places_named
-        lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})",
-                 f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "
-                 f"{s.deleted} deleted, {s.unchanged} unchanged",
-                 f"indexed {i.indexed} photos, {i.failed} could not be read"
-                 + (f" ({i.failed_transient} will be tried again)" if i.failed_transient else "")
-                 + f", {report.tags_written} tags on {report.photos_tagged} photos"]
-        if report.faces is not None:
-            lines.append(f"faces: {report.faces.faces} in {report.faces.photos} photos, "
-                         f"{report.persons_started} new persons (photosift people)")
-        if report.thumbnails_made:
-            lines.append(f"made {report.thumbnails_made} missing thumbnails")
-        if s.held:
-            lines.append(f"kept {s.held} photos that vanished (drive unplugged?) as missing; if they were "
-                         "deleted, run `photosift index --confirm-deletions` to forget them")
-            lines += [f"  vanished from: {shown(f)}" for f in s.held_folders]
-        lines += [f"  offline: {shown(r)} (kept as is)" for r in s.offline_roots]
-        lines += [f"  unreadable folder: {shown(p)}: {r}" for p, r in s.unreadable]
-        lines += [f"  skipped: {shown(p)}: {r}" for p, r in s.skipped]
-        lines += [f"  could not read: {shown(p)}: {r}" for p, r in i.failures]
+                **report.to_plain()}
+        lines = [f"model {encoder.model_id} ({encoder.variant}, {encoder.providers[0]})", *report.lines(shown)]
         _emit(args, data, "\n".join(lines))
         if getattr(args, "watch", False):
             from desktop_app.commands.watch import watch_library
@@ -251,9 +217,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
             photo = _find_photo(lib, args.photo)
             with cat.transaction():
                 for name in args.add:
-                    cat.set_user_tag(photo.id, name.lower())  # trimmed and checked (1-100 characters) there
+                    cat.set_user_tag(photo.id, clean_user_tag(name))
                 for name in args.reject:
-                    cat.reject_tag(photo.id, name.strip().lower())
+                    cat.reject_tag(photo.id, clean_user_tag(name))
             tags = cat.tags_of(photo.id)
             _emit(args, [{"name": n, "source": s, "score": sc} for n, s, sc in tags],
                   "\n".join(f"{n} ({s}{'' if sc is None else f', {sc:.3f}'})" for n, s, sc in tags) or "no tags")

@@ -1,8 +1,9 @@
 """`photosift index --watch`: after the index, keep the library up to date with its folders until Ctrl+C.
 
-Each settled batch of file events runs the same incremental update as `photosift index` (scan, index,
-tag, places, vector index) with the encoder loaded once; the scanner's safety rules decide what a change
-means, so an unplugged drive or a renamed folder goes offline and nothing of it is forgotten.
+Each settled batch of file events runs the same use case as `photosift index` (engine.update.index_library:
+scan, index, tag, places, vector index, the thumbnail cache kept to its size, the daily backup) with the encoder
+loaded once; the scanner's safety rules decide what a change means, so an unplugged drive or a renamed folder
+goes offline and nothing of it is forgotten.
 """
 
 from __future__ import annotations
@@ -16,23 +17,10 @@ from engine.encoder import ClipEncoder
 from engine.errors import LibraryBusyError, PhotosiftError
 from engine.indexer import IndexSettings
 from engine.library import Library
-from engine.update import UpdateReport, update_library
+from engine.update import index_library
 from engine.watch import FolderWatch
 
 BUSY_WAIT_S = 60.0  # a window indexing the same library holds the lock this long at most, usually
-
-
-def summary(report: UpdateReport) -> str:
-    s, i = report.scan, report.index
-    parts = [f"{n} {what}" for n, what in ((s.new, "new"), (s.changed, "changed"), (s.moved, "moved"),
-                                           (s.copied, "copies"), (s.deleted, "deleted"), (s.held, "kept as missing"))
-             if n]
-    text = ", ".join(parts) or "no photo changed"
-    if i.indexed or i.failed:
-        text += f"; indexed {i.indexed}" + (f", {i.failed} could not be read" if i.failed else "")
-    if s.offline_roots:
-        text += "; offline (kept as is): " + ", ".join(shown(r) for r in s.offline_roots)
-    return text
 
 
 def watch_library(lib: Library, encoder: ClipEncoder, args: argparse.Namespace) -> int:
@@ -48,8 +36,8 @@ def watch_library(lib: Library, encoder: ClipEncoder, args: argparse.Namespace) 
             if not batch:
                 continue
             try:
-                report = update_library(lib, encoder, do_tag=not args.no_tags, settings=settings,
-                                        wait_s=max(args.wait, BUSY_WAIT_S), repair_thumbnails=True)
+                report = index_library(lib, encoder, tag=not args.no_tags, settings=settings,
+                                       wait_s=max(args.wait, BUSY_WAIT_S))
             except LibraryBusyError as e:
                 print(f"{time.strftime('%H:%M:%S')}  not updated now: {e}; trying again at the next change",
                       file=sys.stderr, flush=True)
@@ -57,7 +45,7 @@ def watch_library(lib: Library, encoder: ClipEncoder, args: argparse.Namespace) 
             except PhotosiftError as e:
                 print(f"{time.strftime('%H:%M:%S')}  error: {e}", file=sys.stderr, flush=True)
                 continue
-            print(f"{time.strftime('%H:%M:%S')}  {summary(report)}", flush=True)
+            print(f"{time.strftime('%H:%M:%S')}  {report.summary(shown)}", flush=True)
             watch.set_folders(r.path for r in lib.catalog.roots())  # `photosift add` may have added one
     except KeyboardInterrupt:
         print("stopped watching", flush=True)

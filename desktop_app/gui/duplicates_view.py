@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.gui.thumbs import ThumbnailLoader
 from engine.catalog import DuplicateGroup, Photo
+from engine.duplicates_review import choose_keeper, keep_all, trash_and_forget
 from engine.errors import PhotosiftError
 from engine.library import Library
-from engine.trash import TrashItem, TrashResult, move_to_trash, plan, restore_batch
+from engine.trash import TrashItem, TrashResult, plan, restore_batch
 
 CARD_THUMB = 216
 KIND_TITLE = {"exact": "Exact copies", "near": "Near-duplicates", "burst": "Burst"}
@@ -314,16 +315,14 @@ class DuplicatesView(QWidget):
         view = self.current()
         if view is None or not 0 <= index < len(view.photos) or view.photos[index].id == view.group.keep_id:
             return
-        with self.lib.catalog.transaction():
-            self.lib.catalog.set_duplicate_keeper(view.group.id, view.photos[index].id, "chosen by you")
+        choose_keeper(self.lib.catalog, view.group.id, view.photos[index].id)
         self.reload(keep_position=True)
 
     def keep_all(self) -> None:
         view = self.current()
         if view is None:
             return
-        with self.lib.catalog.transaction():
-            self.lib.catalog.set_duplicates_reviewed(view.group.id)
+        keep_all(self.lib.catalog, view.group.id)
         self.reload(keep_position=True)
 
     def trash_others(self) -> None:
@@ -334,8 +333,7 @@ class DuplicatesView(QWidget):
         if not items or not self.confirm_trash(items):
             return
         try:
-            with self.lib.write_lock(wait_s=1.0):
-                result: TrashResult = move_to_trash(self.lib.catalog, self.lib.paths.root, items)
+            result: TrashResult = trash_and_forget(self.lib, items, wait_s=1.0)
         except PhotosiftError as e:
             QMessageBox.warning(self, "Photosift", str(e))
             return

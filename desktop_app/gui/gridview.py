@@ -107,9 +107,6 @@ class PhotoGridView(QAbstractItemView):
         y = self._layout.content_height - self.verticalOffset()
         return QRect(12, y + 10, max(1, self._layout.width - 24), FOOTER - 20)
 
-    def header_rect(self, section: int) -> QRect:
-        return QRect(0, self._layout.tops[section] - self.verticalOffset(), self._layout.width, HEADER)
-
     # -- layout ---------------------------------------------------------------------------
     def _relayout(self, *_args: object) -> None:
         model = self.model()

@@ -386,9 +386,9 @@ class DetailsPanel(QWidget):
         self.tags_changed.emit(photo_id)
 
     def _add_tag(self) -> None:
-        name = self.new_tag.text().strip().lower()
-        if name and self.photo is not None and self.catalog is not None:
-            from engine.catalog import clean_tag
+        name = self.new_tag.text()
+        if name.strip() and self.photo is not None and self.catalog is not None:
+            from engine.tagging import clean_user_tag
 
-            self._edit(clean_tag(name), "add")  # a bad name is refused here, before anything is recorded
+            self._edit(clean_user_tag(name), "add")  # a bad name is refused here, before anything is recorded
             self.new_tag.clear()

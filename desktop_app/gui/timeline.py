@@ -23,7 +23,6 @@ from engine.catalog import PhotoCatalog
 
 T = TypeVar("T")
 
-GRANULARITIES = ("day", "month", "year")
 NO_DATE = "No date"
 # The finest grouping whose sections hold at least this many photos on average: finer ones would make a
 # screen of headers with a photo or two under each.

@@ -54,3 +54,23 @@ def test_vocabulary_encoding_and_tagging_report_as_one_stage(tmp_path, tiny_mode
     assert reports[-1].elapsed_s >= 0.3  # measured from before the encoding, not restarted after it
     assert reports[-1].setup_s >= 0.3  # ... but the rate counts only the tagging
     assert reports[-1].rate > reports[-1].done / reports[-1].elapsed_s
+
+
+def test_a_typed_tag_is_cleaned_by_one_function_light_enough_for_the_window():
+    """`photosift tag --add/--reject` and the window's tag field store what clean_user_tag makes of a name."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    from engine.errors import InvalidTagError
+    from engine.tagging import clean_user_tag
+
+    assert clean_user_tag("  Beach \t") == "beach" and clean_user_tag("NEW YORK") == "new york"
+    for bad in ("   ", "x" * 101, "a\nb"):
+        with pytest.raises(InvalidTagError):
+            clean_user_tag(bad)
+    # the window imports it on the GUI thread: it must not load onnxruntime (engine.encoder) there
+    loaded = subprocess.run([sys.executable, "-c", "import sys, engine.tagging; print('onnxruntime' in sys.modules)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"

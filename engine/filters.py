@@ -17,10 +17,10 @@ class SearchFilters:
     date_from: date | None = None  # taken on or after this day
     date_to: date | None = None  # taken on or before this day
     tag: str | None = None  # a tag the photo has for sure (any case; engine.tag_confidence), not one it rejected
-    tag_uncertain_too: bool = False  # with `tag`: photos where the model is unsure of it count too
     place: str | None = None  # a place name at any level, or "country > region > city" (engine.places)
     person: str | None = None  # a person's name (or id): only photos with their face (engine.people)
     without_persons: tuple[str, ...] = ()  # persons whose photos are left out (`- person:Bob`)
+    tag_uncertain_too: bool = False  # with `tag`: photos where the model is unsure of it count too
 
     @property
     def active(self) -> bool:

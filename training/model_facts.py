@@ -77,7 +77,7 @@ class ModelFacts:
         if self.installed:
             return f"installed, {amount} on disk"
         if self.kind == "starter":
-            return f"no download: the app's own copy, or built here in ~1-2 min ({amount} on disk)"
+            return f"the app's own copy or built here in ~1-2 min, no download ({amount} on disk)"
         return f"{amount} download"
 
     def speed_text(self) -> str:

@@ -90,8 +90,8 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
-                         filters=SearchFilters(folder, args.date_from, args.date_to, args.tag, args.place,
-                                               getattr(args, "person", None)))
+                         filters=SearchFilters(folder=folder, date_from=args.date_from, date_to=args.date_to,
+                                               tag=args.tag, place=args.place, person=getattr(args, "person", None)))
 
 
 def _check_place(place: str | None, lib: Library) -> None:

@@ -187,6 +187,9 @@ def test_models_import_and_use_refuse_an_id_with_a_trailing_newline(tmp_path, ca
     err = capsys.readouterr().err
     assert "invalid model id 'mine\\n'" in err and len(err.strip().splitlines()) == 1
     assert not any(own_models_dir.glob("mine*"))
+    (tmp_path / "photos").mkdir()
+    assert main(["add", str(tmp_path / "photos")]) == 0  # `models use` needs a library to switch
+    capsys.readouterr()
     assert main(["models", "use", "tiny\n"]) == 1
     assert "invalid model id" in capsys.readouterr().err
 

@@ -43,7 +43,8 @@ PERMANENT = "permanent"  # not an image, truncated, too large: retried only when
 
 PHOTO_COLUMNS = (
     "id, root_id, path, raw_path, size, mtime, fingerprint, width, height, taken_at, camera, "
-    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at, error_kind, tagged_model, missing_since"
+    "orientation, gps_lat, gps_lon, status, error, added_at, indexed_at, error_kind, tagged_model, missing_since, "
+    "dev, ino"
 )
 
 
@@ -94,6 +95,8 @@ class Photo:
     error_kind: str | None = None  # TRANSIENT or PERMANENT when status is 'error'
     tagged_model: str | None = None  # the model whose zero-shot tags the photo has, None when untagged
     missing_since: float | None = None  # vanished with many others at once: kept until confirmed
+    dev: int | None = None  # st_dev and st_ino of the file at the last scan (None before it was seen)
+    ino: int | None = None
 
     @property
     def fs_path(self) -> str | bytes:
@@ -389,29 +392,46 @@ class PhotoCatalog:
         return out
 
     def insert_photo(self, *, root_id: int, path: str, raw_path: bytes | None, size: int, mtime: float,
-                     fingerprint: str | None) -> int:
+                     fingerprint: str | None, dev: int | None = None, ino: int | None = None) -> int:
         cur = self.conn.execute(
-            "INSERT INTO photos(root_id, path, raw_path, size, mtime, fingerprint, status, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (root_id, path, raw_path, size, mtime, fingerprint, time.time()))
+            "INSERT INTO photos(root_id, path, raw_path, size, mtime, fingerprint, status, added_at, dev, ino) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (root_id, path, raw_path, size, mtime, fingerprint, time.time(), dev, ino))
         return int(cur.lastrowid or 0)
 
-    def mark_changed(self, photo_id: int, *, size: int, mtime: float, fingerprint: str | None) -> None:
-        """A file's content changed: its vectors are stale, it will be indexed again."""
+    def mark_changed(self, photo_id: int, *, size: int, mtime: float, fingerprint: str | None,
+                     dev: int | None = None, ino: int | None = None) -> None:
+        """A file's content changed: its vectors are stale, it will be indexed again (the user's tags stay)."""
         self.conn.execute(
             "UPDATE photos SET size = ?, mtime = ?, fingerprint = ?, status = 'pending', error = NULL, "
-            "error_kind = NULL, tagged_model = NULL, missing_since = NULL WHERE id = ?",
-            (size, mtime, fingerprint, photo_id))
+            "error_kind = NULL, tagged_model = NULL, missing_since = NULL, dev = COALESCE(?, dev), "
+            "ino = COALESCE(?, ino) WHERE id = ?",
+            (size, mtime, fingerprint, dev, ino, photo_id))
         self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))
 
     def move_photo(self, photo_id: int, *, root_id: int, path: str, raw_path: bytes | None,
-                   mtime: float) -> None:
+                   mtime: float, dev: int | None = None, ino: int | None = None) -> None:
         """A file was moved or renamed: keep its id, vectors and tags."""
         self.conn.execute(
             "UPDATE photos SET root_id = ?, path = ?, raw_path = ?, mtime = ?, missing_since = NULL, "
-            "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END WHERE id = ?",
-            (root_id, path, raw_path, mtime, photo_id))
+            "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END, dev = COALESCE(?, dev), "
+            "ino = COALESCE(?, ino) WHERE id = ?",
+            (root_id, path, raw_path, mtime, dev, ino, photo_id))
+
+    def set_file_ids(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """(photo id, st_dev, st_ino): where unchanged photos were found (filled in, or a renumbered device)."""
+        self.conn.executemany("UPDATE photos SET dev = ?, ino = ? WHERE id = ?", [(d, i, pid) for pid, d, i in rows])
+
+    def pixel_signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored 32x32 grey signatures (engine.duplicates) of these photos, where they have one."""
+        out: dict[int, bytes] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update((int(r[0]), bytes(r[1])) for r in self.conn.execute(
+                f"SELECT id, pixel_sig FROM photos WHERE pixel_sig IS NOT NULL AND id IN ({marks})", chunk))
+        return out
 
     def copy_indexed_state(self, src_id: int, dst_id: int) -> bool:
         """A byte-identical copy of an indexed photo: reuse its metadata and vectors, compute nothing."""

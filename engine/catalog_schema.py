@@ -196,5 +196,15 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE photos SET faces_model = NULL WHERE id = NEW.id;
     END;
     """,
+    # file identity: the device and inode a photo's path resolved to at the last scan. A vanished path whose
+    # inode turns up under another name is the same file renamed (kept with its id and tags even when its
+    # content changed too), and a vanished photo whose device is no longer where it was (an unmounted drive
+    # leaves an empty folder of the parent disk behind) is never forgotten. NULL until the next scan sees
+    # the file. Fingerprints of whole files (64 hex digits) replace those of their first and last 64 KiB (32
+    # digits): old ones are kept, told apart by their length, and never compared with new ones.
+    """
+    ALTER TABLE photos ADD COLUMN dev INTEGER;
+    ALTER TABLE photos ADD COLUMN ino INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

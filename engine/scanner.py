@@ -3,7 +3,10 @@
 Safety rules (a photo's row holds its vectors and the user's tags, so nothing is forgotten on a guess):
 1. A root that is missing or unreadable is marked offline and nothing of it is touched.
 2. A mount point seen inside a root (the root itself included) that is no longer mounted is offline: its
-   photos are kept untouched, even though the empty folder left behind can be read.
+   photos are kept untouched, even though the empty folder left behind can be read. Likewise a vanished
+   photo whose device (st_dev, kept on its row) is not the device of the closest folder of its path that is
+   still there: its drive is not mounted (or not mounted there), whether or not the mount point was seen.
+   Nothing about a drive that is not there is forgotten, `confirm_deletions` or not.
 3. Photos under a sub-folder that could not be read, or behind a symlink whose target is missing (an
    unplugged drive behind a link), are kept untouched.
 4. When more than half of a folder's known photos (and at least HOLD_MIN of them) vanish in one scan, say a
@@ -14,6 +17,9 @@ Safety rules (a photo's row holds its vectors and the user's tags, so nothing is
 5. A vanished photo with user tags (or rejected tags) is likewise kept as missing until confirmed: user
    tags are never deleted with a row the user did not ask to forget.
 6. Only the photos left after these rules, vanished and not found moved, are forgotten.
+A vanished photo is found moved when a new path has its content (whole-file fingerprint; an old partial one
+for rows of older catalogs, only to find moves), or its device and inode and still the same picture (a
+photo edited and renamed between two scans: kept with its id and tags, its vectors computed again).
 Symlinked folders are followed once (never in a loop); names that are not valid UTF-8 are kept as their
 exact bytes; FIFOs, devices, sockets and dangling links are skipped and listed with a reason.
 """
@@ -26,10 +32,13 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from engine.catalog import Photo, PhotoCatalog, Root
-from engine.imageio import fingerprint, is_photo_name
+from engine.duplicates import pixel_signature, pixel_similarity
+from engine.errors import ImageReadError
+from engine.imageio import fingerprint, is_legacy_fingerprint, is_photo_name, legacy_fingerprint, open_photo
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.paths import LibraryPaths
 
@@ -43,6 +52,12 @@ COMMIT_EVERY = 500
 SKIPPED_KEY = "scan_skipped"  # the last full scan's skipped entries, for `status`
 SKIPPED_KEPT = 1000
 HOLD_MIN = 4  # fewer vanished photos than this in a folder are ordinary deletions (unless user-tagged)
+# An inode found again under a new name with new content is the renamed photo only if its picture still
+# correlates this well with the old one's (32x32 grey, engine.duplicates): a freed inode is soon given to an
+# unrelated new file, which must not take over a deleted photo's tags. Edits (exposure, a small crop,
+# recompression, metadata) stay far above it; unrelated photos mostly fall below 0.3.
+RENAMED_EDIT_PIXEL = 0.6
+HASH_THREADS = max(1, min(4, os.cpu_count() or 1))  # hashing releases the GIL: new files are hashed in parallel
 
 
 @dataclass
@@ -216,8 +231,8 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
          cancel: CancelToken | None = None, confirm_deletions: bool = False) -> ScanReport:
     """Bring the catalog in line with the files under the given (default: all) roots.
 
-    `confirm_deletions`: also forget photos that rules 4 and 5 of the module docstring would keep as missing,
-    and mount points that stayed unmounted (the user says they are gone for good).
+    `confirm_deletions`: also forget photos that rules 4 and 5 of the module docstring would keep as missing
+    (the user says they were deleted). It never forgets photos of a drive that is not there (rules 1 to 3).
     """
     report = ScanReport()
     found: dict[str, tuple[Root, FoundFile]] = {}
@@ -229,7 +244,7 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
         problem = root_problem(root.path)
         recorded = catalog.root_mounts(root.id)
         unmounted = [m for m in recorded if not os.path.ismount(m)]
-        if problem is None and root.path in unmounted and not confirm_deletions:
+        if problem is None and root.path in unmounted:
             problem = "its drive is not mounted (the folder was a mount point); plug it in or mount it"
         if problem is not None:
             catalog.set_root_state(root.id, "offline", problem)
@@ -237,19 +252,20 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
             log.warning("root %s is offline: %s", root.path, problem)
             continue
         walk = _Walk()
-        if not confirm_deletions:
-            for m in unmounted:
-                walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
+        known = catalog.photos_of_root(root.id)
+        # a mount point left with no known photo under it is let go; one with photos waits for its drive
+        unmounted = [m for m in unmounted if any(p.path.startswith(m.rstrip(os.sep) + os.sep) for p in known)]
+        for m in unmounted:
+            walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
         files = list(_walk(os.fsencode(root.path), walk, cancel, _library_folders(catalog, root)))
         report.unreadable.extend(walk.unreadable)
         report.skipped.extend(walk.skipped)
         protected.extend(p.rstrip(os.sep) + os.sep for p, _ in walk.unreadable)
         protected.extend(walk.dangling)
         protected.extend(p + os.sep for p in walk.dangling)
-        kept_mounts = walk.mounts + ([] if confirm_deletions else unmounted)
+        kept_mounts = walk.mounts + unmounted
         if sorted(set(kept_mounts)) != sorted(recorded):
             catalog.set_root_mounts(root.id, kept_mounts)
-        known = catalog.photos_of_root(root.id)
         if not files and known:
             empty_roots.append(root)
         catalog.set_root_state(root.id, "online")
@@ -262,16 +278,21 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
     order = roots if roots is not None else sorted(catalog.roots(),
                                                    key=lambda r: (os.path.realpath(r.path) != r.path, r.id))
     _one_row_per_file(catalog, order, found, existing, report)
-    _apply(catalog, found, existing, protected, report, cancel, confirm_deletions, {r.id for r in empty_roots})
+    absent_roots = _apply(catalog, found, existing, protected, report, cancel, confirm_deletions,
+                          {r.id for r in empty_roots})
     if roots is None:
         catalog.set_setting(SKIPPED_KEY, json.dumps(report.skipped[:SKIPPED_KEPT]))
     for root in empty_roots:
-        if root.path in report.held_folders:
+        if root.id in absent_roots:
+            problem = "its drive is not there (unplugged, or not mounted); its photos are kept"
+        elif root.path in report.held_folders:
             problem = ("no photos found where the catalog knows some (drive not mounted?); they are kept: "
                        "run `photosift index --confirm-deletions` if they were deleted")
-            catalog.set_root_state(root.id, "offline", problem)
-            report.offline_roots.append(root.path)
-            log.warning("root %s is offline: %s", root.path, problem)
+        else:
+            continue
+        catalog.set_root_state(root.id, "offline", problem)
+        report.offline_roots.append(root.path)
+        log.warning("root %s is offline: %s", root.path, problem)
     return report
 
 
@@ -368,46 +389,66 @@ def _vanished_at_once(gone: list[Photo], existing: dict[str, Photo],
 
 def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], existing: dict[str, Photo],
            protected: list[str], report: ScanReport, cancel: CancelToken | None, confirm_deletions: bool,
-           empty_roots: set[int]) -> None:
-    """Write the scan's findings; vanished photos are forgotten only as the safety rules allow."""
+           empty_roots: set[int]) -> set[int]:
+    """Write the scan's findings; vanished photos are forgotten only as the safety rules allow.
+
+    Returns the roots with photos kept because their drive is not there.
+    """
     gone = {path: p for path, p in existing.items() if path not in found
             and not any(path == pre or path.startswith(pre) for pre in protected)}
+    absent_roots = _keep_absent_drives(gone, found, existing, report)
     back = [old.id for path, old in existing.items() if path in found and old.missing_since is not None]
     arrived = [(root, f) for path, (root, f) in found.items() if path not in existing]
     pending_writes = 0
-    with_fp = [(root, f, _fp(f)) for root, f in arrived]
+    with_fp = _with_fingerprints(arrived)
     gone_by_fp: dict[str, list[Photo]] = {}
     for p in gone.values():
         if p.fingerprint:
             gone_by_fp.setdefault(p.fingerprint, []).append(p)
+    legacy_sizes = {p.size for p in gone.values() if is_legacy_fingerprint(p.fingerprint)}
+    gone_by_inode = {(p.dev, p.ino): p for p in gone.values() if p.dev is not None and p.ino is not None}
+    renamed_edits = _renamed_edits(catalog, with_fp, gone_by_fp, gone_by_inode)
     known_by_fp = catalog.photos_by_fingerprint(fp for _, _, fp in with_fp if fp)
+    file_ids: list[tuple[int, int, int]] = []
     with catalog.transaction():
         for path, (_root, f) in found.items():
             old = existing.get(path)
             if old is None:
                 continue
             if old.size != f.size or abs(old.mtime - f.mtime) > 1e-3:
-                catalog.mark_changed(old.id, size=f.size, mtime=f.mtime, fingerprint=_fp(f))
+                catalog.mark_changed(old.id, size=f.size, mtime=f.mtime, fingerprint=_fp(f), dev=f.dev, ino=f.ino)
                 report.changed += 1
                 pending_writes += 1
             else:
                 report.unchanged += 1
+                if (old.dev, old.ino) != (f.dev, f.ino):
+                    file_ids.append((old.id, f.dev, f.ino))  # first seen since the upgrade, or a renumbered drive
+        catalog.set_file_ids(file_ids)
         for root, f, fp in with_fp:
             if cancel and pending_writes % COMMIT_EVERY == 0:
                 cancel.check()
-            moved_from = gone_by_fp.get(fp or "", [])
-            if moved_from:
-                src = moved_from.pop()
+            src = _take(gone, gone_by_fp.get(fp or "", []), f)
+            if src is None and f.size in legacy_sizes:  # a photo of an older catalog, moved: its old fingerprint
+                src = _take(gone, gone_by_fp.get(_legacy_fp(f) or "", []), f)
+            edit = renamed_edits.get(f.path) if src is None else None
+            edited = edit is not None and gone.get(edit.path) is edit
+            if edited:
+                src = edit
+            if src is not None:
                 del gone[src.path]
-                catalog.move_photo(src.id, root_id=root.id, path=f.path, raw_path=f.raw_path, mtime=f.mtime)
+                catalog.move_photo(src.id, root_id=root.id, path=f.path, raw_path=f.raw_path, mtime=f.mtime,
+                                   dev=f.dev, ino=f.ino)
                 report.moved += 1
+                if edited:  # renamed and edited: same photo (id, the user's tags), new vectors
+                    catalog.mark_changed(src.id, size=f.size, mtime=f.mtime, fingerprint=fp)
+                    report.changed += 1
             elif (same := _known_elsewhere(f, root, known_by_fp.get(fp or "", []))) is not None:
                 report.same_files += 1  # found through a root this scan did not walk (`add` scans only its own)
                 report.skipped.append((f.path, f"the same file as {same.path}, already in the library"))
                 continue
             else:
                 new_id = catalog.insert_photo(root_id=root.id, path=f.path, raw_path=f.raw_path, size=f.size,
-                                              mtime=f.mtime, fingerprint=fp)
+                                              mtime=f.mtime, fingerprint=fp, dev=f.dev, ino=f.ino)
                 twin = next((p for p in known_by_fp.get(fp or "", []) if p.status == "ok"), None)
                 if twin is not None and catalog.copy_indexed_state(twin.id, new_id):
                     report.copied += 1
@@ -432,3 +473,103 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
                 log.warning("photos under %s vanished at once; kept as missing until confirmed", folder)
         catalog.delete_photos([p.id for p in forget])
         report.deleted = len(forget)
+    return absent_roots
+
+
+def _with_fingerprints(arrived: list[tuple[Root, FoundFile]]) -> list[tuple[Root, FoundFile, str | None]]:
+    """The new paths with their whole-file fingerprints, hashed by a few threads (reads and SHA-256 run
+    without the GIL), so that reading every byte costs the scan as little wall time as the disk allows."""
+    if len(arrived) < 2 or HASH_THREADS == 1:
+        return [(root, f, _fp(f)) for root, f in arrived]
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="fingerprint") as pool:
+        fps = list(pool.map(_fp, (f for _, f in arrived)))
+    return [(root, f, fp) for (root, f), fp in zip(arrived, fps, strict=True)]
+
+
+def _legacy_fp(f: FoundFile) -> str | None:
+    try:
+        return legacy_fingerprint(f.raw_path or f.path, f.size)
+    except OSError:
+        return None
+
+
+def _take(gone: dict[str, Photo], candidates: list[Photo], f: FoundFile) -> Photo | None:
+    """The vanished photo a new file with the same content is (the one with its inode, if any), or None."""
+    live = [p for p in candidates if gone.get(p.path) is p]
+    if not live:
+        return None
+    src = next((p for p in live if (p.dev, p.ino) == (f.dev, f.ino)), live[-1])
+    candidates.remove(src)
+    return src
+
+
+def _renamed_edits(catalog: PhotoCatalog, with_fp: list[tuple[Root, FoundFile, str | None]],
+                   gone_by_fp: dict[str, list[Photo]], gone_by_inode: dict[tuple[int, int], Photo]
+                   ) -> dict[str, Photo]:
+    """New paths whose file is a vanished photo's (same device and inode) with new content: edited and renamed.
+
+    The inode alone is not enough (a deleted file's inode is soon reused): the picture must still look like
+    the photo's stored 32x32 signature. A photo without one (never indexed) is not matched.
+    """
+    pairs = [(f, gone_by_inode[(f.dev, f.ino)]) for _, f, fp in with_fp
+             if (f.dev, f.ino) in gone_by_inode and fp not in gone_by_fp]
+    if not pairs:
+        return {}
+    sigs = catalog.pixel_signatures([p.id for _, p in pairs])
+    out: dict[str, Photo] = {}
+    for f, p in pairs:
+        if p.id not in sigs:
+            continue
+        try:
+            new_sig = pixel_signature(open_photo(f.raw_path or f.path, min_side=64).image)
+        except (ImageReadError, OSError):
+            continue
+        if pixel_similarity(sigs[p.id], new_sig, max_shift=2) >= RENAMED_EDIT_PIXEL:
+            out[f.path] = p
+    return out
+
+
+def _keep_absent_drives(gone: dict[str, Photo], found: dict[str, tuple[Root, FoundFile]],
+                        existing: dict[str, Photo], report: ScanReport) -> set[int]:
+    """Take out of `gone` the photos whose drive is not there (rule 2); returns their roots.
+
+    A photo's drive is there when the closest folder of its path that still exists is on the device the
+    photo was on. An unmounted drive leaves its mount point as an empty folder of the parent disk, which
+    reads fine and holds nothing: by path alone its photos look deleted. A drive can come back under
+    another device number (another USB port, a reboot): unchanged photos found at their paths say which.
+    """
+    renumbered: dict[int, set[int]] = {}
+    for path, (_root, f) in found.items():
+        old = existing.get(path)
+        if (old is not None and old.dev is not None and old.dev != f.dev and old.size == f.size
+                and abs(old.mtime - f.mtime) <= 1e-3):
+            renumbered.setdefault(old.dev, set()).add(f.dev)
+    devices: dict[str | bytes, tuple[int | None, str | bytes]] = {}
+
+    def device_of(folder: str | bytes) -> tuple[int | None, str | bytes]:
+        """The device of the closest existing folder (None: it cannot be read), and that folder."""
+        if folder not in devices:
+            try:
+                devices[folder] = (os.stat(folder).st_dev, folder)
+            except (FileNotFoundError, NotADirectoryError):
+                parent = os.path.dirname(folder)
+                devices[folder] = device_of(parent) if parent != folder else (None, folder)
+            except OSError:
+                devices[folder] = (None, folder)
+        return devices[folder]
+
+    absent_roots: set[int] = set()
+    folders: set[str] = set()
+    for path, p in list(gone.items()):
+        if p.dev is None:
+            continue  # not seen since the upgrade: the mount point rule alone protects it
+        dev, where = device_of(os.path.dirname(p.fs_path))
+        if dev == p.dev or dev in renumbered.get(p.dev, ()):
+            continue
+        del gone[path]
+        absent_roots.add(p.root_id)
+        folders.add(path_key(os.fsencode(where))[0])
+    listed = {f for f, _ in report.unreadable}
+    report.unreadable.extend((f, "the drive its photos were on is not there (unplugged, or not mounted); they are kept")
+                             for f in sorted(folders - listed))
+    return absent_roots

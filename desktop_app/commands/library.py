@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
                    help="find faces and group them into persons (remembered for the library; off by default)")
     p.add_argument("--confirm-deletions", action="store_true",
-                   help="forget photos that vanished many at once (kept as missing in case a drive was unplugged)")
+                   help="forget photos held as missing (they vanished many at once, or had your tags) from "
+                        "folders that are there; photos of an unplugged drive or unreadable folder are always kept")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--watch", action="store_true",
                    help="then keep watching the folders and take in new, changed and deleted photos until Ctrl+C")

@@ -12,13 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
 from engine.library import Library
-from tests.app.gui_helpers import index_through_window
-
-
-def _search(qtbot, window, fn) -> int:
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
+from tests.app.gui_helpers import _search, index_through_window
 
 
 def _coffees(window, photo_dir):

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PIL import Image
 from PySide6.QtCore import QDate, QPoint, Qt
 
-from tests.app.gui_helpers import index_through_window
+from tests.app.gui_helpers import _search, index_through_window
 from tests.conftest import write_jpeg
 
 YEARS = (2017, 2018, 2019, 2020, 2021)
@@ -28,12 +28,6 @@ def dated_dir(tmp_path):
     for i in range(3):
         write_jpeg(root / "undated" / f"u{i}.jpg", color=(200, 200, 40 * i))
     return root
-
-
-def _search(qtbot, window, fn):
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
 
 
 def _taken(window):

@@ -9,14 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from tests.app.gui_helpers import index_through_window
+from tests.app.gui_helpers import _search, index_through_window
 from tests.conftest import write_jpeg
-
-
-def _search(qtbot, window, fn):
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
 
 
 def _paths(window):

@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
 
     def open_viewer(self, row: int) -> None:
         if 0 <= row < self.grid_model.rowCount():
-            viewer = PhotoViewer(self.lib.catalog, self.grid_model.ids, row, self)
+            viewer = PhotoViewer(self.lib.catalog, self.grid_model.ids, row, self, placeholder=self.loader.pixmap)
             viewer.exec()
             self.grid.setCurrentIndex(self.grid_model.index(viewer.row))
 

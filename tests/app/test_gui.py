@@ -207,6 +207,7 @@ def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, w
     viewer.show()
     viewer.activateWindow()  # as exec() makes it: the main window's own Esc shortcut must not take the key
     qtbot.waitUntil(viewer.isActiveWindow)
+    qtbot.waitUntil(lambda: not viewer.loading)  # decoded off the GUI thread (tests/app/test_viewer_gui.py)
     ratio = viewer.devicePixelRatioF()
     assert viewer.image.width() > 320 and viewer.image.height() > 200  # room to blow it up: it is not
     assert viewer.shown_size() == (320, 200) and viewer.image.pixmap().devicePixelRatio() == ratio

@@ -57,7 +57,7 @@ def main() -> None:
     print(f"{w.grid_model.rowCount()} cells; stacks: {sorted(m.size for m in stacks if m)}", flush=True)
     w.grab().save(str(args.out / "screenshot-bursts.png"))
     biggest = max((m for m in stacks if m), key=lambda m: m.size)
-    w.toggle_burst(w.grid_model.ids[stacks[biggest]])
+    w.grid_controller.toggle_burst(w.grid_model.ids[stacks[biggest]])
     pump(1.5)
     w.grab().save(str(args.out / "screenshot-burst-open.png"))
     print(f"saved {args.out / 'screenshot-bursts.png'} and screenshot-burst-open.png", flush=True)

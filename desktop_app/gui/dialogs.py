@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QKeyEvent, QPixmap
+from PySide6.QtCore import QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,13 +31,84 @@ from engine.errors import ImageReadError
 from engine.imageio import open_photo
 
 
+class PhotoDecoder(QObject):
+    """Decodes the viewer's photo at screen size off the GUI thread, as the grid's ThumbnailLoader does for
+    thumbnails: worker threads make a QImage, a GUI-thread timer hands it over. Only the newest request
+    counts: the answer to an older one is dropped, and one asked for while a large photo still decodes is
+    decoded beside it by a second worker (a decode cannot be stopped), never queued behind it."""
+
+    decoded = Signal(int, QImage, str)  # the request's number, the photo (null when unreadable), why not
+    WORKERS = 2
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._wanted: tuple[int, str | bytes, int] | None = None  # the newest request not yet being decoded
+        self._working = 0  # worker threads decoding; each ends when nothing more is wanted
+        self._request = 0
+        self._done: queue.SimpleQueue[tuple[int, QImage, str]] = queue.SimpleQueue()
+        self._timer = QTimer(self, interval=15)
+        self._timer.timeout.connect(self._drain)
+
+    def request(self, source: str | bytes, min_side: int) -> int:
+        """Decode `source` at the resolution `min_side` needs (a JPEG is decoded at a reduced scale); returns
+        the request's number, which its answer carries."""
+        with self._lock:
+            self._request += 1
+            self._wanted = (self._request, source, min_side)
+            if self._working < self.WORKERS:
+                self._working += 1
+                threading.Thread(target=self._work, name="photosift-viewer", daemon=True).start()
+        self._timer.start()
+        return self._request
+
+    def shutdown(self) -> None:
+        """Nothing more is wanted; a decode under way ends unseen."""
+        with self._lock:
+            self._wanted = None
+            self._request += 1
+        self._timer.stop()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._wanted is None:
+                    self._working -= 1
+                    return
+                (number, source, min_side), self._wanted = self._wanted, None
+            try:
+                image, error = pil_to_qimage(open_photo(source, min_side=min_side).image), ""
+            except (ImageReadError, OSError) as e:
+                image, error = QImage(), str(e)
+            except BaseException:
+                with self._lock:
+                    self._working -= 1
+                raise
+            self._done.put((number, image, error))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                number, image, error = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if number == self._request:  # an older request's photo is not shown
+                self._timer.stop()
+                self.decoded.emit(number, image, error)
+
+
 class PhotoViewer(QDialog):
     """The photo large, EXIF-rotated, never above 100% (a small photo is not blown up into a blur);
-    Left/Right for previous/next, F or F11 for full screen, Esc leaves full screen or closes, Space closes."""
+    Left/Right for previous/next, F or F11 for full screen, Esc leaves full screen or closes, Space closes.
 
-    def __init__(self, catalog: PhotoCatalog, ids: list[int], row: int, parent: QWidget | None = None) -> None:
+    The photo is decoded off the GUI thread (PhotoDecoder); meanwhile the viewer shows its thumbnail
+    (`placeholder(photo_id)`, the grid's cache) at the photo's size, or nothing, and says it is loading."""
+
+    def __init__(self, catalog: PhotoCatalog, ids: list[int], row: int, parent: QWidget | None = None,
+                 placeholder: Callable[[int], QPixmap | None] | None = None) -> None:
         super().__init__(parent)
         self.catalog, self.ids, self.row = catalog, ids, row
+        self.placeholder = placeholder or (lambda _photo_id: None)
         self.setWindowTitle("Photosift viewer")
         self.resize(1100, 760)
         self.setStyleSheet("background: #111; color: #ddd;")
@@ -45,23 +119,44 @@ class PhotoViewer(QDialog):
         layout.addWidget(self.image, 1)
         layout.addWidget(self.caption)
         self._pixmap = QPixmap()
+        self._photo_size: QSize | None = None  # the photo's own size, while its thumbnail stands in for it
+        self.loading = False  # the photo is being decoded
+        self._request = 0
+        self._decoder = PhotoDecoder(self)
+        self._decoder.decoded.connect(self._decoded)
         self.show_row(row)
 
     def show_row(self, row: int) -> None:
         self.row = max(0, min(row, len(self.ids) - 1))
         photo = self.catalog.photo(self.ids[self.row])
-        if photo is None:
+        if photo is None:  # forgotten meanwhile: the photo on its way, or shown, is another one
+            self._request, self.loading, self._pixmap = 0, False, QPixmap()
+            self._caption("no longer in the library")
+            self._fit()
             return
-        try:
-            screen = self.screen().size() if self.screen() else self.size()
-            decoded = open_photo(photo.fs_path, min_side=max(screen.width(), screen.height(), 1200))
-            self._pixmap = QPixmap.fromImage(pil_to_qimage(decoded.image))
-            text = os.path.basename(photo.path)
-        except ImageReadError as e:
-            self._pixmap = QPixmap()
-            text = f"{os.path.basename(photo.path)}: {e}"
-        self.caption.setText(f"{text}   ({self.row + 1} of {len(self.ids)})   \u2022   F: full screen")
+        screen = self.screen().size() if self.screen() else self.size()
+        self._request = self._decoder.request(photo.fs_path, max(screen.width(), screen.height(), 1200))
+        self.loading = True
+        self._pixmap = self.placeholder(photo.id) or QPixmap()
+        self._photo_size = _oriented_size(photo.width, photo.height, photo.orientation)
+        self._name = os.path.basename(photo.path)
+        self._caption(f"{self._name}   \u2022   loading\u2026")
         self._fit()
+
+    def _decoded(self, request: int, image: QImage, error: str) -> None:
+        if request != self._request:  # the user has moved on: not this photo
+            return
+        self.loading, self._photo_size = False, None
+        self._pixmap = QPixmap() if image.isNull() else QPixmap.fromImage(image)
+        self._caption(f"{self._name}: {error}" if error else self._name)
+        self._fit()
+
+    def _caption(self, text: str) -> None:
+        self.caption.setText(f"{text}   ({self.row + 1} of {len(self.ids)})   \u2022   F: full screen")
+
+    def done(self, result: int) -> None:
+        self._decoder.shutdown()
+        super().done(result)
 
     def shown_size(self) -> tuple[int, int]:
         """The photo's size on screen in device pixels (0, 0 when none)."""
@@ -74,10 +169,13 @@ class PhotoViewer(QDialog):
             return
         ratio = self.devicePixelRatioF()
         room = self.image.size() * ratio
-        if self._pixmap.width() <= room.width() and self._pixmap.height() <= room.height():
+        size = self._photo_size or self._pixmap.size()  # a thumbnail is shown as large as its photo will be
+        if size.width() > room.width() or size.height() > room.height():
+            size = size.scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
+        if size == self._pixmap.size():
             shown = QPixmap(self._pixmap)  # fits: at 100%, one photo pixel per screen pixel
         else:
-            shown = self._pixmap.scaled(room, Qt.AspectRatioMode.KeepAspectRatio,
+            shown = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
                                         Qt.TransformationMode.SmoothTransformation)
         shown.setDevicePixelRatio(ratio)
         self.image.setPixmap(shown)
@@ -105,6 +203,13 @@ class PhotoViewer(QDialog):
             self.accept()
         else:
             super().keyPressEvent(e)
+
+
+def _oriented_size(width: int | None, height: int | None, orientation: int | None) -> QSize | None:
+    """A photo's size as shown (EXIF orientations 5 to 8 turn it a quarter), None when not known."""
+    if not width or not height:
+        return None
+    return QSize(height, width) if orientation in (5, 6, 7, 8) else QSize(width, height)
 
 
 class FailedFilesDialog(QDialog):

@@ -1,28 +1,31 @@
 """What the grid shows, for the window's browse state: the browse grid read off the GUI thread, and searches
 (text, similar photo, image file) run off the GUI thread, each on its own catalog connection.
 
-A mixin of MainWindow (it uses the window's grid, runner and status line). Every request for new grid
-content gets a number; an answer that arrives after a newer request (a search still running when the user
-went back to "All photos", a browse read overtaken by a search) is dropped, so the grid never shows
-something the browse state no longer asks for.
+A part of MainWindow that owns the grid's content: it reads the browse state, fills the grid model, writes
+the status line, and says what it did by its signals. Every request for new grid content gets a number; an
+answer that arrives after a newer request (a search still running when the user went back to "All photos", a
+browse read overtaken by a search) is dropped, so the grid never shows something the browse state no longer
+asks for.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QAbstractItemView
 
-from desktop_app.browse_state import Mode, Query
+from desktop_app.browse_state import BrowseState, Mode, Query
 from desktop_app.gui.dialogs import setting_on
-from desktop_app.gui.grid import offline_root_ids
-from desktop_app.gui.gridview import results_beyond_cutoff
+from desktop_app.gui.grid import PhotoGridModel, ScoreRole, offline_root_ids
+from desktop_app.gui.gridview import PhotoGridView, results_beyond_cutoff
 from desktop_app.gui.stacks import StackMark, stack_bursts
+from desktop_app.gui.status_line import StatusLine
 from desktop_app.gui.timeline import read_alongside
+from desktop_app.gui.worker import JobRunner, read_catalog
 from engine.catalog import PhotoCatalog
 from engine.jobs import CancelToken, ProgressCallback, ignore_progress
 from engine.library import Library
@@ -30,8 +33,6 @@ from engine.library import Library
 if TYPE_CHECKING:
     from engine.encoder import ClipEncoder
     from engine.search import PhotoSearch, SearchOptions, SearchResult
-
-log = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 500
 
@@ -80,24 +81,33 @@ def run_query(search: PhotoSearch, query: Query, options: SearchOptions) -> list
     raise ValueError("browsing is not a search")
 
 
-class GridController:
-    """Mixin of MainWindow: fills the grid as the browse state asks."""
+class GridController(QObject):
+    """Fills the grid as the browse state asks."""
+
+    browse_loaded = Signal(int)  # number of photos in the grid
+    search_finished = Signal(int)  # number of results, -1 when the search failed
+    content_replaced = Signal()  # the grid has new content: the current photo's details are shown again
+
+    def __init__(self, lib: Library, library_dir: Path, state: BrowseState, settings: QSettings, runner: JobRunner,
+                 grid: PhotoGridView, grid_model: PhotoGridModel, status: StatusLine,
+                 notify: Callable[..., None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.lib, self.library_dir, self.state, self.settings, self.runner = lib, library_dir, state, settings, runner
+        self.grid, self.grid_model, self.status, self.notify = grid, grid_model, status, notify
+        self._encoders = EncoderCache()
+        self._grid_generation = 0  # bumped whenever the grid gets new content
+        self._request = 0  # bumped by each browse read or search asked for: only the latest answer is shown
+        self._everything_for: Query | None = None  # the query "Show more" was asked for: shown without the cutoff
+        self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
+        self._growing = False
+        self._expanded_bursts: set[int] = set()  # burst groups the user opened out in the grid
+        self._stacks_shown = True  # whether the browse grid was last read with bursts stacked
+
+    @property
+    def browsing(self) -> bool:
+        return self.state.mode is Mode.BROWSE
 
     # -- off-thread reads -------------------------------------------------------------------
-    def _read_catalog(self, name: str, read: Callable[[PhotoCatalog], Any], on_done: Callable[[Any], None]) -> None:
-        """read(catalog) on a worker thread with its own connection; on_done(result) in the GUI thread."""
-        path = self.lib.paths.catalog
-
-        def job(_progress, _token: CancelToken) -> Any:
-            with PhotoCatalog(path) as catalog:
-                return read(catalog)
-
-        def failed(message: str) -> None:
-            log.warning("%s: %s", name, message)
-            on_done(None)
-
-        self.runner.start(job, name=name, on_done=on_done, on_error=failed)
-
     def _read_grid(
         self, name: str, on_result: Callable[[GridRead | None, bool], None], after_id: int | None = None
     ) -> None:
@@ -106,7 +116,7 @@ class GridController:
         given other content meanwhile. Showing search results, only the counts are read (no ids, top 0)."""
         generation = self._grid_generation
         filters = self.state.filters
-        browsing = self.mode == "browse"
+        browsing = self.browsing
         stacking = self.stacking_bursts() and after_id is None  # photos appended while indexing stay unstacked
         if browsing and after_id is None:
             self._stacks_shown = stacking
@@ -136,11 +146,16 @@ class GridController:
                 self.grid_model.set_offline_roots(result.offline_roots)
             on_result(result, generation == self._grid_generation)
 
-        self._read_catalog(name, read, done)
+        read_catalog(self.runner, self.lib.paths.catalog, name, read, done)
 
     # -- browsing ---------------------------------------------------------------------------
     def stacking_bursts(self) -> bool:
         return setting_on(self.settings, "stack_bursts")
+
+    def restack(self) -> None:
+        """The setting "stack bursts" may have changed: the browse grid is read again if it did."""
+        if self.browsing and self.stacking_bursts() != self._stacks_shown:
+            self.load_browse(keep_place=True)
 
     def toggle_burst(self, photo_id: int) -> None:
         """Expand the burst this cell stands for, or stack it again; the view stays where it is."""
@@ -159,14 +174,14 @@ class GridController:
         self._grid_generation += 1  # what was on its way for the previous content is dropped
 
         def show(result: GridRead | None, current: bool) -> None:
-            if result is None or not current or request != self._request or self.mode != "browse":
+            if result is None or not current or request != self._request or not self.browsing:
                 return
-            self._grid_top_id, self._counts = result.top_id, result.counts
+            self._grid_top_id, self.status.counts = result.top_id, result.counts
             if keep_place:
                 self._show_photos_keeping_place(result.ids, result.days, result.stacks)
             else:
                 self._show_photos(result.ids, days=result.days, stacks=result.stacks)
-            self._update_status(recount=False)
+            self.status.show(recount=False)
             self.browse_loaded.emit(len(result.ids))
 
         self._read_grid("browse", show)
@@ -214,35 +229,77 @@ class GridController:
         self.grid_model.set_photos(ids, scores, offline, days, cut, stacks)
         # A model reset does not tell the selection model: without this the details panel would go on
         # showing the photo (and score) of the previous content.
-        self._current_changed(self.grid.currentIndex(), self.grid.currentIndex())
+        self.content_replaced.emit()
 
-    def _grow_grid(self) -> None:
+    def grow(self) -> None:
         """While indexing, new photos appear in the grid without disturbing the user's place: only photos
         newer than the grid are read, off the GUI thread, and appended; the counts come along."""
         if self._growing:
             return
         self._growing = True
-        browsing = self.mode == "browse"
+        browsing = self.browsing
 
         def show(result: GridRead | None, current: bool) -> None:
             self._growing = False
             if result is None:
                 return
-            self._counts = result.counts
-            if browsing and current and self.mode == "browse":
+            self.status.counts = result.counts
+            if browsing and current and self.browsing:
                 self.grid_model.append_photos(result.ids)
                 self._grid_top_id = max(self._grid_top_id, result.top_id)
-            self._update_status(recount=False)
+            self.status.show(recount=False)
 
         self._read_grid("grid update", show, after_id=self._grid_top_id)
 
-    def _rerun(self, keep_place: bool = False) -> None:
+    def show_as_indexed(self, then: Callable[[GridRead | None], None]) -> None:
+        """After indexing, the browse grid as the catalog has it now (read off the GUI thread): new photos move
+        to their place and new bursts are stacked, the user's place kept; then(read), None when it failed."""
+        browsing = self.browsing
+
+        def show(result: GridRead | None, current: bool) -> None:
+            if result is not None:
+                self.status.counts = result.counts
+                if browsing and current and (result.ids != self.grid_model.ids
+                                             or (result.stacks or {}) != self.grid_model.stacks):
+                    # new photos move to their place, new bursts are stacked
+                    self._show_photos_keeping_place(result.ids, result.days, result.stacks)
+                elif browsing and current:
+                    self.grid_model.days = result.days  # undated photos appended while indexing may have a date now
+                    self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
+                if browsing:
+                    self._grid_top_id = result.top_id
+            then(result)
+
+        self._read_grid("library refresh", show)
+
+    def rerun(self, keep_place: bool = False) -> None:
         """Show the grid again for the browse state: its search (text, similar or dropped photo) run again, or
         the browse grid."""
-        if self.state.mode is Mode.BROWSE:
+        if self.browsing:
             self.load_browse(keep_place)
         else:
             self._run_search(self.state.query)
+
+    def show_query(self, query: Query, again: bool = True) -> None:
+        """Show what `query` finds, with the relevance cutoff; `again`: the query shown now, asked for again, is
+        searched again (the library may have changed)."""
+        self._everything_for = None  # a search asked for again has the relevance cutoff again
+        if again and query == self.state.query:
+            self.rerun()
+        else:
+            self.state.set_query(query)
+
+    def model_changed(self) -> None:
+        """The library uses another model: its encoder is loaded for the next search, the scores on screen
+        (the previous model's) are dropped, and the grid is shown again, the user's place kept."""
+        self._encoders.forget()
+        if not self.browsing:  # the new scores come with the search run again
+            self.grid_model.scores = {}
+            if self.grid_model.ids:
+                self.grid_model.dataChanged.emit(
+                    self.grid_model.index(0), self.grid_model.index(len(self.grid_model.ids) - 1), [ScoreRole]
+                )
+        self.rerun(keep_place=True)
 
     # -- searching --------------------------------------------------------------------------
     def encoder(self, progress=None) -> ClipEncoder:
@@ -252,8 +309,8 @@ class GridController:
     def _device(self) -> str:
         return str(self.settings.value("device", "auto"))
 
-    def _options(self, everything: bool = False) -> SearchOptions:
-        """`everything`: no relevance cutoff, as the CLI's --all."""
+    def options(self, everything: bool = False) -> SearchOptions:
+        """The search options for the browse state; `everything`: no relevance cutoff, as the CLI's --all."""
         from engine.search import DEFAULT_MIN_Z, SearchOptions
 
         return SearchOptions(limit=SEARCH_LIMIT, sort=self.state.sort, filters=self.state.filters,
@@ -261,7 +318,7 @@ class GridController:
 
     def show_more(self) -> None:
         """The "Show more" row: the same search again without the relevance cutoff (the CLI's --all)."""
-        if self.state.mode is not Mode.BROWSE:
+        if not self.browsing:
             self._everything_for = self.state.query
             self._run_search(self.state.query)
 
@@ -270,7 +327,7 @@ class GridController:
         side (options, device) is read here and passed in; the model is the one its connection says. Once
         "Show more" was asked for a query, it stays without the cutoff when its filters or sort change."""
         everything = query == self._everything_for
-        options, device, library_dir = self._options(everything), self._device(), Path(self.library_dir)
+        options, device, library_dir = self.options(everything), self._device(), Path(self.library_dir)
         encoders = self._encoders
         self._request += 1
         request = self._request
@@ -293,13 +350,13 @@ class GridController:
             if request == self._request:
                 self._search_failed(message)
 
-        self.status_label.setText(f"Searching for \u201c{query.label}\u201d\u2026")
+        self.status.searching(query.label)
         self.runner.start(job, name="search", on_done=done, on_error=failed)
 
     def _search_failed(self, message: str) -> None:
         # The grid empties rather than keep what the previous query found: the search box names this query.
         self._show_photos([])
-        self._update_status()
+        self.status.show()
         self.notify(message, error=True)
         self.search_finished.emit(-1)
 
@@ -315,5 +372,5 @@ class GridController:
         )
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
-        self._update_status()
+        self.status.show()
         self.search_finished.emit(len(results))

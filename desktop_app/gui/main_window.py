@@ -1,16 +1,16 @@
 """The main window: search bar with filter chips, folder/tag sidebar, thumbnail grid, details panel.
 
 What is shown is the browse state's (desktop_app.browse_state): the window renders it (search box, chips,
-sidebar selection, sort, dates) and, when it changes, fills the grid again (grid_controller). Folders,
-indexing and model choice are in library_jobs.
+sidebar selection, sort, dates) and, when it changes, has its grid controller fill the grid again
+(grid_controller). Folders, indexing and model switches are its library jobs (library_jobs), whose state is
+a Qt-free JobState (desktop_app.job_state); the status line is status_line. The window owns these parts,
+hands each what it reads and drives, and listens to their signals.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import os
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSplitter,
@@ -38,27 +37,28 @@ from desktop_app.browse_state import BrowseState, Mode, Query
 from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.chips import FilterChips
 from desktop_app.gui.dateedit import LibraryDateEdit
-from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, setting_on
+from desktop_app.gui.dialogs import FailedFilesDialog, PhotoViewer, SettingsDialog, setting_on
 from desktop_app.gui.duplicates_view import attach_duplicates_view
 from desktop_app.gui.grid import OfflineRole, PhotoGridModel, ScoreRole
-from desktop_app.gui.grid_controller import EncoderCache, GridController, GridRead
+from desktop_app.gui.grid_controller import GridController
 from desktop_app.gui.gridview import PhotoGridView
 from desktop_app.gui.library_jobs import LibraryJobs
-from desktop_app.gui.panels import DetailsPanel, LibrarySidebar, SidebarData, tree_item
+from desktop_app.gui.panels import DetailsPanel, LibrarySidebar
 from desktop_app.gui.people import FaceBoxes, PeoplePanel
-from desktop_app.gui.places import PlaceRole, PlacesTree, add_places_section
+from desktop_app.gui.places import add_places_section
+from desktop_app.gui.sidebar_controller import SidebarController
+from desktop_app.gui.status_line import StatusLine
 from desktop_app.gui.tag_undo import UndoNotice
 from desktop_app.gui.thumbs import ThumbnailLoader
 from desktop_app.gui.watching import LibraryWatcher
-from desktop_app.gui.worker import JobRunner, JobWorker
+from desktop_app.gui.worker import JobRunner, read_catalog
+from desktop_app.job_state import JobState
 from engine.imageio import is_photo_name
 from engine.library import Library
 
-log = logging.getLogger(__name__)
-
 MAX_RECENT = 15
 
-__all__ = ["GridRead", "MainWindow"]
+__all__ = ["MainWindow"]
 
 
 def _settle_heap() -> None:
@@ -69,7 +69,7 @@ def _settle_heap() -> None:
         gc.freeze()
 
 
-class MainWindow(GridController, LibraryJobs, QMainWindow):
+class MainWindow(QMainWindow):
     index_finished = Signal(object)  # UpdateReport, or None when cancelled / failed
     model_switched = Signal(object)  # the switch's plain report, or None when it failed or was cancelled
     search_finished = Signal(int)  # number of results
@@ -82,24 +82,11 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.settings = settings or QSettings("Photosift", "Photosift")
         self.runner = JobRunner(self)
         self.state = BrowseState()  # what is shown; the window renders it (see _state_changed)
-        self._encoders = EncoderCache()
-        self.index_job: JobWorker | None = None
-        self.model_job: JobWorker | None = None  # installing a model and switching the library to it
-        self._index_after_switch = False  # indexing was asked for while a model was being prepared
-        self._counts: dict[str, int] | None = None  # the catalog's counts as last read
-        self._status_extra = ""  # what the running job is doing, for the status line
-        self._sidebar_generation = 0
-        self._grid_generation = 0  # bumped whenever the grid gets new content
-        self._request = 0  # bumped by each browse read or search asked for: only the latest answer is shown
-        self._everything_for: Query | None = None  # the query "Show more" was asked for: shown without the cutoff
-        self._grid_top_id = 0  # the highest photo id when the browse grid was read: newer ones are appended
-        self._growing = False
-        self._expanded_bursts: set[int] = set()  # burst groups the user opened out in the grid
-        self._stacks_shown = True  # whether the browse grid was last read with bursts stacked
-        self._index_stage = ""
+        self.job_state = JobState()  # which long job runs (indexing, a model switch)
         self.setWindowTitle("Photosift")
         self.resize(1280, 800)
         self.setAcceptDrops(True)
+        self._parts()
         self._build()
         self.duplicates = attach_duplicates_view(self)
         self._shortcuts()
@@ -118,23 +105,50 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         if self._background_started:
             return
         self._background_started = True
-        self._name_places()
+        self.sidebar_controller.name_places()
         if setting_on(self.settings, "watch_folders"):
-            self.watcher = LibraryWatcher(self)
+            self.watcher = LibraryWatcher(lambda: [r.path for r in self.lib.catalog.roots()], self.job_state.busy,
+                                          ignore=[str(self.lib.paths.root)], parent=self)
+            self.watcher.index_wanted.connect(self.start_index)
 
-    # -- layout ---------------------------------------------------------------------------
-    def _build(self) -> None:
+    # -- parts and layout -----------------------------------------------------------------
+    def _parts(self) -> None:
+        """The grid and the sidebar, and the parts that drive them: the sidebar controller, the status line, the
+        grid controller, the library jobs."""
         self.loader = ThumbnailLoader(self.lib.paths.thumbnails, self)
         self.grid_model = PhotoGridModel(self.lib.catalog, self.loader, self)
         self.grid = PhotoGridView(self.loader)
+        self.sidebar = LibrarySidebar()
+        self.places = add_places_section(self.sidebar)
+        self.people = PeoplePanel()  # people (issue #17): sidebar section and named boxes on the preview
+        self.sidebar.layout().addWidget(self.people, 2)
+        self.sidebar_controller = SidebarController(self.lib, self.library_dir, self.runner, self.state, self.sidebar,
+                                                    self.places, self.people)
+        self.status_label, self.failed_button = QLabel(), QPushButton()
+        self.status_line = StatusLine(self.lib, self.state, self.grid_model, self.status_label, self.failed_button)
+        self.grid_controller = GridController(self.lib, self.library_dir, self.state, self.settings, self.runner,
+                                              self.grid, self.grid_model, self.status_line, self.notify, self)
+        self.grid_controller.browse_loaded.connect(self.browse_loaded)
+        self.grid_controller.search_finished.connect(self.search_finished)
+        self.grid_controller.content_replaced.connect(self._show_current)
+        self.library_jobs = jobs = LibraryJobs(
+            self, self.lib, self.library_dir, self.settings, self.runner, self.job_state, self.grid_controller,
+            self.status_line, notify=self.notify, refresh_library=self.refresh_library,
+            refresh_sidebar=self.sidebar_controller.refresh, show_library=self._show_library)
+        jobs.index_finished.connect(self.index_finished)
+        jobs.model_switched.connect(self.model_switched)
+        jobs.model_changed.connect(self._model_changed)
+        self.progress, self.pause_button, self.cancel_button = jobs.progress, jobs.pause_button, jobs.cancel_button
+
+    def _build(self) -> None:
         self.grid.setModel(self.grid_model)
         self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.grid.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
-        self.grid.stack_clicked.connect(self.toggle_burst)
-        self.grid.show_more_clicked.connect(self.show_more)
+        self.grid.stack_clicked.connect(self.grid_controller.toggle_burst)
+        self.grid.show_more_clicked.connect(self.grid_controller.show_more)
         self.grid.installEventFilter(self)
 
         bar = QToolBar("Search")
@@ -181,26 +195,16 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
         self.size_slider.valueChanged.connect(lambda v: self.settings.setValue("thumb_size", v))  # Settings shows it
         bar.addWidget(self.size_slider)
-        for text, slot in (("Add folder\u2026", self.choose_folder), ("Index", self.start_index),
+        for text, slot in (("Add folder\u2026", self.library_jobs.choose_folder), ("Index", self.start_index),
                            ("Train\u2026", self.open_training), ("Settings\u2026", self.open_settings)):
             action = QAction(text, self)
             action.triggered.connect(slot)
             bar.addAction(action)
 
-        self.sidebar = LibrarySidebar()
-        self.sidebar.folder_chosen.connect(self._folder_chosen)
-        self.sidebar.tag_chosen.connect(self._tag_chosen)
-        self.sidebar.uncertain_tag_chosen.connect(lambda tag: self.state.set_tag(tag, uncertain_too=True))
-        self.sidebar.rendered.connect(self._render_sidebar_selection)  # a recount keeps marking the filters
-        self.places = add_places_section(self.sidebar)
-        self.places.place_chosen.connect(self._place_chosen)
         self.details = DetailsPanel()
         self.details.find_similar.connect(self.find_similar)
         self.loader.pixmap_ready.connect(self._preview_ready)
         self.details.tags_changed.connect(lambda _pid: self.sidebar.refresh_tags(self.lib.catalog))
-        self.people = PeoplePanel()  # people (issue #17): sidebar section and named boxes on the preview
-        self.sidebar.layout().addWidget(self.people, 2)
-        self.people.person_chosen.connect(self._person_chosen)
         self.people.faces_wanted.connect(self.find_faces)
         self.face_boxes = FaceBoxes(self.details.preview)
         self.face_boxes.named.connect(self._faces_changed)
@@ -224,24 +228,12 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.setCentralWidget(self.stack)
 
         sb = self.statusBar()
-        self.status_label = QLabel()
         sb.addWidget(self.status_label, 1)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.setVisible(False)
-        sb.addPermanentWidget(self.progress)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_index)
-        self.failed_button = QPushButton()
         self.failed_button.setFlat(True)
         self.failed_button.setStyleSheet("color: #b3261e;")
         self.failed_button.clicked.connect(lambda: FailedFilesDialog(self.lib.catalog, self).exec())
-        for w in (self.pause_button, self.cancel_button):
-            w.setVisible(False)
+        for w in (self.progress, self.pause_button, self.cancel_button, self.failed_button):
             sb.addPermanentWidget(w)
-        sb.addPermanentWidget(self.failed_button)
         self.undo_notice = UndoNotice(self.details.undo_stack, self)  # "Rejected tag ... [Undo]", and Ctrl+Z
         sb.addWidget(self.undo_notice)
 
@@ -251,8 +243,6 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.toast.hide()
         self._toast_timer = QTimer(self, singleShot=True, interval=6000)
         self._toast_timer.timeout.connect(self.toast.hide)
-        self._grow_timer = QTimer(self, interval=1500)
-        self._grow_timer.timeout.connect(self._grow_grid)
 
     def _date_edit(self, any_text: str) -> LibraryDateEdit:
         edit = LibraryDateEdit(any_text, opens_at_end=any_text.startswith("To"))
@@ -263,18 +253,18 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         from desktop_app.gui.welcome import WelcomePage
 
         self.welcome = WelcomePage()
-        self.welcome.index_now.connect(self.choose_folder)
+        self.welcome.index_now.connect(self.library_jobs.choose_folder)
         self.welcome.download.connect(self._download_then_add_folder)
         return self.welcome
 
     def _download_then_add_folder(self, model_id: str) -> None:
         """First run, "Download and use": the download starts, and indexing waits for the switch."""
         self.switch_model(model_id)
-        self.choose_folder()
+        self.library_jobs.choose_folder()
 
     def _shortcuts(self) -> None:
         for keys, slot in ((QKeySequence.StandardKey.Find, self.search_box.setFocus),
-                           (QKeySequence.StandardKey.Open, self.choose_folder),
+                           (QKeySequence.StandardKey.Open, self.library_jobs.choose_folder),
                            (QKeySequence("Esc"), self.back),
                            (QKeySequence("Ctrl+Shift+F"), self._similar_to_current),
                            (QKeySequence("Ctrl+Q"), self.close)):  # StandardKey.Quit is empty on some platforms
@@ -306,10 +296,16 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self._show_date_range()
         if not has_roots and not self.welcome.facts:
             self.welcome.load(self.runner)
-        self._refresh_sidebar()
+        self.sidebar_controller.refresh()
         if self.mode == "browse":
-            self.load_browse()
-        self._update_status()
+            self.grid_controller.load_browse()
+        self.status_line.show()
+        self._refresh_banner()
+
+    def _show_library(self) -> None:
+        """After indexing: the grid's page or the welcome page, the date range, the missing-photos banner."""
+        self.stack.setCurrentIndex(1 if self.lib.catalog.roots() else 0)
+        self._show_date_range()
         self._refresh_banner()
 
     def _show_date_range(self) -> None:
@@ -320,64 +316,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
 
     def _refresh_banner(self) -> None:
         """The missing-photos banner as the catalog has it now (read off the GUI thread)."""
-        self._read_catalog("missing photos", missing_summary, self.banner.show_summary)
-
-    def _refresh_sidebar(self, then: Callable[[], None] | None = None) -> None:
-        self._sidebar_generation += 1
-        generation = self._sidebar_generation
-
-        def show(data: SidebarData | None) -> None:
-            if data is not None and generation == self._sidebar_generation:
-                self.sidebar.show_data(data)
-                self.people.refresh(self.lib.catalog)
-            if then is not None:
-                then()
-
-        self._read_catalog("sidebar", LibrarySidebar.load, show)
-
-        def show_places(rows) -> None:
-            self.places.show_counts(rows)
-            self._render_sidebar_selection()  # the tree keeps its own current item; the filters decide
-
-        self._read_catalog("places", PlacesTree.load, show_places)
-
-    def _name_places(self) -> None:
-        """Photos indexed before places existed are named once, in a child process (loading the place data
-        takes a second of CPU the GUI thread must not lose); new photos are named by each index."""
-        if self.lib.catalog.read_only:
-            return
-
-        def start(unnamed: int | None) -> None:
-            if not unnamed:
-                return
-            from engine.places import name_library_places
-
-            self.runner.start_process(name_library_places, (self.library_dir,), name="places",
-                                      on_done=lambda _n: self._refresh_sidebar(),
-                                      on_error=lambda message: log.warning("places: %s", message))
-
-        # The count reads every photo (~60 ms at 100k): off the GUI thread like the grid's own reads.
-        self._read_catalog("places to name", lambda catalog: catalog.count_photos_needing_place(), start)
-
-    def _update_status(self, extra: str | None = None, recount: bool = True) -> None:
-        """The status line; `recount=False` reuses the last counts (progress reports come often)."""
-        if recount or self._counts is None:
-            self._counts = self.lib.catalog.counts()
-        if extra is not None:
-            self._status_extra = extra
-        c, extra = self._counts, self._status_extra
-        shown = self.grid_model.photos_in_rows(0, self.grid_model.rowCount())
-        noun = "result" if self.mode == "results" else "photo"
-        what = f"{shown} {noun}{'' if shown == 1 else 's'}"
-        bursts = self.grid_model.stacked_bursts()
-        if bursts:
-            what += f" ({bursts} burst{'' if bursts == 1 else 's'} stacked)"
-        if self.mode == "results":
-            what += f" for \u201c{self.last_query}\u201d"
-        self.status_label.setText(f"{what}   \u2022   {c['total']} in library, model {self.lib.active_model_id}"
-                                  + (f"   \u2022   {extra}" if extra else ""))
-        self.failed_button.setText(f"{c['error']} unreadable" if c["error"] else "")
-        self.failed_button.setVisible(bool(c["error"]))
+        read_catalog(self.runner, self.lib.paths.catalog, "missing photos", missing_summary, self.banner.show_summary)
 
     # -- the browse state ------------------------------------------------------------------
     @property
@@ -385,14 +324,10 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         """"browse" (the library, filtered) or "results" (a search)."""
         return "browse" if self.state.mode is Mode.BROWSE else "results"
 
-    @property
-    def last_query(self) -> str:
-        return self.state.query.label
-
     def _state_changed(self, _fields: frozenset[str]) -> None:
         """Render the state, then fill the grid for it."""
         self._render_state()
-        self._rerun()
+        self.grid_controller.rerun()
 
     def _render_state(self) -> None:
         """The widgets that show the state say what it is: the search box shows the query shown (after Find
@@ -410,33 +345,10 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.sort_box.blockSignals(True)
             self.sort_box.setCurrentIndex(max(0, self.sort_box.findData(st.sort)))
             self.sort_box.blockSignals(False)
-        self._render_sidebar_selection()
-
-    def _render_sidebar_selection(self) -> None:
-        """The sidebar marks exactly what the filters choose; nothing stays marked once its chip is gone, and
-        a recount does not lose a mark (the lists keep no choice of their own)."""
-        f = self.state.filters
-        self.sidebar.mark(f.folder, f.tag, f.tag_uncertain_too)
-        place = tree_item(self.places, lambda it: f.place is not None and it.data(0, PlaceRole) == f.place)
-        if place is not None:
-            self.places.setCurrentItem(place)
-        else:
-            self.places.setCurrentIndex(QModelIndex())
-            self.places.clearSelection()
-        if not f.person:
-            self.people.clear_choice()
+        self.sidebar_controller.render_selection()
 
     def _dates(self) -> tuple[date | None, date | None]:
         return self.date_from.chosen(), self.date_to.chosen()
-
-    def _folder_chosen(self, folder: str | None) -> None:
-        self.state.set_folder(folder, keep_tag=False)  # the sidebar clears its tag selection on a folder click
-
-    def _tag_chosen(self, tag: str | None) -> None:
-        self.state.set_tag(tag)
-
-    def _place_chosen(self, place: str | None) -> None:
-        self.state.set_place(place)
 
     def find_faces(self) -> None:
         """The People section's "Find faces": faces on for this library (as `index --faces`), then index."""
@@ -456,12 +368,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         person is read again (the photo may have left or joined them)."""
         self.people.refresh(self.lib.catalog)
         if self.state.filters.person and self.mode == "browse":
-            self.load_browse(keep_place=True)
-
-    def _person_chosen(self, person: str | None) -> None:
-        """The People list gives a person's id: the filter keeps it, the chip shows their name."""
-        row = self.lib.catalog.person(int(person)) if person and person.isdigit() else None
-        self.state.set_person(person, row.name if row is not None and row.name else f"#{person}")
+            self.grid_controller.load_browse(keep_place=True)
 
     def back(self) -> None:
         """"All photos": no query, no filters, nothing selected."""
@@ -475,28 +382,19 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
             self.back()
             return
         query = Query.typed(text)
-        self._everything_for = None  # a search asked for again has the relevance cutoff again
         if query.mode is Mode.TEXT:
             self._remember(text)
         if query.mode is Mode.SIMILAR and query.photo_id is not None:
             self.find_similar(query.photo_id)
-        elif query == self.state.query:
-            self._rerun()  # Enter again: search again (the library may have changed)
         else:
-            self.state.set_query(query)
+            self.grid_controller.show_query(query)  # Enter again: search again (the library may have changed)
 
     def find_similar(self, photo_id: int) -> None:
         photo = self.lib.catalog.photo(photo_id)
-        query = Query.similar(photo_id, os.path.basename(photo.path) if photo else "")
-        self._everything_for = None
-        if query == self.state.query:
-            self._rerun()
-        else:
-            self.state.set_query(query)
+        self.grid_controller.show_query(Query.similar(photo_id, os.path.basename(photo.path) if photo else ""))
 
     def search_image_file(self, path: str) -> None:
-        self._everything_for = None
-        self.state.set_query(Query.image(path))
+        self.grid_controller.show_query(Query.image(path), again=False)
 
     def _similar_to_current(self) -> None:
         row = self.grid.currentIndex().row()
@@ -509,6 +407,10 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         self.settings.setValue("recent_searches", items)
 
     # -- selection, viewer, context menu ---------------------------------------------------
+    def _show_current(self) -> None:
+        """The details panel and face boxes read the current photo again (new grid content, a new model)."""
+        self._current_changed(self.grid.currentIndex(), self.grid.currentIndex())
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             self.state.select(None)
@@ -530,7 +432,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
 
     def open_viewer(self, row: int) -> None:
         if 0 <= row < self.grid_model.rowCount():
-            viewer = PhotoViewer(self.lib.catalog, self.grid_model.ids, row, self)
+            viewer = PhotoViewer(self.lib.catalog, self.grid_model.ids, row, self, placeholder=self.loader.pixmap)
             viewer.exec()
             self.grid.setCurrentIndex(self.grid_model.index(viewer.row))
 
@@ -557,7 +459,7 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         mark = self.grid_model.stacks.get(pid)
         if mark is not None:
             menu.addAction(f"Show all {mark.size} frames of this burst" if mark.position is None
-                           else "Stack this burst again", lambda: self.toggle_burst(pid))
+                           else "Stack this burst again", lambda: self.grid_controller.toggle_burst(pid))
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     # -- drag and drop --------------------------------------------------------------------
@@ -576,6 +478,48 @@ class MainWindow(GridController, LibraryJobs, QMainWindow):
         if path:
             event.acceptProposedAction()
             self.search_image_file(path)
+
+    # -- the library jobs, and the dialogs that start them ----------------------------------
+    def add_folder(self, folder: str | Path, index: bool = True) -> bool:
+        return self.library_jobs.add_folder(folder, index)
+
+    def start_index(self, confirm_deletions: bool = False) -> None:
+        self.library_jobs.start_index(confirm_deletions)
+
+    def switch_model(self, model_id: str) -> None:
+        self.library_jobs.switch_model(model_id)
+
+    def _model_changed(self) -> None:
+        """The library switched models: the tag list and the current photo's details (zero-shot tags) are read
+        again; a score on screen is the previous model's and goes (the grid's go with its search run again)."""
+        self.sidebar_controller.refresh()
+        self._show_current()
+        if self.mode == "results":
+            self.details.fields["Score"].setText("")
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.lib.active_model_id, self, runner=self.runner)
+        if dialog.exec():
+            self.apply_settings(dialog.chosen_model())
+        dialog.models.cancel_import()
+
+    def apply_settings(self, model_id: str) -> None:
+        """Settings' OK, or training's "use the new model": the thumbnail size, the model, stacked bursts."""
+        self.grid.set_thumb_size(int(self.settings.value("thumb_size", 160)))
+        self.size_slider.setValue(self.grid.iconSize().width())
+        if model_id != self.lib.active_model_id:
+            self.switch_model(model_id)
+        else:
+            self.grid_controller.restack()
+
+    def open_training(self) -> None:
+        from desktop_app.extras import training_ready
+
+        if not training_ready(self, "Fine-tuning"):
+            return
+        from desktop_app.gui.training_dialog import TrainingDialog
+
+        TrainingDialog(self.library_dir, self.lib.active_model_id, self.runner, self.apply_settings, self).exec()
 
     # -- notifications --------------------------------------------------------------------
     def notify(self, text: str, error: bool = False) -> None:

@@ -9,16 +9,20 @@ the GIL nor the CPU from the GUI thread; short ones (a search) run on a thread.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
 from desktop_app.background import Job, child_main, run_job
 from engine.jobs import CancelToken, Progress
+
+log = logging.getLogger(__name__)
 
 DRAIN_MS = 30
 
@@ -190,3 +194,20 @@ class JobRunner(QObject):
         for w in [*self.running, *self.exiting]:
             w.join(wait_s)
         self.timer.stop()
+
+
+def read_catalog(runner: JobRunner, catalog_path: Path, name: str, read: Callable[[Any], Any],
+                 on_done: Callable[[Any], None]) -> None:
+    """read(catalog) on a worker thread with its own PhotoCatalog connection; on_done(result) in the GUI
+    thread (None when the read failed)."""
+    from engine.catalog import PhotoCatalog
+
+    def job(_progress, _token: CancelToken) -> Any:
+        with PhotoCatalog(catalog_path) as catalog:
+            return read(catalog)
+
+    def failed(message: str) -> None:
+        log.warning("%s: %s", name, message)
+        on_done(None)
+
+    runner.start(job, name=name, on_done=on_done, on_error=failed)

@@ -12,13 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
 from engine.library import Library
-from tests.app.gui_helpers import index_through_window
-
-
-def _search(qtbot, window, fn) -> int:
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
+from tests.app.gui_helpers import _search, index_through_window
 
 
 def _coffees(window, photo_dir):
@@ -26,7 +20,7 @@ def _coffees(window, photo_dir):
     cat = window.lib.catalog
     jpg = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     png = cat.photo_by_path(str(photo_dir / "home" / "coffee.png"))
-    vec = window.encoder().encode_texts(["a cup of coffee"])
+    vec = window.grid_controller.encoder().encode_texts(["a cup of coffee"])
     cat.put_embeddings("tiny", [jpg.id, png.id], np.repeat(vec, 2, axis=0))
     return jpg, png
 
@@ -45,7 +39,7 @@ def test_a_tag_filter_is_a_chip_and_removing_it_runs_the_search_again_without_it
     _search(qtbot, window, lambda: qtbot.mouseClick(window.chips.chip("tag").remove_button, Qt.MouseButton.LeftButton))
     assert set(window.grid_model.ids[:2]) == {jpg.id, png.id} and window.chips.labels() == []
     assert window.search_box.text() == "a cup of coffee" and window.mode == "results"
-    assert window._options().filters.tag is None
+    assert window.grid_controller.options().filters.tag is None
 
 
 def test_a_folder_filter_is_a_chip_that_includes_the_folder_itself(qtbot, window, photo_dir):
@@ -135,7 +129,8 @@ def test_after_a_model_switch_no_score_of_the_old_model_stays_on_screen(qtbot, w
     assert not set(window.grid_model.scores.items()) & set(old.items())
     assert window.details.fields["Score"].text() == ""
     with Library.open(window.library_dir) as lib:
-        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).search("a cup of coffee", window._options())}
+        options = window.grid_controller.options()
+        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).search("a cup of coffee", options)}
     qtbot.waitUntil(lambda: window.grid_model.scores == expected, timeout=30_000)
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PIL import Image
 from PySide6.QtCore import QDate, QPoint, Qt
 
-from tests.app.gui_helpers import index_through_window
+from tests.app.gui_helpers import _search, index_through_window
 from tests.conftest import write_jpeg
 
 YEARS = (2017, 2018, 2019, 2020, 2021)
@@ -28,12 +28,6 @@ def dated_dir(tmp_path):
     for i in range(3):
         write_jpeg(root / "undated" / f"u{i}.jpg", color=(200, 200, 40 * i))
     return root
-
-
-def _search(qtbot, window, fn):
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
 
 
 def _taken(window):
@@ -89,7 +83,7 @@ def test_show_more_below_the_relevance_cutoff_as_the_clis_all(qtbot, window, pho
 
     index_through_window(qtbot, window, photo_dir)
     coffee = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
-    search = PhotoSearch(window.lib, window.encoder())
+    search = PhotoSearch(window.lib, window.grid_controller.encoder())
     cut, everything = (len(search.similar(coffee.id, SearchOptions(limit=500, min_z=z))) for z in (2.0, None))
     assert cut < everything, "the test needs a search that the cutoff shortens"
 
@@ -116,7 +110,7 @@ def test_scores_are_shown_as_match_bars_relative_to_the_best(qtbot, window, phot
     coffee = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     window.grid.show_more_clicked.emit()  # browsing: nothing to show more of
     _search(qtbot, window, lambda: window.find_similar(coffee.id))
-    _search(qtbot, window, window.show_more)  # every photo, each with its bar
+    _search(qtbot, window, window.grid_controller.show_more)  # every photo, each with its bar
     model = window.grid_model
     shares = [model.index(r).data(MatchRole) for r in range(model.rowCount())]
     assert shares[0] == 1.0 and all(0.0 <= s <= 1.0 for s in shares) and shares == sorted(shares, reverse=True)

@@ -9,14 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from tests.app.gui_helpers import index_through_window
+from tests.app.gui_helpers import _search, index_through_window
 from tests.conftest import write_jpeg
-
-
-def _search(qtbot, window, fn):
-    with qtbot.waitSignal(window.search_finished, timeout=30_000) as blocker:
-        fn()
-    return blocker.args[0]
 
 
 def _paths(window):
@@ -31,7 +25,7 @@ def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_di
     assert report.index.indexed + report.scan.copied == total and window.grid_model.rowCount() == total
     # a photo whose embedding is known: make one photo's vector the text vector of the query
     target = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
-    text_vec = window.encoder().encode_texts(["a red balloon"])[0]
+    text_vec = window.grid_controller.encoder().encode_texts(["a red balloon"])[0]
     window.lib.catalog.put_embeddings("tiny", [target.id], text_vec[None])
     window.search_box.setText("a red balloon")
     n = _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return))
@@ -99,7 +93,7 @@ def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_r
 
     export_tiny(models_root / "tiny-c", model_id="tiny-c", seed=3)
     index_through_window(qtbot, window, photo_dir)
-    choices = dict(window.model_choices())
+    choices = dict(window.library_jobs.model_choices())
     assert "tiny-c" in choices
     with qtbot.waitSignal(window.index_finished, timeout=60_000):
         window.apply_settings("tiny-c")
@@ -145,12 +139,12 @@ def test_photos_found_while_indexing_are_appended_without_resetting_the_grid(qtb
     write_jpeg(photo_dir / "new" / "b.jpg", color=(20, 200, 30))
     with Library.open(window.library_dir) as lib:  # as the indexing process does
         scan(lib.catalog)
-    window._grow_grid()  # what the timer does while indexing runs
+    window.grid_controller.grow()  # what the timer does while indexing runs
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == len(before) + 2, timeout=10_000)
     assert window.grid_model.ids[:len(before)] == before and not resets
     assert window.grid.currentIndex().row() == 2
     assert f"{len(before) + 2} in library" in window.status_label.text()
-    window._grow_grid()  # nothing new: nothing changes
+    window.grid_controller.grow()  # nothing new: nothing changes
     qtbot.wait(200)
     assert window.grid_model.rowCount() == len(before) + 2
 
@@ -164,8 +158,8 @@ def test_sidebar_counts_the_scanned_photos_while_they_are_still_indexing(qtbot, 
         lib.catalog.add_root(str(photo_dir))
         n = scan(lib.catalog).new
     assert n > 0
-    window._index_progress(Progress("scan", n, n, 1.0))
-    window._index_progress(Progress("index", 0, n, 1.0))
+    window.library_jobs.index_progress(Progress("scan", n, n, 1.0))
+    window.library_jobs.index_progress(Progress("index", 0, n, 1.0))
     qtbot.waitUntil(lambda: window.sidebar.folders.topLevelItem(0).text(1) == str(n), timeout=10_000)
 
 
@@ -182,7 +176,7 @@ def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, ph
     with Library.open(window.library_dir) as lib:
         scan(lib.catalog)
     with qtbot.waitSignal(window.index_finished, timeout=10_000):
-        window._index_ended(None, "Indexed 1 photo")
+        window.library_jobs.index_ended(None, "Indexed 1 photo")
     assert len(window.grid_model.ids) == before + 1 and window.grid_model.ids[3] != chosen
     assert window.grid_model.ids[window.grid.currentIndex().row()] == chosen
 
@@ -190,9 +184,9 @@ def test_the_end_of_indexing_keeps_the_users_place_in_the_grid(qtbot, window, ph
 def test_status_line_names_the_stage_and_what_it_is_doing(window):
     from engine.jobs import Progress
 
-    window._index_progress(Progress("tag", 0, 31, 2.0, "encoding the tag vocabulary"))
+    window.library_jobs.index_progress(Progress("tag", 0, 31, 2.0, "encoding the tag vocabulary"))
     assert "Tagging 0/31 (encoding the tag vocabulary)" in window.status_label.text()
-    window._index_progress(Progress("vectors", 50, 100, 5.0))
+    window.library_jobs.index_progress(Progress("vectors", 50, 100, 5.0))
     text = window.status_label.text()
     assert "Building the search index 50/100 at 10.0/s, about 5 s left" in text and "(" not in text
 
@@ -213,6 +207,7 @@ def test_viewer_shows_a_small_photo_at_100_percent_and_goes_full_screen(qtbot, w
     viewer.show()
     viewer.activateWindow()  # as exec() makes it: the main window's own Esc shortcut must not take the key
     qtbot.waitUntil(viewer.isActiveWindow)
+    qtbot.waitUntil(lambda: not viewer.loading)  # decoded off the GUI thread (tests/app/test_viewer_gui.py)
     ratio = viewer.devicePixelRatioF()
     assert viewer.image.width() > 320 and viewer.image.height() > 200  # room to blow it up: it is not
     assert viewer.shown_size() == (320, 200) and viewer.image.pixmap().devicePixelRatio() == ratio

@@ -76,9 +76,9 @@ def test_places_sidebar_counts_filters_and_details(qtbot, window, trip):
     assert found.args == [1]
     # a catalog from before places: named once when the window opens, in the background
     window.lib.catalog.conn.execute("DELETE FROM places")
-    window._refresh_sidebar()
+    window.sidebar_controller.refresh()
     qtbot.waitUntil(lambda: "Portugal" not in _places(window), timeout=10_000)
-    window._name_places()
+    window.sidebar_controller.name_places()
     qtbot.waitUntil(lambda: _places(window).get("Portugal") == "3", timeout=30_000)
 
 
@@ -117,13 +117,13 @@ def test_photos_copied_into_a_watched_folder_appear_within_5_s(qtbot, watching_w
 
     (trip / "tram.jpg").unlink()  # deleted in the file manager: it goes
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == 5, timeout=15_000)
-    if window.index_job is not None:
+    if window.job_state.index_job is not None:
         with qtbot.waitSignal(window.index_finished, timeout=30_000):
             pass
 
     trip.rename(tmp_path / "trip-unplugged")  # the drive is unplugged: its photos stay, marked offline
     qtbot.waitUntil(lambda: window.lib.catalog.roots()[0].state == "offline", timeout=20_000)
-    if window.index_job is not None:
+    if window.job_state.index_job is not None:
         with qtbot.waitSignal(window.index_finished, timeout=30_000):
             pass
     assert window.lib.catalog.counts()["total"] == 5
@@ -148,7 +148,8 @@ def test_a_watcher_stopped_while_its_watches_are_being_set_up_leaves_no_watch_ru
 
     monkeypatch.setattr(engine.watch.FolderWatch, "start", slow_start)
     window.lib.catalog.add_root(str(trip))
-    watcher = watching.LibraryWatcher(window)
+    watcher = watching.LibraryWatcher(lambda: [r.path for r in window.lib.catalog.roots()], window.job_state.busy,
+                                      ignore=[str(window.lib.paths.root)], parent=window)
     watcher.stop()
     release.set()
     watcher._starting.join(5)

@@ -89,13 +89,14 @@ def test_the_starter_build_says_it_has_begun_before_torch_is_imported(monkeypatc
 
 @pytest.mark.parametrize("stage, total", [("scan", 0), ("build", 0)])
 def test_the_windows_status_line_and_bar_for_work_of_unknown_size(window, stage, total):
-    window._index_progress(Progress("prepare", 104, 104, 60.0, "precomputing"))
+    window.library_jobs.index_progress(Progress("prepare", 104, 104, 60.0, "precomputing"))
     assert (window.progress.value(), window.progress.maximum()) == (104, 104)
-    window._index_progress(Progress(stage, 107 if stage == "scan" else 0, total, 0.00645, ""))
+    window.library_jobs.index_progress(Progress(stage, 107 if stage == "scan" else 0, total, 0.00645, ""))
     text = window.status_label.text()
     assert "/0" not in text and "/s" not in text and "left" not in text
     assert window.progress.maximum() == 0  # a busy bar, not the last stage's full one
-    window._index_progress(Progress("build", 1, 6, 30.0, "embedding ImageNet class texts 3/16", uneven=True))
+    jobs = window.library_jobs
+    jobs.index_progress(Progress("build", 1, 6, 30.0, "embedding ImageNet class texts 3/16", uneven=True))
     text = window.status_label.text()
     assert "Building the starter model 1/6 (embedding ImageNet class texts 3/16)" in text and "left" not in text
 

@@ -77,7 +77,7 @@ def test_the_sidebar_highlight_follows_the_filters(qtbot, window, photo_dir):
     cat.set_user_tag(p["coffee"].id, "breakfast")
     cat.put_places([(p["rocket"].id, 38.72, -9.14, Place("Lisbon", "Lisbon", "Portugal", "PT"))])
     done = []
-    window._refresh_sidebar(lambda: done.append(1))
+    window.sidebar_controller.refresh(lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done) and window.places.topLevelItemCount() == 1, timeout=10_000)
     sidebar = window.sidebar
 
@@ -90,7 +90,7 @@ def test_the_sidebar_highlight_follows_the_filters(qtbot, window, photo_dir):
         qtbot.mouseClick(window.chips.chip("place").remove_button, Qt.MouseButton.LeftButton)
     assert _highlighted(window.places) == []
     done.clear()
-    window._refresh_sidebar(lambda: done.append(1))
+    window.sidebar_controller.refresh(lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done), timeout=10_000)
     qtbot.waitUntil(lambda: window.places.topLevelItemCount() == 1, timeout=10_000)
     qtbot.wait(200)  # the places' own recount lands after the sidebar's
@@ -107,7 +107,7 @@ def test_the_sidebar_highlight_follows_the_filters(qtbot, window, photo_dir):
         _click(qtbot, sidebar.tags, _tag_item(window, "breakfast"))
     assert window.chips.labels() == ["Folder: space", "Tag: breakfast"]
     done.clear()
-    window._refresh_sidebar(lambda: done.append(1))
+    window.sidebar_controller.refresh(lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done), timeout=10_000)
     sidebar.refresh_tags(cat)
     window.details.tags_changed.emit(p["coffee"].id)  # as after a tag edit in the details panel

@@ -43,7 +43,7 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
         update_library(lib, other, do_scan=False, do_tag=False)
     # coffee is the best match of the query for both models, with another score for each
     query = "a cup of coffee"
-    cat.put_embeddings("tiny", [coffee.id], window.encoder().encode_texts([query]))
+    cat.put_embeddings("tiny", [coffee.id], window.grid_controller.encoder().encode_texts([query]))
     near = other.encode_texts([query])[0] + 0.4 * np.random.default_rng(1).standard_normal(other.embed_dim)
     cat.put_embeddings("tiny-2", [coffee.id], (near / np.linalg.norm(near))[None].astype(np.float32))
     with cat.transaction():  # tiny's zero-shot tag and the user's own
@@ -63,9 +63,10 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
         window.apply_settings("tiny-2")
     assert blocker.args[0] is not None and blocker.args[0].model_id == "tiny-2"
     assert window.lib.active_model_id == "tiny-2" and "Switched to model tiny-2." in window.toast.text()
-    assert window.index_job is None  # every photo had its vectors already: nothing to compute
+    assert window.job_state.index_job is None  # every photo had its vectors already: nothing to compute
     with Library.open(window.library_dir) as lib:
-        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).search("a cup of coffee", window._options())}
+        options = window.grid_controller.options()
+        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).search("a cup of coffee", options)}
     qtbot.waitUntil(lambda: window.grid_model.scores == expected, timeout=30_000)  # the search ran again
     assert window.mode == "results" and window.grid_model.scores[coffee.id] != pytest.approx(old_score)
     qtbot.waitUntil(lambda: "pasta" not in _sidebar_tags(window), timeout=10_000)
@@ -95,7 +96,8 @@ def test_similar_search_is_run_again_as_a_similar_search(qtbot, window, photo_di
     with qtbot.waitSignal(window.model_switched, timeout=120_000):
         window.apply_settings("tiny-2")
     with Library.open(window.library_dir) as lib:
-        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).similar(coffee.id, window._options())}
+        options = window.grid_controller.options()
+        expected = {r.photo.id: r.score for r in PhotoSearch(lib, other).similar(coffee.id, options)}
     qtbot.waitUntil(lambda: window.grid_model.scores == expected, timeout=30_000)
 
 
@@ -111,7 +113,7 @@ def test_choosing_a_download_while_offline_leaves_the_library_as_it_was(qtbot, w
     index_through_window(qtbot, window, photo_dir)
     # The switch runs in a child process: it sees the hub at an address where nothing listens.
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
-    choices = dict(window.model_choices())
+    choices = dict(window.library_jobs.model_choices())
     vit = choices["vit-b-32-laion2b"]
     assert "605 MB download" in vit and "cannot download now: offline" in vit  # said before anything is tried
     with qtbot.waitSignal(window.model_switched, timeout=120_000) as blocker:
@@ -122,7 +124,7 @@ def test_choosing_a_download_while_offline_leaves_the_library_as_it_was(qtbot, w
     assert blocker.args[0] is None
     text = window.toast.text()
     assert "offline" in text and "The library stays on tiny." in text and "Switched" not in text
-    assert window.lib.active_model_id == "tiny" and window.index_job is None
+    assert window.lib.active_model_id == "tiny" and window.job_state.index_job is None
     assert not window.cancel_button.isVisible() and not window.progress.isVisible()
     assert "model tiny" in window.status_label.text()
     with qtbot.waitSignal(window.search_finished, timeout=30_000) as found:
@@ -144,15 +146,15 @@ def test_no_switch_while_indexing(qtbot, window, photo_dir, second_model):
     with qtbot.waitSignal(window.index_finished, timeout=120_000):
         window.start_index()
         window.apply_settings("tiny-2")
-        assert "let it finish or cancel it" in window.toast.text() and window.model_job is None
+        assert "let it finish or cancel it" in window.toast.text() and window.job_state.model_job is None
     assert window.lib.active_model_id == "tiny"
 
 
 def test_download_progress_reads_in_megabytes(window):
     from engine.jobs import Progress
 
-    window._show_progress(Progress("download", 120_000_000, 605_000_000, 10.0))
+    window.library_jobs.show_progress(Progress("download", 120_000_000, 605_000_000, 10.0))
     assert "Downloading model 120/605 MB at 12.0 MB/s, about 40 s left" in window.status_label.text()
     assert (window.progress.value(), window.progress.maximum()) == (120_000_000, 605_000_000)
-    window._show_progress(Progress("download", 1_500_000_000, 3_000_000_000, 10.0))  # past 32 bits
+    window.library_jobs.show_progress(Progress("download", 1_500_000_000, 3_000_000_000, 10.0))  # past 32 bits
     assert (window.progress.value(), window.progress.maximum()) == (500_000_000, 1_000_000_000)

@@ -245,7 +245,7 @@ def test_a_download_cancelled_halfway_leaves_the_library_as_it_was(two_model_lib
 
     monkeypatch.setattr(install, "hub_download", slow_hub)
     with pytest.raises(Cancelled):
-        use_model(folder, "mobileclip2-s0", progress, token, device="cpu")  # from torch weights, as there is no ONNX export
+        use_model(folder, "mobileclip2-s0", progress, token, device="cpu")  # torch weights: it has no ONNX export
     assert [p.done for p in seen if p.stage == "download"] == [0, 10, 20, 30]
     with Library.open(folder) as lib:
         assert lib.active_model_id == "tiny-b"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -139,10 +140,34 @@ def _odd_entry(entry: os.DirEntry[bytes]) -> tuple[str, bool] | None:
     return None
 
 
+def mount_points() -> frozenset[bytes]:
+    """The mount points Linux lists for this process (/proc/self/mountinfo), bind mounts included: a folder of
+    one file system bind-mounted onto another folder of it has the same device, so os.path.ismount cannot
+    see it, and its photos would look deleted once it is unmounted. Empty where there is no such file."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return frozenset()
+    out = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:  # the mount point is the 5th field, with space, tab, newline, backslash as \ooo
+            out.add(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4]))
+    return frozenset(out)
+
+
+def is_mount_point(path: str | bytes, listed: frozenset[bytes] | None = None) -> bool:
+    if os.path.ismount(path):
+        return True
+    listed = mount_points() if listed is None else listed
+    return os.path.realpath(os.fsencode(path)) in listed
+
+
 def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None,
-          skip: Iterable[tuple[int, int]] = ()) -> Iterator[FoundFile]:
+          skip: Iterable[tuple[int, int]] = (), listed: frozenset[bytes] = frozenset()) -> Iterator[FoundFile]:
     seen_dirs: set[tuple[int, int]] = set(skip)  # (st_dev, st_ino) of folders never walked
-    if os.path.ismount(top):
+    if is_mount_point(top, listed):
         seen.mounts.append(path_key(top)[0])
     stack = [top]
     while stack:
@@ -155,7 +180,7 @@ def _walk(top: bytes, seen: _Walk, cancel: CancelToken | None,
             if key in seen_dirs:
                 continue  # a symlink loop or a folder linked twice
             seen_dirs.add(key)
-            if folder != top and os.path.ismount(folder):  # another file system is mounted here
+            if folder != top and is_mount_point(folder, listed):  # another file system (or a bind mount)
                 seen.mounts.append(path_key(folder)[0])
             entries = list(os.scandir(folder))
         except OSError as e:
@@ -240,10 +265,11 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
     protected: list[str] = []
     clock = ProgressClock("scan", 0, progress)
     empty_roots: list[Root] = []
+    listed = mount_points()
     for root in roots if roots is not None else catalog.roots():
         problem = root_problem(root.path)
         recorded = catalog.root_mounts(root.id)
-        unmounted = [m for m in recorded if not os.path.ismount(m)]
+        unmounted = [m for m in recorded if not is_mount_point(m, listed)]
         if problem is None and root.path in unmounted:
             problem = "its drive is not mounted (the folder was a mount point); plug it in or mount it"
         if problem is not None:
@@ -257,7 +283,7 @@ def scan(catalog: PhotoCatalog, roots: list[Root] | None = None, *, progress: Pr
         unmounted = [m for m in unmounted if any(p.path.startswith(m.rstrip(os.sep) + os.sep) for p in known)]
         for m in unmounted:
             walk.unreadable.append((m, "not mounted any more (drive unplugged?); its photos are kept"))
-        files = list(_walk(os.fsencode(root.path), walk, cancel, _library_folders(catalog, root)))
+        files = list(_walk(os.fsencode(root.path), walk, cancel, _library_folders(catalog, root), listed))
         report.unreadable.extend(walk.unreadable)
         report.skipped.extend(walk.skipped)
         protected.extend(p.rstrip(os.sep) + os.sep for p, _ in walk.unreadable)

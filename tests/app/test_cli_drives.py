@@ -63,3 +63,34 @@ def test_index_confirm_deletions_keeps_an_unplugged_drive(capsys, tiny_model, tm
     finally:
         if os.path.ismount(card):
             subprocess.run(["umount", str(card)], check=True)
+
+
+@pytest.mark.parametrize("where", ["inside a root", "the root itself"])
+def test_a_bind_mount_unmounted_is_kept_by_confirm_deletions(capsys, tiny_model, tmp_path, where):
+    """A bind mount of a folder of the same file system (a NAS share or a photo disk mounted once and bound into
+    ~/Pictures) has the device of the folder under it: os.path.ismount does not see it; mountinfo does."""
+    share = tmp_path / "share"
+    for i in range(5):
+        write_jpeg(share / f"IMG_{i}.jpg", color=(i * 40, 90, 20))
+    root = tmp_path / "photos"
+    write_jpeg(root / "home.jpg")
+    at = root / "nas" if where == "inside a root" else tmp_path / "nas"
+    at.mkdir(parents=True)
+    if subprocess.run(["mount", "--bind", str(share), str(at)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts are not allowed here")
+    try:
+        for folder in (root, at) if where == "the root itself" else (root,):
+            assert run(capsys, "add", str(folder))[0] == 0
+        assert run(capsys, "index", "--model", "tiny", "--no-tags")[0] == 0
+        assert run(capsys, "tag", str(at / "IMG_2.jpg"), "--add", "grandma")[0] == 0
+        before = _rows()
+        assert len(before) == 6
+        subprocess.run(["umount", str(at)], check=True)
+        code, out, _ = run(capsys, "index", "--confirm-deletions", "--json")
+        assert code == 0 and json.loads(out)["scan"]["deleted"] == 0
+        assert _rows() == before
+        subprocess.run(["mount", "--bind", str(share), str(at)], check=True)
+        assert run(capsys, "index", "--no-tags")[0] == 0
+        assert _rows() == before
+    finally:
+        subprocess.run(["umount", str(at)], capture_output=True)

@@ -95,3 +95,11 @@ def training_ready(parent: object, what: str) -> bool:
     QMessageBox.information(parent, "The training extra is not installed",  # type: ignore[arg-type]
                             training_missing_message(what))
     return False
+
+
+def faces_hint() -> str:
+    """How to get faces and persons here: the `faces` extra, which the packaged app does not include."""
+    if getattr(sys, "frozen", False):
+        return "the packaged app does not include them; install Photosift with pip to find faces: " \
+               "pip install \"photosift[faces]\""
+    return f"add them with: {install_command('faces')}"

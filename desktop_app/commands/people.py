@@ -43,7 +43,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not persons:
             faces, photos = lib.catalog.face_counts(FACE_MODEL_ID)
             if not faces_installed():
-                print("no persons: the face models are not installed (pip install 'photosift[faces]')")
+                from desktop_app.extras import faces_hint
+
+                print(f"no persons: the face models are not installed; {faces_hint()}")
             elif not faces_enabled(lib.catalog) and photos == 0:
                 print("no persons yet: faces are off for this library; run `photosift index --faces`")
             else:

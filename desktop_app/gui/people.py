@@ -80,7 +80,9 @@ class PeoplePanel(QWidget):
         persons = catalog.person_summaries(FACE_MODEL_ID)[:MAX_LISTED]
         faces_off = faces_installed() and not faces_enabled(catalog)
         if not faces_installed():
-            self.hint.setText("Faces need the face models: pip install 'photosift[faces]'")
+            from desktop_app.extras import faces_hint
+
+            self.hint.setText(f"Faces need the face models; {faces_hint()}")
         elif not persons and faces_off:
             self.hint.setText("Faces are off for this library.")
         else:

@@ -227,3 +227,11 @@ def test_a_fresh_runtime_only_install_indexes_and_searches_without_torch(tmp_pat
 
     mb = int(subprocess.run(["du", "-sm", venv], capture_output=True, text=True, check=True).stdout.split()[0])
     print(f"\nruntime-only environment: {mb} MB ({venv})")
+
+
+def test_the_faces_hint_fits_where_photosift_runs(monkeypatch):
+    from desktop_app.extras import faces_hint
+
+    assert "[faces]" in faces_hint() and "packaged" not in faces_hint()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # the packaged app: no pip of its own to add it
+    assert "packaged app does not include" in faces_hint() and "pip install" in faces_hint()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.catalog import DuplicateCandidate, NewDuplicateGroup, PhotoCatalog
+from engine.catalog import DuplicateCandidate, DuplicateGroup, NewDuplicateGroup, PhotoCatalog
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.vectorindex import NO_NEIGHBOUR, VectorIndex
 
@@ -399,24 +399,52 @@ def _check_chunk(
     catalog: PhotoCatalog, index: VectorIndex, chunk: np.ndarray, settings: DuplicateSettings, chosen: set[int]
 ) -> int:
     """Search one chunk's neighbours, link what passes the checks, merge with existing groups; returns how many
-    groups were written."""
+    groups were written. Reads, then decides as plain data (join_links, decide_groups), then writes."""
     model_id = index.model_id
     ids, vecs = catalog.embeddings_of(model_id, chunk)
     nb_ids, nb_cos = index.neighbours(vecs, settings.neighbours + 1)
+    pairs = candidate_pairs(ids, nb_ids, nb_cos, settings)
+    pairs |= {(min(a, b), max(a, b)) for a, b in catalog.photos_sharing_content(ids.tolist())}
+    edges = _links(catalog, model_id, ids, vecs, pairs, settings)
+    # Photos that link into an existing group bring that group along; it is rewritten as part of the new one.
+    membership = catalog.duplicate_membership({p for a, b, _ in edges for p in (a, b)})
+    old_groups = catalog.duplicate_groups(group_ids=set(membership.values()))
+    components = join_links(edges, old_groups)
+    everyone = [pid for members, _ in components for pid in members]
+    info = catalog.duplicate_candidates(everyone)
+    vec_ids, vec_rows = catalog.embeddings_of(model_id, everyone)
+    vec_of = {int(i): vec_rows[k] for k, i in enumerate(vec_ids)}
+    mtimes = {pid: p.mtime for pid, p in catalog.photos_by_ids(everyone).items()}
+    new = decide_groups(components, old_groups, chosen, info, vec_of, mtimes)
+    with catalog.transaction():
+        catalog.replace_duplicate_groups([g.id for g in old_groups], new)
+        catalog.mark_duplicates_checked(ids.tolist(), time.time())
+    return len(new)
+
+
+def candidate_pairs(
+    ids: np.ndarray, nb_ids: np.ndarray, nb_cos: np.ndarray, settings: DuplicateSettings
+) -> set[tuple[int, int]]:
+    """The (smaller id, larger id) pairs of neighbours close enough to be checked (the index's approximate
+    cosines, with a margin)."""
     floor = min(settings.near_cosine, settings.burst_cosine) - APPROX_MARGIN
     mask = (nb_cos >= floor) & (nb_ids != ids[:, None]) & (nb_ids != NO_NEIGHBOUR)
     rows, cols = np.nonzero(mask)
-    pairs = {(int(min(a, b)), int(max(a, b))) for a, b in zip(ids[rows], nb_ids[rows, cols], strict=True)}
-    pairs |= {(min(a, b), max(a, b)) for a, b in catalog.photos_sharing_content(ids.tolist())}
-    edges = _links(catalog, model_id, ids, vecs, pairs, settings)
+    return {(int(min(a, b)), int(max(a, b))) for a, b in zip(ids[rows], nb_ids[rows, cols], strict=True)}
+
+
+def join_links(
+    edges: Sequence[tuple[int, int, str]], old_groups: Sequence[DuplicateGroup]
+) -> list[tuple[list[int], str | None]]:
+    """The groups the links make, each joined with the existing groups it touches: (members, the broadest kind).
+
+    Only groups of two or more photos; a photo is in at most one.
+    """
     uf = _UnionFind()
-    kinds: dict[int, str] = {}
+    kinds: dict[int, str | None] = {}
     for a, b, kind in edges:
         uf.union(a, b)
         kinds[a] = _broader(kinds.get(a), kind)
-    # Photos that link into an existing group bring that group along; it is rewritten as part of the new one.
-    membership = catalog.duplicate_membership(uf.parent)
-    old_groups = catalog.duplicate_groups(group_ids=set(membership.values()))
     for g in old_groups:
         for pid, _ in g.members:
             uf.union(g.members[0][0], pid)
@@ -428,36 +456,33 @@ def _check_chunk(
     for pid, kind in kinds.items():
         root = uf.find(pid)
         kind_of[root] = _broader(kind_of.get(root), kind)
+    return [(m, kind_of.get(root)) for root, m in components.items() if len(m) >= 2]
+
+
+def decide_groups(
+    components: Sequence[tuple[list[int], str | None]],
+    old_groups: Sequence[DuplicateGroup],
+    chosen: set[int],
+    info: dict[int, DuplicateCandidate],
+    vec_of: dict[int, np.ndarray],
+    mtimes: dict[int, float],
+) -> list[NewDuplicateGroup]:
+    """Each group's keeper (the user's choice, kept; else choose_keeper), cosines to it, and whether the user
+    already reviewed it (it lies within a group marked "keep all")."""
     chosen = chosen | {g.keep_id for g in old_groups if g.keep_chosen and g.keep_id is not None}
     reasons = {g.keep_id: g.reason for g in old_groups if g.keep_chosen}
     reviewed = [frozenset(pid for pid, _ in g.members) for g in old_groups if g.reviewed]
-    members = [m for m in components.values() if len(m) >= 2]
-    info = catalog.duplicate_candidates(pid for m in members for pid in m)
-    vec_ids, vec_rows = catalog.embeddings_of(model_id, [pid for m in members for pid in m])
-    vec_of = {int(i): vec_rows[k] for k, i in enumerate(vec_ids)}
-    mtimes = {pid: p.mtime for pid, p in catalog.photos_by_ids([pid for m in members for pid in m]).items()}
     new: list[NewDuplicateGroup] = []
-    for m in members:
+    for m, kind in components:
         mine = [pid for pid in m if pid in chosen]
         if mine:
             keep, reason, by_user = mine[0], reasons.get(mine[0]) or "chosen by you", True
         else:
             (keep, reason), by_user = choose_keeper([info[pid] for pid in m if pid in info], mtimes), False
         sims = tuple((pid, 1.0 if pid == keep else _cos(vec_of.get(pid), vec_of.get(keep))) for pid in m)
-        new.append(
-            NewDuplicateGroup(
-                kind_of.get(uf.find(m[0])) or "near",
-                keep,
-                reason,
-                sims,
-                by_user,
-                any(frozenset(m) <= r for r in reviewed),
-            )
-        )
-    with catalog.transaction():
-        catalog.replace_duplicate_groups([g.id for g in old_groups], new)
-        catalog.mark_duplicates_checked(ids.tolist(), time.time())
-    return len(new)
+        was_reviewed = any(frozenset(m) <= r for r in reviewed)
+        new.append(NewDuplicateGroup(kind or "near", keep, reason, sims, by_user, was_reviewed))
+    return new
 
 
 def _links(

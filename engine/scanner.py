@@ -22,6 +22,8 @@ for rows of older catalogs, only to find moves), or its device and inode and sti
 photo edited and renamed between two scans: kept with its id and tags, its vectors computed again).
 Symlinked folders are followed once (never in a loop); names that are not valid UTF-8 are kept as their
 exact bytes; FIFOs, devices, sockets and dangling links are skipped and listed with a reason.
+A scan walks the roots, reads the facts the rules need (`_read_facts`), lets engine/scan_plan.py decide as plain
+data (`plan_scan`, tested without SQLite) and writes that plan through the catalog (`_write_plan`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ from engine.errors import ImageReadError
 from engine.imageio import fingerprint, is_legacy_fingerprint, is_photo_name, legacy_fingerprint, open_photo
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
 from engine.paths import LibraryPaths
+from engine.scan_plan import (  # noqa: F401  (FoundFile and HOLD_MIN: kept importable from here)
+    HOLD_MIN,
+    FoundFile,
+    Moved,
+    New,
+    ScanFacts,
+    ScanPlan,
+    is_changed,
+    plan_scan,
+    present_vanished,
+    vanished,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +66,12 @@ SYSTEM_FOLDERS = frozenset({
 COMMIT_EVERY = 500
 SKIPPED_KEY = "scan_skipped"  # the last full scan's skipped entries, for `status`
 SKIPPED_KEPT = 1000
-HOLD_MIN = 4  # fewer vanished photos than this in a folder are ordinary deletions (unless user-tagged)
 # An inode found again under a new name with new content is the renamed photo only if its picture still
 # correlates this well with the old one's (32x32 grey, engine.duplicates): a freed inode is soon given to an
 # unrelated new file, which must not take over a deleted photo's tags. Edits (exposure, a small crop,
 # recompression, metadata) stay far above it; unrelated photos mostly fall below 0.3.
 RENAMED_EDIT_PIXEL = 0.6
 HASH_THREADS = max(1, min(4, os.cpu_count() or 1))  # hashing releases the GIL: new files are hashed in parallel
-
-
-@dataclass
-class FoundFile:
-    path: str  # display/catalog key (valid UTF-8)
-    raw_path: bytes | None  # exact bytes when the name is not valid UTF-8
-    size: int
-    mtime: float
-    dev: int = 0  # st_dev and st_ino of the file (a link followed): one file reached through two roots is
-    ino: int = 0  # listed once (0: not known)
 
 
 @dataclass
@@ -379,137 +382,107 @@ def _known_elsewhere(f: FoundFile, root: Root, twins: list[Photo]) -> Photo | No
     return None
 
 
-def _vanished_at_once(gone: list[Photo], existing: dict[str, Photo],
-                      roots: dict[int, str]) -> tuple[set[int], list[str]]:
-    """Photos in folders where more than half of the known photos (and at least HOLD_MIN) vanished.
-
-    Returns their ids and the top-most such folders.
-    """
-    if len(gone) < HOLD_MIN:
-        return set(), []  # the common case, a few deletions: no folder can reach the bar
-    def folders(p: Photo) -> Iterator[str]:
-        top = roots.get(p.root_id, "").rstrip(os.sep) or os.sep
-        d = os.path.dirname(p.path)
-        while d:
-            yield d
-            parent = os.path.dirname(d)
-            if d == top or parent == d or len(parent) < len(top):
-                return
-            d = parent
-
-    vanished: dict[str, int] = {}
-    for p in gone:
-        for d in folders(p):
-            vanished[d] = vanished.get(d, 0) + 1
-    known: dict[str, int] = {}
-    for p in existing.values():
-        for d in folders(p):
-            if d in vanished:
-                known[d] = known.get(d, 0) + 1
-    held_dirs = {d for d, n in vanished.items() if n >= HOLD_MIN and n * 2 > known.get(d, 0)}
-    held = {p.id for p in gone if any(d in held_dirs for d in folders(p))}
-    tops = sorted(d for d in held_dirs
-                  if not any(d != o and d.startswith(o.rstrip(os.sep) + os.sep) for o in held_dirs))
-    return held, tops
-
-
 def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], existing: dict[str, Photo],
            protected: list[str], report: ScanReport, cancel: CancelToken | None, confirm_deletions: bool,
            empty_roots: set[int]) -> set[int]:
-    """Write the scan's findings; vanished photos are forgotten only as the safety rules allow.
+    """Decide what the scan's findings change (engine.scan_plan), then write it.
 
     Returns the roots with photos kept because their drive is not there.
     """
-    gone = {path: p for path, p in existing.items() if path not in found
-            and not any(path == pre or path.startswith(pre) for pre in protected)}
-    absent_roots = _keep_absent_drives(gone, found, existing, report)
-    back = [old.id for path, old in existing.items() if path in found and old.missing_since is not None]
-    arrived = [(root, f) for path, (root, f) in found.items() if path not in existing]
-    pending_writes = 0
-    with_fp = _with_fingerprints(arrived)
-    gone_by_fp: dict[str, list[Photo]] = {}
-    for p in gone.values():
-        if p.fingerprint:
-            gone_by_fp.setdefault(p.fingerprint, []).append(p)
+    facts = _read_facts(catalog, ScanFacts(found, existing, protected, empty_roots=empty_roots,
+                                           confirm_deletions=confirm_deletions))
+    plan = plan_scan(facts)
+    _write_plan(catalog, plan, report, cancel)
+    return plan.absent_roots
+
+
+def _read_facts(catalog: PhotoCatalog, facts: ScanFacts) -> ScanFacts:
+    """Fill in what the plan depends on, read from the file system (fingerprints, devices, pictures) and the
+    catalog (rows with the same content, stored signatures, user tags, roots)."""
+    facts.drive_of = _drives_of(vanished(facts.found, facts.existing, facts.protected).values())
+    gone = present_vanished(facts)
+    arrived = [(root, f) for path, (root, f) in facts.found.items() if path not in facts.existing]
+    _read_fingerprints(facts, [f for _, f in arrived], gone)
+    facts.renamed_edits = _renamed_edits(catalog, [f for _, f in arrived], facts.fingerprints, gone)
+    facts.known_by_fp = catalog.photos_by_fingerprint(fp for _, f in arrived if (fp := facts.fingerprints[f.path]))
+    for root, f in arrived:
+        same = _known_elsewhere(f, root, facts.known_by_fp.get(facts.fingerprints[f.path] or "", []))
+        if same is not None:
+            facts.same_file[f.path] = same
+    if not facts.confirm_deletions and gone:
+        facts.user_tagged = catalog.ids_with_user_tags([p.id for p in gone.values()])
+    facts.roots = {r.id: r.path for r in catalog.roots()}
+    return facts
+
+
+def _read_fingerprints(facts: ScanFacts, arrived: list[FoundFile], gone: dict[str, Photo]) -> None:
+    """The whole-file fingerprints of new and changed files; the old partial ones of new files that may be a
+    vanished photo of an older catalog (one of its size has such a fingerprint)."""
+    changed = [f for path, (_root, f) in facts.found.items()
+               if path in facts.existing and is_changed(facts.existing[path], f)]
+    facts.fingerprints = _fingerprints(changed + arrived)
     legacy_sizes = {p.size for p in gone.values() if is_legacy_fingerprint(p.fingerprint)}
-    gone_by_inode = {(p.dev, p.ino): p for p in gone.values() if p.dev is not None and p.ino is not None}
-    renamed_edits = _renamed_edits(catalog, with_fp, gone_by_fp, gone_by_inode)
-    known_by_fp = catalog.photos_by_fingerprint(fp for _, _, fp in with_fp if fp)
-    file_ids: list[tuple[int, int, int]] = []
+    facts.legacy_fingerprints = {f.path: _legacy_fp(f) for f in arrived if f.size in legacy_sizes}
+
+
+def _write_plan(catalog: PhotoCatalog, plan: ScanPlan, report: ScanReport, cancel: CancelToken | None) -> None:
+    """Write a scan's plan through the catalog in one transaction (committed every COMMIT_EVERY new rows)."""
+    listed = {f for f, _ in report.unreadable}
+    report.unreadable.extend((f, "the drive its photos were on is not there (unplugged, or not mounted); they are kept")
+                             for f in plan.absent_folders if f not in listed)
     with catalog.transaction():
-        for path, (_root, f) in found.items():
-            old = existing.get(path)
-            if old is None:
-                continue
-            if old.size != f.size or abs(old.mtime - f.mtime) > 1e-3:
-                catalog.mark_changed(old.id, size=f.size, mtime=f.mtime, fingerprint=_fp(f), dev=f.dev, ino=f.ino)
-                report.changed += 1
-                pending_writes += 1
-            else:
-                report.unchanged += 1
-                if (old.dev, old.ino) != (f.dev, f.ino):
-                    file_ids.append((old.id, f.dev, f.ino))  # first seen since the upgrade, or a renumbered drive
-        catalog.set_file_ids(file_ids)
-        for root, f, fp in with_fp:
+        for c in plan.changed:
+            catalog.mark_changed(c.id, size=c.file.size, mtime=c.file.mtime, fingerprint=c.fingerprint,
+                                 dev=c.file.dev, ino=c.file.ino)
+        report.changed += len(plan.changed)
+        report.unchanged += plan.unchanged
+        catalog.set_file_ids(plan.file_ids)
+        pending_writes = len(plan.changed)
+        for a in plan.arrivals:
             if cancel and pending_writes % COMMIT_EVERY == 0:
                 cancel.check()
-            src = _take(gone, gone_by_fp.get(fp or "", []), f)
-            if src is None and f.size in legacy_sizes:  # a photo of an older catalog, moved: its old fingerprint
-                src = _take(gone, gone_by_fp.get(_legacy_fp(f) or "", []), f)
-            edit = renamed_edits.get(f.path) if src is None else None
-            edited = edit is not None and gone.get(edit.path) is edit
-            if edited:
-                src = edit
-            if src is not None:
-                del gone[src.path]
-                catalog.move_photo(src.id, root_id=root.id, path=f.path, raw_path=f.raw_path, mtime=f.mtime,
-                                   dev=f.dev, ino=f.ino)
-                report.moved += 1
-                if edited:  # renamed and edited: same photo (id, the user's tags), new vectors
-                    catalog.mark_changed(src.id, size=f.size, mtime=f.mtime, fingerprint=fp)
-                    report.changed += 1
-            elif (same := _known_elsewhere(f, root, known_by_fp.get(fp or "", []))) is not None:
-                report.same_files += 1  # found through a root this scan did not walk (`add` scans only its own)
-                report.skipped.append((f.path, f"the same file as {same.path}, already in the library"))
-                continue
-            else:
-                new_id = catalog.insert_photo(root_id=root.id, path=f.path, raw_path=f.raw_path, size=f.size,
-                                              mtime=f.mtime, fingerprint=fp, dev=f.dev, ino=f.ino)
-                twin = next((p for p in known_by_fp.get(fp or "", []) if p.status == "ok"), None)
-                if twin is not None and catalog.copy_indexed_state(twin.id, new_id):
-                    report.copied += 1
-                else:
-                    report.new += 1
+            _write_arrival(catalog, a, report)
             pending_writes += 1
             if pending_writes % COMMIT_EVERY == 0:
                 catalog.commit_batch()
-        catalog.clear_missing(back)
-        forget = list(gone.values())
-        if not confirm_deletions and forget:
-            roots = {r.id: r.path for r in catalog.roots()}
-            held, report.held_folders = _vanished_at_once(forget, existing, roots)
-            held |= catalog.ids_with_user_tags([p.id for p in forget])
-            emptied = {p.root_id for p in forget if p.root_id in empty_roots}  # rule 4, whatever the count
-            held |= {p.id for p in forget if p.root_id in emptied}
-            report.held_folders = sorted(set(report.held_folders) | {roots[r] for r in emptied})
-            catalog.mark_missing(sorted(held), time.time())
-            forget = [p for p in forget if p.id not in held]
-            report.held = len(held)
-            for folder in report.held_folders:
-                log.warning("photos under %s vanished at once; kept as missing until confirmed", folder)
-        catalog.delete_photos([p.id for p in forget])
-        report.deleted = len(forget)
-    return absent_roots
+        for path, known in plan.same_files:
+            report.same_files += 1  # found through a root this scan did not walk (`add` scans only its own)
+            report.skipped.append((path, f"the same file as {known}, already in the library"))
+        catalog.clear_missing(plan.back)
+        catalog.mark_missing(plan.held, time.time())
+        report.held, report.held_folders = len(plan.held), plan.held_folders
+        for folder in report.held_folders:
+            log.warning("photos under %s vanished at once; kept as missing until confirmed", folder)
+        catalog.delete_photos(plan.forget)
+        report.deleted = len(plan.forget)
 
 
-def _with_fingerprints(arrived: list[tuple[Root, FoundFile]]) -> list[tuple[Root, FoundFile, str | None]]:
-    """The new paths with their whole-file fingerprints, hashed by a few threads (reads and SHA-256 run
-    without the GIL), so that reading every byte costs the scan as little wall time as the disk allows."""
-    if len(arrived) < 2 or HASH_THREADS == 1:
-        return [(root, f, _fp(f)) for root, f in arrived]
+def _write_arrival(catalog: PhotoCatalog, a: Moved | New, report: ScanReport) -> None:
+    f = a.file
+    if isinstance(a, Moved):
+        catalog.move_photo(a.id, root_id=a.root_id, path=f.path, raw_path=f.raw_path, mtime=f.mtime,
+                           dev=f.dev, ino=f.ino)
+        report.moved += 1
+        if a.edited:  # renamed and edited: same photo (id, the user's tags), new vectors
+            catalog.mark_changed(a.id, size=f.size, mtime=f.mtime, fingerprint=a.fingerprint)
+            report.changed += 1
+        return
+    new_id = catalog.insert_photo(root_id=a.root_id, path=f.path, raw_path=f.raw_path, size=f.size,
+                                  mtime=f.mtime, fingerprint=a.fingerprint, dev=f.dev, ino=f.ino)
+    if a.twin is not None and catalog.copy_indexed_state(a.twin, new_id):
+        report.copied += 1
+    else:
+        report.new += 1
+
+
+def _fingerprints(files: list[FoundFile]) -> dict[str, str | None]:
+    """The files' whole-file fingerprints by path, hashed by a few threads (reads and SHA-256 run without the
+    GIL), so that reading every byte costs the scan as little wall time as the disk allows."""
+    if len(files) < 2 or HASH_THREADS == 1:
+        return {f.path: _fp(f) for f in files}
     with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="fingerprint") as pool:
-        fps = list(pool.map(_fp, (f for _, f in arrived)))
-    return [(root, f, fp) for (root, f), fp in zip(arrived, fps, strict=True)]
+        fps = list(pool.map(_fp, files))
+    return {f.path: fp for f, fp in zip(files, fps, strict=True)}
 
 
 def _legacy_fp(f: FoundFile) -> str | None:
@@ -519,26 +492,17 @@ def _legacy_fp(f: FoundFile) -> str | None:
         return None
 
 
-def _take(gone: dict[str, Photo], candidates: list[Photo], f: FoundFile) -> Photo | None:
-    """The vanished photo a new file with the same content is (the one with its inode, if any), or None."""
-    live = [p for p in candidates if gone.get(p.path) is p]
-    if not live:
-        return None
-    src = next((p for p in live if (p.dev, p.ino) == (f.dev, f.ino)), live[-1])
-    candidates.remove(src)
-    return src
-
-
-def _renamed_edits(catalog: PhotoCatalog, with_fp: list[tuple[Root, FoundFile, str | None]],
-                   gone_by_fp: dict[str, list[Photo]], gone_by_inode: dict[tuple[int, int], Photo]
-                   ) -> dict[str, Photo]:
+def _renamed_edits(catalog: PhotoCatalog, arrived: list[FoundFile], fps: dict[str, str | None],
+                   gone: dict[str, Photo]) -> dict[str, Photo]:
     """New paths whose file is a vanished photo's (same device and inode) with new content: edited and renamed.
 
     The inode alone is not enough (a deleted file's inode is soon reused): the picture must still look like
     the photo's stored 32x32 signature. A photo without one (never indexed) is not matched.
     """
-    pairs = [(f, gone_by_inode[(f.dev, f.ino)]) for _, f, fp in with_fp
-             if (f.dev, f.ino) in gone_by_inode and fp not in gone_by_fp]
+    gone_fps = {p.fingerprint for p in gone.values() if p.fingerprint}
+    gone_by_inode = {(p.dev, p.ino): p for p in gone.values() if p.dev is not None and p.ino is not None}
+    pairs = [(f, gone_by_inode[(f.dev, f.ino)]) for f in arrived
+             if (f.dev, f.ino) in gone_by_inode and fps[f.path] not in gone_fps]
     if not pairs:
         return {}
     sigs = catalog.pixel_signatures([p.id for _, p in pairs])
@@ -555,25 +519,16 @@ def _renamed_edits(catalog: PhotoCatalog, with_fp: list[tuple[Root, FoundFile, s
     return out
 
 
-def _keep_absent_drives(gone: dict[str, Photo], found: dict[str, tuple[Root, FoundFile]],
-                        existing: dict[str, Photo], report: ScanReport) -> set[int]:
-    """Take out of `gone` the photos whose drive is not there (rule 2); returns their roots.
+def _drives_of(gone: Iterable[Photo]) -> dict[str, tuple[int | None, str]]:
+    """For each vanished photo seen since the upgrade: the device of the closest folder of its path that still
+    exists (None: it cannot be read), and that folder (rule 2, decided in engine.scan_plan).
 
-    A photo's drive is there when the closest folder of its path that still exists is on the device the
-    photo was on. An unmounted drive leaves its mount point as an empty folder of the parent disk, which
-    reads fine and holds nothing: by path alone its photos look deleted. A drive can come back under
-    another device number (another USB port, a reboot): unchanged photos found at their paths say which.
+    An unmounted drive leaves its mount point as an empty folder of the parent disk, which reads fine and holds
+    nothing: by path alone its photos look deleted.
     """
-    renumbered: dict[int, set[int]] = {}
-    for path, (_root, f) in found.items():
-        old = existing.get(path)
-        if (old is not None and old.dev is not None and old.dev != f.dev and old.size == f.size
-                and abs(old.mtime - f.mtime) <= 1e-3):
-            renumbered.setdefault(old.dev, set()).add(f.dev)
     devices: dict[str | bytes, tuple[int | None, str | bytes]] = {}
 
     def device_of(folder: str | bytes) -> tuple[int | None, str | bytes]:
-        """The device of the closest existing folder (None: it cannot be read), and that folder."""
         if folder not in devices:
             try:
                 devices[folder] = (os.stat(folder).st_dev, folder)
@@ -584,18 +539,9 @@ def _keep_absent_drives(gone: dict[str, Photo], found: dict[str, tuple[Root, Fou
                 devices[folder] = (None, folder)
         return devices[folder]
 
-    absent_roots: set[int] = set()
-    folders: set[str] = set()
-    for path, p in list(gone.items()):
-        if p.dev is None:
-            continue  # not seen since the upgrade: the mount point rule alone protects it
-        dev, where = device_of(os.path.dirname(p.fs_path))
-        if dev == p.dev or dev in renumbered.get(p.dev, ()):
-            continue
-        del gone[path]
-        absent_roots.add(p.root_id)
-        folders.add(path_key(os.fsencode(where))[0])
-    listed = {f for f, _ in report.unreadable}
-    report.unreadable.extend((f, "the drive its photos were on is not there (unplugged, or not mounted); they are kept")
-                             for f in sorted(folders - listed))
-    return absent_roots
+    out: dict[str, tuple[int | None, str]] = {}
+    for p in gone:
+        if p.dev is not None:
+            dev, where = device_of(os.path.dirname(p.fs_path))
+            out[p.path] = (dev, path_key(os.fsencode(where))[0])
+    return out

@@ -168,44 +168,74 @@ def _assemble(keys: list[str], names: dict[str, str], paths: list[str | bytes],
               seed: int, extra_left_out: dict[str, int] | None = None, max_per_class: int | None = None,
               max_photos: int | None = None, min_train_only: int = MIN_TRAIN_ONLY,
               other: Sequence[str | bytes] = ()) -> TrainingData:
+    """Training data from labelled photos (photo i has class `keys[i]`): which classes, which photos of them,
+    then the three-way split. Every step is a plain function of the labels and the seed."""
     counts = Counter(keys)
+    kept, measured, left_out = choose_classes(counts, names, min_per_class, min_train_only)
+    left_out.update(extra_left_out or {})
+    index = {k: i for i, k in enumerate(kept)}
+    cap = class_cap([counts[k] for k in kept], max_per_class, max_photos, min_per_class)
+    rows, sampled = sample_rows(keys, kept, cap, seed)
+    used = set(rows)
+    outside = sample_other([paths[i] for i in range(len(keys)) if i not in used] + list(other), seed)
+    labels = [index[keys[i]] for i in rows]
+    tr, choose, report = split_rows(labels, [keys[i] in measured for i in rows], val_fraction, seed)
+    items = [TrainItem(paths[i], index[keys[i]], caption_of(i)) for i in rows]
+    return TrainingData(tuple(kept), tuple(names[k] for k in kept), tuple(items[j] for j in tr),
+                        tuple(items[j] for j in choose), source, left_out, sampled=sampled,
+                        report=tuple(items[j] for j in report), other=tuple(outside),
+                        train_only={names[k]: counts[k] for k in kept if k not in measured})
+
+
+def choose_classes(counts: Counter[str], names: dict[str, str], min_per_class: int,
+                   min_train_only: int = MIN_TRAIN_ONLY) -> tuple[list[str], set[str], dict[str, int]]:
+    """The classes kept (sorted), those of them measured (`min_per_class` photos or more), and the classes left
+    out (readable name -> photos). Fewer than two kept, or none measured, is a TrainingDataError."""
     floor = min(min_per_class, max(2, min_train_only))
     kept = sorted(k for k, n in counts.items() if n >= floor)
     measured = {k for k in kept if counts[k] >= min_per_class}
-    left_out = {names[k]: n for k, n in counts.items() if n < floor}
-    left_out.update(extra_left_out or {})
     if len(kept) < 2 or not measured:
         raise TrainingDataError(
             f"fine-tuning needs at least 2 classes of {floor} or more photos, one of them with {min_per_class} or "
             f"more to measure on; found {len(kept)} ({len(measured)} with {min_per_class} or more)")
-    index = {k: i for i, k in enumerate(kept)}
-    rows = [i for i, k in enumerate(keys) if k in index]
-    cap = class_cap([counts[k] for k in kept], max_per_class, max_photos, min_per_class)
-    sampled: dict[str, int] = {}
-    if cap is not None:  # a random `cap` photos of each larger class, the same ones for the same seed
-        rng = np.random.default_rng(seed)
-        by_class: dict[str, list[int]] = {}
-        for i in rows:
-            by_class.setdefault(keys[i], []).append(i)
-        rows = sorted(j for k in kept for j in (by_class[k] if len(by_class[k]) <= cap
-                                                else rng.choice(by_class[k], cap, replace=False).tolist()))
-        sampled = {"per_class": cap, "photos_not_used": sum(counts[k] for k in kept) - len(rows)}
-    used = set(rows)
-    outside = [paths[i] for i, k in enumerate(keys) if i not in used] + list(other)
-    if len(outside) > MAX_OTHER:
-        pick = np.random.default_rng(seed).choice(len(outside), MAX_OTHER, replace=False)
-        outside = [outside[i] for i in sorted(pick.tolist())]
-    labels = [index[keys[i]] for i in rows]
-    is_measured = np.array([keys[i] in measured for i in rows], dtype=bool)
-    tr, held = split_per_class(np.where(is_measured, labels, -1), val_fraction, seed)
-    tr = np.sort(np.concatenate([tr[is_measured[tr]], np.flatnonzero(~is_measured)]))
-    held = held[is_measured[held]]
+    return kept, measured, {names[k]: n for k, n in counts.items() if n < floor}
+
+
+def sample_rows(keys: Sequence[str], kept: Sequence[str], cap: int | None,
+                seed: int) -> tuple[list[int], dict[str, int]]:
+    """The photos (positions in `keys`) of the kept classes: all of them, or when `cap` is set a random `cap` of
+    each larger class, the same ones for the same seed. Also what the summary says about the sampling."""
+    wanted = set(kept)
+    rows = [i for i, k in enumerate(keys) if k in wanted]
+    if cap is None:
+        return rows, {}
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i in rows:
+        by_class.setdefault(keys[i], []).append(i)
+    sampled = sorted(j for k in kept for j in (by_class[k] if len(by_class[k]) <= cap
+                                               else rng.choice(by_class[k], cap, replace=False).tolist()))
+    return sampled, {"per_class": cap, "photos_not_used": len(rows) - len(sampled)}
+
+
+def sample_other(outside: list[str | bytes], seed: int) -> list[str | bytes]:
+    """The photos outside every class, at most MAX_OTHER of them (a random sample, in their order)."""
+    if len(outside) <= MAX_OTHER:
+        return outside
+    pick = np.random.default_rng(seed).choice(len(outside), MAX_OTHER, replace=False)
+    return [outside[i] for i in sorted(pick.tolist())]
+
+
+def split_rows(labels: Sequence[int], is_measured: Sequence[bool], val_fraction: float,
+               seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the training, "choose" and "report" photos: measured classes are split per class, the
+    photos of the others all train."""
+    measured = np.asarray(is_measured, dtype=bool)
+    tr, held = split_per_class(np.where(measured, labels, -1), val_fraction, seed)
+    tr = np.sort(np.concatenate([tr[measured[tr]], np.flatnonzero(~measured)]))
+    held = held[measured[held]]
     choose, report = choose_and_report(np.asarray(labels)[held], seed)
-    items = [TrainItem(paths[i], index[keys[i]], caption_of(i)) for i in rows]
-    return TrainingData(tuple(kept), tuple(names[k] for k in kept), tuple(items[j] for j in tr),
-                        tuple(items[j] for j in held[choose]), source, left_out, sampled=sampled,
-                        report=tuple(items[j] for j in held[report]), other=tuple(outside),
-                        train_only={names[k]: counts[k] for k in kept if k not in measured})
+    return tr, held[choose], held[report]
 
 
 def choose_and_report(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

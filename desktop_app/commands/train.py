@@ -128,54 +128,78 @@ def cmd_train(args: argparse.Namespace) -> int:
     from desktop_app.extras import require_training
 
     require_training("fine-tuning (`photosift train`)")
-    from training.finetune import train
+    data = _training_data(args)
+    if not args.json:
+        _say_what_trains(data.summary(), args.min_photos)
+    base, result = _train(args, data)
+    if args.json:
+        return _report_json(args, base, result)
+    return _report_text(args, base, result)
+
+
+def _training_data(args: argparse.Namespace) -> Any:
+    """The labelled photos: a folder dataset's, or the library's (by folders or tags)."""
     from training.traindata import from_catalog, from_dataset
 
     caps = {"max_per_class": args.max_per_class or None, "max_photos": args.max_photos or None}
     if args.dataset:
         from training.datasets import resolve_dataset
 
-        data = from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos, **caps)
-    else:
-        with Library.open(args.library, create=False) as lib:
-            if not lib.catalog.counts()["ok"]:
-                raise PhotosiftError("the library has no indexed photos yet: `photosift add FOLDER`, then "
-                                     "`photosift index`")
-            data = from_catalog(lib.catalog, args.labels, min_per_class=args.min_photos, **caps)
-    summary = data.summary()
-    if not args.json:
-        left = ", ".join(f"{k} ({v})" for k, v in summary["left_out_classes"].items())
-        sampled = summary.get("sampled")
-        small = summary.get("train_only_classes") or {}
-        print(f"Training on {summary['train_photos']} photos in {summary['classes']} classes "
-              f"({summary['val_photos']} held out to choose the checkpoint, {summary['report_photos']} to measure "
-              f"the result; {summary['train_captions']} captions)"
-              + (f"; {len(small)} albums with 2-3 photos train without being measured" if small else "")
-              + (f"; larger classes sampled to {sampled['per_class']} photos each, {sampled['photos_not_used']} "
-                 "photos not used (--max-per-class, --max-photos)" if sampled else "")
-              + (f"; left out (fewer than {args.min_photos} photos): {left}" if left else ""), file=sys.stderr)
+        return from_dataset(resolve_dataset(args.dataset, level=args.level), min_per_class=args.min_photos, **caps)
+    with Library.open(args.library, create=False) as lib:
+        if not lib.catalog.counts()["ok"]:
+            raise PhotosiftError("the library has no indexed photos yet: `photosift add FOLDER`, then "
+                                 "`photosift index`")
+        return from_catalog(lib.catalog, args.labels, min_per_class=args.min_photos, **caps)
+
+
+def _say_what_trains(summary: dict[str, Any], min_photos: int) -> None:
+    left = ", ".join(f"{k} ({v})" for k, v in summary["left_out_classes"].items())
+    sampled = summary.get("sampled")
+    small = summary.get("train_only_classes") or {}
+    print(f"Training on {summary['train_photos']} photos in {summary['classes']} classes "
+          f"({summary['val_photos']} held out to choose the checkpoint, {summary['report_photos']} to measure "
+          f"the result; {summary['train_captions']} captions)"
+          + (f"; {len(small)} albums with 2-3 photos train without being measured" if small else "")
+          + (f"; larger classes sampled to {sampled['per_class']} photos each, {sampled['photos_not_used']} "
+             "photos not used (--max-per-class, --max-photos)" if sampled else "")
+          + (f"; left out (fewer than {min_photos} photos): {left}" if left else ""), file=sys.stderr)
+
+
+def _train(args: argparse.Namespace, data: Any) -> tuple[ModelFolder, Any]:
+    """The base model, and the result of fine-tuning it (Ctrl+C stops early and keeps the best so far)."""
+    from training.finetune import train
+
     cancel = CancelToken()
     with progress_bar(not args.json) as show, _ctrl_c_cancels(cancel):
         base = _base_folder(args, show)
         result = train(base, data, method=args.method, epochs=args.epochs, device=args.device, progress=show,
                        cancel=cancel, keep_worse=args.keep_worse)
-    folder = result.folder
-    if args.json:
-        if args.use and folder is not None:  # only the switch, with its tags: no progress may mix into the JSON
-            from desktop_app.models_runtime import use_model
+    return base, result
 
-            use_model(args.library, folder.model_id, device=args.device)
-        print(json.dumps({"model": folder.model_id if folder else None, "path": str(folder.path) if folder else None,
-                          "name": result.name, "description": result.description, "base": base.model_id,
-                          "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
-                          "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
-                          "after": _clean(result.after), "report": _clean_all(getattr(result, "report", {})),
-                          "worse": result.worse, "kept": folder is not None,
-                          "active": bool(args.use and folder is not None)}, indent=2))
-        if folder is None:
-            _not_kept(base.model_id)
-            return EXIT_NOT_KEPT
-        return 0
+
+def _report_json(args: argparse.Namespace, base: ModelFolder, result: Any) -> int:
+    folder = result.folder
+    if args.use and folder is not None:  # only the switch, with its tags: no progress may mix into the JSON
+        from desktop_app.models_runtime import use_model
+
+        use_model(args.library, folder.model_id, device=args.device)
+    print(json.dumps({"model": folder.model_id if folder else None, "path": str(folder.path) if folder else None,
+                      "name": result.name, "description": result.description, "base": base.model_id,
+                      "method": result.method, "cancelled": result.cancelled, "seconds": round(result.seconds, 1),
+                      "data": result.data, "pseudo_captions": result.pseudo, "before": _clean(result.before),
+                      "after": _clean(result.after), "report": _clean_all(getattr(result, "report", {})),
+                      "worse": result.worse, "kept": folder is not None,
+                      "active": bool(args.use and folder is not None)}, indent=2))
+    if folder is None:
+        _not_kept(base.model_id)
+        return EXIT_NOT_KEPT
+    return 0
+
+
+def _report_text(args: argparse.Namespace, base: ModelFolder, result: Any) -> int:
+    """The before/after table, what was installed, and the switch (now with --use, else how to)."""
+    folder = result.folder
     _table(base.model_id, "the new model" if folder is None else folder.model_id, result)
     report_unreadable(result.data.get("unreadable_photos", {}))
     if folder is None:

@@ -115,7 +115,7 @@ class VectorIndex:
         self._index, self._exact = None, None
         self._sample_cache, self._last_sample_scores = None, None
         _, count = self.catalog.embedding_version(self.model_id)
-        if count < EXACT_BELOW:
+        if count < EXACT_BELOW or count == 0:  # no vectors (every photo offline, or none indexed yet): nothing to map
             self._exact = self.catalog.embeddings(self.model_id)
             self._stamp = stamp
             return

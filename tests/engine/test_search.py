@@ -268,3 +268,15 @@ def test_similar_to_a_photo_unlike_the_rest_still_shows_its_nearest(library):
 def test_wide_beam_grows_with_the_library():
     assert vi.wide_beam(100_000) == 2048 and 7500 < vi.wide_beam(1_000_000) < 8500
     assert vi.wide_beam(50_000_000) == 16384
+
+
+def test_a_library_with_no_vectors_of_the_model_refreshes_to_an_empty_index(tmp_path, monkeypatch):
+    """Seen in the torture run (file index forced): every photo of the library on an unplugged drive, none
+    indexed yet; the index file path raised "no vectors of model ... to index" and `index` ended in a traceback."""
+    from engine.catalog import PhotoCatalog
+
+    monkeypatch.setattr(vi, "EXACT_BELOW", 0)
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        index = VectorIndex(cat, "m", tmp_path / "idx")
+        index.refresh()
+        assert len(index.search(np.ones(4, np.float32) / 2, 5).ids) == 0

@@ -1,8 +1,9 @@
 """The catalog: one SQLite database (WAL) per library, the source of truth for photos and vectors.
 
-The schema is versioned with PRAGMA user_version and forward-only migrations, each preceded by a backup
-(engine.backup); a catalog written by a newer Photosift is refused, never altered (its version is read
-through a read-only connection first). A catalog this process cannot write is opened read-only.
+The schema is versioned with PRAGMA user_version and forward-only migrations, each preceded by a backup (a
+hook passed by whoever opens the library: engine.library passes engine.backup.backup_catalog); a catalog
+written by a newer Photosift is refused, never altered (its version is read through a read-only connection
+first). A catalog this process cannot write is opened read-only.
 SQLite failures are turned into typed errors (disk full, damaged, read-only) by `engine.errors.catalog_error`.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -30,7 +31,7 @@ from engine.errors import (
 )
 from engine.filters import SearchFilters
 from engine.folders import folder_relation
-from engine.places import Place, place_key, place_spec_keys
+from engine.place_keys import Place, place_key, place_spec_keys
 from engine.tag_confidence import CONFIDENT
 
 MAX_TAG_LENGTH = 100
@@ -107,10 +108,14 @@ class Photo:
 class PhotoCatalog:
     """Photos, roots, per-model embeddings and tags of one library."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 30.0, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 30.0, read_only: bool = False,
+                 before_migration: Callable[..., object] | None = None) -> None:
         """read_only: open an existing catalog for reading only (no file created, no migration, nothing written),
-        for the commands that only read; without it a missing catalog is created and an older one upgraded."""
+        for the commands that only read; without it a missing catalog is created and an older one upgraded.
+        before_migration(catalog, reason=...): called before an older catalog is upgraded; whoever opens a
+        library passes the backup (engine.backup.backup_catalog), which the catalog does not import."""
         self.path = Path(path)
+        self._before_migration = before_migration
         self.read_only = False
         try:
             self.conn = self._open(timeout_s, read_only)
@@ -215,10 +220,8 @@ class PhotoCatalog:
             raise CatalogVersionError(
                 f"catalog {self.path} has schema version {version}, newer than this Photosift "
                 f"understands ({SCHEMA_VERSION}); upgrade Photosift to open it")
-        if 0 < version < SCHEMA_VERSION:
-            from engine.backup import backup_catalog
-
-            backup_catalog(self, reason=f"before-v{SCHEMA_VERSION}")
+        if 0 < version < SCHEMA_VERSION and self._before_migration is not None:
+            self._before_migration(self, reason=f"before-v{SCHEMA_VERSION}")
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number]):

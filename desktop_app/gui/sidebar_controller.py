@@ -66,7 +66,7 @@ class SidebarController:
         def start(unnamed: int | None) -> None:
             if not unnamed:
                 return
-            from engine.places import name_library_places
+            from engine.library import name_library_places
 
             self.runner.start_process(name_library_places, (self.library_dir,), name="places",
                                       on_done=lambda _n: self.refresh(),

@@ -111,7 +111,7 @@ def _catalog_at_version_1(path: Path) -> None:
 def test_migration_is_preceded_by_a_backup(tmp_path):
     path = tmp_path / "catalog.db"
     _catalog_at_version_1(path)
-    with PhotoCatalog(path) as cat:
+    with PhotoCatalog(path, before_migration=backup_catalog) as cat:
         assert cat.schema_version == SCHEMA_VERSION
     backups = list_backups(path)
     assert len(backups) == 1 and integrity_problem(backups[0]) is None

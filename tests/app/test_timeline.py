@@ -124,7 +124,7 @@ def test_catalog_day_counts_follow_the_grid_order_and_filters(tmp_path):
         assert cat.timeline_days(SearchFilters(folder="/p/a")) == [("2020-01-02", 2)]
         assert cat.timeline_days(SearchFilters(date_from=date(2021, 1, 1))) == [("2021-07-01", 1)]
         assert cat.taken_range() == (date(2020, 1, 2), date(2021, 7, 1))
-        ordered = [r[0] for r in cat.conn.execute(f"SELECT taken_at FROM photos ORDER BY {cat.TIMELINE_ORDER}")]
+        ordered = [r[0] for r in cat.conn.execute(f"SELECT taken_at FROM photos ORDER BY {cat.browse.TIMELINE_ORDER}")]
         assert ordered[:3] == ["2021-07-01T00:00:00", "2020-01-02T10:00:00", "2020-01-02T09:00:00"]
     with PhotoCatalog(tmp_path / "empty.db") as cat:
         assert cat.taken_range() is None and cat.timeline_days() == []

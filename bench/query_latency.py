@@ -150,7 +150,7 @@ def ensure_dataset(workdir: Path, spec: Spec, rebuild: bool) -> tuple[Path, dict
                      for i in ids])
             t1 = time.perf_counter()
             with cat.transaction():
-                cat.put_embeddings(MODEL_ID, ids, vecs)
+                cat.embeddings.put(MODEL_ID, ids, vecs)
             t_photos, t_vectors = t_photos + t1 - t0, t_vectors + time.perf_counter() - t1
         cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.flush()
@@ -173,7 +173,7 @@ def child_build(ds: Path) -> dict[str, Any]:
         for p in lib.paths.indexes.glob(f"{MODEL_ID}.*"):
             p.unlink()
         t0 = time.perf_counter()
-        n = sum(len(ids) for ids, _ in lib.catalog.iter_embeddings(MODEL_ID))  # the read alone, chunk by chunk
+        n = sum(len(ids) for ids, _ in lib.catalog.embeddings.chunks(MODEL_ID))  # the read alone, chunk by chunk
         read_s = time.perf_counter() - t0
         assert n > 0
         index = VectorIndex(lib.catalog, MODEL_ID, lib.paths.indexes)
@@ -231,7 +231,7 @@ def child_serve(ds: Path, models_dir: Path, spec: Spec, n_queries: int, n_recall
     res["encode"] = time_calls(lambda i: encoder.encode_texts([PROMPTS[i % len(PROMPTS)]]), n_queries)
     res["vi_search"] = time_calls(lambda i: index.search(text_vecs[i % len(PROMPTS)], K), n_queries,
                                   budget_s=BUDGET_S)
-    res["stamp"] = time_calls(lambda i: lib.catalog.embedding_stamp(MODEL_ID), min(n_queries, 30),
+    res["stamp"] = time_calls(lambda i: lib.catalog.embeddings.stamp(MODEL_ID), min(n_queries, 30),
                               budget_s=BUDGET_S / 4)
     raw = index._index
     if raw is not None:

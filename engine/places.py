@@ -146,8 +146,8 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
     """Name the positions of photos not named yet (new photos, a catalog from before places, changed
     positions). Each batch is committed, so a killed run is finished by the next. The place data is loaded
     only when some photo needs it. Returns how many photos were looked up (with or without a place)."""
-    catalog.forget_stale_places()
-    total = catalog.count_photos_needing_place()
+    catalog.places.forget_stale()
+    total = catalog.places.count_photos_needing()
     if not total:
         return 0
     clock = ProgressClock("places", total, progress)
@@ -156,12 +156,12 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
     while True:
         if cancel:
             cancel.check()
-        todo = catalog.photos_needing_place(batch, after_id=last)
+        todo = catalog.places.photos_needing(batch, after_id=last)
         if not todo:
             return done
         last = todo[-1][0]
         places = gazetteer.lookup([(lat, lon) for _, lat, lon in todo])
-        catalog.put_places([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
+        catalog.places.put([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
         done += len(todo)
         clock.report(done)
 

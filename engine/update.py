@@ -144,7 +144,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         if thumb_cache_bytes is not None:
             report.thumbnails_pruned = prune_thumbnails(library.paths.thumbnails, thumb_cache_bytes)
         if faces if faces is not None else (faces_enabled(catalog) and faces_installed()):
-            report.faces = find_faces(catalog, catalog.photos_missing_faces(FACE_MODEL_ID),
+            report.faces = find_faces(catalog, catalog.people.photos_missing_faces(FACE_MODEL_ID),
                                       workers=settings.workers, progress=progress, cancel=cancel,
                                       temp_dir=temp_dir)
             report.persons_started = group_faces(

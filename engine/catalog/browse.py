@@ -87,7 +87,7 @@ class Browse(CatalogPart):
                            f"{sure})")
             params += [filters.tag] if filters.tag_uncertain_too else [filters.tag, CONFIDENT]
         if filters.place:
-            clause, more = Places.place_filter_sql(filters.place)  # ValueError for a malformed spec
+            clause, more = Places.filter_sql(filters.place)  # ValueError for a malformed spec
             clauses.append(clause)
             params += more
         for names, keep in (((filters.person,) if filters.person else (), True), (filters.without_persons, False)):

@@ -7,7 +7,7 @@ first). A catalog this process cannot write is opened read-only.
 SQLite failures are turned into typed errors (disk full, damaged, read-only) by `engine.errors.catalog_error`.
 
 The core opens it and holds settings, roots and photos; the other tables are parts on the same connection:
-`catalog.vectors` (embeddings), `catalog.tags`, `catalog.browse`, `catalog.places`, `catalog.duplicates`,
+`catalog.embeddings`, `catalog.tags`, `catalog.browse`, `catalog.places`, `catalog.duplicates`,
 `catalog.people`."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.catalog.browse import Browse
-from engine.catalog.delegates import PartDelegates
 from engine.catalog.duplicates import Duplicates
 from engine.catalog.embeddings import Embeddings
 from engine.catalog.files import _split_sql, _writable, connect_read_only
@@ -44,8 +43,8 @@ from engine.errors import (
 from engine.folders import folder_relation
 
 
-class PhotoCatalog(PartDelegates):
-    """Photos, roots, per-model embeddings and tags of one library."""
+class PhotoCatalog:
+    """Photos, roots and settings of one library; its other tables through its parts (`catalog.tags`...)."""
 
     def __init__(self, path: Path, *, timeout_s: float = 30.0, read_only: bool = False,
                  before_migration: Callable[..., object] | None = None) -> None:
@@ -55,7 +54,7 @@ class PhotoCatalog(PartDelegates):
         library passes the backup (engine.backup.backup_catalog), which the catalog does not import."""
         self.path = Path(path)
         self._before_migration = before_migration
-        self.vectors = Embeddings(self)
+        self.embeddings = Embeddings(self)
         self.tags = Tags(self)
         self.browse = Browse(self)
         self.places = Places(self)

@@ -16,7 +16,7 @@ from engine.catalog.rows import (
 
 
 class Duplicates(CatalogPart):
-    def put_duplicate_signatures(self, rows: Iterable[tuple[int, str | None, bytes | None, float | None]]) -> None:
+    def put_signatures(self, rows: Iterable[tuple[int, str | None, bytes | None, float | None]]) -> None:
         """(photo_id, content hash, 32x32 grey thumbnail, sharpness) per photo (engine.duplicates)."""
         self.conn.executemany("UPDATE photos SET content_hash = ?, pixel_sig = ?, sharpness = ? WHERE id = ?",
                               [(h, sig, sharp, int(pid)) for pid, h, sig, sharp in rows])
@@ -29,22 +29,22 @@ class Duplicates(CatalogPart):
             "AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
             "AND id IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
 
-    def photos_to_check_for_duplicates(self, model_id: str) -> np.ndarray:
+    def photos_to_check(self, model_id: str) -> np.ndarray:
         """Ids of photos with a vector whose duplicate check is missing or older than their last indexing."""
         rows = self.conn.execute(
             "SELECT id FROM photos WHERE status = 'ok' AND (dup_checked IS NULL OR dup_checked < indexed_at) "
             "AND id IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,)).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
 
-    def mark_duplicates_checked(self, ids: Sequence[int], when: float) -> None:
+    def mark_checked(self, ids: Sequence[int], when: float) -> None:
         self.conn.executemany("UPDATE photos SET dup_checked = ? WHERE id = ?", [(when, int(i)) for i in ids])
 
-    def reset_duplicates(self) -> None:
+    def reset(self) -> None:
         """Forget every group and check (the vectors they came from were replaced, e.g. a model switch)."""
         self.conn.execute("DELETE FROM duplicate_groups")
         self.conn.execute("UPDATE photos SET dup_checked = NULL WHERE dup_checked IS NOT NULL")
 
-    def duplicate_candidates(self, ids: Iterable[int]) -> dict[int, DuplicateCandidate]:
+    def candidates(self, ids: Iterable[int]) -> dict[int, DuplicateCandidate]:
         """What the duplicate check and the keeper choice read of each photo."""
         out: dict[int, DuplicateCandidate] = {}
         id_list = sorted({int(i) for i in ids})
@@ -70,7 +70,7 @@ class Duplicates(CatalogPart):
                 f"WHERE a.id IN ({marks}) AND a.content_hash IS NOT NULL AND b.status = 'ok'", chunk).fetchall()
         return pairs
 
-    def duplicate_membership(self, ids: Iterable[int]) -> dict[int, int]:
+    def membership(self, ids: Iterable[int]) -> dict[int, int]:
         """photo id -> its group id, for those of `ids` that are in a group."""
         out: dict[int, int] = {}
         id_list = sorted({int(i) for i in ids})
@@ -81,7 +81,7 @@ class Duplicates(CatalogPart):
                 f"SELECT photo_id, group_id FROM duplicate_members WHERE photo_id IN ({marks})", chunk).fetchall())
         return out
 
-    def duplicate_groups(self, kind: str | None = None, *, group_ids: Iterable[int] | None = None,
+    def groups(self, kind: str | None = None, *, group_ids: Iterable[int] | None = None,
                          include_reviewed: bool = True) -> list[DuplicateGroup]:
         """Groups (largest first), each with its members (photo id, similarity to the keeper), keeper first."""
         where, params = ["1"], []
@@ -117,13 +117,13 @@ class Duplicates(CatalogPart):
         table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
         return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
 
-    def remove_from_duplicate_groups(self, ids: Sequence[int]) -> set[int]:
+    def remove_from_groups(self, ids: Sequence[int]) -> set[int]:
         """Take photos out of their groups (to be checked again); returns the groups they were in."""
-        groups = set(self.duplicate_membership(ids).values())
+        groups = set(self.membership(ids).values())
         self.conn.executemany("DELETE FROM duplicate_members WHERE photo_id = ?", [(int(i),) for i in ids])
         return groups
 
-    def prune_duplicate_groups(self) -> set[int]:
+    def prune_groups(self) -> set[int]:
         """Take out photos no longer indexed (changed and unreadable now), delete groups left with fewer than two
         photos; returns the groups whose keeper is gone."""
         self.conn.execute(
@@ -135,7 +135,7 @@ class Duplicates(CatalogPart):
             "(SELECT photo_id FROM duplicate_members WHERE group_id = duplicate_groups.id)").fetchall()
         return {r[0] for r in rows}
 
-    def replace_duplicate_groups(self, drop: Iterable[int], groups: Iterable[NewDuplicateGroup]) -> list[int]:
+    def replace_groups(self, drop: Iterable[int], groups: Iterable[NewDuplicateGroup]) -> list[int]:
         """Delete the groups `drop` and insert `groups`; returns the new group ids."""
         self.conn.executemany("DELETE FROM duplicate_groups WHERE id = ?", [(int(g),) for g in drop])
         new_ids = []
@@ -150,14 +150,14 @@ class Duplicates(CatalogPart):
             new_ids.append(gid)
         return new_ids
 
-    def set_duplicate_keeper(self, group_id: int, photo_id: int, reason: str, *, chosen: bool = True) -> None:
+    def set_keeper(self, group_id: int, photo_id: int, reason: str, *, chosen: bool = True) -> None:
         self.conn.execute("UPDATE duplicate_groups SET keep_id = ?, reason = ?, keep_chosen = ? WHERE id = ?",
                           (photo_id, reason, int(chosen), group_id))
 
-    def set_duplicate_similarities(self, rows: Iterable[tuple[int, float | None]]) -> None:
+    def set_similarities(self, rows: Iterable[tuple[int, float | None]]) -> None:
         self.conn.executemany("UPDATE duplicate_members SET similarity = ? WHERE photo_id = ?",
                               [(sim, int(pid)) for pid, sim in rows])
 
-    def set_duplicates_reviewed(self, group_id: int, reviewed: bool = True) -> None:
+    def set_reviewed(self, group_id: int, reviewed: bool = True) -> None:
         """"Keep all": the group stays, but is no longer offered for review."""
         self.conn.execute("UPDATE duplicate_groups SET reviewed = ? WHERE id = ?", (int(reviewed), group_id))

@@ -10,7 +10,7 @@ from engine.catalog.part import CatalogPart
 
 
 class Embeddings(CatalogPart):
-    def put_embeddings(self, model_id: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+    def put(self, model_id: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         # An upsert, not INSERT OR REPLACE: REPLACE's implicit delete fires no trigger, which would
         # count a re-embedded photo twice in embedding_versions.
@@ -19,19 +19,19 @@ class Embeddings(CatalogPart):
             "ON CONFLICT(photo_id, model_id) DO UPDATE SET vector = excluded.vector",
             [(int(i), model_id, vecs[k].tobytes()) for k, i in enumerate(ids)])
 
-    def embedding(self, photo_id: int, model_id: str) -> np.ndarray | None:
+    def get(self, photo_id: int, model_id: str) -> np.ndarray | None:
         row = self.conn.execute("SELECT vector FROM embeddings WHERE photo_id = ? AND model_id = ?",
                                 (photo_id, model_id)).fetchone()
         return np.frombuffer(row[0], dtype=np.float32).copy() if row else None
 
-    def embeddings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """All (ids, vectors) of one model, in rowid order."""
-        chunks = list(self.iter_embeddings(model_id))
+        chunks = list(self.chunks(model_id))
         if not chunks:
             return np.zeros(0, dtype=np.uint64), np.zeros((0, 0), dtype=np.float32)
         return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
 
-    def iter_embeddings(self, model_id: str, chunk: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, model_id: str, chunk: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) of one model in chunks, so a 1M-photo index build never holds every row as Python objects."""
         last = 0
         while True:
@@ -45,7 +45,7 @@ class Embeddings(CatalogPart):
             vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             yield ids, vecs
 
-    def embeddings_of(self, model_id: str, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def of_ids(self, model_id: str, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of the given photos that have a vector of the model (point lookups, any order)."""
         out_ids: list[int] = []
         blobs: list[bytes] = []
@@ -63,11 +63,11 @@ class Embeddings(CatalogPart):
         return (np.array(out_ids, np.uint64),
                 np.frombuffer(b"".join(blobs), np.float32).reshape(len(out_ids), -1))
 
-    def embedding_ids(self, model_id: str) -> np.ndarray:
+    def ids(self, model_id: str) -> np.ndarray:
         rows = self.conn.execute("SELECT photo_id FROM embeddings WHERE model_id = ?", (model_id,)).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
 
-    def embedding_sample(self, model_id: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, model_id: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """About n vectors spread evenly over the model's rows (point lookups, no scan)."""
         lo, hi = self.conn.execute("SELECT MIN(rowid), MAX(rowid) FROM embeddings WHERE model_id = ?",
                                    (model_id,)).fetchone()
@@ -84,21 +84,21 @@ class Embeddings(CatalogPart):
         vecs = np.frombuffer(b"".join(seen.values()), dtype=np.float32).reshape(len(seen), -1)
         return ids, vecs
 
-    def embedding_stamp(self, model_id: str) -> str:
+    def stamp(self, model_id: str) -> str:
         """Changes whenever the set of vectors of a model changes; the vector index stores it."""
-        version, count = self.embedding_version(model_id)
+        version, count = self.version(model_id)
         return f"{version}:{count}"
 
-    def embedding_version(self, model_id: str) -> tuple[int, int]:
+    def version(self, model_id: str) -> tuple[int, int]:
         """(change counter, vector count) of one model, kept up to date by triggers."""
         row = self.conn.execute("SELECT version, count FROM embedding_versions WHERE model_id = ?",
                                 (model_id,)).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    def models_with_embeddings(self) -> dict[str, int]:
+    def models(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT model_id, count FROM embedding_versions WHERE count > 0")
         return {m: int(n) for m, n in rows}
 
-    def delete_embeddings(self, model_id: str) -> int:
+    def delete(self, model_id: str) -> int:
         with self.transaction():
             return self.conn.execute("DELETE FROM embeddings WHERE model_id = ?", (model_id,)).rowcount

@@ -152,7 +152,7 @@ class People(CatalogPart):
         self.conn.execute("UPDATE persons SET merged_into = ? WHERE merged_into = ?", (keep, gone))
         self.conn.execute("UPDATE persons SET merged_into = ? WHERE id = ?", (keep, gone))
 
-    def person_summaries(self, face_model: str, include_hidden: bool = False) -> list[PersonRow]:
+    def summaries(self, face_model: str, include_hidden: bool = False) -> list[PersonRow]:
         """Persons with at least one face of the model: photo count and their best face, most photos first."""
         rows = self.conn.execute(
             "SELECT p.id, p.name, p.hidden, p.merged_into, COUNT(DISTINCT f.photo_id), "

@@ -9,7 +9,7 @@ from engine.place_keys import Place, place_key, place_spec_keys
 
 
 class Places(CatalogPart):
-    def photos_needing_place(self, limit: int = 1000, after_id: int = 0) -> list[tuple[int, float, float]]:
+    def photos_needing(self, limit: int = 1000, after_id: int = 0) -> list[tuple[int, float, float]]:
         """(id, lat, lon) of photos with a GPS position not yet looked up, or looked up for another position;
         ids above `after_id` (a cursor: each batch reads on from the last, not from the start)."""
         rows = self.conn.execute(
@@ -19,19 +19,19 @@ class Places(CatalogPart):
             (int(after_id), int(limit)))
         return [(int(i), float(la), float(lo)) for i, la, lo in rows]
 
-    def count_photos_needing_place(self) -> int:
+    def count_photos_needing(self) -> int:
         return int(self.conn.execute(
             "SELECT COUNT(*) FROM photos p LEFT JOIN places g ON g.photo_id = p.id "
             "WHERE p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL "
             "AND (g.photo_id IS NULL OR g.lat IS NOT p.gps_lat OR g.lon IS NOT p.gps_lon)").fetchone()[0])
 
-    def forget_stale_places(self) -> int:
+    def forget_stale(self) -> int:
         """Drop the places of photos that no longer have a GPS position (the file changed)."""
         return self.conn.execute(
             "DELETE FROM places WHERE photo_id IN "
             "(SELECT id FROM photos WHERE gps_lat IS NULL OR gps_lon IS NULL)").rowcount
 
-    def put_places(self, rows: Sequence[tuple[int, float, float, Place | None]]) -> None:
+    def put(self, rows: Sequence[tuple[int, float, float, Place | None]]) -> None:
         """(photo id, lat, lon, place or None for "no place") for each photo looked up, in one transaction."""
         with self.transaction():
             # Only photos still there: the window names places beside an index that may forget photos meanwhile.
@@ -46,10 +46,10 @@ class Places(CatalogPart):
                                     place_key(p.region), place_key(p.country)) if p else (None,) * 7))
                  for pid, lat, lon, p in rows])
 
-    def place_of(self, photo_id: int) -> Place | None:
-        return self.places_of([photo_id]).get(photo_id)
+    def of_photo(self, photo_id: int) -> Place | None:
+        return self.of_photos([photo_id]).get(photo_id)
 
-    def places_of(self, ids: Sequence[int]) -> dict[int, Place]:
+    def of_photos(self, ids: Sequence[int]) -> dict[int, Place]:
         out: dict[int, Place] = {}
         id_list = [int(i) for i in ids]
         for start in range(0, len(id_list), 900):
@@ -61,7 +61,7 @@ class Places(CatalogPart):
                 out[int(pid)] = Place(city, region, country, code)
         return out
 
-    def place_counts(self) -> list[tuple[str, str, str, int]]:
+    def counts(self) -> list[tuple[str, str, str, int]]:
         """(country, region, city, photos) for every place with photos, for the sidebar."""
         rows = self.conn.execute(
             "SELECT country, region, city, COUNT(*) FROM places WHERE city IS NOT NULL "
@@ -69,7 +69,7 @@ class Places(CatalogPart):
         return [(c, r, t, int(n)) for c, r, t, n in rows]
 
     @staticmethod
-    def place_filter_sql(spec: str) -> tuple[str, list[object]]:
+    def filter_sql(spec: str) -> tuple[str, list[object]]:
         """A WHERE clause on photos (and its parameters) for photos taken in a place: one name matches any
         level, case and accents aside ("lisbon", "Kyōto"); "Japan > Kyoto > Kyoto" matches level by level,
         country first. ValueError for a malformed spec."""
@@ -81,6 +81,6 @@ class Places(CatalogPart):
         where = " AND ".join(f"{col} = ?" for col in levels)
         return f"id IN (SELECT photo_id FROM places WHERE {where})", list(keys)
 
-    def photo_ids_in_place(self, spec: str) -> set[int]:
-        clause, params = self.place_filter_sql(spec)
+    def photo_ids_in(self, spec: str) -> set[int]:
+        clause, params = self.filter_sql(spec)
         return {int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos WHERE {clause}", params)}

@@ -16,17 +16,17 @@ from engine.errors import (
 
 
 class Tags(CatalogPart):
-    def set_user_tag(self, photo_id: int, name: str) -> None:
+    def set_user(self, photo_id: int, name: str) -> None:
         """Tag a photo; the name is trimmed and must be 1-100 printable characters (InvalidTagError)."""
         self.conn.execute("INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'user', 1.0)",
                           (photo_id, clean_tag(name)))
 
-    def reject_tag(self, photo_id: int, name: str) -> None:
+    def reject(self, photo_id: int, name: str) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'rejected', NULL)",
             (photo_id, clean_tag(name)))
 
-    def put_zeroshot_tags(self, model_id: str, photo_id: int,
+    def put_zeroshot(self, model_id: str, photo_id: int,
                           scored: Iterable[tuple[str, float] | tuple[str, float, float | None]]) -> None:
         """Replace a photo's zero-shot tags, each (name, score) or (name, score, confidence); user and
         rejected tags always win and are kept."""
@@ -38,24 +38,24 @@ class Tags(CatalogPart):
             [(photo_id, name, float(score), model_id, float(rest[0]) if rest and rest[0] is not None else None)
              for name, score, *rest in scored])
 
-    def clear_zeroshot_tags(self) -> int:
+    def clear_zeroshot(self) -> int:
         """Delete every zero-shot tag, and so every photo's tagged_model (a switch of model re-tags); user and
         rejected tags stay."""
         self.conn.execute("UPDATE photos SET tagged_model = NULL WHERE tagged_model IS NOT NULL")
         return self.conn.execute("DELETE FROM tags WHERE source = 'zeroshot'").rowcount
 
-    def tags_of(self, photo_id: int) -> list[tuple[str, str, float | None]]:
+    def of_photo(self, photo_id: int) -> list[tuple[str, str, float | None]]:
         rows = self.conn.execute(
             "SELECT name, source, score FROM tags WHERE photo_id = ? AND source != 'rejected' "
             "ORDER BY source = 'zeroshot', score DESC, name", (photo_id,))
         return [(n, s, sc) for n, s, sc in rows]
 
-    def tag_counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         rows = self.conn.execute(
             "SELECT name, COUNT(*) FROM tags WHERE source != 'rejected' GROUP BY name ORDER BY 2 DESC, 1")
         return {n: int(c) for n, c in rows}
 
-    def photo_ids_with_tag(self, name: str) -> set[int]:
+    def photo_ids_with(self, name: str) -> set[int]:
         rows = self.conn.execute(
             "SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected'", (name,))
         return {int(r[0]) for r in rows}
@@ -64,13 +64,13 @@ class Tags(CatalogPart):
         """(photo id, tag) for every tag a user gave or confirmed."""
         return [(int(p), str(n)) for p, n in self.conn.execute("SELECT photo_id, name FROM tags WHERE source = 'user'")]
 
-    def tag_row(self, photo_id: int, name: str) -> TagRow | None:
+    def row(self, photo_id: int, name: str) -> TagRow | None:
         """A photo's tag row as stored (rejected ones too), to put back exactly with restore_tag."""
         row = self.conn.execute("SELECT name, source, score, model_id, confidence FROM tags "
                                 "WHERE photo_id = ? AND name = ?", (photo_id, name)).fetchone()
         return TagRow(*row) if row else None
 
-    def restore_tag(self, photo_id: int, name: str, row: TagRow | None) -> None:
+    def restore(self, photo_id: int, name: str, row: TagRow | None) -> None:
         """Put a tag back as tag_row read it; None: the photo had no such tag, so it has none again."""
         with self.transaction():
             self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND name = ?", (photo_id, name))
@@ -79,14 +79,14 @@ class Tags(CatalogPart):
                                   "VALUES (?, ?, ?, ?, ?, ?)",
                                   (photo_id, row.name, row.source, row.score, row.model_id, row.confidence))
 
-    def tags_with_confidence(self, photo_id: int) -> list[TagRow]:
+    def with_confidence(self, photo_id: int) -> list[TagRow]:
         """A photo's tags that are not rejected: the user's first, then by confidence and score."""
         rows = self.conn.execute(
             "SELECT name, source, score, model_id, confidence FROM tags WHERE photo_id = ? AND source != 'rejected' "
             "ORDER BY source = 'zeroshot', coalesce(confidence, 1) DESC, score DESC, name", (photo_id,))
         return [TagRow(*r) for r in rows]
 
-    def tag_counts_by_confidence(self, min_confidence: float) -> dict[str, tuple[int, int]]:
+    def counts_by_confidence(self, min_confidence: float) -> dict[str, tuple[int, int]]:
         """Each tag's (photos that have it for sure, photos that have it at all), most used first. For
         sure: the user's own, or a zero-shot tag at or above min_confidence (or written before
         confidences were kept). Photos are counted as the tag filter finds them: names in any case, each

@@ -93,7 +93,7 @@ def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_fold
 
         def named() -> bool:
             with PhotoCatalog(LibraryPaths(library).catalog) as cat:
-                return bool(cat.photo_ids_in_place("kyoto"))
+                return bool(cat.places.photo_ids_in("kyoto"))
 
         assert _wait_for(named, 10)  # named by the same update, after its vectors
         (photos / "old1.jpg").unlink()

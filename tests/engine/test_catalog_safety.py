@@ -184,14 +184,14 @@ def test_user_tags_are_trimmed_and_1_to_100_characters(tmp_path):
     with PhotoCatalog(tmp_path / "c.db") as cat:
         root = cat.add_root("/p")
         pid = cat.insert_photo(root_id=root.id, path="/p/a.jpg", raw_path=None, size=1, mtime=1.0, fingerprint="f")
-        cat.set_user_tag(pid, "  dog ")
-        cat.set_user_tag(pid, "x" * 100)
+        cat.tags.set_user(pid, "  dog ")
+        cat.tags.set_user(pid, "x" * 100)
         for bad in ("", "   ", "x" * 101, "two\nlines"):
             with pytest.raises(InvalidTagError):
-                cat.set_user_tag(pid, bad)
+                cat.tags.set_user(pid, bad)
             with pytest.raises(InvalidTagError):
-                cat.reject_tag(pid, bad)
-        assert sorted(n for n, _, _ in cat.tags_of(pid)) == ["dog", "x" * 100]
+                cat.tags.reject(pid, bad)
+        assert sorted(n for n, _, _ in cat.tags.of_photo(pid)) == ["dog", "x" * 100]
 
 
 def test_query_weights_are_bounded():

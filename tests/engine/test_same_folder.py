@@ -76,10 +76,10 @@ def test_old_library_with_one_folder_as_two_roots_lists_each_photo_once_and_keep
     by_path = {p.path: p.id for p in cat._photos()}
     link_p0 = by_path[str(tmp_path / "a-link" / "sub0" / "p0.jpg")]
     real_p0 = by_path[str(real / "sub0" / "p0.jpg")]
-    cat.set_user_tag(link_p0, "grandma")  # tags the user put on either copy of the row
-    cat.reject_tag(link_p0, "cat")
-    cat.set_user_tag(real_p0, "garden")
-    cat.set_user_tag(by_path[str(tmp_path / "a-link" / "sub1" / "p1.jpg")], "beach")
+    cat.tags.set_user(link_p0, "grandma")  # tags the user put on either copy of the row
+    cat.tags.reject(link_p0, "cat")
+    cat.tags.set_user(real_p0, "garden")
+    cat.tags.set_user(by_path[str(tmp_path / "a-link" / "sub1" / "p1.jpg")], "beach")
     assert cat.counts()["total"] == 6
 
     report = scan(cat)
@@ -90,9 +90,9 @@ def test_old_library_with_one_folder_as_two_roots_lists_each_photo_once_and_keep
     assert any(path == str(tmp_path / "a-link") and "same files" in why for path, why in report.skipped)
     kept = {p.path: p.id for p in cat._photos()}
     p0 = kept[str(real / "sub0" / "p0.jpg")]
-    assert sorted(cat.tags_of(p0)) == [("garden", "user", 1.0), ("grandma", "user", 1.0)]
-    assert cat.tag_row(p0, "cat").source == "rejected"
-    assert cat.tags_of(kept[str(real / "sub1" / "p1.jpg")]) == [("beach", "user", 1.0)]
+    assert sorted(cat.tags.of_photo(p0)) == [("garden", "user", 1.0), ("grandma", "user", 1.0)]
+    assert cat.tags.row(p0, "cat").source == "rejected"
+    assert cat.tags.of_photo(kept[str(real / "sub1" / "p1.jpg")]) == [("beach", "user", 1.0)]
     assert {r.path: r.state for r in cat.roots()} == {str(real): "online", str(tmp_path / "a-link"): "online"}
     again = scan(cat)  # settled: nothing moves back and forth
     assert (again.same_files, again.unchanged, again.new, again.deleted) == (3, 3, 0, 0)

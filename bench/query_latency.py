@@ -2,7 +2,7 @@
 
 Data: synthetic CLIP-like vectors (512-d, L2-normalised): a few thousand Gaussian clusters of unequal size
 around random centres, plus a direction shared by all vectors (real CLIP embeddings are anisotropic). They are
-stored in a real engine PhotoCatalog (photo rows by executemany, vectors by PhotoCatalog.put_embeddings in
+stored in a real engine PhotoCatalog (photo rows by executemany, vectors by catalog.embeddings.put in
 chunks) so that engine.vectorindex.VectorIndex builds its usearch index from SQLite, exactly as in the app.
 The catalog (and a .npy copy of the vectors for the exact baseline) is cached in the work folder.
 
@@ -346,7 +346,7 @@ def report(runs: list[tuple[Spec, dict[str, Any], dict[str, Any] | None, dict[st
             + target(s, p50(v["e2e"]) < TARGETS_1M["p50_ms"])),
         row("  text encode (int8) p50 / p95 ms", lambda s, d, b, v: _ms(v["encode"])),
         row("  VectorIndex.search top-10 p50 / p95 ms", lambda s, d, b, v: _ms(v["vi_search"])),
-        row("    catalog.embedding_stamp p50 / p95 ms", lambda s, d, b, v: _ms(v["stamp"])),
+        row("    catalog.embeddings.stamp p50 / p95 ms", lambda s, d, b, v: _ms(v["stamp"])),
         row("  raw usearch search p50 / p95 ms", lambda s, d, b, v: _ms(v.get("usearch"))
             + (f" (count {v['raw_count']})" if "raw_count" in v else "")),
         row("exact numpy, 1 query, p50 / p95 ms", lambda s, d, b, v: _ms(v["numpy"])),

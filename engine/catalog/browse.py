@@ -8,14 +8,14 @@ from datetime import date
 
 from engine.catalog.part import CatalogPart
 from engine.catalog.places import Places
-from engine.catalog.rows import (
-    SURE_TAG_SQL,
-)
+from engine.catalog.rows import SURE_TAG_SQL
 from engine.filters import SearchFilters
 from engine.tag_confidence import CONFIDENT
 
 
 class Browse(CatalogPart):
+    """`catalog.browse`: the reads behind the grid, search filters and the timeline."""
+
     # The browse grid lists photos newest first, undated last (TIMELINE_ORDER); these counts follow the same
     # order and the same filters as the grid's own query, so section boundaries are running sums of them.
     TIMELINE_ORDER = "taken_at IS NULL, taken_at DESC, path"

@@ -25,21 +25,10 @@ from engine.catalog.embeddings import Embeddings
 from engine.catalog.files import _split_sql, _writable, connect_read_only
 from engine.catalog.people import People
 from engine.catalog.places import Places
-from engine.catalog.rows import (
-    PERMANENT,
-    PHOTO_COLUMNS,
-    TRANSIENT,
-    Photo,
-    Root,
-)
+from engine.catalog.rows import PERMANENT, PHOTO_COLUMNS, TRANSIENT, Photo, Root
 from engine.catalog.tags import Tags
 from engine.catalog_schema import MIGRATIONS, SCHEMA_VERSION
-from engine.errors import (
-    CatalogMissingError,
-    CatalogReadOnlyError,
-    CatalogVersionError,
-    catalog_error,
-)
+from engine.errors import CatalogMissingError, CatalogReadOnlyError, CatalogVersionError, catalog_error
 from engine.folders import folder_relation
 
 

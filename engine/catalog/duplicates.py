@@ -7,15 +7,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from engine.catalog.part import CatalogPart
-from engine.catalog.rows import (
-    DuplicateCandidate,
-    DuplicateGroup,
-    NewDuplicateGroup,
-    Photo,
-)
+from engine.catalog.rows import DuplicateCandidate, DuplicateGroup, NewDuplicateGroup, Photo
 
 
 class Duplicates(CatalogPart):
+    """`catalog.duplicates`: duplicate and burst groups and what was checked."""
+
     def put_signatures(self, rows: Iterable[tuple[int, str | None, bytes | None, float | None]]) -> None:
         """(photo_id, content hash, 32x32 grey thumbnail, sharpness) per photo (engine.duplicates)."""
         self.conn.executemany("UPDATE photos SET content_hash = ?, pixel_sig = ?, sharpness = ? WHERE id = ?",
@@ -82,7 +79,7 @@ class Duplicates(CatalogPart):
         return out
 
     def groups(self, kind: str | None = None, *, group_ids: Iterable[int] | None = None,
-                         include_reviewed: bool = True) -> list[DuplicateGroup]:
+               include_reviewed: bool = True) -> list[DuplicateGroup]:
         """Groups (largest first), each with its members (photo id, similarity to the keeper), keeper first."""
         where, params = ["1"], []
         if kind is not None:

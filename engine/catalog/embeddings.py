@@ -10,6 +10,8 @@ from engine.catalog.part import CatalogPart
 
 
 class Embeddings(CatalogPart):
+    """`catalog.embeddings`: float32 rows, one per photo per model."""
+
     def put(self, model_id: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         # An upsert, not INSERT OR REPLACE: REPLACE's implicit delete fires no trigger, which would

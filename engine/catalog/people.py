@@ -10,16 +10,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from engine.catalog.part import CatalogPart
-from engine.catalog.rows import (
-    FaceDecision,
-    FaceRow,
-    FoundFaceRow,
-    PersonRow,
-    Photo,
-)
+from engine.catalog.rows import FaceDecision, FaceRow, FoundFaceRow, PersonRow, Photo
 
 
 class People(CatalogPart):
+    """`catalog.people`: faces, persons and decisions."""
+
     # Persons are never deleted: their ids are what decisions and names hang on. A person's photos are those
     # with a face of the face model in use; merged persons point at the one they were merged into.
 

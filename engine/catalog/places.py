@@ -9,6 +9,8 @@ from engine.place_keys import Place, place_key, place_spec_keys
 
 
 class Places(CatalogPart):
+    """`catalog.places`: where photos were taken, as named places."""
+
     def photos_needing(self, limit: int = 1000, after_id: int = 0) -> list[tuple[int, float, float]]:
         """(id, lat, lon) of photos with a GPS position not yet looked up, or looked up for another position;
         ids above `after_id` (a cursor: each batch reads on from the last, not from the start)."""

@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.catalog.part import CatalogPart
-from engine.catalog.rows import (
-    MAX_TAG_LENGTH,
-    SURE_TAG_SQL,
-    TagRow,
-)
-from engine.errors import (
-    InvalidTagError,
-)
+from engine.catalog.rows import MAX_TAG_LENGTH, SURE_TAG_SQL, TagRow
+from engine.errors import InvalidTagError
 
 
 class Tags(CatalogPart):
+    """`catalog.tags`: a photo's tags and the library's tag counts."""
+
     def set_user(self, photo_id: int, name: str) -> None:
         """Tag a photo; the name is trimmed and must be 1-100 printable characters (InvalidTagError)."""
         self.conn.execute("INSERT OR REPLACE INTO tags(photo_id, name, source, score) VALUES (?, ?, 'user', 1.0)",
@@ -27,7 +23,7 @@ class Tags(CatalogPart):
             (photo_id, clean_tag(name)))
 
     def put_zeroshot(self, model_id: str, photo_id: int,
-                          scored: Iterable[tuple[str, float] | tuple[str, float, float | None]]) -> None:
+                     scored: Iterable[tuple[str, float] | tuple[str, float, float | None]]) -> None:
         """Replace a photo's zero-shot tags, each (name, score) or (name, score, confidence); user and
         rejected tags always win and are kept."""
         self.conn.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'zeroshot'", (photo_id,))

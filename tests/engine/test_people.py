@@ -196,7 +196,7 @@ def test_detections_under_the_raised_floor_go_once_unless_the_user_named_them(ca
     photos = [_photo(cat, n) for n in range(3)]
     with cat.transaction():  # found at the old floor (0.0): a real face and two weak "faces" (a patch, a print)
         cat.people.put_faces(photos[0], MODEL, [replace(_face(centres[0], rng), score=1.2),
-                                         replace(_face(centres[1], rng, x=0.1), score=0.1)])
+                                                replace(_face(centres[1], rng, x=0.1), score=0.1)])
         cat.people.put_faces(photos[1], MODEL, [replace(_face(centres[2], rng), score=0.2)])
     monkeypatch.setattr(people, "MIN_SCORE", 0.0)
     group_faces(cat, MODEL)

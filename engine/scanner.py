@@ -462,7 +462,7 @@ def _apply(catalog: PhotoCatalog, found: dict[str, tuple[Root, FoundFile]], exis
         if not confirm_deletions and forget:
             roots = {r.id: r.path for r in catalog.roots()}
             held, report.held_folders = _vanished_at_once(forget, existing, roots)
-            held |= catalog.ids_with_user_tags([p.id for p in forget])
+            held |= catalog.tags.ids_with_user_tags([p.id for p in forget])
             emptied = {p.root_id for p in forget if p.root_id in empty_roots}  # rule 4, whatever the count
             held |= {p.id for p in forget if p.root_id in emptied}
             report.held_folders = sorted(set(report.held_folders) | {roots[r] for r in emptied})
@@ -515,7 +515,7 @@ def _renamed_edits(catalog: PhotoCatalog, with_fp: list[tuple[Root, FoundFile, s
              if (f.dev, f.ino) in gone_by_inode and fp not in gone_by_fp]
     if not pairs:
         return {}
-    sigs = catalog.pixel_signatures([p.id for _, p in pairs])
+    sigs = catalog.duplicates.pixel_signatures([p.id for _, p in pairs])
     out: dict[str, Photo] = {}
     for f, p in pairs:
         if p.id not in sigs:

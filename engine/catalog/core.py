@@ -240,16 +240,17 @@ class PhotoCatalog:
             (keeper_id, photo_id, keeper_id))
         self.conn.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
 
-    def _photos(self, where: str = "", params: Sequence[object] = ()) -> list[Photo]:
+    def photos_where(self, where: str = "", params: Sequence[object] = ()) -> list[Photo]:
+        """Photos matching a WHERE clause (with its ORDER BY): for the catalog's parts and tests."""
         sql = f"SELECT {PHOTO_COLUMNS} FROM photos {where}"
         return [Photo(*r) for r in self.conn.execute(sql, params)]
 
     def photo(self, photo_id: int) -> Photo | None:
-        found = self._photos("WHERE id = ?", (photo_id,))
+        found = self.photos_where("WHERE id = ?", (photo_id,))
         return found[0] if found else None
 
     def photo_by_path(self, path: str) -> Photo | None:
-        found = self._photos("WHERE path = ?", (path,))
+        found = self.photos_where("WHERE path = ?", (path,))
         return found[0] if found else None
 
     def photos_by_ids(self, ids: Sequence[int]) -> dict[int, Photo]:
@@ -257,33 +258,16 @@ class PhotoCatalog:
         for start in range(0, len(ids), 900):
             chunk = list(ids[start:start + 900])
             marks = ",".join("?" * len(chunk))
-            for p in self._photos(f"WHERE id IN ({marks})", chunk):
+            for p in self.photos_where(f"WHERE id IN ({marks})", chunk):
                 out[p.id] = p
         return out
 
     def photos_of_root(self, root_id: int) -> list[Photo]:
-        return self._photos("WHERE root_id = ?", (root_id,))
+        return self.photos_where("WHERE root_id = ?", (root_id,))
 
     def photos_with_status(self, status: str, limit: int | None = None) -> list[Photo]:
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return self._photos("WHERE status = ? ORDER BY id" + tail, (status,))
-
-    def photos_missing_embedding(self, model_id: str) -> list[Photo]:
-        """Photos to index: new, changed, or failed for a transient reason (unplugged, full disk, ...).
-
-        Photos of offline roots and photos held as missing are left for when they are back.
-        """
-        return self._photos(
-            f"WHERE (status IN ('pending', 'ok') OR (status = 'error' AND error_kind = '{TRANSIENT}')) "
-            "AND missing_since IS NULL AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
-            "AND id NOT IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
-
-    def photos_missing_tags(self, model_id: str) -> list[int]:
-        """Photos with a vector of the model but not (yet) its zero-shot tags: a run killed before tagging."""
-        rows = self.conn.execute(
-            "SELECT e.photo_id FROM embeddings e JOIN photos p ON p.id = e.photo_id WHERE e.model_id = ? "
-            "AND (p.tagged_model IS NULL OR p.tagged_model != ?) ORDER BY e.photo_id", (model_id, model_id))
-        return [int(r[0]) for r in rows]
+        return self.photos_where("WHERE status = ? ORDER BY id" + tail, (status,))
 
     def mark_missing(self, ids: Sequence[int], since: float | None = None) -> None:
         """Photos that vanished in a way that looks like an unplugged drive: kept (tags and all) until confirmed."""
@@ -300,18 +284,8 @@ class PhotoCatalog:
             marks = ",".join("?" * len(chunk))
             self.conn.execute(f"UPDATE photos SET missing_since = NULL WHERE id IN ({marks})", chunk)
 
-    def ids_with_user_tags(self, ids: Sequence[int]) -> set[int]:
-        out: set[int] = set()
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
-            out.update(int(r[0]) for r in self.conn.execute(
-                f"SELECT DISTINCT photo_id FROM tags WHERE source IN ('user', 'rejected') AND photo_id IN ({marks})",
-                chunk))
-        return out
-
     def missing_photos(self) -> list[Photo]:
-        return self._photos("WHERE missing_since IS NOT NULL ORDER BY path")
+        return self.photos_where("WHERE missing_since IS NOT NULL ORDER BY path")
 
     def photos_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, list[Photo]]:
         fps = list(set(fingerprints))
@@ -319,7 +293,7 @@ class PhotoCatalog:
         for start in range(0, len(fps), 900):
             chunk = fps[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for p in self._photos(f"WHERE fingerprint IN ({marks})", chunk):
+            for p in self.photos_where(f"WHERE fingerprint IN ({marks})", chunk):
                 out.setdefault(p.fingerprint or "", []).append(p)
         return out
 
@@ -354,16 +328,6 @@ class PhotoCatalog:
     def set_file_ids(self, rows: Iterable[tuple[int, int, int]]) -> None:
         """(photo id, st_dev, st_ino): where unchanged photos were found (filled in, or a renumbered device)."""
         self.conn.executemany("UPDATE photos SET dev = ?, ino = ? WHERE id = ?", [(d, i, pid) for pid, d, i in rows])
-
-    def pixel_signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
-        """The stored 32x32 grey signatures (engine.duplicates) of these photos, where they have one."""
-        out: dict[int, bytes] = {}
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
-            out.update((int(r[0]), bytes(r[1])) for r in self.conn.execute(
-                f"SELECT id, pixel_sig FROM photos WHERE pixel_sig IS NOT NULL AND id IN ({marks})", chunk))
-        return out
 
     def copy_indexed_state(self, src_id: int, dst_id: int) -> bool:
         """A byte-identical copy of an indexed photo: reuse its metadata and vectors, compute nothing."""
@@ -415,7 +379,7 @@ class PhotoCatalog:
         return out
 
     def failed(self) -> list[Photo]:
-        return self._photos("WHERE status = 'error' ORDER BY path")
+        return self.photos_where("WHERE status = 'error' ORDER BY path")
 
     def commit_batch(self) -> None:
         """Inside transaction(): make the work so far durable and go on in a new transaction (long scans)."""

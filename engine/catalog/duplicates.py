@@ -21,7 +21,7 @@ class Duplicates(CatalogPart):
     def photos_missing_signature(self, model_id: str) -> list[Photo]:
         """Indexed photos of online roots without a content hash (indexed before duplicates existed, or reused
         from a byte-identical copy)."""
-        return self._catalog._photos(
+        return self._catalog.photos_where(
             "WHERE status = 'ok' AND content_hash IS NULL AND missing_since IS NULL "
             "AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
             "AND id IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))
@@ -158,3 +158,13 @@ class Duplicates(CatalogPart):
     def set_reviewed(self, group_id: int, reviewed: bool = True) -> None:
         """"Keep all": the group stays, but is no longer offered for review."""
         self.conn.execute("UPDATE duplicate_groups SET reviewed = ? WHERE id = ?", (int(reviewed), group_id))
+
+    def pixel_signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored 32x32 grey signatures (engine.duplicates) of these photos, where they have one."""
+        out: dict[int, bytes] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update((int(r[0]), bytes(r[1])) for r in self.conn.execute(
+                f"SELECT id, pixel_sig FROM photos WHERE pixel_sig IS NOT NULL AND id IN ({marks})", chunk))
+        return out

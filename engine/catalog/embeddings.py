@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from engine.catalog.part import CatalogPart
+from engine.catalog.rows import TRANSIENT, Photo
 
 
 class Embeddings(CatalogPart):
@@ -104,3 +105,13 @@ class Embeddings(CatalogPart):
     def delete(self, model_id: str) -> int:
         with self.transaction():
             return self.conn.execute("DELETE FROM embeddings WHERE model_id = ?", (model_id,)).rowcount
+
+    def photos_missing(self, model_id: str) -> list[Photo]:
+        """Photos to index: new, changed, or failed for a transient reason (unplugged, full disk, ...).
+
+        Photos of offline roots and photos held as missing are left for when they are back.
+        """
+        return self._catalog.photos_where(
+            f"WHERE (status IN ('pending', 'ok') OR (status = 'error' AND error_kind = '{TRANSIENT}')) "
+            "AND missing_since IS NULL AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') "
+            "AND id NOT IN (SELECT photo_id FROM embeddings WHERE model_id = ?) ORDER BY id", (model_id,))

@@ -39,7 +39,7 @@ class People(CatalogPart):
 
     def photos_missing_faces(self, face_model: str) -> list[Photo]:
         """Indexed photos (of online roots) not yet searched for faces with `face_model`: new, or a killed run."""
-        return self._catalog._photos(
+        return self._catalog.photos_where(
             "WHERE status = 'ok' AND missing_since IS NULL AND (faces_model IS NULL OR faces_model != ?) "
             "AND root_id NOT IN (SELECT id FROM roots WHERE state = 'offline') ORDER BY id", (face_model,))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from engine.catalog.part import CatalogPart
 from engine.catalog.rows import MAX_TAG_LENGTH, SURE_TAG_SQL, TagRow
@@ -91,6 +91,23 @@ class Tags(CatalogPart):
             f"SELECT MAX(name), COUNT(DISTINCT CASE WHEN {SURE_TAG_SQL} THEN photo_id END), COUNT(DISTINCT photo_id) "
             "FROM tags WHERE source != 'rejected' GROUP BY name COLLATE NOCASE ORDER BY 3 DESC, 1", (min_confidence,))
         return {n: (int(sure), int(total)) for n, sure, total in rows}
+
+    def ids_with_user_tags(self, ids: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out.update(int(r[0]) for r in self.conn.execute(
+                f"SELECT DISTINCT photo_id FROM tags WHERE source IN ('user', 'rejected') AND photo_id IN ({marks})",
+                chunk))
+        return out
+
+    def photos_missing(self, model_id: str) -> list[int]:
+        """Photos with a vector of the model but not (yet) its zero-shot tags: a run killed before tagging."""
+        rows = self.conn.execute(
+            "SELECT e.photo_id FROM embeddings e JOIN photos p ON p.id = e.photo_id WHERE e.model_id = ? "
+            "AND (p.tagged_model IS NULL OR p.tagged_model != ?) ORDER BY e.photo_id", (model_id, model_id))
+        return [int(r[0]) for r in rows]
 
 
 def clean_tag(name: str) -> str:

@@ -148,12 +148,12 @@ def test_forgetting_one_of_two_names_of_a_folder_keeps_its_photos_and_tags(capsy
     assert run(capsys, "tag", str(tmp_path / "link" / "sub0" / "p0.jpg"), "--add", "grandma")[0] == 0
     with Library.open(library_dir()) as lib:
         lib.catalog.add_root(str(real))  # as the older `add` did, without a scan yet
-        before = {p.id for p in lib.catalog._photos()}
+        before = {p.id for p in lib.catalog.photos_where()}
     code, out, _ = run(capsys, "forget", str(tmp_path / "link"))
     assert code == 0 and "its 0 photos" in out and f"3 photos that are the same files under {real}" in out
     assert roots() == [str(real)]
     with Library.open(library_dir()) as lib:
-        kept = lib.catalog._photos()
+        kept = lib.catalog.photos_where()
         assert {p.id for p in kept} == before and {p.root_id for p in kept} == {lib.catalog.roots()[0].id}
         assert sorted(p.path for p in kept) == sorted(str(p) for p in real.rglob("*.jpg"))
         assert [lib.catalog.photo(i).path for i in lib.catalog.tags.photo_ids_with("grandma")] == [

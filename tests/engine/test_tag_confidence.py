@@ -80,7 +80,7 @@ def test_tags_written_before_confidences_are_made_again_by_the_next_index(tmp_pa
     conn.close()
     with PhotoCatalog(path) as cat:
         assert cat.tags.row(1, "cat") == TagRow("cat", "zeroshot", 0.3, "m", None)  # kept, counted as before
-        assert cat.photos_missing_tags("m") == [1]  # the next index tags it again, with a confidence
+        assert cat.tags.photos_missing("m") == [1]  # the next index tags it again, with a confidence
 
 
 def test_a_tag_filter_lets_through_exactly_the_photos_its_count_says(tmp_path):

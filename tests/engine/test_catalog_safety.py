@@ -122,6 +122,20 @@ def test_migration_is_preceded_by_a_backup(tmp_path):
     conn.close()
 
 
+def test_opening_the_library_backs_up_before_migrating(tmp_path):
+    # The catalog imports no backup module: the library hands it the backup as its before-migration hook.
+    paths = LibraryPaths(tmp_path / "lib")
+    paths.root.mkdir()
+    _catalog_at_version_1(paths.catalog)
+    with Library.open(paths.root, create=False) as lib:
+        assert lib.catalog.schema_version == SCHEMA_VERSION
+    backups = list_backups(paths.catalog)
+    assert len(backups) == 1 and f"before-v{SCHEMA_VERSION}" in backups[0].name
+    conn = sqlite3.connect(backups[0])
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+
+
 def test_backups_at_most_daily_and_only_the_newest_three_kept(tmp_path):
     with PhotoCatalog(tmp_path / "catalog.db") as cat:
         assert backup_if_due(cat) is not None

@@ -232,8 +232,8 @@ def calibrate(seed: int, work: Path, library: Path | None = None) -> None:
     s0 = DuplicateSettings()
     with Library.open(library) as lib:
         cat = lib.catalog
-        ids, vecs = cat.embeddings(lib.active_model_id)
-        info = cat.duplicate_candidates(ids.tolist())
+        ids, vecs = cat.embeddings.load(lib.active_model_id)
+        info = cat.duplicates.candidates(ids.tolist())
         names = {int(i): Path(info[int(i)].path).name for i in ids}
         sims = vecs @ vecs.T
         feats = []  # (a, b, cosine, exact, pixel, pixel with shifts, burst-eligible)

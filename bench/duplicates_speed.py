@@ -61,7 +61,7 @@ def _insert(cat, ids: list[int], vecs: np.ndarray, sigs: dict[int, bytes]) -> No
             "pixel_sig, sharpness) VALUES (?, 1, ?, 3000000, ?, 4000, 3000, 'ok', ?, ?, ?, 1.0)",
             [(i, f"/bench/{i // 1000:04d}/IMG_{i:07d}.jpg", now, now, now, sigs.get(i)) for i in ids],
         )
-        cat.put_embeddings(MODEL_ID, ids, vecs)
+        cat.embeddings.put(MODEL_ID, ids, vecs)
 
 
 def build(work: Path, spec: Spec) -> tuple[Path, np.ndarray, set[tuple[int, int]]]:
@@ -128,7 +128,7 @@ def measure(work: Path, spec: Spec) -> dict[str, object]:
     with Library.open(ds / "library") as lib:
         cat = lib.catalog
         with cat.transaction():
-            cat.reset_duplicates()
+            cat.duplicates.reset()
         for f in (lib.paths.indexes).glob(f"{MODEL_ID}.*"):
             f.unlink()
         index = VectorIndex(cat, MODEL_ID, lib.paths.indexes)
@@ -140,7 +140,7 @@ def measure(work: Path, spec: Spec) -> dict[str, object]:
         t_group = report.seconds
         peak_group = _peak_gb()
         print(f"  group {t_group:.1f} s, peak memory so far {peak_group:.1f} GB", flush=True)
-        groups = cat.duplicate_groups()
+        groups = cat.duplicates.groups()
         found = {frozenset(pid for pid, _ in g.members) for g in groups}
         hit = sum(frozenset(p) in found or any(set(p) <= g for g in found if len(g) > 2) for p in planted)
         false_groups = sum(not any(set(p) <= g for p in planted) for g in found if len(g) == 2)
@@ -164,7 +164,7 @@ def measure(work: Path, spec: Spec) -> dict[str, object]:
         again = update_duplicates(cat, index, backfill=False)
         t_again = time.perf_counter() - t0
         print(f"  +{NEW_PHOTOS:,} new photos {t_again:.1f} s", flush=True)
-        membership = cat.duplicate_membership([p for pair in new_pairs for p in pair])
+        membership = cat.duplicates.membership([p for pair in new_pairs for p in pair])
         hit_new = sum(a in membership and membership.get(a) == membership.get(b) for a, b in new_pairs)
         # leave the cached catalog as it was built
         with cat.transaction():

@@ -103,12 +103,12 @@ def evaluate(files: list[tuple[Path, str]], join_distances: list[float]) -> list
                 with cat.transaction():
                     pid = cat.insert_photo(root_id=root.id, path=f"/q/{n}.jpg", raw_path=None, size=1, mtime=0,
                                            fingerprint=f"f{n}")
-                    cat.put_faces(pid, FACE_MODEL_ID, faces)
-                for f in cat.faces_of_photo(pid, FACE_MODEL_ID):
+                    cat.people.put_faces(pid, FACE_MODEL_ID, faces)
+                for f in cat.people.faces_of_photo(pid, FACE_MODEL_ID):
                     labels[f.id] = who
             people.group_faces(cat, FACE_MODEL_ID)
             ids = sorted(labels)
-            groups = [cat.face(i).person_id for i in ids]
+            groups = [cat.people.face(i).person_id for i in ids]
             precision, recall = pairwise([labels[i] for i in ids], groups)
             rows.append({"join": jd, "faces": len(ids), "persons": len(set(groups)),
                          "identities": len(set(labels.values())), "precision": precision, "recall": recall})

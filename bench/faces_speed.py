@@ -45,7 +45,7 @@ def grouping(n_faces: int, n_persons: int = 2000, seed: int = 0) -> dict[str, fl
                 pid = cat.insert_photo(root_id=root.id, path=f"/s/{n}.jpg", raw_path=None, size=1, mtime=0,
                                        fingerprint=f"f{n}")
                 if n < n_faces:
-                    cat.put_faces(pid, "bench", [FoundFaceRow(0.4, 0.3, 0.2, 0.2, 1.0, vecs[n])])
+                    cat.people.put_faces(pid, "bench", [FoundFaceRow(0.4, 0.3, 0.2, 0.2, 1.0, vecs[n])])
         t0 = time.perf_counter()
         group_faces(cat, "bench", index_path=kept)
         first = time.perf_counter() - t0
@@ -53,7 +53,7 @@ def grouping(n_faces: int, n_persons: int = 2000, seed: int = 0) -> dict[str, fl
         def add_new() -> None:
             with cat.transaction():
                 for n in range(n_faces, len(who)):
-                    cat.put_faces(n + 1, "bench", [FoundFaceRow(0.4, 0.3, 0.2, 0.2, 1.0, vecs[n])])
+                    cat.people.put_faces(n + 1, "bench", [FoundFaceRow(0.4, 0.3, 0.2, 0.2, 1.0, vecs[n])])
 
         add_new()  # the new faces' rows, then grouped with the index rebuilt (no file), then again with it kept
         t0 = time.perf_counter()
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         run = run_photosift(root, folder, "int8", workdir / "runs" / "faces-lib")
         with Library.open(workdir / "runs" / "faces-lib") as lib:
             t0 = time.perf_counter()
-            rep = find_faces(lib.catalog, lib.catalog.photos_missing_faces("dlib-hog-resnet-v1"))
+            rep = find_faces(lib.catalog, lib.catalog.people.photos_missing_faces("dlib-hog-resnet-v1"))
             faces_rate = rep.photos / (time.perf_counter() - t0)
         with tempfile.TemporaryDirectory() as tmp:
             files = write_set(args.opencv_doc, Path(tmp))

@@ -62,7 +62,7 @@ def build_library(folder: Path, n: int, real_files: int = 400, model_id: str = "
                 chunk = ids[s:s + 20_000]
                 vecs = rng.normal(size=(len(chunk), dim)).astype(np.float32)
                 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                cat.put_embeddings(model_id, chunk, vecs)
+                cat.embeddings.put(model_id, chunk, vecs)
         lib.set_active_model(model_id)
     marker.write_text(f"built in {time.perf_counter() - t0:.1f}s\n")
     return folder

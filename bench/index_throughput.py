@@ -216,7 +216,7 @@ def run_photosift(root: Path, folder: ModelFolder, variant: str, run_dir: Path, 
         idx = report.index
         n = len(list(root.iterdir()))
         assert idx.indexed == n and idx.failed == 0, f"indexed {idx.indexed}, failed {idx.failed}: {idx.failures[:3]}"
-        assert lib.catalog.models_with_embeddings().get(folder.model_id) == n
+        assert lib.catalog.embeddings.models().get(folder.model_id) == n
         scan = (scan_end[0] - t0) if scan_end else 0.0
         split = {"scan": scan, "decode": idx.seconds_decode_wait, "encode": idx.seconds_encode,
                  "commit": idx.seconds_commit}

@@ -72,7 +72,7 @@ def main() -> None:
             t = time.perf_counter()
             named = fill_places(cat)
             backfill_s = time.perf_counter() - t
-            with_place = len(cat.places_of(list(range(1, n + 1))))
+            with_place = len(cat.places.of_photos(list(range(1, n + 1))))
         t = time.perf_counter()
         ours = gazetteer.lookup([tuple(p) for p in pos])
         ours_s = time.perf_counter() - t

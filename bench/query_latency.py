@@ -2,7 +2,7 @@
 
 Data: synthetic CLIP-like vectors (512-d, L2-normalised): a few thousand Gaussian clusters of unequal size
 around random centres, plus a direction shared by all vectors (real CLIP embeddings are anisotropic). They are
-stored in a real engine PhotoCatalog (photo rows by executemany, vectors by PhotoCatalog.put_embeddings in
+stored in a real engine PhotoCatalog (photo rows by executemany, vectors by catalog.embeddings.put in
 chunks) so that engine.vectorindex.VectorIndex builds its usearch index from SQLite, exactly as in the app.
 The catalog (and a .npy copy of the vectors for the exact baseline) is cached in the work folder.
 
@@ -150,7 +150,7 @@ def ensure_dataset(workdir: Path, spec: Spec, rebuild: bool) -> tuple[Path, dict
                      for i in ids])
             t1 = time.perf_counter()
             with cat.transaction():
-                cat.put_embeddings(MODEL_ID, ids, vecs)
+                cat.embeddings.put(MODEL_ID, ids, vecs)
             t_photos, t_vectors = t_photos + t1 - t0, t_vectors + time.perf_counter() - t1
         cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.flush()
@@ -173,7 +173,7 @@ def child_build(ds: Path) -> dict[str, Any]:
         for p in lib.paths.indexes.glob(f"{MODEL_ID}.*"):
             p.unlink()
         t0 = time.perf_counter()
-        n = sum(len(ids) for ids, _ in lib.catalog.iter_embeddings(MODEL_ID))  # the read alone, chunk by chunk
+        n = sum(len(ids) for ids, _ in lib.catalog.embeddings.chunks(MODEL_ID))  # the read alone, chunk by chunk
         read_s = time.perf_counter() - t0
         assert n > 0
         index = VectorIndex(lib.catalog, MODEL_ID, lib.paths.indexes)
@@ -231,7 +231,7 @@ def child_serve(ds: Path, models_dir: Path, spec: Spec, n_queries: int, n_recall
     res["encode"] = time_calls(lambda i: encoder.encode_texts([PROMPTS[i % len(PROMPTS)]]), n_queries)
     res["vi_search"] = time_calls(lambda i: index.search(text_vecs[i % len(PROMPTS)], K), n_queries,
                                   budget_s=BUDGET_S)
-    res["stamp"] = time_calls(lambda i: lib.catalog.embedding_stamp(MODEL_ID), min(n_queries, 30),
+    res["stamp"] = time_calls(lambda i: lib.catalog.embeddings.stamp(MODEL_ID), min(n_queries, 30),
                               budget_s=BUDGET_S / 4)
     raw = index._index
     if raw is not None:
@@ -346,7 +346,7 @@ def report(runs: list[tuple[Spec, dict[str, Any], dict[str, Any] | None, dict[st
             + target(s, p50(v["e2e"]) < TARGETS_1M["p50_ms"])),
         row("  text encode (int8) p50 / p95 ms", lambda s, d, b, v: _ms(v["encode"])),
         row("  VectorIndex.search top-10 p50 / p95 ms", lambda s, d, b, v: _ms(v["vi_search"])),
-        row("    catalog.embedding_stamp p50 / p95 ms", lambda s, d, b, v: _ms(v["stamp"])),
+        row("    catalog.embeddings.stamp p50 / p95 ms", lambda s, d, b, v: _ms(v["stamp"])),
         row("  raw usearch search p50 / p95 ms", lambda s, d, b, v: _ms(v.get("usearch"))
             + (f" (count {v['raw_count']})" if "raw_count" in v else "")),
         row("exact numpy, 1 query, p50 / p95 ms", lambda s, d, b, v: _ms(v["numpy"])),

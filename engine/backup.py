@@ -182,7 +182,6 @@ def repair_catalog(paths: LibraryPaths) -> RepairReport:
     """Check the catalog; when damaged, empty, or missing from a library in use, keep it aside and restore the
     newest good backup or start afresh. The plan goes to repair.log (synced) before anything is moved."""
     from engine.catalog import PhotoCatalog
-    from engine.library import library_in_use
 
     report = RepairReport(paths.catalog)
     if not paths.catalog.exists() and not library_in_use(paths):
@@ -208,7 +207,7 @@ def repair_catalog(paths: LibraryPaths) -> RepairReport:
             _restore(good, paths.catalog)
             report.restored = good
         _drop_vector_indexes(paths.indexes)
-        with PhotoCatalog(paths.catalog) as catalog:
+        with PhotoCatalog(paths.catalog, before_migration=backup_catalog) as catalog:
             if good is None and report.kept_as is not None:
                 for folder in _salvage_folders(report.kept_as):
                     catalog.add_root(folder)
@@ -279,3 +278,23 @@ def _salvage_folders(damaged: Path) -> list[str]:
     from engine.catalog import folders_of_damaged_catalog
 
     return folders_of_damaged_catalog(damaged)
+
+
+def library_in_use(paths: LibraryPaths) -> bool:
+    """Whether the folder holds what only a library that was used leaves: backups, a write lock, thumbnails or
+    search indexes, a catalog set aside by a repair, or a catalog's WAL file. (The empty thumbnails/ and
+    indexes/ folders that opening makes are not enough: a first open killed before its catalog had a schema
+    leaves them, and nothing was lost.)"""
+    if list_backups(paths.catalog) or paths.write_lock.exists() or Path(f"{paths.catalog}-wal").exists():
+        return True
+    if any(paths.root.glob("catalog-damaged-*.db")):
+        return True
+    return any(_not_empty(folder) for folder in (paths.thumbnails, paths.indexes))
+
+
+def _not_empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False

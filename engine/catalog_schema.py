@@ -1,6 +1,6 @@
 """The catalog's schema: forward-only migrations, numbered by PRAGMA user_version.
 
-Only engine/catalog.py runs them; each entry is applied once, in order, to a catalog whose version is lower.
+Only engine/catalog/ (core.py) runs them; each entry is applied once, in order, to a catalog whose version is lower.
 Never edit a migration that has shipped: add the next one.
 """
 

@@ -314,7 +314,7 @@ def backfill_signatures(
 
     from engine.imageio import open_photo
 
-    todo = catalog.photos_missing_signature(model_id)
+    todo = catalog.duplicates.photos_missing_signature(model_id)
     if not todo:
         return 0, []
     clock = ProgressClock("hashing_photos", len(todo), progress)
@@ -338,7 +338,7 @@ def backfill_signatures(
                 else:
                     rows.append((photo.id, sig["content_hash"], sig["pixel_sig"], sig["sharpness"]))
             with catalog.transaction():
-                catalog.put_duplicate_signatures(rows)
+                catalog.duplicates.put_signatures(rows)
             made += len(rows)
             clock.report(min(start + 256, len(todo)))
     return made, unreadable
@@ -364,22 +364,22 @@ def update_duplicates(
     with catalog.transaction():
         basis = f"{model_id} {settings}"
         if catalog.get_setting(MODEL_KEY) != basis:
-            catalog.reset_duplicates()  # groups found with another model's vectors or other thresholds
+            catalog.duplicates.reset()  # groups found with another model's vectors or other thresholds
             catalog.set_setting(MODEL_KEY, basis)
         crops = f"{settings.near_crop}"
         # Photos checked before cropped copies were recognised are searched once more, their groups kept as they
         # are (with the user's keepers and "keep all"): new links only add to them.
-        again = catalog.embedding_ids(model_id) if catalog.get_setting(CROP_KEY) != crops else np.zeros(0, np.uint64)
-        orphaned = catalog.prune_duplicate_groups()
-        dirty = catalog.photos_to_check_for_duplicates(model_id)
+        again = catalog.embeddings.ids(model_id) if catalog.get_setting(CROP_KEY) != crops else np.zeros(0, np.uint64)
+        orphaned = catalog.duplicates.prune_groups()
+        dirty = catalog.duplicates.photos_to_check(model_id)
         # A photo indexed again may have changed: its group is dissolved and every member checked afresh.
-        touched = catalog.remove_from_duplicate_groups(dirty.tolist()) | orphaned
-        old = catalog.duplicate_groups(group_ids=touched)
+        touched = catalog.duplicates.remove_from_groups(dirty.tolist()) | orphaned
+        old = catalog.duplicates.groups(group_ids=touched)
         chosen = {g.keep_id for g in old if g.keep_chosen and g.keep_id is not None}
         regroup = sorted({pid for g in old for pid, _ in g.members})
-        catalog.replace_duplicate_groups(touched, [])
+        catalog.duplicates.replace_groups(touched, [])
         if regroup:
-            catalog.mark_duplicates_checked(regroup, 0.0)
+            catalog.duplicates.mark_checked(regroup, 0.0)
     todo = np.union1d(np.union1d(dirty, np.asarray(regroup, np.uint64)), np.asarray(again, np.uint64))
     clock = ProgressClock("finding_duplicates", len(todo), progress)
     for start in range(0, len(todo), CHECK_CHUNK):
@@ -401,24 +401,24 @@ def _check_chunk(
     """Search one chunk's neighbours, link what passes the checks, merge with existing groups; returns how many
     groups were written. Reads, then decides as plain data (join_links, decide_groups), then writes."""
     model_id = index.model_id
-    ids, vecs = catalog.embeddings_of(model_id, chunk)
+    ids, vecs = catalog.embeddings.of_ids(model_id, chunk)
     nb_ids, nb_cos = index.neighbours(vecs, settings.neighbours + 1)
     pairs = candidate_pairs(ids, nb_ids, nb_cos, settings)
-    pairs |= {(min(a, b), max(a, b)) for a, b in catalog.photos_sharing_content(ids.tolist())}
+    pairs |= {(min(a, b), max(a, b)) for a, b in catalog.duplicates.photos_sharing_content(ids.tolist())}
     edges = _links(catalog, model_id, ids, vecs, pairs, settings)
     # Photos that link into an existing group bring that group along; it is rewritten as part of the new one.
-    membership = catalog.duplicate_membership({p for a, b, _ in edges for p in (a, b)})
-    old_groups = catalog.duplicate_groups(group_ids=set(membership.values()))
+    membership = catalog.duplicates.membership({p for a, b, _ in edges for p in (a, b)})
+    old_groups = catalog.duplicates.groups(group_ids=set(membership.values()))
     components = join_links(edges, old_groups)
     everyone = [pid for members, _ in components for pid in members]
-    info = catalog.duplicate_candidates(everyone)
-    vec_ids, vec_rows = catalog.embeddings_of(model_id, everyone)
+    info = catalog.duplicates.candidates(everyone)
+    vec_ids, vec_rows = catalog.embeddings.of_ids(model_id, everyone)
     vec_of = {int(i): vec_rows[k] for k, i in enumerate(vec_ids)}
     mtimes = {pid: p.mtime for pid, p in catalog.photos_by_ids(everyone).items()}
     new = decide_groups(components, old_groups, chosen, info, vec_of, mtimes)
     with catalog.transaction():
-        catalog.replace_duplicate_groups([g.id for g in old_groups], new)
-        catalog.mark_duplicates_checked(ids.tolist(), time.time())
+        catalog.duplicates.replace_groups([g.id for g in old_groups], new)
+        catalog.duplicates.mark_checked(ids.tolist(), time.time())
     return len(new)
 
 
@@ -500,9 +500,9 @@ def _links(
     vec_of = {int(i): vecs[k] for k, i in enumerate(ids)}
     others = {p for pair in pairs for p in pair if p not in vec_of}
     if others:
-        o_ids, o_vecs = catalog.embeddings_of(model_id, sorted(others))
+        o_ids, o_vecs = catalog.embeddings.of_ids(model_id, sorted(others))
         vec_of.update({int(i): o_vecs[k] for k, i in enumerate(o_ids)})
-    info = catalog.duplicate_candidates(p for pair in pairs for p in pair)
+    info = catalog.duplicates.candidates(p for pair in pairs for p in pair)
     edges = []
     for a, b in pairs:
         if a not in info or b not in info:

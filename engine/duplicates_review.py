@@ -18,13 +18,13 @@ CHOSEN_BY_YOU = "chosen by you"  # the reason shown for a keeper the person chos
 def choose_keeper(catalog: PhotoCatalog, group_id: int, photo_id: int) -> None:
     """Make `photo_id` the photo its group keeps, as the person's choice (the next update leaves it)."""
     with catalog.transaction():
-        catalog.set_duplicate_keeper(group_id, photo_id, CHOSEN_BY_YOU)
+        catalog.duplicates.set_keeper(group_id, photo_id, CHOSEN_BY_YOU)
 
 
 def keep_all(catalog: PhotoCatalog, group_id: int) -> None:
     """"Keep all": the group stays, but is no longer offered for review (`photosift duplicates --all` lists it)."""
     with catalog.transaction():
-        catalog.set_duplicates_reviewed(group_id)
+        catalog.duplicates.set_reviewed(group_id)
 
 
 def trash_and_forget(library: Library, items: list[TrashItem], *, wait_s: float = 0.0,

@@ -201,7 +201,7 @@ def find_faces(catalog: PhotoCatalog, photos: list[Photo], *, workers: int = 0, 
         nonlocal batch
         with catalog.transaction():
             for r in batch:
-                catalog.put_faces(r.photo_id, FACE_MODEL_ID, r.faces)
+                catalog.people.put_faces(r.photo_id, FACE_MODEL_ID, r.faces)
         report.photos += len(batch)
         report.faces += sum(len(r.faces) for r in batch)
         report.unreadable += sum(r.error is not None for r in batch)

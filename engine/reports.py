@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from engine.faces import FacesReport
     from engine.indexer import IndexReport
     from engine.scanner import ScanReport
-    from engine.update import UpdateReport
 
 Show = Callable[[str], str]
 
@@ -47,7 +46,8 @@ def faces_plain(f: FacesReport | None, persons_started: int = 0) -> dict[str, An
     return {"photos": f.photos, "faces": f.faces, "persons_started": persons_started, "seconds": round(f.seconds, 2)}
 
 
-def update_plain(r: UpdateReport) -> dict[str, Any]:
+# r: an engine.update.UpdateReport (not imported: engine.update imports this module)
+def update_plain(r: Any) -> dict[str, Any]:
     return {"scan": scan_plain(r.scan), **index_plain(r.index), "photos_tagged": r.photos_tagged,
             "tags_written": r.tags_written, "thumbnails_made": r.thumbnails_made,
             "thumbnails_pruned": r.thumbnails_pruned, "leftovers_removed": r.leftovers_removed,
@@ -67,7 +67,7 @@ def as_namespace(value: Any) -> Any:
 
 
 # -- text ------------------------------------------------------------------------------------------------
-def update_summary(r: UpdateReport, show: Show = str) -> str:
+def update_summary(r: Any, show: Show = str) -> str:
     """One line: what changed, what was indexed, which folders are offline (the watcher prints it each round)."""
     s, i = r.scan, r.index
     parts = [f"{n} {what}" for n, what in ((s.new, "new"), (s.changed, "changed"), (s.moved, "moved"),
@@ -81,7 +81,7 @@ def update_summary(r: UpdateReport, show: Show = str) -> str:
     return text
 
 
-def update_lines(r: UpdateReport, show: Show = str) -> list[str]:
+def update_lines(r: Any, show: Show = str) -> list[str]:
     """The whole report, a line a fact, each file named (`photosift index` prints it)."""
     s, i = r.scan, r.index
     lines = [f"scan: {s.new} new, {s.changed} changed, {s.moved} moved, {s.copied} copies, "

@@ -410,7 +410,7 @@ def _read_facts(catalog: PhotoCatalog, facts: ScanFacts) -> ScanFacts:
         if same is not None:
             facts.same_file[f.path] = same
     if not facts.confirm_deletions and gone:
-        facts.user_tagged = catalog.ids_with_user_tags([p.id for p in gone.values()])
+        facts.user_tagged = catalog.tags.ids_with_user_tags([p.id for p in gone.values()])
     facts.roots = {r.id: r.path for r in catalog.roots()}
     return facts
 
@@ -505,7 +505,7 @@ def _renamed_edits(catalog: PhotoCatalog, arrived: list[FoundFile], fps: dict[st
              if (f.dev, f.ino) in gone_by_inode and fps[f.path] not in gone_fps]
     if not pairs:
         return {}
-    sigs = catalog.pixel_signatures([p.id for _, p in pairs])
+    sigs = catalog.duplicates.pixel_signatures([p.id for _, p in pairs])
     out: dict[str, Photo] = {}
     for f, p in pairs:
         if p.id not in sigs:

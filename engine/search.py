@@ -62,7 +62,7 @@ class PhotoSearch:
         if term.kind == "text":
             return self.encoder.encode_texts([term.value])[0]
         if term.kind == "photo":
-            vec = self.library.catalog.embedding(term.photo_id, self.encoder.model_id)
+            vec = self.library.catalog.embeddings.get(term.photo_id, self.encoder.model_id)
             if vec is None and self.library.catalog.photo(term.photo_id) is None:
                 raise QueryError(f"there is no photo id:{term.value} in this library")
             if vec is None:
@@ -75,7 +75,7 @@ class PhotoSearch:
         known = self.library.catalog.photo_by_path(path_key(raw)[0])
         path = raw
         if known is not None:
-            vec = self.library.catalog.embedding(known.id, self.encoder.model_id)
+            vec = self.library.catalog.embeddings.get(known.id, self.encoder.model_id)
             if vec is not None:
                 return vec
         try:
@@ -165,11 +165,11 @@ class PhotoSearch:
         offline = self._offline_roots()
         dated = sorted((p for p in photos.values() if p.taken_at), key=lambda p: p.taken_at or "", reverse=True)
         chosen = (dated + sorted((p for p in photos.values() if not p.taken_at), key=lambda p: p.path))[:limit]
-        places = self.library.catalog.places_of([p.id for p in chosen])
+        places = self.library.catalog.places.of_photos([p.id for p in chosen])
         return [SearchResult(p, 0.0, p.root_id in offline, places.get(p.id)) for p in chosen]
 
     def similar(self, photo_id: int, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        vec = self.library.catalog.embedding(photo_id, self.encoder.model_id)
+        vec = self.library.catalog.embeddings.get(photo_id, self.encoder.model_id)
         if vec is None and self.library.catalog.photo(photo_id) is None:
             raise PhotosiftError(f"there is no photo id:{photo_id} in this library")
         if vec is None:
@@ -202,7 +202,7 @@ class PhotoSearch:
         photos = self.library.catalog.photos_by_ids(ids)
         score_of = {int(i): float(s) for i, s in zip(hits.ids, hits.scores, strict=True)}
         offline = self._offline_roots()
-        places = self.library.catalog.places_of(ids)
+        places = self.library.catalog.places.of_photos(ids)
         results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline, places.get(i))
                    for i in ids if i in photos]
         if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
@@ -225,10 +225,10 @@ class PhotoSearch:
             persons_matching(catalog, f.person)  # nobody by that name: say so, rather than find nothing
         try:
             if place is not None and f.place is not None and place != f.place:  # the sidebar's and the query's
-                also = set(catalog.filtered_photo_ids(SearchFilters(place=place)))
-                ids = [i for i in catalog.filtered_photo_ids(f, indexed_only=True) if i in also]
+                also = set(catalog.browse.filtered_photo_ids(SearchFilters(place=place)))
+                ids = [i for i in catalog.browse.filtered_photo_ids(f, indexed_only=True) if i in also]
             else:
-                ids = catalog.filtered_photo_ids(replace(f, place=place or f.place), indexed_only=True)
+                ids = catalog.browse.filtered_photo_ids(replace(f, place=place or f.place), indexed_only=True)
         except ValueError as e:  # a malformed place spec
             raise QueryError(str(e)) from None
         return np.array(ids, dtype=np.uint64)

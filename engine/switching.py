@@ -51,25 +51,25 @@ def switch_active_model(library: Library, encoder: ClipEncoder, *, tag: bool = T
         raise DamagedModelError(e.model_id, e.path, e.reason,
                                 f"not switched: the library still uses '{library.active_model_id}'") from None
     with library.write_lock(wait_s):
-        with_vectors = catalog.embedding_version(model_id)[1]
+        with_vectors = catalog.embeddings.version(model_id)[1]
         clock = ProgressClock("tag", with_vectors if tag else 0, progress)
         tagger = None
         if tag and with_vectors:
             clock.report(0, "encoding the tag vocabulary")
             tagger = ZeroShotTagger(encoder, load_vocabulary(), load_templates(), library.paths.indexes)
-            tagger.fit(catalog.embedding_sample(model_id, FIT_SAMPLE)[1])
+            tagger.fit(catalog.embeddings.sample(model_id, FIT_SAMPLE)[1])
             clock.setup_done()
         previous = library.active_model_id
         written = done = 0
         with catalog.transaction():
             library.set_active_model(model_id)
-            catalog.clear_zeroshot_tags()
+            catalog.tags.clear_zeroshot()
             if tagger is not None:
-                for ids, vectors in catalog.iter_embeddings(model_id, CHUNK):
+                for ids, vectors in catalog.embeddings.chunks(model_id, CHUNK):
                     if cancel is not None:
                         cancel.check()
                     for pid, tags in zip(ids, tagger.assign(vectors), strict=True):
-                        catalog.put_zeroshot_tags(model_id, int(pid), tags)
+                        catalog.tags.put_zeroshot(model_id, int(pid), tags)
                         written += len(tags)
                     done += len(ids)
                     clock.report(done)

@@ -164,14 +164,14 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
     photos of a 1M library must not load 2 GB of vectors.
     """
     model_id = tagger.encoder.model_id
-    _, sample = catalog.embedding_sample(model_id, FIT_SAMPLE)
+    _, sample = catalog.embeddings.sample(model_id, FIT_SAMPLE)
     if len(sample) == 0:
         return 0
     tagger.fit(sample)
     if photo_ids is not None:
-        chunks = (catalog.embeddings_of(model_id, photo_ids[i:i + chunk]) for i in range(0, len(photo_ids), chunk))
+        chunks = (catalog.embeddings.of_ids(model_id, photo_ids[i:i + chunk]) for i in range(0, len(photo_ids), chunk))
     else:
-        chunks = catalog.iter_embeddings(model_id, chunk)
+        chunks = catalog.embeddings.chunks(model_id, chunk)
     clock = clock or ProgressClock("tag", _tag_total(catalog, model_id, photo_ids), progress)
     total = clock.total
     written = done = 0
@@ -181,7 +181,7 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
         assigned = tagger.assign(vectors)
         with catalog.transaction():
             for pid, tags in zip(ids, assigned, strict=True):
-                catalog.put_zeroshot_tags(model_id, int(pid), tags)
+                catalog.tags.put_zeroshot(model_id, int(pid), tags)
                 written += len(tags)
         done += len(ids)
         clock.report(min(done, total))
@@ -189,7 +189,7 @@ def tag_library(catalog: PhotoCatalog, tagger: ZeroShotTagger, photo_ids: list[i
 
 
 def _tag_total(catalog: PhotoCatalog, model_id: str, photo_ids: list[int] | None) -> int:
-    return len(photo_ids) if photo_ids is not None else catalog.embedding_version(model_id)[1]
+    return len(photo_ids) if photo_ids is not None else catalog.embeddings.version(model_id)[1]
 
 
 def tag_with_vocabulary(catalog: PhotoCatalog, encoder: ClipEncoder, cache_dir: Path | None,

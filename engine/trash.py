@@ -68,7 +68,7 @@ def plan(catalog: PhotoCatalog, groups: Iterable[DuplicateGroup]) -> list[TrashI
     groups = [g for g in groups if g.keep_id is not None]
     ids = [pid for g in groups for pid, _ in g.members]
     photos = catalog.photos_by_ids(ids)
-    hashes = {pid: c.content_hash for pid, c in catalog.duplicate_candidates(ids).items()}
+    hashes = {pid: c.content_hash for pid, c in catalog.duplicates.candidates(ids).items()}
     items = []
     for g in groups:
         keep = photos.get(g.keep_id)  # type: ignore[arg-type]
@@ -175,7 +175,7 @@ def move_to_trash(
             catalog.delete_photos([item.photo.id])
         result.moved.append(item)
     with catalog.transaction():
-        catalog.prune_duplicate_groups()  # a group down to its keeper is no group
+        catalog.duplicates.prune_groups()  # a group down to its keeper is no group
     return result
 
 

@@ -118,13 +118,13 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         report.leftovers_removed = sweep_leftovers(library)
         if do_scan:
             report.scan = scan(catalog, progress=progress, cancel=cancel, confirm_deletions=confirm_deletions)
-        todo = catalog.photos_missing_embedding(encoder.model_id)
+        todo = catalog.embeddings.photos_missing(encoder.model_id)
         report.index = index_photos(
             catalog, todo, encoder.model_id, encoder.encode_images, encoder.preprocess_config,
             thumb_dir=library.paths.thumbnails, settings=settings, progress=progress, cancel=cancel,
             temp_dir=temp_dir)
         if do_tag:
-            untagged = catalog.photos_missing_tags(encoder.model_id)
+            untagged = catalog.tags.photos_missing(encoder.model_id)
             if untagged:
                 report.tags_written = tag_with_vocabulary(catalog, encoder, library.paths.indexes, untagged,
                                                           progress=progress, cancel=cancel)
@@ -144,7 +144,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         if thumb_cache_bytes is not None:
             report.thumbnails_pruned = prune_thumbnails(library.paths.thumbnails, thumb_cache_bytes)
         if faces if faces is not None else (faces_enabled(catalog) and faces_installed()):
-            report.faces = find_faces(catalog, catalog.photos_missing_faces(FACE_MODEL_ID),
+            report.faces = find_faces(catalog, catalog.people.photos_missing_faces(FACE_MODEL_ID),
                                       workers=settings.workers, progress=progress, cancel=cancel,
                                       temp_dir=temp_dir)
             report.persons_started = group_faces(

@@ -95,10 +95,10 @@ class VectorIndex:
         return meta.get("model_id") == self.model_id and meta.get("stamp") == stamp and self.index_path.is_file()
 
     def is_current(self) -> bool:
-        return self._meta_matches(self._read_meta(), self.catalog.embedding_stamp(self.model_id))
+        return self._meta_matches(self._read_meta(), self.catalog.embeddings.stamp(self.model_id))
 
     def state(self) -> str:
-        _, count = self.catalog.embedding_version(self.model_id)
+        _, count = self.catalog.embeddings.version(self.model_id)
         if count < EXACT_BELOW:
             return f"exact search over {count} vectors"
         return "up to date" if self.is_current() else "stale (rebuilt on next search)"
@@ -109,14 +109,14 @@ class VectorIndex:
 
         Opening a library whose index file is current maps the file and reads no vectors.
         """
-        stamp = self.catalog.embedding_stamp(self.model_id)  # one row, kept by catalog triggers
+        stamp = self.catalog.embeddings.stamp(self.model_id)  # one row, kept by catalog triggers
         if stamp == self._stamp:
             return
         self._index, self._exact = None, None
         self._sample_cache, self._last_sample_scores = None, None
-        _, count = self.catalog.embedding_version(self.model_id)
+        _, count = self.catalog.embeddings.version(self.model_id)
         if count < EXACT_BELOW or count == 0:  # no vectors (every photo offline, or none indexed yet): nothing to map
-            self._exact = self.catalog.embeddings(self.model_id)
+            self._exact = self.catalog.embeddings.load(self.model_id)
             self._stamp = stamp
             return
         index_class = usearch_index_class()
@@ -160,7 +160,7 @@ class VectorIndex:
             index = self._patch(index)
         if index is None:
             done = 0
-            for ids, vectors in self.catalog.iter_embeddings(self.model_id, BUILD_CHUNK):
+            for ids, vectors in self.catalog.embeddings.chunks(self.model_id, BUILD_CHUNK):
                 if cancel:
                     cancel.check()  # nothing is written until the end: the old file stays as it was
                 if index is None:
@@ -178,7 +178,7 @@ class VectorIndex:
 
     def _patch(self, index: Index) -> Index | None:
         """Bring a loaded index up to date in place, or None when a rebuild is cheaper."""
-        ids = np.sort(self.catalog.embedding_ids(self.model_id))
+        ids = np.sort(self.catalog.embeddings.ids(self.model_id))
         have = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
         add = ids[~np.isin(ids, have)]
         drop = have[~np.isin(have, ids)]
@@ -187,7 +187,7 @@ class VectorIndex:
         if len(drop):
             index.remove(drop)
         if len(add):
-            add_ids, vectors = self.catalog.embeddings_of(self.model_id, add)
+            add_ids, vectors = self.catalog.embeddings.of_ids(self.model_id, add)
             if vectors.shape[1] != index.ndim:
                 return None
             index.add(add_ids, vectors)
@@ -205,7 +205,8 @@ class VectorIndex:
         self.refresh()
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if self._exact is not None or (allowed is not None and len(allowed) < EXACT_BELOW):
-            ids, vecs = self._exact if self._exact is not None else self.catalog.embeddings_of(self.model_id, allowed)
+            ids, vecs = (self._exact if self._exact is not None
+                         else self.catalog.embeddings.of_ids(self.model_id, allowed))
             if allowed is not None and self._exact is not None:
                 keep = np.isin(ids, allowed)
                 ids, vecs = ids[keep], vecs[keep]
@@ -228,7 +229,7 @@ class VectorIndex:
         cand = np.asarray(found.keys, dtype=np.uint64)
         if allowed is not None:
             cand = cand[np.isin(cand, allowed)]
-        ids, vecs = self.catalog.embeddings_of(self.model_id, cand)
+        ids, vecs = self.catalog.embeddings.of_ids(self.model_id, cand)
         return _top_k(ids, vecs @ q if len(ids) else np.zeros(0, np.float32), k)
 
     def _weak(self, q: np.ndarray, hits: Hits) -> bool:
@@ -248,7 +249,7 @@ class VectorIndex:
         if self._exact is not None:
             return self._exact[1] @ q
         if self._sample_cache is None:
-            self._sample_cache = self.catalog.embedding_sample(self.model_id, SAMPLE_SIZE)[1]
+            self._sample_cache = self.catalog.embeddings.sample(self.model_id, SAMPLE_SIZE)[1]
         key = q.tobytes()
         if self._last_sample_scores is None or self._last_sample_scores[0] != key:
             # The search and its relevance cutoff both ask for the same query's scores.

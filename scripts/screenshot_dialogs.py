@@ -65,7 +65,7 @@ def main() -> None:
 
     pump(2)
     # A search narrowed by a tag: the chip beside the search box names the filter
-    tags = list(w.lib.catalog.tag_counts())
+    tags = list(w.lib.catalog.tags.counts())
     tag = args.tag if not tags or args.tag in tags else tags[0]
     w.state.set_tag(tag)
     w.search_box.setText(args.query)

@@ -45,7 +45,7 @@ def main() -> None:
         set_faces_setting(cat, True)
         for who, name in (pair.split("=") for pair in args.names.split(",")):
             photo = cat.photo_by_path(str(photos_dir / f"{who}-0.jpg"))
-            faces = cat.faces_of_photo(photo.id, FACE_MODEL_ID) if photo else []
+            faces = cat.people.faces_of_photo(photo.id, FACE_MODEL_ID) if photo else []
             best = max(faces, key=lambda f: f.score, default=None)  # the surest face: a mission patch can be one too
             if best is not None and best.person_id is not None:
                 name_person(cat, best.person_id, name)

@@ -184,7 +184,7 @@ def store_vectors(cat, model_id: str, vectors: np.ndarray) -> list[int]:
     root = cat.add_root("/p")
     ids = [cat.insert_photo(root_id=root.id, path=f"/p/{i}.jpg", raw_path=None, size=1, mtime=1.0,
                             fingerprint=str(i)) for i in range(len(vectors))]
-    cat.put_embeddings(model_id, ids, vectors)
+    cat.embeddings.put(model_id, ids, vectors)
     return ids
 
 

@@ -1,4 +1,4 @@
-"""One owner of SQL (docs/architecture.md, issue #15): only engine/catalog.py (and the migrations in
+"""One owner of SQL (docs/architecture.md, issue #15): only the engine/catalog/ package (and the migrations in
 engine/catalog_schema.py) may talk SQL. Everything else asks the catalog, so that a filter, a grid row or a
 count has one meaning and one place to change."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "desktop_app", "training")  # what ships; bench/ and scripts/ build synthetic data
-OWNERS = {"engine/catalog.py", "engine/catalog_schema.py"}
+OWNER_PACKAGE = "engine/catalog/"  # every part of the catalog package
+OWNERS = {"engine/catalog_schema.py"}
 SQL_CALLS = {"execute", "executemany", "executescript"}
 # Upper-case keywords as SQL is written here; prose ("select a photo from the grid") is not matched.
 SQL_TEXT = re.compile(
@@ -56,9 +57,9 @@ def test_only_the_catalog_speaks_sql():
     for package in PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
             rel = path.relative_to(REPO).as_posix()
-            if rel not in OWNERS:
+            if rel not in OWNERS and not rel.startswith(OWNER_PACKAGE):
                 found += sql_in(path.read_text(encoding="utf-8"), rel)
-    assert not found, "raw SQL outside engine/catalog.py; add a catalog method instead:\n" + "\n".join(found)
+    assert not found, "raw SQL outside engine/catalog/; add a catalog method instead:\n" + "\n".join(found)
 
 
 def test_the_check_catches_what_main_had_before_issue_15():

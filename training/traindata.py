@@ -305,7 +305,7 @@ def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
     """
     wanted = set(photo_ids)
     candidates: dict[int, set[str]] = {}
-    for pid, name in catalog.user_tags():
+    for pid, name in catalog.tags.user_tags():
         if pid in wanted:
             candidates.setdefault(int(pid), set()).add(str(name))
     totals = Counter(t for tags in candidates.values() for t in tags)

@@ -141,7 +141,7 @@ def library_report(library_dir: Path) -> dict[str, Any]:
 
             with Library.open(library_dir, read_only=True) as lib:
                 out["photos"] = lib.catalog.counts()
-                out["vectors"] = lib.catalog.models_with_embeddings()
+                out["vectors"] = lib.catalog.embeddings.models()
     except Exception as e:  # noqa: BLE001 - a newer or damaged catalog is reported, not fatal
         out["error"] = str(e)
     return out

@@ -88,14 +88,14 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         cat = lib.catalog
         model = lib.active_model_id
-        if not cat.models_with_embeddings().get(model):
+        if not cat.embeddings.models().get(model):
             raise PhotosiftError("no photo has been indexed yet: run `photosift index` first")
         if not cat.read_only:  # a read-only catalog still lists the groups it has
             with lib.write_lock(args.wait), progress_bar() as show:
                 report = update_duplicates(cat, VectorIndex(cat, model, lib.paths.indexes), progress=show)
             for path, why in report.unreadable[:5]:
                 print(f"could not read {shown(path)}: {why}", file=sys.stderr)
-        groups = cat.duplicate_groups(args.kind, include_reviewed=args.all)
+        groups = cat.duplicates.groups(args.kind, include_reviewed=args.all)
         data = group_dicts(cat, groups)
         if args.trash:
             return _trash(args, lib, groups)

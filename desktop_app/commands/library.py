@@ -154,7 +154,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         cat = lib.catalog
         counts = cat.counts()
         model = lib.active_model_id
-        vectors = cat.models_with_embeddings()
+        vectors = cat.embeddings.models()
         failed = cat.failed()
         data = {
             "library": str(lib.paths.root),
@@ -165,12 +165,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             "skipped": [{"path": p, "reason": r} for p, r in last_skipped(cat)],
             "model": {"active": model, "installed": model in installed_model_ids(),
                       "indexed": vectors.get(model, 0),
-                      "missing": len(cat.photos_missing_embedding(model)),
-                      "tags_missing": len(cat.photos_missing_tags(model))},
+                      "missing": len(cat.embeddings.photos_missing(model)),
+                      "tags_missing": len(cat.tags.photos_missing(model))},
             "thumbnails_missing": len(photos_missing_thumbnails(cat, lib.paths.thumbnails)),
             "vectors_per_model": vectors,
             "index": VectorIndex(cat, model, lib.paths.indexes).state(),
-            "tags": len(cat.tag_counts()),
+            "tags": len(cat.tags.counts()),
         }
         m = data["model"]
         lines = [f"library {data['library']}",
@@ -218,10 +218,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
             photo = _find_photo(lib, args.photo)
             with cat.transaction():
                 for name in args.add:
-                    cat.set_user_tag(photo.id, clean_user_tag(name))
+                    cat.tags.set_user(photo.id, clean_user_tag(name))
                 for name in args.reject:
-                    cat.reject_tag(photo.id, clean_user_tag(name))
-            tags = cat.tags_of(photo.id)
+                    cat.tags.reject(photo.id, clean_user_tag(name))
+            tags = cat.tags.of_photo(photo.id)
             _emit(args, [{"name": n, "source": s, "score": sc} for n, s, sc in tags],
                   "\n".join(f"{n} ({s}{'' if sc is None else f', {sc:.3f}'})" for n, s, sc in tags) or "no tags")
             return 0
@@ -232,7 +232,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
                     written = tag_with_vocabulary(cat, encoder, lib.paths.indexes, progress=show)
             print(f"{written} zero-shot tags on {cat.counts()['ok']} photos", file=sys.stderr)
         # count: the photos `search --tag` finds (the tag for sure); uncertain: those where the model is unsure
-        counts = cat.tag_counts_by_confidence(CONFIDENT)
+        counts = cat.tags.counts_by_confidence(CONFIDENT)
         _emit(args, [{"name": n, "count": sure, "uncertain": total - sure} for n, (sure, total) in counts.items()],
               "\n".join(f"{sure:6d}  {n}" + (f"  (and {total - sure} uncertain)" if total > sure else "")
                         for n, (sure, total) in counts.items()) or "no tags yet")

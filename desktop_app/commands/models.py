@@ -180,6 +180,6 @@ def cmd_remove(args: argparse.Namespace) -> int:
               "index installs it again where it can be downloaded or built.", file=sys.stderr)
     if args.delete_vectors:
         with Library.open(args.library, create=False) as lib:
-            deleted = lib.catalog.delete_embeddings(model_id)
+            deleted = lib.catalog.embeddings.delete(model_id)
         print(f"Deleted {deleted} vectors of '{model_id}' from the library.")
     return 0

@@ -35,13 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
-        persons = lib.catalog.person_summaries(FACE_MODEL_ID, include_hidden=args.all)
+        persons = lib.catalog.people.summaries(FACE_MODEL_ID, include_hidden=args.all)
         if args.json:
             print(json.dumps([{"id": p.id, "name": p.name, "count": p.count, "hidden": p.hidden}
                               for p in persons], indent=2))
             return 0
         if not persons:
-            faces, photos = lib.catalog.face_counts(FACE_MODEL_ID)
+            faces, photos = lib.catalog.people.face_counts(FACE_MODEL_ID)
             if not faces_installed():
                 from desktop_app.extras import faces_hint
 

@@ -102,7 +102,7 @@ def _check_place(place: str | None, lib: Library) -> None:
         place_spec_keys(place)
     except ValueError as e:
         raise PhotosiftError(f"--place: {e}") from None
-    unnamed = lib.catalog.count_photos_needing_place()
+    unnamed = lib.catalog.places.count_photos_needing()
     if unnamed:
         print(f"note: {unnamed} photos with GPS have no place name yet; run `photosift index` to name them",
               file=sys.stderr)
@@ -126,7 +126,7 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:
     model_id = lib.active_model_id
-    if not lib.catalog.models_with_embeddings().get(model_id):
+    if not lib.catalog.embeddings.models().get(model_id):
         raise PhotosiftError(f"no photos are indexed with model '{model_id}' yet; run `photosift index`")
     return PhotoSearch(lib, load_encoder(model_id, device))
 

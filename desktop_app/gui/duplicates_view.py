@@ -51,7 +51,7 @@ class GroupView:
 def load_groups(library: Library) -> list[GroupView]:
     """Groups still to review, largest first, with their photos."""
     cat = library.catalog
-    groups = cat.duplicate_groups(include_reviewed=False)
+    groups = cat.duplicates.groups(include_reviewed=False)
     photos = cat.photos_by_ids([pid for g in groups for pid, _ in g.members])
     out = []
     for g in groups:
@@ -255,7 +255,7 @@ class DuplicatesView(QWidget):
         self._show()
 
     def refresh_count(self) -> None:
-        n = len(self.groups) if self.groups else len(self.lib.catalog.duplicate_groups(include_reviewed=False))
+        n = len(self.groups) if self.groups else len(self.lib.catalog.duplicates.groups(include_reviewed=False))
         self.sidebar_button.setText(f"Duplicates ({n})" if n else "Duplicates")
 
     def current(self) -> GroupView | None:
@@ -282,7 +282,7 @@ class DuplicatesView(QWidget):
             f"{len(view.photos)} photos"
         )
         self.reason.setText(f"Suggested to keep: {view.photos[0].path} ({g.reason})")
-        sharp = {c.id: c.sharpness for c in self.lib.catalog.duplicate_candidates(p.id for p in view.photos).values()}
+        sharp = {c.id: c.sharpness for c in self.lib.catalog.duplicates.candidates(p.id for p in view.photos).values()}
         for n, photo in enumerate(view.photos, 1):
             card = PhotoCard(n, photo, sharp.get(photo.id), view.similarity.get(photo.id), photo.id == g.keep_id)
             card.clicked.connect(self._card_clicked)

@@ -198,7 +198,7 @@ class PhotoGridModel(QAbstractListModel):
             self.rows.clear()
         start = max(0, row - BLOCK // 4)  # mostly ahead: scrolling goes on in the same direction
         chunk = [pid for pid in self.ids[start:start + BLOCK] if pid not in self.rows]
-        self.rows.update(self.catalog.grid_rows(chunk))
+        self.rows.update(self.catalog.browse.grid_rows(chunk))
 
     # -- Qt model -------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature

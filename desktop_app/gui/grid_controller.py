@@ -123,7 +123,7 @@ class GridController(QObject):
         expanded = frozenset(self._expanded_bursts)
 
         def timeline(catalog: PhotoCatalog) -> list[tuple[str | None, int]]:
-            return catalog.timeline_days(filters)
+            return catalog.browse.timeline_days(filters)
 
         def read(catalog: PhotoCatalog) -> GridRead:
             offline = offline_root_ids(catalog.roots())
@@ -131,13 +131,13 @@ class GridController(QObject):
                 return GridRead([], 0, catalog.counts(), offline)
             # The timeline's day counts are read meanwhile on a second connection (not for appended photos).
             with read_alongside(catalog.path, timeline if after_id is None else None) as days:
-                top = catalog.max_photo_id()  # read first: a photo added meanwhile is found by the next read
+                top = catalog.browse.max_photo_id()  # read first: a photo added meanwhile is found by the next read
                 # Browsing has no query to be relevant to: newest first, undated last, as the timeline's sections.
-                ids = catalog.filtered_photo_ids(filters, after_id=after_id, order="timeline")
+                ids = catalog.browse.filtered_photo_ids(filters, after_id=after_id, order="timeline")
                 grid = GridRead(ids, top, catalog.counts(), offline)
             grid = grid._replace(days=days.result())
             if stacking:
-                ids, day_counts, marks = stack_bursts(grid.ids, grid.days, catalog.burst_members(), expanded)
+                ids, day_counts, marks = stack_bursts(grid.ids, grid.days, catalog.duplicates.burst_members(), expanded)
                 grid = grid._replace(ids=ids, days=day_counts, stacks=marks)
             return grid
 

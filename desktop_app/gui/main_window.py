@@ -310,7 +310,7 @@ class MainWindow(QMainWindow):
 
     def _show_date_range(self) -> None:
         """The date pickers open on the library's first and last day (two index lookups)."""
-        taken = self.lib.catalog.taken_range()
+        taken = self.lib.catalog.browse.taken_range()
         for edit in (self.date_from, self.date_to):
             edit.set_library_range(taken)
 

@@ -55,7 +55,7 @@ def split_tag_counts(catalog: PhotoCatalog) -> tuple[dict[str, int], dict[str, i
     sure: dict[str, int] = {}
     uncertain: dict[str, int] = {}
     totals: dict[str, int] = {}
-    for name, (n_sure, total) in catalog.tag_counts_by_confidence(CONFIDENT).items():
+    for name, (n_sure, total) in catalog.tags.counts_by_confidence(CONFIDENT).items():
         if n_sure:
             sure[name] = n_sure
         else:
@@ -116,7 +116,7 @@ class LibrarySidebar(QWidget):
     def load(catalog: PhotoCatalog) -> SidebarData:
         """What the sidebar shows, read from the catalog; no widgets touched, so any thread may call it
         (with its own connection): on a big library the folder counts take a few hundred milliseconds."""
-        dir_counts = catalog.folder_counts()
+        dir_counts = catalog.browse.folder_counts()
         roots = catalog.roots()
         sure, uncertain, totals = split_tag_counts(catalog)
         return SidebarData(catalog.counts()["total"], roots, dir_counts, sure, offline_root_ids(roots), uncertain,
@@ -331,7 +331,7 @@ class DetailsPanel(QWidget):
         self.name.setText(os.path.basename(photo.path))
         self.fields["Folder"].setText(os.path.dirname(photo.path))
         self.fields["Taken"].setText((photo.taken_at or "unknown").replace("T", " "))
-        place = catalog.place_of(photo.id) if catalog is not None else None
+        place = catalog.places.of_photo(photo.id) if catalog is not None else None
         self.fields["Place"].setText(place.name if place else "unknown")
         self.fields["Camera"].setText(photo.camera or "unknown")
         amount = f"{photo.size / 1e6:.1f} MB" if photo.size >= 1e6 else f"{max(1, round(photo.size / 1e3))} KB"
@@ -347,7 +347,7 @@ class DetailsPanel(QWidget):
         self.tag_list.clear()
         if self.photo is None or self.catalog is None:
             return
-        rows = self.catalog.tags_with_confidence(self.photo.id)
+        rows = self.catalog.tags.with_confidence(self.photo.id)
         sure = [r for r in rows if not r.uncertain(CONFIDENT)]
         unsure = [r for r in rows if r.uncertain(CONFIDENT)]
         for r in sure:

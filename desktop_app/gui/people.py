@@ -77,7 +77,7 @@ class PeoplePanel(QWidget):
     def refresh(self, catalog: PhotoCatalog) -> None:
         self.catalog = catalog
         self.list.clear()
-        persons = catalog.person_summaries(FACE_MODEL_ID)[:MAX_LISTED]
+        persons = catalog.people.summaries(FACE_MODEL_ID)[:MAX_LISTED]
         faces_off = faces_installed() and not faces_enabled(catalog)
         if not faces_installed():
             from desktop_app.extras import faces_hint
@@ -103,7 +103,7 @@ class PeoplePanel(QWidget):
 
     @staticmethod
     def _face_icon(catalog: PhotoCatalog, face_id: int | None) -> QIcon | None:
-        face = catalog.face(face_id) if face_id else None
+        face = catalog.people.face(face_id) if face_id else None
         photo = catalog.photo(face.photo_id) if face else None
         if face is None or photo is None:
             return None
@@ -178,7 +178,7 @@ class FaceBoxes(QObject):
         self.catalog = catalog
         pm = self.preview.pixmap()
         self.base = QPixmap(pm) if photo is not None and pm is not None and not pm.isNull() else None
-        self.faces = catalog.faces_of_photo(photo.id, FACE_MODEL_ID) if photo is not None else []
+        self.faces = catalog.people.faces_of_photo(photo.id, FACE_MODEL_ID) if photo is not None else []
         self._draw()
 
     def _draw(self) -> None:
@@ -190,7 +190,7 @@ class FaceBoxes(QObject):
         font.setPointSize(8)
         painter.setFont(font)
         for f in self.faces:
-            person = self.catalog.person(f.person_id) if f.person_id else None
+            person = self.catalog.people.person(f.person_id) if f.person_id else None
             rect = QRect(round(f.x * pm.width()), round(f.y * pm.height()), round(f.w * pm.width()),
                          round(f.h * pm.height()))
             colour = QColor("#4cd964") if person and person.name else QColor("#ffcc00")
@@ -235,11 +235,11 @@ class FaceBoxes(QObject):
         assert self.catalog is not None
         menu = QMenu(self.preview)
         menu.addAction("Name\u2026", lambda: self.name_face_dialog(face))
-        person = self.catalog.person(face.person_id) if face.person_id else None
+        person = self.catalog.people.person(face.person_id) if face.person_id else None
         if person is not None:
             menu.addAction(f"Not {person.name or 'this person'}: take this face out",
                            lambda: self._move(face, None))
-        others = [(pid, name) for pid, name in self.catalog.named_persons() if pid != face.person_id]
+        others = [(pid, name) for pid, name in self.catalog.people.named_persons() if pid != face.person_id]
         move = menu.addMenu("Move to")
         move.setEnabled(bool(others))
         for pid, name in others[:MAX_LISTED]:
@@ -263,6 +263,6 @@ class FaceBoxes(QObject):
         except PhotosiftError as e:
             QMessageBox.warning(self.preview, "People", str(e))
             return
-        self.faces = self.catalog.faces_of_photo(face.photo_id, FACE_MODEL_ID)
+        self.faces = self.catalog.people.faces_of_photo(face.photo_id, FACE_MODEL_ID)
         self._draw()
         self.named.emit()

@@ -35,7 +35,7 @@ class PlacesTree(QTreeWidget):
     @staticmethod
     def load(catalog: PhotoCatalog) -> list[tuple[str, str, str, int]]:
         """The counts, read on any thread with its own connection (no widgets touched)."""
-        return catalog.place_counts()
+        return catalog.places.counts()
 
     def show_counts(self, rows: list[tuple[str, str, str, int]] | None) -> None:
         """Rebuild the tree; the place that was selected stays selected (and its branch open) when still there."""

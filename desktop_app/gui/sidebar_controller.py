@@ -66,7 +66,7 @@ class SidebarController:
         def start(unnamed: int | None) -> None:
             if not unnamed:
                 return
-            from engine.places import name_library_places
+            from engine.library import name_library_places
 
             self.runner.start_process(name_library_places, (self.library_dir,), name="places",
                                       on_done=lambda _n: self.refresh(),
@@ -74,7 +74,7 @@ class SidebarController:
 
         # The count reads every photo (~60 ms at 100k): off the GUI thread like the grid's own reads.
         read_catalog(self.runner, self.lib.paths.catalog, "places to name",
-                     lambda catalog: catalog.count_photos_needing_place(), start)
+                     lambda catalog: catalog.places.count_photos_needing(), start)
 
     def render_selection(self) -> None:
         """The sidebar marks exactly what the filters choose; nothing stays marked once its chip is gone, and
@@ -92,5 +92,5 @@ class SidebarController:
 
     def _person_chosen(self, person: str | None) -> None:
         """The People list gives a person's id: the filter keeps it, the chip shows their name."""
-        row = self.lib.catalog.person(int(person)) if person and person.isdigit() else None
+        row = self.lib.catalog.people.person(int(person)) if person and person.isdigit() else None
         self.state.set_person(person, row.name if row is not None and row.name else f"#{person}")

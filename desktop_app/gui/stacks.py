@@ -29,7 +29,7 @@ def stack_bursts(
 ) -> tuple[list[int], DayCounts | None, dict[int, StackMark]]:
     """(rows, day counts, marks) with each burst of two or more frames in `ids` shown as one cell where its
     first frame is: its keeper (or, when the filters left the keeper out, its first frame). `members`: photo
-    ids, their burst (group id) and its keeper (-1: none), as PhotoCatalog.burst_members gives them. Bursts in
+    ids, their burst (group id) and its keeper (-1: none), as catalog.duplicates.burst_members gives them. Bursts in
     `expanded` (group ids) keep every frame, each marked with its position. A burst with one frame left
     under the filters is no stack. Vectorised: 100k rows with 10k bursts take milliseconds."""
     if not len(members[0]) or not len(ids):

@@ -26,17 +26,17 @@ class TagEdit(QUndoCommand):
                  changed: Callable[[int], None]) -> None:
         super().__init__(f"{self.VERBS[action]} tag \u201c{name}\u201d on {photo_name}")
         self.catalog, self.photo_id, self.name, self.action, self.changed = catalog, photo_id, name, action, changed
-        self.before = catalog.tag_row(photo_id, name)
+        self.before = catalog.tags.row(photo_id, name)
 
     def redo(self) -> None:
         if self.action == "reject":
-            self.catalog.reject_tag(self.photo_id, self.name)
+            self.catalog.tags.reject(self.photo_id, self.name)
         else:
-            self.catalog.set_user_tag(self.photo_id, self.name)
+            self.catalog.tags.set_user(self.photo_id, self.name)
         self.changed(self.photo_id)
 
     def undo(self) -> None:
-        self.catalog.restore_tag(self.photo_id, self.name, self.before)
+        self.catalog.tags.restore(self.photo_id, self.name, self.before)
         self.changed(self.photo_id)
 
 

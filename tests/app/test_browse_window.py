@@ -21,14 +21,14 @@ def _coffees(window, photo_dir):
     jpg = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     png = cat.photo_by_path(str(photo_dir / "home" / "coffee.png"))
     vec = window.grid_controller.encoder().encode_texts(["a cup of coffee"])
-    cat.put_embeddings("tiny", [jpg.id, png.id], np.repeat(vec, 2, axis=0))
+    cat.embeddings.put("tiny", [jpg.id, png.id], np.repeat(vec, 2, axis=0))
     return jpg, png
 
 
 def test_a_tag_filter_is_a_chip_and_removing_it_runs_the_search_again_without_it(qtbot, window, photo_dir):
     index_through_window(qtbot, window, photo_dir)
     jpg, png = _coffees(window, photo_dir)
-    window.lib.catalog.set_user_tag(jpg.id, "breakfast")
+    window.lib.catalog.tags.set_user(jpg.id, "breakfast")
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
         window.sidebar.tag_chosen.emit("breakfast")
     assert window.chips.labels() == ["Tag: breakfast"] and window.grid_model.ids == [jpg.id]
@@ -146,7 +146,7 @@ def test_after_a_model_switch_the_details_show_the_new_models_tags_and_keep_the_
     with Library.open(window.library_dir) as lib:
         update_library(lib, ClipEncoder(second_model, RuntimeConfig(device="cpu")), do_scan=False, do_tag=False)
     with cat.transaction():
-        cat.put_zeroshot_tags("tiny", coffee.id, [("pasta", 0.9)])
+        cat.tags.put_zeroshot("tiny", coffee.id, [("pasta", 0.9)])
     window.grid.setCurrentIndex(window.grid_model.index(window.grid_model.ids.index(coffee.id)))
 
     def tags() -> set[str]:

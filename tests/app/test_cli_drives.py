@@ -24,7 +24,7 @@ def run(capsys, *args):
 def _rows():
     with Library.open(os.environ["PHOTOSIFT_LIBRARY"]) as lib:
         cat = lib.catalog
-        return {p.path: (p.id, sorted(n for n, s, _ in cat.tags_of(p.id) if s == "user"))
+        return {p.path: (p.id, sorted(n for n, s, _ in cat.tags.of_photo(p.id) if s == "user"))
                 for r in cat.roots() for p in cat.photos_of_root(r.id)}
 
 

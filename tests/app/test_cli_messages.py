@@ -48,7 +48,7 @@ def test_tag_filters_ignore_case(capsys, tiny_model, tmp_path):
     code, out, _ = run(capsys, "search", "a", "--tag", "Giraffe", "--all", "--json")
     assert code == 0 and [Path(r["path"]).name for r in json.loads(out)] == ["a.jpg"]
     with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
-        assert len(lib.catalog.photo_ids_with_tag("GIRAFFE")) == 1
+        assert len(lib.catalog.tags.photo_ids_with("GIRAFFE")) == 1
 
 
 def test_a_mistyped_library_is_not_created_by_commands_that_only_read(capsys, tmp_path):

@@ -52,7 +52,7 @@ def indexed(capsys, tmp_path: Path) -> Path:
 
 def tag_rows() -> list[tuple[int, str, str]]:
     with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib:
-        return sorted((i, n, "user") for i, n in lib.catalog.user_tags())
+        return sorted((i, n, "user") for i, n in lib.catalog.tags.user_tags())
 
 
 def test_a_query_or_filter_that_is_not_utf8_is_refused_in_one_line(capsys, tiny_model, tmp_path):
@@ -219,8 +219,8 @@ def test_search_by_tag_leaves_out_photos_where_the_tag_is_uncertain(capsys, tiny
         cat = lib.catalog
         a, b = (cat.photo_by_path(str(photos / n)) for n in ("a.jpg", "b.jpg"))
         with cat.transaction():
-            cat.put_zeroshot_tags("tiny", a.id, [("red", 0.3, 0.9)])
-            cat.put_zeroshot_tags("tiny", b.id, [("red", 0.2, 0.004)])  # "red <1%?" in the details
+            cat.tags.put_zeroshot("tiny", a.id, [("red", 0.3, 0.9)])
+            cat.tags.put_zeroshot("tiny", b.id, [("red", 0.2, 0.004)])  # "red <1%?" in the details
     code, out, _ = run(capsys, "search", "x", "--tag", "red", "--all", "--json")
     assert code == 0 and [Path(r["path"]).name for r in json.loads(out)] == ["a.jpg"]
     code, out, _ = run(capsys, "tag", "--list", "--json")

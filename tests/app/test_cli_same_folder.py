@@ -118,7 +118,7 @@ def test_forget_of_an_empty_name_is_refused_and_keeps_the_current_folders_tags(c
         assert r.returncode == 1 and "not an empty name" in one_line_error(r.stderr), r.stderr
     assert roots() == [str(here)] and total() == 3
     with Library.open(library_dir()) as lib:
-        assert lib.catalog.photo_ids_with_tag("grandma")
+        assert lib.catalog.tags.photo_ids_with("grandma")
 
 
 def test_forget_says_when_a_folder_is_not_in_the_library(capsys, tmp_path):
@@ -148,15 +148,15 @@ def test_forgetting_one_of_two_names_of_a_folder_keeps_its_photos_and_tags(capsy
     assert run(capsys, "tag", str(tmp_path / "link" / "sub0" / "p0.jpg"), "--add", "grandma")[0] == 0
     with Library.open(library_dir()) as lib:
         lib.catalog.add_root(str(real))  # as the older `add` did, without a scan yet
-        before = {p.id for p in lib.catalog._photos()}
+        before = {p.id for p in lib.catalog.photos_where()}
     code, out, _ = run(capsys, "forget", str(tmp_path / "link"))
     assert code == 0 and "its 0 photos" in out and f"3 photos that are the same files under {real}" in out
     assert roots() == [str(real)]
     with Library.open(library_dir()) as lib:
-        kept = lib.catalog._photos()
+        kept = lib.catalog.photos_where()
         assert {p.id for p in kept} == before and {p.root_id for p in kept} == {lib.catalog.roots()[0].id}
         assert sorted(p.path for p in kept) == sorted(str(p) for p in real.rglob("*.jpg"))
-        assert [lib.catalog.photo(i).path for i in lib.catalog.photo_ids_with_tag("grandma")] == [
+        assert [lib.catalog.photo(i).path for i in lib.catalog.tags.photo_ids_with("grandma")] == [
             str(real / "sub0" / "p0.jpg")]
 
 
@@ -188,7 +188,7 @@ def test_an_old_library_with_a_folder_under_two_names_trashes_no_photo(capsys, t
     assert sorted(f.name for f in real.iterdir()) == ["astronaut.jpg", "coffee.jpg", "rocket.jpg"]
     assert not (trash_home / "files").exists() or not list((trash_home / "files").iterdir())
     with Library.open(library_dir()) as lib:
-        assert [lib.catalog.photo(i).path for i in lib.catalog.photo_ids_with_tag("launch")] == [
+        assert [lib.catalog.photo(i).path for i in lib.catalog.tags.photo_ids_with("launch")] == [
             str(real / "rocket.jpg")]
 
 

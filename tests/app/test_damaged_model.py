@@ -54,8 +54,8 @@ def library(tiny_model, own_models_dir) -> Path:
     with Library.open(folder) as lib:
         ids = store_vectors(lib.catalog, "tiny", vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
         lib.set_active_model("tiny")
-        lib.catalog.put_zeroshot_tags("tiny", ids[0], [("beach", 0.3)])
-        lib.catalog.set_user_tag(ids[1], "holiday")
+        lib.catalog.tags.put_zeroshot("tiny", ids[0], [("beach", 0.3)])
+        lib.catalog.tags.set_user(ids[1], "holiday")
     return folder
 
 

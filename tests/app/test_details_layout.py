@@ -26,7 +26,7 @@ def test_the_details_panel_never_draws_one_thing_over_another(qtbot, window, pho
     qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5_000)  # it fits a small screen
     cat = window.lib.catalog
     photo = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
-    cat.set_user_tag(photo.id, "breakfast")
+    cat.tags.set_user(photo.id, "breakfast")
     window.grid.setCurrentIndex(window.grid_model.index(window.grid_model.ids.index(photo.id)))
     qtbot.waitUntil(lambda: window.details.photo is not None and window.details.name.text() == "coffee.jpg",
                     timeout=10_000)

@@ -94,7 +94,7 @@ def test_trash_then_restore(indexed, trash_home, capsys):
     assert sorted(p.name for p in root.iterdir()) == ["a-chelsea.jpg", "astronaut.jpg", "coffee.jpg", "rocket.jpg"]
     assert sorted(p.name for p in (trash_home / "files").iterdir()) == ["b-chelsea-copy.jpg", "c-chelsea-small.jpg"]
     with Library.open(library) as lib:
-        assert lib.catalog.counts()["total"] == 4 and lib.catalog.duplicate_groups() == []
+        assert lib.catalog.counts()["total"] == 4 and lib.catalog.duplicates.groups() == []
     log = [json.loads(line) for line in (library / LOG_NAME).read_text().splitlines()]
     assert {e["path"] for e in log} == {str(root / "b-chelsea-copy.jpg"), str(root / "c-chelsea-small.jpg")}
     assert all(e["keep"] == str(root / "a-chelsea.jpg") for e in log)
@@ -117,7 +117,7 @@ def test_unavailable_trash_moves_and_forgets_nothing(indexed, monkeypatch, capsy
     assert "trash is unavailable" in err and "nothing was moved" in err
     assert len(list(root.iterdir())) == 6
     with Library.open(library) as lib:
-        assert lib.catalog.counts()["total"] == 6 and len(lib.catalog.duplicate_groups()) == 1
+        assert lib.catalog.counts()["total"] == 6 and len(lib.catalog.duplicates.groups()) == 1
     # The intent logged before the move is settled as "not moved": nothing is waiting to be put back.
     assert [json.loads(line)["event"] for line in (library / LOG_NAME).read_text().splitlines()] == [
         "intent",

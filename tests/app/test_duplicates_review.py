@@ -21,22 +21,22 @@ REPO = Path(__file__).resolve().parents[2]
 def test_keeper_choice_and_keep_all_are_written(indexed):  # noqa: F811
     _root, library = indexed
     with Library.open(library) as lib:
-        group = lib.catalog.duplicate_groups()[0]
+        group = lib.catalog.duplicates.groups()[0]
         other = next(pid for pid, _ in group.members if pid != group.keep_id)
         choose_keeper(lib.catalog, group.id, other)
     with Library.open(library) as lib:  # committed: another connection sees it
-        chosen = lib.catalog.duplicate_groups()[0]
+        chosen = lib.catalog.duplicates.groups()[0]
         assert (chosen.keep_id, chosen.reason, chosen.keep_chosen) == (other, CHOSEN_BY_YOU, True)
         keep_all(lib.catalog, group.id)
     with Library.open(library) as lib:
-        assert lib.catalog.duplicate_groups(include_reviewed=False) == []
-        assert lib.catalog.duplicate_groups(include_reviewed=True)[0].reviewed
+        assert lib.catalog.duplicates.groups(include_reviewed=False) == []
+        assert lib.catalog.duplicates.groups(include_reviewed=True)[0].reviewed
 
 
 def test_trash_and_forget_waits_for_the_write_lock(indexed, trash_home):  # noqa: F811
     root, library = indexed
     with Library.open(library) as lib:
-        items = plan(lib.catalog, lib.catalog.duplicate_groups())
+        items = plan(lib.catalog, lib.catalog.duplicates.groups())
         assert len(items) == 2
         with Library.open(library) as other, other.write_lock(), pytest.raises(LibraryBusyError):
             trash_and_forget(lib, items)  # an index is running: nothing moves under it

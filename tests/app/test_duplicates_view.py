@@ -42,12 +42,12 @@ def test_review_with_the_keyboard(qtbot, view_window):
     qtbot.waitUntil(lambda: view.cards[0].image.pixmap() is not None and not view.cards[0].image.pixmap().isNull())
     qtbot.keyClick(view, Qt.Key.Key_3)  # the third photo becomes the keeper
     assert names(view)[0] == os.path.basename(view.cards[0].photo.path)
-    keep = w.lib.catalog.duplicate_groups()[0]
+    keep = w.lib.catalog.duplicates.groups()[0]
     assert keep.keep_chosen and os.path.basename(w.lib.catalog.photo(keep.keep_id).path) == names(view)[0]
     assert names(view)[0] != "a-chelsea.jpg"
     qtbot.keyClick(view, Qt.Key.Key_K)  # keep all: no longer offered
     assert view.current() is None and "No duplicates" in view.title.text()
-    assert w.lib.catalog.duplicate_groups()[0].reviewed
+    assert w.lib.catalog.duplicates.groups()[0].reviewed
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     assert w.stack.currentWidget() is w.split
 

@@ -26,7 +26,7 @@ def test_first_run_screen_then_index_search_similar_back(qtbot, window, photo_di
     # a photo whose embedding is known: make one photo's vector the text vector of the query
     target = window.lib.catalog.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     text_vec = window.grid_controller.encoder().encode_texts(["a red balloon"])[0]
-    window.lib.catalog.put_embeddings("tiny", [target.id], text_vec[None])
+    window.lib.catalog.embeddings.put("tiny", [target.id], text_vec[None])
     window.search_box.setText("a red balloon")
     n = _search(qtbot, window, lambda: qtbot.keyClick(window.search_box, Qt.Key.Key_Return))
     assert n >= 1 and window.grid_model.ids[0] == target.id and window.mode == "results"
@@ -97,7 +97,7 @@ def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_r
     assert "tiny-c" in choices
     with qtbot.waitSignal(window.index_finished, timeout=60_000):
         window.apply_settings("tiny-c")
-    counts = window.lib.catalog.models_with_embeddings()
+    counts = window.lib.catalog.embeddings.models()
     assert window.lib.active_model_id == "tiny-c" and counts["tiny-c"] == counts["tiny"]
     shutil.rmtree(models_root / "tiny-c")
 
@@ -232,8 +232,8 @@ def test_uncertain_tags_are_apart_and_a_rejected_tag_comes_back_with_undo(qtbot,
     coffee = cat.photo_by_path(str(photo_dir / "home" / "coffee.jpg"))
     rocket = cat.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
     with cat.transaction():
-        cat.put_zeroshot_tags("tiny", coffee.id, [("coffee", 0.31, 0.92), ("watermelon", 0.2, 0.03)])
-        cat.put_zeroshot_tags("tiny", rocket.id, [("rocket", 0.3, 0.88), ("watermelon", 0.2, 0.02)])
+        cat.tags.put_zeroshot("tiny", coffee.id, [("coffee", 0.31, 0.92), ("watermelon", 0.2, 0.03)])
+        cat.tags.put_zeroshot("tiny", rocket.id, [("rocket", 0.3, 0.88), ("watermelon", 0.2, 0.02)])
     window.sidebar.refresh_tags(cat)
 
     def sidebar():
@@ -249,19 +249,19 @@ def test_uncertain_tags_are_apart_and_a_rejected_tag_comes_back_with_undo(qtbot,
     labels = [window.details.tag_list.item(i).text() for i in range(window.details.tag_list.count())]
     assert labels == ["coffee   92%", "uncertain:", "watermelon   3%?"]
 
-    before = cat.tag_row(coffee.id, "coffee")
+    before = cat.tags.row(coffee.id, "coffee")
     window.details.tag_list.setCurrentRow(0)
     window.details.reject_button.click()
-    assert cat.tag_row(coffee.id, "coffee").source == "rejected" and "coffee  (1)" not in sidebar()
+    assert cat.tags.row(coffee.id, "coffee").source == "rejected" and "coffee  (1)" not in sidebar()
     assert window.undo_notice.isVisible()
     assert "Rejected tag \u201ccoffee\u201d on coffee.jpg" in window.undo_notice.label.text()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     window.details.tag_list.setFocus()
     qtbot.keyClick(window.details.tag_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z
-    assert cat.tag_row(coffee.id, "coffee") == before  # exactly as it was: source, score, model, confidence
+    assert cat.tags.row(coffee.id, "coffee") == before  # exactly as it was: source, score, model, confidence
     assert "coffee  (1)" in sidebar() and window.details.tag_list.item(0).text() == "coffee   92%"
     window.details.tag_list.setCurrentRow(0)
     window.details.reject_button.click()
     window.undo_notice.button.click()  # the status bar's Undo does the same
-    assert cat.tag_row(coffee.id, "coffee") == before
+    assert cat.tags.row(coffee.id, "coffee") == before

@@ -69,7 +69,7 @@ def test_import_use_remove_with_vectors(capsys, tiny_files, own_models_dir, tmp_
         root = lib.catalog.add_root(str(tmp_path / "photos"))
         pid = lib.catalog.insert_photo(root_id=root.id, path="a.jpg", raw_path=None, size=1, mtime=0.0,
                                        fingerprint=None)
-        lib.catalog.put_embeddings("tiny-cli", [pid], np.ones((1, 32), np.float32))
+        lib.catalog.embeddings.put("tiny-cli", [pid], np.ones((1, 32), np.float32))
 
     rows = {r["id"]: r for r in json.loads(run(capsys, "models", "list", "--json")[1])}
     assert rows["tiny-cli"]["active"] and rows["tiny-cli"]["installed"] and rows["tiny-cli"]["source"] == "import"
@@ -83,7 +83,7 @@ def test_import_use_remove_with_vectors(capsys, tiny_files, own_models_dir, tmp_
     assert code == 0, err
     assert not (own_models_dir / "tiny-cli").exists() and "Deleted 1 vectors" in out
     with Library.open(library) as lib:
-        assert lib.catalog.models_with_embeddings() == {}
+        assert lib.catalog.embeddings.models() == {}
     code, _, err = run(capsys, "models", "remove", "tiny-cli")
     assert code == 1 and "not installed" in err
 

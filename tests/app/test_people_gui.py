@@ -26,11 +26,12 @@ def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, ph
     qtbot.waitUntil(lambda: window.people.list.count() >= 1, timeout=10_000)
     person_items = [window.people.list.item(i) for i in range(window.people.list.count())]
     theirs = next(it for it in person_items
-                  if astronaut.id in cat.photo_ids_of_persons([it.data(Qt.ItemDataRole.UserRole + 40)], FACE_MODEL_ID))
+                  if astronaut.id in cat.people.photo_ids_of_persons([it.data(Qt.ItemDataRole.UserRole + 40)],
+                                                                     FACE_MODEL_ID))
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
         window.people.list.itemClicked.emit(theirs)
     assert astronaut.id in window.grid_model.ids
-    assert all(astronaut.id == pid or cat.faces_of_photo(pid, FACE_MODEL_ID) for pid in window.grid_model.ids)
+    assert all(astronaut.id == pid or cat.people.faces_of_photo(pid, FACE_MODEL_ID) for pid in window.grid_model.ids)
     assert [c.key for c in window.state.chips()] == ["person"]  # a chip beside the search box, as every filter
 
     row = window.grid_model.ids.index(astronaut.id)
@@ -44,25 +45,25 @@ def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, ph
     centre = QPoint(round(left + (face.x + face.w / 2) * pm.width()), round(top + (face.y + face.h / 2) * pm.height()))
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Eileen", True)))
     qtbot.mouseClick(window.details.preview, Qt.MouseButton.LeftButton, pos=centre)
-    assert cat.person(cat.face(face.id).person_id).name == "Eileen"
+    assert cat.people.person(cat.people.face(face.id).person_id).name == "Eileen"
     assert any(window.people.list.item(i).text().startswith("Eileen") for i in range(window.people.list.count()))
-    eileen = cat.face(face.id).person_id
+    eileen = cat.people.face(face.id).person_id
 
     # Right-click: "not her" takes the face out of the person the grid is filtered by, and the photo leaves it.
-    menu = boxes.face_menu(cat.face(face.id))
+    menu = boxes.face_menu(cat.people.face(face.id))
     out = next(a for a in menu.actions() if a.text() == "Not Eileen: take this face out")
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
         out.trigger()
-    assert cat.face(face.id).person_id != eileen and astronaut.id not in window.grid_model.ids
+    assert cat.people.face(face.id).person_id != eileen and astronaut.id not in window.grid_model.ids
     from engine.people import regroup
 
     regroup(cat, FACE_MODEL_ID)  # the user's word, not the grouping's: it holds
-    assert cat.face(face.id).person_id != eileen
+    assert cat.people.face(face.id).person_id != eileen
     # ...and "Move to" puts it back with her.
-    move_to = next(a.menu() for a in boxes.face_menu(cat.face(face.id)).actions() if a.text() == "Move to")
+    move_to = next(a.menu() for a in boxes.face_menu(cat.people.face(face.id)).actions() if a.text() == "Move to")
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
         next(a for a in move_to.actions() if a.text() == "Eileen").trigger()
-    assert cat.face(face.id).person_id == eileen and astronaut.id in window.grid_model.ids
+    assert cat.people.face(face.id).person_id == eileen and astronaut.id in window.grid_model.ids
     # the list was recounted each time; the person the grid is filtered by is still the one marked in it
     assert [it.data(Qt.ItemDataRole.UserRole + 40) for it in window.people.list.selectedItems()] == [eileen]
     window.back()

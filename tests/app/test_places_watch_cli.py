@@ -52,7 +52,7 @@ def test_search_by_place_from_the_command_line(capsys, tiny_model, tmp_path):
 def _catalog_paths(library: Path) -> dict[str, str]:
     """path -> status as the watcher's catalog has it now (read through a second connection)."""
     with PhotoCatalog(LibraryPaths(library).catalog) as cat:
-        return {Path(p.path).name: p.status for p in cat._photos()}
+        return {Path(p.path).name: p.status for p in cat.photos_where()}
 
 
 def _wait_for(check, timeout_s: float):
@@ -93,7 +93,7 @@ def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_fold
 
         def named() -> bool:
             with PhotoCatalog(LibraryPaths(library).catalog) as cat:
-                return bool(cat.photo_ids_in_place("kyoto"))
+                return bool(cat.places.photo_ids_in("kyoto"))
 
         assert _wait_for(named, 10)  # named by the same update, after its vectors
         (photos / "old1.jpg").unlink()
@@ -101,7 +101,7 @@ def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_fold
         photos.rename(tmp_path / "photos-renamed")  # the drive is gone, or the folder was renamed
         time.sleep(8)  # the folder check runs every 5 s; give the update time to run
         with PhotoCatalog(LibraryPaths(library).catalog) as cat:
-            assert sorted(Path(p.path).name for p in cat._photos()) == ["new.jpg", "old0.jpg", "old2.jpg"]
+            assert sorted(Path(p.path).name for p in cat.photos_where()) == ["new.jpg", "old0.jpg", "old2.jpg"]
             assert [r.state for r in cat.roots()] == ["offline"]
     finally:
         proc.send_signal(signal.SIGINT)

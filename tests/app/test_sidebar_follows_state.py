@@ -48,8 +48,8 @@ def test_a_tags_count_is_what_its_filter_shows(qtbot, window, photo_dir):
     p = _photos(window, photo_dir)
     cat = window.lib.catalog
     with cat.transaction():
-        cat.put_zeroshot_tags("tiny", p["coffee"].id, [("cup", 0.31, 0.92), ("melon", 0.2, 0.03)])
-        cat.put_zeroshot_tags("tiny", p["chelsea"].id, [("cup", 0.2, 0.004), ("melon", 0.2, 0.02)])  # "<1%?"
+        cat.tags.put_zeroshot("tiny", p["coffee"].id, [("cup", 0.31, 0.92), ("melon", 0.2, 0.03)])
+        cat.tags.put_zeroshot("tiny", p["chelsea"].id, [("cup", 0.2, 0.004), ("melon", 0.2, 0.02)])  # "<1%?"
     window.sidebar.refresh_tags(cat)
     item = _tag_item(window, "cup")
     assert item.text() == "cup  (1)"
@@ -74,8 +74,8 @@ def test_the_sidebar_highlight_follows_the_filters(qtbot, window, photo_dir):
     index_through_window(qtbot, window, photo_dir)
     p = _photos(window, photo_dir)
     cat = window.lib.catalog
-    cat.set_user_tag(p["coffee"].id, "breakfast")
-    cat.put_places([(p["rocket"].id, 38.72, -9.14, Place("Lisbon", "Lisbon", "Portugal", "PT"))])
+    cat.tags.set_user(p["coffee"].id, "breakfast")
+    cat.places.put([(p["rocket"].id, 38.72, -9.14, Place("Lisbon", "Lisbon", "Portugal", "PT"))])
     done = []
     window.sidebar_controller.refresh(lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done) and window.places.topLevelItemCount() == 1, timeout=10_000)

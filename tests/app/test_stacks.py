@@ -8,7 +8,7 @@ from desktop_app.gui.stacks import StackMark, stack_bursts
 # keeper 8); photo 5 is in a burst whose other frames the filters left out (group 11).
 IDS = [1, 2, 3, 4, 5, 6, 8, 10]
 DAYS = [("2024-05-02", 1), ("2024-05-01", 5), (None, 2)]
-MEMBERS = tuple(np.array(column, dtype=np.int64) for column in zip(  # as PhotoCatalog.burst_members gives them
+MEMBERS = tuple(np.array(column, dtype=np.int64) for column in zip(  # as catalog.duplicates.burst_members gives them
     (2, 7, 3), (3, 7, 3), (4, 7, 3), (5, 11, 99), (6, 9, 8), (8, 9, 8), strict=True))
 
 

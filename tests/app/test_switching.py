@@ -42,7 +42,7 @@ def second_model(models_root: Path, tiny_model):
 
 
 def _tags(lib: Library, pid: int) -> dict[str, str]:
-    return {name: source for name, source, _ in lib.catalog.tags_of(pid)}
+    return {name: source for name, source, _ in lib.catalog.tags.of_photo(pid)}
 
 
 def _rejected(lib: Library, pid: int) -> set[str]:
@@ -67,12 +67,12 @@ def two_model_library(tiny_model, second_model) -> tuple[Path, list[int]]:
     with Library.open(folder) as lib:
         cat = lib.catalog
         ids = store_vectors(cat, "tiny", a)
-        cat.put_embeddings("tiny-b", ids, b)
+        cat.embeddings.put("tiny-b", ids, b)
         lib.set_active_model("tiny-b")
-        cat.put_zeroshot_tags("tiny-b", ids[0], [("pasta", 0.31), ("food", 0.3)])
-        cat.put_zeroshot_tags("tiny-b", ids[1], [("pasta", 0.29)])
-        cat.set_user_tag(ids[0], "saturn")
-        cat.reject_tag(ids[2], "beach")
+        cat.tags.put_zeroshot("tiny-b", ids[0], [("pasta", 0.31), ("food", 0.3)])
+        cat.tags.put_zeroshot("tiny-b", ids[1], [("pasta", 0.29)])
+        cat.tags.set_user(ids[0], "saturn")
+        cat.tags.reject(ids[2], "beach")
     return folder, ids
 
 
@@ -84,7 +84,7 @@ def test_models_use_brings_the_models_zero_shot_tags_and_keeps_the_users(capsys,
     assert "Zero-shot tags of tiny:" in out
     with Library.open(folder) as lib:
         assert lib.active_model_id == "tiny"
-        assert "pasta" not in lib.catalog.tag_counts() and "food" not in lib.catalog.tag_counts()
+        assert "pasta" not in lib.catalog.tags.counts() and "food" not in lib.catalog.tags.counts()
         assert _tags(lib, ids[0]) == {**_tags(lib, ids[0]), "saturn": "user", "beach": "zeroshot"}
         assert "beach" not in _tags(lib, ids[2]) and _rejected(lib, ids[2]) == {"beach"}
         models = {r[0] for r in lib.catalog.conn.execute("SELECT model_id FROM tags WHERE source = 'zeroshot'")}
@@ -116,7 +116,7 @@ def test_index_with_another_model_switches_its_tags_too(capsys, two_model_librar
     code, _out, err = run(capsys, "index", "--model", "tiny", "--json")
     assert code == 0, err
     with Library.open(folder) as lib:
-        assert lib.active_model_id == "tiny" and "pasta" not in lib.catalog.tag_counts()
+        assert lib.active_model_id == "tiny" and "pasta" not in lib.catalog.tags.counts()
         assert _tags(lib, ids[0]).get("beach") == "zeroshot"
 
 
@@ -148,12 +148,12 @@ def test_switching_to_a_model_without_vectors_drops_the_old_tags(two_model_libra
 
     folder, ids = two_model_library
     with Library.open(folder) as lib:
-        lib.catalog.delete_embeddings("tiny")
+        lib.catalog.embeddings.delete("tiny")
         lib.catalog.record_error(ids[-1], "not an image")  # unreadable: nothing to compute for it
         report = switch_active_model(lib, ClipEncoder(tiny_model, RuntimeConfig(device="cpu")))
         assert (report.previous, report.model_id, report.with_vectors, report.tags_written) == ("tiny-b", "tiny", 0, 0)
         assert (report.to_index, report.total) == (N_PHOTOS - 1, N_PHOTOS)
-        assert lib.catalog.tag_counts() == {"saturn": 1}  # indexing tags the photos as it computes their vectors
+        assert lib.catalog.tags.counts() == {"saturn": 1}  # indexing tags the photos as it computes their vectors
         assert {lib.catalog.photo(pid).tagged_model for pid in ids} == {None}
 
 

@@ -43,12 +43,12 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
         update_library(lib, other, do_scan=False, do_tag=False)
     # coffee is the best match of the query for both models, with another score for each
     query = "a cup of coffee"
-    cat.put_embeddings("tiny", [coffee.id], window.grid_controller.encoder().encode_texts([query]))
+    cat.embeddings.put("tiny", [coffee.id], window.grid_controller.encoder().encode_texts([query]))
     near = other.encode_texts([query])[0] + 0.4 * np.random.default_rng(1).standard_normal(other.embed_dim)
-    cat.put_embeddings("tiny-2", [coffee.id], (near / np.linalg.norm(near))[None].astype(np.float32))
+    cat.embeddings.put("tiny-2", [coffee.id], (near / np.linalg.norm(near))[None].astype(np.float32))
     with cat.transaction():  # tiny's zero-shot tag and the user's own
-        cat.put_zeroshot_tags("tiny", coffee.id, [("pasta", 0.9)])
-        cat.set_user_tag(coffee.id, "breakfast")
+        cat.tags.put_zeroshot("tiny", coffee.id, [("pasta", 0.9)])
+        cat.tags.set_user(coffee.id, "breakfast")
     window.sidebar.refresh_tags(cat)
     window.search_box.setText("a cup of coffee")
     with qtbot.waitSignal(window.search_finished, timeout=30_000):

@@ -120,11 +120,11 @@ def test_catalog_day_counts_follow_the_grid_order_and_filters(tmp_path):
             pid = cat.insert_photo(root_id=root.id, path=f"/p/{'a' if i < 2 else 'b'}/{i}.jpg", raw_path=None,
                                    size=1, mtime=1.0, fingerprint=str(i))
             cat.record_decoded(pid, {"taken_at": taken, "width": 1, "height": 1})
-        assert cat.timeline_days() == [("2021-07-01", 1), ("2020-01-02", 2), (None, 2)]
-        assert cat.timeline_days(SearchFilters(folder="/p/a")) == [("2020-01-02", 2)]
-        assert cat.timeline_days(SearchFilters(date_from=date(2021, 1, 1))) == [("2021-07-01", 1)]
-        assert cat.taken_range() == (date(2020, 1, 2), date(2021, 7, 1))
-        ordered = [r[0] for r in cat.conn.execute(f"SELECT taken_at FROM photos ORDER BY {cat.TIMELINE_ORDER}")]
+        assert cat.browse.timeline_days() == [("2021-07-01", 1), ("2020-01-02", 2), (None, 2)]
+        assert cat.browse.timeline_days(SearchFilters(folder="/p/a")) == [("2020-01-02", 2)]
+        assert cat.browse.timeline_days(SearchFilters(date_from=date(2021, 1, 1))) == [("2021-07-01", 1)]
+        assert cat.browse.taken_range() == (date(2020, 1, 2), date(2021, 7, 1))
+        ordered = [r[0] for r in cat.conn.execute(f"SELECT taken_at FROM photos ORDER BY {cat.browse.TIMELINE_ORDER}")]
         assert ordered[:3] == ["2021-07-01T00:00:00", "2020-01-02T10:00:00", "2020-01-02T09:00:00"]
     with PhotoCatalog(tmp_path / "empty.db") as cat:
-        assert cat.taken_range() is None and cat.timeline_days() == []
+        assert cat.browse.taken_range() is None and cat.browse.timeline_days() == []

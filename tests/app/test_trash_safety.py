@@ -70,7 +70,7 @@ def test_a_keeper_or_copy_changed_since_compared_is_not_trashed(indexed, tmp_pat
     root, library = indexed
     moved: list = []
     with Library.open(library) as lib:
-        items = {Path(i.photo.path).name: i for i in plan(lib.catalog, lib.catalog.duplicate_groups())}
+        items = {Path(i.photo.path).name: i for i in plan(lib.catalog, lib.catalog.duplicates.groups())}
         assert set(items) == {"b-chelsea-copy.jpg", "c-chelsea-small.jpg"}
         assert why_not_movable(items["b-chelsea-copy.jpg"]) is None
         # The copy is overwritten by another picture after the groups were found: it is no copy any more.
@@ -102,7 +102,7 @@ KILLER = textwrap.dedent(
         time.sleep(120)  # killed here: between the move and its "trashed" line
 
     with Library.open(Path(os.environ["PHOTOSIFT_LIBRARY"])) as lib, lib.write_lock(0):
-        move_to_trash(lib.catalog, lib.paths.root, plan(lib.catalog, lib.catalog.duplicate_groups()), trash=trash)
+        move_to_trash(lib.catalog, lib.paths.root, plan(lib.catalog, lib.catalog.duplicates.groups()), trash=trash)
     """
 )
 

@@ -31,25 +31,25 @@ def test_embeddings_are_per_model_and_cascade_with_photo(tmp_path):
         root = cat.add_root("/photos")
         pid = cat.insert_photo(root_id=root.id, path="/photos/a.jpg", raw_path=None, size=1, mtime=1.0,
                                fingerprint="f")
-        cat.put_embeddings("m1", [pid], np.ones((1, 4), np.float32))
-        cat.put_embeddings("m2", [pid], np.zeros((1, 8), np.float32))
-        assert cat.models_with_embeddings() == {"m1": 1, "m2": 1}
-        ids, vecs = cat.embeddings("m2")
+        cat.embeddings.put("m1", [pid], np.ones((1, 4), np.float32))
+        cat.embeddings.put("m2", [pid], np.zeros((1, 8), np.float32))
+        assert cat.embeddings.models() == {"m1": 1, "m2": 1}
+        ids, vecs = cat.embeddings.load("m2")
         assert ids.tolist() == [pid] and vecs.shape == (1, 8)
         cat.delete_photos([pid])
-        assert cat.models_with_embeddings() == {}
+        assert cat.embeddings.models() == {}
 
 
 def test_user_tags_win_over_zeroshot(tmp_path):
     with PhotoCatalog(tmp_path / "c.db") as cat:
         root = cat.add_root("/p")
         pid = cat.insert_photo(root_id=root.id, path="/p/a.jpg", raw_path=None, size=1, mtime=1.0, fingerprint="f")
-        cat.set_user_tag(pid, "beach")
-        cat.reject_tag(pid, "dog")
-        cat.put_zeroshot_tags("m", pid, [("beach", 0.3), ("dog", 0.4), ("sunset", 0.35)])
-        tags = {n: s for n, s, _ in cat.tags_of(pid)}
+        cat.tags.set_user(pid, "beach")
+        cat.tags.reject(pid, "dog")
+        cat.tags.put_zeroshot("m", pid, [("beach", 0.3), ("dog", 0.4), ("sunset", 0.35)])
+        tags = {n: s for n, s, _ in cat.tags.of_photo(pid)}
         assert tags == {"beach": "user", "sunset": "zeroshot"}
-        assert cat.photo_ids_with_tag("dog") == set()
+        assert cat.tags.photo_ids_with("dog") == set()
 
 
 def _photo(cat, name):
@@ -62,24 +62,24 @@ def test_vector_version_tracks_every_change_and_counts_exactly(tmp_path):
     with PhotoCatalog(tmp_path / "c.db") as cat:
         assert cat.conn.execute("PRAGMA page_size").fetchone()[0] == 16384
         a, b = _photo(cat, "a.jpg"), _photo(cat, "b.jpg")
-        seen = {cat.embedding_stamp("m")}
-        cat.put_embeddings("m", [a, b], np.ones((2, 4), np.float32))
-        assert cat.embedding_version("m")[1] == 2
-        seen.add(cat.embedding_stamp("m"))
-        cat.put_embeddings("m", [a], np.zeros((1, 4), np.float32))  # re-embedded: same count, new stamp
-        assert cat.embedding_version("m")[1] == 2 and cat.embedding_stamp("m") not in seen
-        seen.add(cat.embedding_stamp("m"))
+        seen = {cat.embeddings.stamp("m")}
+        cat.embeddings.put("m", [a, b], np.ones((2, 4), np.float32))
+        assert cat.embeddings.version("m")[1] == 2
+        seen.add(cat.embeddings.stamp("m"))
+        cat.embeddings.put("m", [a], np.zeros((1, 4), np.float32))  # re-embedded: same count, new stamp
+        assert cat.embeddings.version("m")[1] == 2 and cat.embeddings.stamp("m") not in seen
+        seen.add(cat.embeddings.stamp("m"))
         c = _photo(cat, "c.jpg")
         assert cat.copy_indexed_state(a, c)
-        assert cat.embedding_version("m")[1] == 3 and cat.embedding_stamp("m") not in seen
-        seen.add(cat.embedding_stamp("m"))
+        assert cat.embeddings.version("m")[1] == 3 and cat.embeddings.stamp("m") not in seen
+        seen.add(cat.embeddings.stamp("m"))
         cat.delete_photos([b])  # cascades to the vector
-        assert cat.embedding_version("m")[1] == 2 and cat.embedding_stamp("m") not in seen
-        assert cat.models_with_embeddings() == {"m": 2}
-        ids, vecs = cat.embeddings("m")
+        assert cat.embeddings.version("m")[1] == 2 and cat.embeddings.stamp("m") not in seen
+        assert cat.embeddings.models() == {"m": 2}
+        ids, vecs = cat.embeddings.load("m")
         assert sorted(ids.tolist()) == [a, c] and vecs.shape == (2, 4)
-        assert cat.delete_embeddings("m") == 2
-        assert cat.models_with_embeddings() == {} and cat.embedding_version("m")[1] == 0
+        assert cat.embeddings.delete("m") == 2
+        assert cat.embeddings.models() == {} and cat.embeddings.version("m")[1] == 0
 
 
 def test_version_1_catalog_is_migrated_with_its_vectors_counted(tmp_path):
@@ -99,18 +99,18 @@ def test_version_1_catalog_is_migrated_with_its_vectors_counted(tmp_path):
     conn.close()
     with PhotoCatalog(path) as cat:
         assert cat.schema_version == SCHEMA_VERSION
-        assert cat.models_with_embeddings() == {"m": 3}
-        before = cat.embedding_stamp("m")
+        assert cat.embeddings.models() == {"m": 3}
+        before = cat.embeddings.stamp("m")
         cat.delete_photos([1])
-        assert cat.models_with_embeddings() == {"m": 2} and cat.embedding_stamp("m") != before
+        assert cat.embeddings.models() == {"m": 2} and cat.embeddings.stamp("m") != before
 
 
 def test_embedding_sample_spreads_over_the_rows(tmp_path):
     with PhotoCatalog(tmp_path / "c.db") as cat:
         ids = [_photo(cat, f"{i}.jpg") for i in range(200)]
-        cat.put_embeddings("m", ids, np.arange(800, dtype=np.float32).reshape(200, 4))
-        cat.put_embeddings("other", ids, np.zeros((200, 4), np.float32))
-        got, vecs = cat.embedding_sample("m", 20)
+        cat.embeddings.put("m", ids, np.arange(800, dtype=np.float32).reshape(200, 4))
+        cat.embeddings.put("other", ids, np.zeros((200, 4), np.float32))
+        got, vecs = cat.embeddings.sample("m", 20)
         assert 15 <= len(got) <= 20 and len(set(got.tolist())) == len(got)
         assert min(got) <= ids[10] and max(got) >= ids[-10]  # both ends of the library, not just its start
         assert np.array_equal(vecs[:, 0] / 4, [ids.index(int(i)) for i in got])

@@ -32,34 +32,34 @@ def _names(cat, ids):
 
 def test_a_folder_is_the_folder_and_what_is_below_it_never_a_name_prefix(cat):
     for folder in ("/p/a", "/p/a/"):
-        got = _names(cat, cat.filtered_photo_ids(SearchFilters(folder=folder)))
+        got = _names(cat, cat.browse.filtered_photo_ids(SearchFilters(folder=folder)))
         assert sorted(got) == ["/p/a", "/p/a/1.jpg", "/p/a/sub/2.jpg"]  # not /p/ab/3.jpg
 
 
 def test_tags_ignore_case_and_rejected_ones_do_not_count(cat):
     one, two = cat.photo_by_path("/p/a/1.jpg").id, cat.photo_by_path("/p/ab/3.jpg").id
-    cat.set_user_tag(one, "Horse")
-    cat.reject_tag(two, "horse")
-    assert cat.filtered_photo_ids(SearchFilters(tag="hORSE")) == [one]
-    assert cat.user_tags() == [(one, "Horse")]
+    cat.tags.set_user(one, "Horse")
+    cat.tags.reject(two, "horse")
+    assert cat.browse.filtered_photo_ids(SearchFilters(tag="hORSE")) == [one]
+    assert cat.tags.user_tags() == [(one, "Horse")]
 
 
 def test_dates_newest_first_and_only_photos_added_after_an_id(cat):
     f = SearchFilters(date_from=date(2020, 1, 1), date_to=date(2021, 12, 31))
-    assert _names(cat, cat.filtered_photo_ids(f)) == ["/p/a/1.jpg"]
-    newest = _names(cat, cat.filtered_photo_ids(SearchFilters(), order="newest"))
+    assert _names(cat, cat.browse.filtered_photo_ids(f)) == ["/p/a/1.jpg"]
+    newest = _names(cat, cat.browse.filtered_photo_ids(SearchFilters(), order="newest"))
     assert newest[:3] == ["/p/a", "/p/a/1.jpg", "/p/a/sub/2.jpg"]  # undated: by file time (1970), last
     first = cat.photo_by_path("/p/a/1.jpg").id
-    assert first not in cat.filtered_photo_ids(SearchFilters(), after_id=first)
-    assert cat.max_photo_id() == max(cat.filtered_photo_ids(SearchFilters()))
+    assert first not in cat.browse.filtered_photo_ids(SearchFilters(), after_id=first)
+    assert cat.browse.max_photo_id() == max(cat.browse.filtered_photo_ids(SearchFilters()))
     with pytest.raises(ValueError, match="unknown order"):
-        cat.filtered_photo_ids(SearchFilters(), order="colour")
+        cat.browse.filtered_photo_ids(SearchFilters(), order="colour")
 
 
 def test_grid_rows_and_folder_counts(cat):
     pid = cat.photo_by_path("/p/a/sub/2.jpg").id
-    assert cat.grid_rows([pid]) == {pid: ("/p/a/sub/2.jpg", None, "/p/a/sub/2.jpg", "ok", 1, None)}
-    assert dict(cat.folder_counts()) == {"/p/": 1, "/p/a/": 1, "/p/a/sub/": 1, "/p/ab/": 1}
+    assert cat.browse.grid_rows([pid]) == {pid: ("/p/a/sub/2.jpg", None, "/p/a/sub/2.jpg", "ok", 1, None)}
+    assert dict(cat.browse.folder_counts()) == {"/p/": 1, "/p/a/": 1, "/p/a/sub/": 1, "/p/ab/": 1}
 
 
 def test_commit_batch_keeps_what_came_before_when_the_rest_fails(cat):
@@ -78,25 +78,25 @@ def test_places_and_persons_are_filters_like_the_others_and_the_timeline_counts_
     from engine.places import Place
 
     one, two, three = (cat.photo_by_path(p).id for p in ("/p/a/1.jpg", "/p/a/sub/2.jpg", "/p/ab/3.jpg"))
-    cat.put_places([(one, 38.7, -9.1, Place("Lisbon", "Lisbon", "Portugal", "PT")),
+    cat.places.put([(one, 38.7, -9.1, Place("Lisbon", "Lisbon", "Portugal", "PT")),
                     (two, 35.0, 135.8, Place("Kyoto", "Kyoto", "Japan", "JP"))])
-    assert cat.filtered_photo_ids(SearchFilters(place="portugal")) == [one]
-    assert cat.filtered_photo_ids(SearchFilters(place="Japan > Kyoto", folder="/p/a")) == [two]
+    assert cat.browse.filtered_photo_ids(SearchFilters(place="portugal")) == [one]
+    assert cat.browse.filtered_photo_ids(SearchFilters(place="Japan > Kyoto", folder="/p/a")) == [two]
     with pytest.raises(ValueError):
-        cat.filtered_photo_ids(SearchFilters(place="a > b > c > d"))
+        cat.browse.filtered_photo_ids(SearchFilters(place="a > b > c > d"))
 
     face = FoundFaceRow(0.1, 0.1, 0.2, 0.2, 1.0, np.ones(128, np.float32))
     for pid in (one, two, three):
-        cat.put_faces(pid, "faces-test", [face])
-    anna, bob = cat.new_person("Anna"), cat.new_person()
-    faces = {f.photo_id: f.id for pid in (one, two, three) for f in cat.faces_of_photo(pid, "faces-test")}
-    cat.set_face_persons([(faces[one], anna), (faces[two], bob), (faces[three], bob)])
-    assert cat.filtered_photo_ids(SearchFilters(person="ANNA")) == [one]  # a name, any case
-    assert cat.filtered_photo_ids(SearchFilters(person=str(bob))) == [two, three]  # an unnamed person's id
-    assert cat.filtered_photo_ids(SearchFilters(person="Nobody")) == []
-    assert cat.filtered_photo_ids(SearchFilters(without_persons=("anna",))) == [two, three, 4]
-    cat.merge_person_rows(anna, bob)  # bob's id now means anna
-    assert cat.filtered_photo_ids(SearchFilters(person=str(bob))) == [one, two, three]
+        cat.people.put_faces(pid, "faces-test", [face])
+    anna, bob = cat.people.new_person("Anna"), cat.people.new_person()
+    faces = {f.photo_id: f.id for pid in (one, two, three) for f in cat.people.faces_of_photo(pid, "faces-test")}
+    cat.people.set_face_persons([(faces[one], anna), (faces[two], bob), (faces[three], bob)])
+    assert cat.browse.filtered_photo_ids(SearchFilters(person="ANNA")) == [one]  # a name, any case
+    assert cat.browse.filtered_photo_ids(SearchFilters(person=str(bob))) == [two, three]  # an unnamed person's id
+    assert cat.browse.filtered_photo_ids(SearchFilters(person="Nobody")) == []
+    assert cat.browse.filtered_photo_ids(SearchFilters(without_persons=("anna",))) == [two, three, 4]
+    cat.people.merge_person_rows(anna, bob)  # bob's id now means anna
+    assert cat.browse.filtered_photo_ids(SearchFilters(person=str(bob))) == [one, two, three]
     # The timeline's day counts narrow as the grid does: their sum is the grid's length.
     f = SearchFilters(person="anna", place="kyoto")
-    assert sum(n for _, n in cat.timeline_days(f)) == len(cat.filtered_photo_ids(f)) == 1
+    assert sum(n for _, n in cat.browse.timeline_days(f)) == len(cat.browse.filtered_photo_ids(f)) == 1

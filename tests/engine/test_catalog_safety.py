@@ -111,7 +111,7 @@ def _catalog_at_version_1(path: Path) -> None:
 def test_migration_is_preceded_by_a_backup(tmp_path):
     path = tmp_path / "catalog.db"
     _catalog_at_version_1(path)
-    with PhotoCatalog(path) as cat:
+    with PhotoCatalog(path, before_migration=backup_catalog) as cat:
         assert cat.schema_version == SCHEMA_VERSION
     backups = list_backups(path)
     assert len(backups) == 1 and integrity_problem(backups[0]) is None
@@ -119,6 +119,20 @@ def test_migration_is_preceded_by_a_backup(tmp_path):
     conn = sqlite3.connect(backups[0])
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     assert conn.execute("SELECT path FROM roots").fetchall() == [("/old",)]
+    conn.close()
+
+
+def test_opening_the_library_backs_up_before_migrating(tmp_path):
+    # The catalog imports no backup module: the library hands it the backup as its before-migration hook.
+    paths = LibraryPaths(tmp_path / "lib")
+    paths.root.mkdir()
+    _catalog_at_version_1(paths.catalog)
+    with Library.open(paths.root, create=False) as lib:
+        assert lib.catalog.schema_version == SCHEMA_VERSION
+    backups = list_backups(paths.catalog)
+    assert len(backups) == 1 and f"before-v{SCHEMA_VERSION}" in backups[0].name
+    conn = sqlite3.connect(backups[0])
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     conn.close()
 
 
@@ -184,14 +198,14 @@ def test_user_tags_are_trimmed_and_1_to_100_characters(tmp_path):
     with PhotoCatalog(tmp_path / "c.db") as cat:
         root = cat.add_root("/p")
         pid = cat.insert_photo(root_id=root.id, path="/p/a.jpg", raw_path=None, size=1, mtime=1.0, fingerprint="f")
-        cat.set_user_tag(pid, "  dog ")
-        cat.set_user_tag(pid, "x" * 100)
+        cat.tags.set_user(pid, "  dog ")
+        cat.tags.set_user(pid, "x" * 100)
         for bad in ("", "   ", "x" * 101, "two\nlines"):
             with pytest.raises(InvalidTagError):
-                cat.set_user_tag(pid, bad)
+                cat.tags.set_user(pid, bad)
             with pytest.raises(InvalidTagError):
-                cat.reject_tag(pid, bad)
-        assert sorted(n for n, _, _ in cat.tags_of(pid)) == ["dog", "x" * 100]
+                cat.tags.reject(pid, bad)
+        assert sorted(n for n, _, _ in cat.tags.of_photo(pid)) == ["dog", "x" * 100]
 
 
 def test_query_weights_are_bounded():

@@ -73,7 +73,7 @@ def dup_folder(tmp_path, sample_arrays):
 
 def groups_by_name(lib) -> dict[frozenset[str], tuple[str, str]]:
     out = {}
-    for g in lib.catalog.duplicate_groups():
+    for g in lib.catalog.duplicates.groups():
         names = frozenset(lib.catalog.photo(pid).path.rsplit("/", 1)[1] for pid, _ in g.members)
         out[names] = (g.kind, lib.catalog.photo(g.keep_id).path.rsplit("/", 1)[1])
     return out
@@ -230,9 +230,9 @@ def test_groups_after_indexing_and_incremental_update(lib, encoder, dup_folder, 
     index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)
     assert update_duplicates(lib.catalog, index).checked == 0
     # The user's keeper survives a new copy joining the group; the copy is found without a full re-check.
-    group = next(g for g in lib.catalog.duplicate_groups() if g.kind == "near")
+    group = next(g for g in lib.catalog.duplicates.groups() if g.kind == "near")
     small = lib.catalog.photo_by_path(str(dup_folder / "chelsea-small.jpg"))
-    lib.catalog.set_duplicate_keeper(group.id, small.id, "chosen by you")
+    lib.catalog.duplicates.set_keeper(group.id, small.id, "chosen by you")
     shutil.copy(dup_folder / "chelsea.jpg", dup_folder / "again-chelsea.jpg")
     report = update_library(lib, encoder, settings=SETTINGS)
     assert report.duplicates.checked == 1
@@ -257,7 +257,7 @@ def test_exact_copies_only_are_an_exact_group(lib, encoder, tmp_path, sample_arr
     Image.fromarray(sample_arrays["rocket"]).save(root / "c.jpg")
     lib.catalog.add_root(str(root))
     update_library(lib, encoder, settings=SETTINGS)
-    groups = lib.catalog.duplicate_groups()
+    groups = lib.catalog.duplicates.groups()
     assert [(g.kind, len(g.members)) for g in groups] == [("exact", 2)]
     assert groups[0].reason == "identical; the first one added" and all(s == 1.0 for _, s in groups[0].members)
 
@@ -277,18 +277,18 @@ def test_cropped_copies_are_found_in_a_library_checked_before_without_losing_rev
     # Checked as a library was before crops were recognised (no crop check: near_crop 0).
     update_library(lib, encoder, settings=SETTINGS)
     index = VectorIndex(lib.catalog, "tiny", lib.paths.indexes)
-    lib.catalog.reset_duplicates()
+    lib.catalog.duplicates.reset()
     update_duplicates(lib.catalog, index, DuplicateSettings(near_crop=0.0))
     assert set(groups_by_name(lib)) == {frozenset({"rocket.jpg", "rocket-2.jpg"})}
-    exact = lib.catalog.duplicate_groups()[0]
+    exact = lib.catalog.duplicates.groups()[0]
     second = next(pid for pid, _ in exact.members if pid != exact.keep_id)
-    lib.catalog.set_duplicate_keeper(exact.id, second, "chosen by you")
-    lib.catalog.set_duplicates_reviewed(exact.id)
+    lib.catalog.duplicates.set_keeper(exact.id, second, "chosen by you")
+    lib.catalog.duplicates.set_reviewed(exact.id)
     # The next update searches every photo once more for crops; the user's choices stay.
     report = update_duplicates(lib.catalog, index)
     assert report.checked == 4 and lib.catalog.get_setting(CROP_KEY)
     found = {frozenset(lib.catalog.photo(pid).path.rsplit("/", 1)[1] for pid, _ in g.members): g
-             for g in lib.catalog.duplicate_groups(include_reviewed=True)}
+             for g in lib.catalog.duplicates.groups(include_reviewed=True)}
     assert set(found) == {frozenset({"coffee.jpg", "coffee-cropped.jpg"}), frozenset({"rocket.jpg", "rocket-2.jpg"})}
     crop_group = found[frozenset({"coffee.jpg", "coffee-cropped.jpg"})]
     assert crop_group.kind == "near" and lib.catalog.photo(crop_group.keep_id).path.endswith("/coffee.jpg")
@@ -306,7 +306,7 @@ def test_signatures_are_backfilled_for_photos_indexed_before(lib, encoder, dup_f
     lib.catalog.conn.execute("DELETE FROM duplicate_groups")
     report = update_duplicates(lib.catalog, VectorIndex(lib.catalog, "tiny", lib.paths.indexes))
     assert report.signatures_made == 11 and report.checked == 11
-    assert len(lib.catalog.duplicate_groups()) == 2
+    assert len(lib.catalog.duplicates.groups()) == 2
 
 
 def test_version_3_catalog_gains_the_duplicate_tables(tmp_path):
@@ -329,4 +329,4 @@ def test_version_3_catalog_gains_the_duplicate_tables(tmp_path):
         assert cat.schema_version == SCHEMA_VERSION
         cols = {r[1] for r in cat.conn.execute("PRAGMA table_info(photos)")}
         assert {"content_hash", "pixel_sig", "sharpness", "dup_checked"} <= cols
-        assert cat.duplicate_groups() == []
+        assert cat.duplicates.groups() == []

@@ -105,7 +105,7 @@ def test_index_with_faces_then_search_person_plus_text(tmp_path, encoder):
         set_faces_setting(lib.catalog, True)
         report = update_library(lib, encoder, do_tag=False)
         assert report.faces is not None and report.faces.photos == 4
-        persons = lib.catalog.person_summaries(FACE_MODEL_ID)
+        persons = lib.catalog.people.summaries(FACE_MODEL_ID)
         assert persons[0].count == 3  # the three astronauts are one person
         name_person(lib.catalog, persons[0].id, "Eileen")
         search = PhotoSearch(lib, encoder)

@@ -97,8 +97,8 @@ def test_migration_classifies_existing_failures_by_their_reason(tmp_path):
         assert [kinds[r] for r in reasons] == [TRANSIENT] * 4 + [PERMANENT] * 3
         # Migration 3 recorded which model's tags the photo had; the later one that adds tag confidences marks
         # every tagged photo untagged again, so that the next index re-tags it with confidences. Its tags stay.
-        assert cat.photo(99).tagged_model is None and cat.tag_row(99, "dog").model_id == "tiny"
-        assert [p.id for p in cat.photos_missing_embedding("tiny")] == [1, 2, 3, 4, 99]
+        assert cat.photo(99).tagged_model is None and cat.tags.row(99, "dog").model_id == "tiny"
+        assert [p.id for p in cat.embeddings.photos_missing("tiny")] == [1, 2, 3, 4, 99]
 
 
 # -- 2. tags and thumbnails are part of the indexed state ----------------------------------------------
@@ -106,10 +106,10 @@ def test_index_tags_what_a_killed_run_left_untagged(lib, encoder, photo_dir):
     lib.catalog.add_root(str(photo_dir))
     update_library(lib, encoder, do_tag=False)  # the state after a kill between commit and tagging
     n = lib.catalog.counts()["ok"]
-    assert len(lib.catalog.photos_missing_tags("tiny")) == n
+    assert len(lib.catalog.tags.photos_missing("tiny")) == n
     report = update_library(lib, encoder)
     assert report.index.indexed == 0 and report.photos_tagged == n
-    assert lib.catalog.photos_missing_tags("tiny") == []
+    assert lib.catalog.tags.photos_missing("tiny") == []
     assert update_library(lib, encoder).photos_tagged == 0
 
 
@@ -131,7 +131,7 @@ def test_root_left_with_only_trash_and_readme_keeps_its_photos(lib, tmp_path):
     lib.catalog.add_root(str(root))
     scan(lib.catalog)
     tagged = lib.catalog.photo_by_path(str(files[0])).id
-    lib.catalog.set_user_tag(tagged, "grandma")
+    lib.catalog.tags.set_user(tagged, "grandma")
     for f in files:
         f.unlink()
     (root / ".Trash-0").mkdir()
@@ -139,8 +139,8 @@ def test_root_left_with_only_trash_and_readme_keeps_its_photos(lib, tmp_path):
     r = scan(lib.catalog)
     assert (r.deleted, r.held) == (0, 30) and r.offline_roots == [str(root)]
     assert lib.catalog.counts()["total"] == 30 and lib.catalog.counts()["missing"] == 30
-    assert ("grandma", "user", 1.0) in lib.catalog.tags_of(tagged)
-    assert lib.catalog.photos_missing_embedding("tiny") == []  # nothing to read while they are away
+    assert ("grandma", "user", 1.0) in lib.catalog.tags.of_photo(tagged)
+    assert lib.catalog.embeddings.photos_missing("tiny") == []  # nothing to read while they are away
     _photos(root, 30)  # plugged back
     r = scan(lib.catalog)
     assert (r.deleted, r.new, r.held) == (0, 0, 0) and lib.catalog.counts()["missing"] == 0
@@ -202,7 +202,7 @@ def test_vanished_user_tagged_photo_waits_for_confirmation(lib, tmp_path):
     files = _photos(root, 10)
     lib.catalog.add_root(str(root))
     scan(lib.catalog)
-    lib.catalog.set_user_tag(lib.catalog.photo_by_path(str(files[0])).id, "wedding")
+    lib.catalog.tags.set_user(lib.catalog.photo_by_path(str(files[0])).id, "wedding")
     files[0].unlink()
     files[1].unlink()
     r = scan(lib.catalog)

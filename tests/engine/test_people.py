@@ -53,7 +53,7 @@ def _add(cat: PhotoCatalog, who: list[int], centres: np.ndarray, seed: int, mode
     for k, person in enumerate(who):
         pid = _photo(cat, start + k)
         with cat.transaction():
-            cat.put_faces(pid, model, [_face(centres[person], rng)])
+            cat.people.put_faces(pid, model, [_face(centres[person], rng)])
         truth[pid] = person
     return truth
 
@@ -61,7 +61,7 @@ def _add(cat: PhotoCatalog, who: list[int], centres: np.ndarray, seed: int, mode
 def _persons_by_truth(cat: PhotoCatalog, truth: dict[int, int], model: str = MODEL) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
     for photo, person in truth.items():
-        for f in cat.faces_of_photo(photo, model):
+        for f in cat.people.faces_of_photo(photo, model):
             out.setdefault(person, set()).add(f.person_id)
     return out
 
@@ -85,7 +85,7 @@ def test_faces_group_into_one_person_each_and_new_photos_join_them(cat):
     assert group_faces(cat, MODEL) == 0
     after = _persons_by_truth(cat, {**truth, **more})
     assert {p: next(iter(g)) for p, g in after.items()} == before
-    summaries = cat.person_summaries(MODEL)
+    summaries = cat.people.summaries(MODEL)
     assert sorted(s.count for s in summaries) == [6, 6, 6, 6]
 
 
@@ -96,15 +96,15 @@ def test_named_merged_and_moved_faces_survive_regrouping(cat):
     person_of = {t: next(iter(g)) for t, g in _persons_by_truth(cat, truth).items()}
     name_person(cat, person_of[0], "Anna")
     merge_persons(cat, person_of[1], person_of[2])  # the user says 1 and 2 are one person
-    wrong = cat.faces_of_person(person_of[0], MODEL)[0]
+    wrong = cat.people.faces_of_person(person_of[0], MODEL)[0]
     moved_to = move_face(cat, wrong.id)  # and one of Anna's faces is not Anna
     regroup(cat, MODEL)
-    assert cat.face(wrong.id).person_id == moved_to
+    assert cat.people.face(wrong.id).person_id == moved_to
     anna = persons_matching(cat, "anna")
     assert anna == [person_of[0]]
     anna_photos = {p for p, t in truth.items() if t == 0} - {wrong.photo_id}
     assert photos_of(cat, "Anna", MODEL) == anna_photos
-    merged = {f.person_id for p, t in truth.items() if t in (1, 2) for f in cat.faces_of_photo(p, MODEL)}
+    merged = {f.person_id for p, t in truth.items() if t in (1, 2) for f in cat.people.faces_of_photo(p, MODEL)}
     assert merged == {person_of[1]}
     with pytest.raises(PersonError, match="merged into"):
         name_person(cat, person_of[2], "Bob")
@@ -122,7 +122,7 @@ def test_a_named_person_comes_back_after_a_face_model_switch(cat):
     rng = np.random.default_rng(5)
     for photo, person in truth.items():
         with cat.transaction():
-            cat.put_faces(photo, "other-model", [_face(new_centres[person], rng)])
+            cat.people.put_faces(photo, "other-model", [_face(new_centres[person], rng)])
     group_faces(cat, "other-model")
     assert photos_of(cat, "Anna", "other-model") == {p for p, t in truth.items() if t == 0}
 
@@ -132,29 +132,29 @@ def test_decisions_outlive_a_photo_indexed_again(cat):
     truth = _add(cat, [0, 0, 1], centres, seed=6)
     group_faces(cat, MODEL)
     photo = next(p for p, t in truth.items() if t == 1)
-    face = cat.faces_of_photo(photo, MODEL)[0]
+    face = cat.people.faces_of_photo(photo, MODEL)[0]
     target = name_face(cat, face.id, "Carl")
     # The file changes and changes back (same content): its faces are gone, found again, and named again.
     with cat.transaction():
         cat.mark_changed(photo, size=1, mtime=1.0, fingerprint="other")
-    assert cat.faces_of_photo(photo, MODEL) == []
+    assert cat.people.faces_of_photo(photo, MODEL) == []
     with cat.transaction():
         cat.mark_changed(photo, size=1, mtime=2.0, fingerprint=face.fingerprint)
         cat.conn.execute("UPDATE photos SET status = 'ok' WHERE id = ?", (photo,))
-    assert [p.id for p in cat.photos_missing_faces(MODEL)] == [photo]
+    assert [p.id for p in cat.people.photos_missing_faces(MODEL)] == [photo]
     with cat.transaction():
-        cat.put_faces(photo, MODEL, [_face(centres[1], np.random.default_rng(7))])
+        cat.people.put_faces(photo, MODEL, [_face(centres[1], np.random.default_rng(7))])
     group_faces(cat, MODEL)
-    assert cat.faces_of_photo(photo, MODEL)[0].person_id == target
+    assert cat.people.faces_of_photo(photo, MODEL)[0].person_id == target
 
 
 def test_hidden_persons_are_not_listed_and_bad_names_are_refused(cat):
     _add(cat, [0, 1], _centres(2), seed=8)
     group_faces(cat, MODEL)
-    first = cat.person_summaries(MODEL)[0]
+    first = cat.people.summaries(MODEL)[0]
     set_hidden(cat, first.id)
-    assert first.id not in [p.id for p in cat.person_summaries(MODEL)]
-    assert first.id in [p.id for p in cat.person_summaries(MODEL, include_hidden=True)]
+    assert first.id not in [p.id for p in cat.people.summaries(MODEL)]
+    assert first.id in [p.id for p in cat.people.summaries(MODEL, include_hidden=True)]
     with pytest.raises(PersonError):
         name_person(cat, first.id, "   ")
     with pytest.raises(PersonError, match="no person"):
@@ -170,7 +170,7 @@ def test_grouping_is_resumable_after_a_kill(cat, monkeypatch):
     truth = _add(cat, [0, 1, 2] * 4, centres, seed=10)
     monkeypatch.setattr(people, "BLOCK", 5)
     calls = {"n": 0}
-    real = cat.set_face_persons
+    real = cat.people.set_face_persons
 
     def dies_on_second_block(pairs):
         calls["n"] += 1
@@ -178,13 +178,13 @@ def test_grouping_is_resumable_after_a_kill(cat, monkeypatch):
             raise KeyboardInterrupt
         real(pairs)
 
-    monkeypatch.setattr(cat, "set_face_persons", dies_on_second_block)
+    monkeypatch.setattr(cat.people, "set_face_persons", dies_on_second_block)
     with pytest.raises(KeyboardInterrupt):
         group_faces(cat, MODEL)
-    assert len(cat.faces_without_person(MODEL)) == 7  # the first block of 5 was committed
-    monkeypatch.setattr(cat, "set_face_persons", real)
+    assert len(cat.people.faces_without_person(MODEL)) == 7  # the first block of 5 was committed
+    monkeypatch.setattr(cat.people, "set_face_persons", real)
     group_faces(cat, MODEL)
-    assert cat.faces_without_person(MODEL) == []
+    assert cat.people.faces_without_person(MODEL) == []
     assert all(len(g) == 1 for g in _persons_by_truth(cat, truth).values())
 
 
@@ -195,23 +195,23 @@ def test_detections_under_the_raised_floor_go_once_unless_the_user_named_them(ca
     rng = np.random.default_rng(5)
     photos = [_photo(cat, n) for n in range(3)]
     with cat.transaction():  # found at the old floor (0.0): a real face and two weak "faces" (a patch, a print)
-        cat.put_faces(photos[0], MODEL, [replace(_face(centres[0], rng), score=1.2),
-                                         replace(_face(centres[1], rng, x=0.1), score=0.1)])
-        cat.put_faces(photos[1], MODEL, [replace(_face(centres[2], rng), score=0.2)])
+        cat.people.put_faces(photos[0], MODEL, [replace(_face(centres[0], rng), score=1.2),
+                                                replace(_face(centres[1], rng, x=0.1), score=0.1)])
+        cat.people.put_faces(photos[1], MODEL, [replace(_face(centres[2], rng), score=0.2)])
     monkeypatch.setattr(people, "MIN_SCORE", 0.0)
     group_faces(cat, MODEL)
-    assert len(cat.face_embeddings(MODEL).__next__()[0]) == 3
-    named = cat.faces_of_photo(photos[1], MODEL)[0].person_id
+    assert len(cat.people.face_embeddings(MODEL).__next__()[0]) == 3
+    named = cat.people.faces_of_photo(photos[1], MODEL)[0].person_id
     name_person(cat, named, "Print")  # the user named this one: it stays
 
     monkeypatch.setattr(people, "MIN_SCORE", 0.3)
     group_faces(cat, MODEL)
-    assert [f.score for f in cat.faces_of_photo(photos[0], MODEL)] == [1.2]
-    assert [f.person_id for f in cat.faces_of_photo(photos[1], MODEL)] == [named]
+    assert [f.score for f in cat.people.faces_of_photo(photos[0], MODEL)] == [1.2]
+    assert [f.person_id for f in cat.people.faces_of_photo(photos[1], MODEL)] == [named]
     with cat.transaction():  # a later weak detection the user did not name is not swept again by grouping
-        cat.put_faces(photos[2], MODEL, [replace(_face(centres[1], rng), score=0.25)])
+        cat.people.put_faces(photos[2], MODEL, [replace(_face(centres[1], rng), score=0.25)])
     group_faces(cat, MODEL)
-    assert len(cat.faces_of_photo(photos[2], MODEL)) == 1
+    assert len(cat.people.faces_of_photo(photos[2], MODEL)) == 1
 
 
 class _CountingIndex:
@@ -266,16 +266,16 @@ def test_the_grouped_faces_index_is_kept_between_runs_and_reconciled_with_the_ca
     last = max(more)
     rng = np.random.default_rng(13)
     with cat.transaction():
-        cat.put_faces(last, MODEL, [_face(centres[0], rng)])
+        cat.people.put_faces(last, MODEL, [_face(centres[0], rng)])
     counting.added = 0
     group_faces(cat, MODEL, index_path=path)
-    assert {f.person_id for f in cat.faces_of_photo(last, MODEL)} == {before[0]}
+    assert {f.person_id for f in cat.people.faces_of_photo(last, MODEL)} == {before[0]}
     assert counting.added <= 2
 
     path.write_bytes(b"not an index")  # damaged: built afresh from the catalog, nothing lost
     late = _add(cat, [1], centres, seed=14, start=200)
     group_faces(cat, MODEL, index_path=path)
-    assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == {before[1]}
+    assert {f.person_id for f in cat.people.faces_of_photo(next(iter(late)), MODEL)} == {before[1]}
 
 
 def test_a_kept_faces_index_follows_embeddings_changed_behind_its_back(cat, tmp_path):
@@ -286,7 +286,7 @@ def test_a_kept_faces_index_follows_embeddings_changed_behind_its_back(cat, tmp_
     truth = _add(cat, [0, 1, 2, 3] * 3, centres, seed=21)
     group_faces(cat, MODEL, index_path=path)
     rng = np.random.default_rng(22)
-    person_of_0 = {f.person_id for p, who in truth.items() if who == 0 for f in cat.faces_of_photo(p, MODEL)}
+    person_of_0 = {f.person_id for p, who in truth.items() if who == 0 for f in cat.people.faces_of_photo(p, MODEL)}
     with cat.transaction():
         for photo, who in truth.items():
             if who == 0:  # these faces now look like person 4
@@ -294,7 +294,7 @@ def test_a_kept_faces_index_follows_embeddings_changed_behind_its_back(cat, tmp_
                                  (_face(centres[4], rng).embedding.astype(np.float32).tobytes(), photo))
     late = _add(cat, [4], centres, seed=23, start=50)
     assert group_faces(cat, MODEL, index_path=path) == 0
-    assert {f.person_id for f in cat.faces_of_photo(next(iter(late)), MODEL)} == person_of_0
+    assert {f.person_id for f in cat.people.faces_of_photo(next(iter(late)), MODEL)} == person_of_0
 
 
 def test_a_kept_faces_index_that_is_mostly_stale_is_built_afresh(cat, tmp_path):
@@ -304,7 +304,7 @@ def test_a_kept_faces_index_that_is_mostly_stale_is_built_afresh(cat, tmp_path):
     group_faces(cat, MODEL, index_path=path)
     with cat.transaction():  # every photo indexed again: new face rows, the kept index's entries all stale
         for photo, who in truth.items():
-            cat.put_faces(photo, MODEL, [_face(centres[who], np.random.default_rng(photo))])
+            cat.people.put_faces(photo, MODEL, [_face(centres[who], np.random.default_rng(photo))])
     group_faces(cat, MODEL, index_path=path)
     groups = _persons_by_truth(cat, truth)
     assert all(len(g) == 1 for g in groups.values()) and len({next(iter(g)) for g in groups.values()}) == 3

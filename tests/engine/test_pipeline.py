@@ -24,14 +24,14 @@ def test_index_real_photos_then_search_by_image(lib, encoder, photo_dir):
     report = update_library(lib, encoder, progress=seen.append, settings=IndexSettings(batch_size=4, workers=2))
     n = len(list(photo_dir.rglob("*.*")))
     assert report.index.indexed == n - report.scan.copied and lib.catalog.counts()["ok"] == n
-    assert lib.catalog.models_with_embeddings() == {"tiny": n}
+    assert lib.catalog.embeddings.models() == {"tiny": n}
     assert any(p.stage == "index" and p.done == p.total for p in seen)
     rocket = lib.catalog.photo_by_path(str(photo_dir / "space" / "rocket.jpg"))
     assert (rocket.width, rocket.height) == (640, 427)
     assert (lib.paths.thumbnails / rocket.fingerprint[:2] / f"{rocket.fingerprint}.jpg").is_file()
     results = PhotoSearch(lib, encoder).search(str(photo_dir / "space" / "rocket.jpg"))
     assert results[0].photo.id == rocket.id and results[0].score > 0.999
-    vec = lib.catalog.embedding(rocket.id, "tiny")
+    vec = lib.catalog.embeddings.get(rocket.id, "tiny")
     assert vec.dtype == np.float32 and np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -118,12 +118,12 @@ def test_changed_file_gets_a_new_vector(lib, encoder, tmp_path):
     lib.catalog.add_root(str(root))
     update_library(lib, encoder)
     pid = lib.catalog.photo_by_path(str(path)).id
-    before = lib.catalog.embedding(pid, "tiny")
+    before = lib.catalog.embeddings.get(pid, "tiny")
     Image.effect_noise((64, 48), 90).convert("RGB").save(path)
     os.utime(path, (2e9, 2e9))
     report = update_library(lib, encoder)
     assert report.scan.changed == 1 and report.index.indexed == 1
-    assert float(before @ lib.catalog.embedding(pid, "tiny")) < 0.9999
+    assert float(before @ lib.catalog.embeddings.get(pid, "tiny")) < 0.9999
 
 
 def test_cancel_keeps_committed_batches(lib, encoder, photo_dir):
@@ -137,10 +137,10 @@ def test_cancel_keeps_committed_batches(lib, encoder, photo_dir):
     with pytest.raises(Cancelled):
         update_library(lib, encoder, progress=cancel_after_first, cancel=token,
                        settings=IndexSettings(batch_size=2, workers=1))
-    done = lib.catalog.models_with_embeddings()["tiny"]
+    done = lib.catalog.embeddings.models()["tiny"]
     assert 2 <= done < lib.catalog.counts()["total"]
     update_library(lib, encoder)
-    assert lib.catalog.models_with_embeddings()["tiny"] == lib.catalog.counts()["total"]
+    assert lib.catalog.embeddings.models()["tiny"] == lib.catalog.counts()["total"]
 
 
 def test_second_writer_is_refused_clearly(lib, encoder, tmp_path):
@@ -159,7 +159,7 @@ def test_models_never_mix(lib, encoder, tiny_model, photo_dir, models_root):
     enc_b = ClipEncoder(other, RuntimeConfig(device="cpu"))
     assert PhotoSearch(lib, enc_b).search("a rocket", SearchOptions(min_z=None)) == []
     update_library(lib, enc_b)
-    counts = lib.catalog.models_with_embeddings()
+    counts = lib.catalog.embeddings.models()
     assert counts["tiny"] == counts["tiny-b"] == lib.catalog.counts()["total"]
     hits = PhotoSearch(lib, enc_b).search("a rocket", SearchOptions(min_z=None, limit=100))
     assert len(hits) == counts["tiny-b"]

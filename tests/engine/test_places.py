@@ -80,17 +80,17 @@ def test_a_catalog_from_before_places_migrates_keeps_its_rows_and_is_filled_once
     _catalog_before_places(path)
     with PhotoCatalog(path) as cat:
         assert cat.schema_version == SCHEMA_VERSION
-        assert cat.counts()["total"] == 4 and cat.models_with_embeddings() == {"m": 1}
-        assert cat.tags_of(2) == [("temple", "user", 1.0)]
-        assert cat.count_photos_needing_place() == 3  # the photo without GPS needs nothing
+        assert cat.counts()["total"] == 4 and cat.embeddings.models() == {"m": 1}
+        assert cat.tags.of_photo(2) == [("temple", "user", 1.0)]
+        assert cat.places.count_photos_needing() == 3  # the photo without GPS needs nothing
         assert fill_places(cat) == 3
-        assert cat.count_photos_needing_place() == 0 and fill_places(cat) == 0  # once
-        assert cat.place_of(1) == Place("Lisbon", "Lisbon", "Portugal", "PT")
-        assert cat.place_of(3) is None and cat.place_of(4) is None  # null island, no GPS
-        assert cat.place_counts() == [("Japan", "Kyoto", "Kyoto", 1), ("Portugal", "Lisbon", "Lisbon", 1)]
-        assert cat.photo_ids_in_place("LISBON") == {1} and cat.photo_ids_in_place("kyōto") == {2}
-        assert cat.photo_ids_in_place("Japan > Kyoto > Kyoto") == {2}
-        assert cat.photo_ids_in_place("Portugal > Kyoto") == set()
+        assert cat.places.count_photos_needing() == 0 and fill_places(cat) == 0  # once
+        assert cat.places.of_photo(1) == Place("Lisbon", "Lisbon", "Portugal", "PT")
+        assert cat.places.of_photo(3) is None and cat.places.of_photo(4) is None  # null island, no GPS
+        assert cat.places.counts() == [("Japan", "Kyoto", "Kyoto", 1), ("Portugal", "Lisbon", "Lisbon", 1)]
+        assert cat.places.photo_ids_in("LISBON") == {1} and cat.places.photo_ids_in("kyōto") == {2}
+        assert cat.places.photo_ids_in("Japan > Kyoto > Kyoto") == {2}
+        assert cat.places.photo_ids_in("Portugal > Kyoto") == set()
 
 
 def test_the_backfill_is_resumable_and_follows_changed_positions(tmp_path):
@@ -109,15 +109,15 @@ def test_the_backfill_is_resumable_and_follows_changed_positions(tmp_path):
 
         with pytest.raises(Cancelled):
             fill_places(cat, progress=cancel_after_first_batch, cancel=token, batch=2)
-        assert seen == [2] and cat.count_photos_needing_place() == 3  # the first batch was committed
+        assert seen == [2] and cat.places.count_photos_needing() == 3  # the first batch was committed
         assert fill_places(cat, batch=2) == 3
-        assert cat.photo_ids_in_place("sydney") == {1, 2, 3, 4, 5}
+        assert cat.places.photo_ids_in("sydney") == {1, 2, 3, 4, 5}
         cat.record_decoded(1, {"gps_lat": CITIES["kyoto"][0][0], "gps_lon": CITIES["kyoto"][0][1]})  # edited
         cat.record_decoded(2, {})  # GPS stripped
         assert fill_places(cat) == 1
-        assert cat.place_of(1).city == "Kyoto" and cat.place_of(2) is None
+        assert cat.places.of_photo(1).city == "Kyoto" and cat.places.of_photo(2) is None
         cat.delete_photos([3])
-        assert cat.photo_ids_in_place("australia") == {4, 5}
+        assert cat.places.photo_ids_in("australia") == {4, 5}
 
 
 def test_place_terms_in_queries():

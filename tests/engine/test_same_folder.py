@@ -41,7 +41,7 @@ def photos(folder: Path, n: int = 3) -> list[Path]:
 
 
 def rows(cat) -> list[tuple[str, int]]:
-    return sorted((p.path, p.root_id) for p in cat._photos())
+    return sorted((p.path, p.root_id) for p in cat.photos_where())
 
 
 def test_folder_relation_sees_through_links_dotdot_and_bind_mounts(tmp_path):
@@ -73,13 +73,13 @@ def test_old_library_with_one_folder_as_two_roots_lists_each_photo_once_and_keep
             path = str(Path(root.path) / f.relative_to(real))
             cat.insert_photo(root_id=root.id, path=path, raw_path=None, size=st.st_size, mtime=st.st_mtime,
                              fingerprint=None)
-    by_path = {p.path: p.id for p in cat._photos()}
+    by_path = {p.path: p.id for p in cat.photos_where()}
     link_p0 = by_path[str(tmp_path / "a-link" / "sub0" / "p0.jpg")]
     real_p0 = by_path[str(real / "sub0" / "p0.jpg")]
-    cat.set_user_tag(link_p0, "grandma")  # tags the user put on either copy of the row
-    cat.reject_tag(link_p0, "cat")
-    cat.set_user_tag(real_p0, "garden")
-    cat.set_user_tag(by_path[str(tmp_path / "a-link" / "sub1" / "p1.jpg")], "beach")
+    cat.tags.set_user(link_p0, "grandma")  # tags the user put on either copy of the row
+    cat.tags.reject(link_p0, "cat")
+    cat.tags.set_user(real_p0, "garden")
+    cat.tags.set_user(by_path[str(tmp_path / "a-link" / "sub1" / "p1.jpg")], "beach")
     assert cat.counts()["total"] == 6
 
     report = scan(cat)
@@ -88,11 +88,11 @@ def test_old_library_with_one_folder_as_two_roots_lists_each_photo_once_and_keep
     assert rows(cat) == sorted((str(f), r_real.id) for f in files)
     assert report.same_files == 3 and report.deleted == 0 and report.held == 0 and report.new == 0
     assert any(path == str(tmp_path / "a-link") and "same files" in why for path, why in report.skipped)
-    kept = {p.path: p.id for p in cat._photos()}
+    kept = {p.path: p.id for p in cat.photos_where()}
     p0 = kept[str(real / "sub0" / "p0.jpg")]
-    assert sorted(cat.tags_of(p0)) == [("garden", "user", 1.0), ("grandma", "user", 1.0)]
-    assert cat.tag_row(p0, "cat").source == "rejected"
-    assert cat.tags_of(kept[str(real / "sub1" / "p1.jpg")]) == [("beach", "user", 1.0)]
+    assert sorted(cat.tags.of_photo(p0)) == [("garden", "user", 1.0), ("grandma", "user", 1.0)]
+    assert cat.tags.row(p0, "cat").source == "rejected"
+    assert cat.tags.of_photo(kept[str(real / "sub1" / "p1.jpg")]) == [("beach", "user", 1.0)]
     assert {r.path: r.state for r in cat.roots()} == {str(real): "online", str(tmp_path / "a-link"): "online"}
     again = scan(cat)  # settled: nothing moves back and forth
     assert (again.same_files, again.unchanged, again.new, again.deleted) == (3, 3, 0, 0)
@@ -104,14 +104,14 @@ def test_a_second_root_that_is_a_bind_mount_adds_no_second_row(cat, tmp_path):
     files = photos(real, 4)
     cat.add_root(str(real))
     assert scan(cat).new == 4
-    ids = {p.path: p.id for p in cat._photos()}
+    ids = {p.path: p.id for p in cat.photos_where()}
     with bind_mount(real, tmp_path / "mnt") as mnt:
         mounted = cat.add_root(str(mnt))  # as an older `add` allowed
         r = scan(cat, [mounted])  # `add` scans only the folder it adds
         assert (r.new, r.same_files) == (0, 4)
         r = scan(cat)  # and a full scan walks both
         assert (r.new, r.same_files, r.unchanged, r.deleted) == (0, 4, 4, 0)
-        assert {p.path: p.id for p in cat._photos()} == ids
+        assert {p.path: p.id for p in cat.photos_where()} == ids
         assert cat.counts()["total"] == len(files)
 
 
@@ -152,7 +152,7 @@ def test_a_root_holding_the_library_never_takes_its_thumbnails_for_photos(tmp_pa
         cat.add_root(str(root))
         for _ in range(2):
             scan(cat)
-            found = {p.path for p in cat._photos()}
+            found = {p.path for p in cat.photos_where()}
             write_jpeg(library / "thumbnails" / "cd" / f"{len(found)}.jpg")  # the next index's thumbnails
         expected = {str(root / "pictures" / "sub0" / "p0.jpg"), str(root / "pictures" / "sub1" / "p1.jpg")}
         if where == "is":  # the library folder is the root itself: only its thumbnails are left out

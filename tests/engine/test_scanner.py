@@ -42,16 +42,16 @@ def test_move_and_rename_reuse_vectors(cat, tmp_path):
     _add(cat, root)
     scan(cat)
     pid = cat.photo_by_path(str(root / "a.jpg")).id
-    cat.put_embeddings("m", [pid], np.ones((1, 4), np.float32))
-    cat.set_user_tag(pid, "holiday")
+    cat.embeddings.put("m", [pid], np.ones((1, 4), np.float32))
+    cat.tags.set_user(pid, "holiday")
     (root / "2024").mkdir()
     shutil.move(root / "a.jpg", root / "2024" / "renamed.jpg")
     r = scan(cat)
     assert (r.moved, r.new, r.deleted) == (1, 0, 0)
     moved = cat.photo_by_path(str(root / "2024" / "renamed.jpg"))
     assert moved.id == pid
-    assert cat.embedding(pid, "m") is not None
-    assert ("holiday", "user", 1.0) in cat.tags_of(pid)
+    assert cat.embeddings.get(pid, "m") is not None
+    assert ("holiday", "user", 1.0) in cat.tags.of_photo(pid)
 
 
 def test_move_between_roots(cat, tmp_path):
@@ -73,12 +73,12 @@ def test_copy_reuses_indexed_vectors(cat, tmp_path):
     scan(cat)
     pid = cat.photo_by_path(str(root / "a.jpg")).id
     cat.record_decoded(pid, {"width": 64, "height": 48})
-    cat.put_embeddings("m", [pid], np.full((1, 4), 0.5, np.float32))
+    cat.embeddings.put("m", [pid], np.full((1, 4), 0.5, np.float32))
     shutil.copy(root / "a.jpg", root / "copy.jpg")
     r = scan(cat)
     assert r.copied == 1 and r.new == 0
     twin = cat.photo_by_path(str(root / "copy.jpg"))
-    assert twin.status == "ok" and np.allclose(cat.embedding(twin.id, "m"), 0.5)
+    assert twin.status == "ok" and np.allclose(cat.embeddings.get(twin.id, "m"), 0.5)
 
 
 def test_unplugged_root_goes_offline_and_keeps_everything(cat, tmp_path):

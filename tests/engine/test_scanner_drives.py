@@ -47,7 +47,7 @@ def _photos(folder, n, start=0):
 def _snapshot(cat):
     """Every photo's id by path, and the user tags by path: what must survive an unplugged drive."""
     ids = {p.path: p.id for root in cat.roots() for p in cat.photos_of_root(root.id)}
-    tags = {path: [t for t in cat.tags_of(pid) if t[1] == "user"] for path, pid in ids.items()}
+    tags = {path: [t for t in cat.tags.of_photo(pid) if t[1] == "user"] for path, pid in ids.items()}
     return ids, tags
 
 
@@ -72,8 +72,8 @@ def test_unmounted_drive_inside_a_root_is_kept_with_confirm_deletions(cat, tmp_p
         cat.add_root(str(root))
         assert scan(cat).new == 9
         tagged = [cat.photo_by_path(str(card / "DCIM" / f"{i}.jpg")).id for i in (0, 1)]
-        cat.set_user_tag(tagged[0], "grandma")
-        cat.set_user_tag(tagged[1], "beach")
+        cat.tags.set_user(tagged[0], "grandma")
+        cat.tags.set_user(tagged[1], "beach")
         before = _snapshot(cat)
         _unplug(card, tmp_path / "stash")
         for confirm in (False, True):
@@ -85,7 +85,7 @@ def test_unmounted_drive_inside_a_root_is_kept_with_confirm_deletions(cat, tmp_p
         r = scan(cat, confirm_deletions=True)
         assert (r.deleted, r.new, r.moved, r.unchanged) == (0, 0, 0, 9)
         assert _snapshot(cat) == before  # the same ids, the tags on them
-        assert ("grandma", "user", 1.0) in cat.tags_of(tagged[0])
+        assert ("grandma", "user", 1.0) in cat.tags.of_photo(tagged[0])
 
 
 def test_unmounted_drive_is_kept_even_where_its_mount_point_was_not_recorded(cat, tmp_path):
@@ -116,7 +116,7 @@ def test_root_that_is_a_mount_point_is_kept_with_confirm_deletions(cat, tmp_path
         cat.add_root(str(drive))
         scan(cat)
         pid = cat.photo_by_path(str(files[0])).id
-        cat.set_user_tag(pid, "wedding")
+        cat.tags.set_user(pid, "wedding")
         before = _snapshot(cat)
         _unplug(drive, tmp_path / "stash")
         r = scan(cat, confirm_deletions=True)
@@ -125,7 +125,7 @@ def test_root_that_is_a_mount_point_is_kept_with_confirm_deletions(cat, tmp_path
         _replug(drive, tmp_path / "stash")
         r = scan(cat, confirm_deletions=True)
         assert (r.deleted, r.new, r.unchanged) == (0, 0, 8) and r.offline_roots == []
-        assert _snapshot(cat) == before and ("wedding", "user", 1.0) in cat.tags_of(pid)
+        assert _snapshot(cat) == before and ("wedding", "user", 1.0) in cat.tags.of_photo(pid)
 
 
 def test_root_on_a_removed_usb_path_is_kept_with_confirm_deletions(cat, tmp_path):
@@ -136,7 +136,7 @@ def test_root_on_a_removed_usb_path_is_kept_with_confirm_deletions(cat, tmp_path
         files = _photos(root, 5)
         cat.add_root(str(root))
         scan(cat)
-        cat.set_user_tag(cat.photo_by_path(str(files[2])).id, "dog")
+        cat.tags.set_user(cat.photo_by_path(str(files[2])).id, "dog")
         before = _snapshot(cat)
         _unplug(label, tmp_path / "stash")
         label.rmdir()
@@ -162,7 +162,7 @@ def test_drive_back_as_the_same_ext4_image_keeps_ids(cat, tmp_path):
         _photos(mount_point, 6)
         cat.add_root(str(tmp_path / "photos"))
         scan(cat)
-        cat.set_user_tag(cat.photo_by_path(str(mount_point / "3.jpg")).id, "tree")
+        cat.tags.set_user(cat.photo_by_path(str(mount_point / "3.jpg")).id, "tree")
         before = _snapshot(cat)
         unmount(mount_point)
         r = scan(cat, confirm_deletions=True)

@@ -63,12 +63,12 @@ def test_same_start_pngs_are_not_copies(cat, tmp_path):
     scan(cat)
     pa = cat.photo_by_path(str(a))
     cat.record_decoded(pa.id, {"width": 180, "height": 180})
-    cat.put_embeddings("m", [pa.id], np.full((1, 4), 0.5, np.float32))
+    cat.embeddings.put("m", [pa.id], np.full((1, 4), 0.5, np.float32))
     shutil.move(tmp_path / "b.png", b)
     r = scan(cat)
     assert (r.new, r.copied) == (1, 0)
     pb = cat.photo_by_path(str(b))
-    assert pb.status == "pending" and cat.embedding(pb.id, "m") is None
+    assert pb.status == "pending" and cat.embeddings.get(pb.id, "m") is None
     assert pb.fingerprint != pa.fingerprint  # and so not one thumbnail for both
     assert thumbnail_path(tmp_path, pb.fingerprint) != thumbnail_path(tmp_path, pa.fingerprint)
 
@@ -112,7 +112,7 @@ def test_old_catalog_is_neither_changed_en_masse_nor_matched_wrongly(tmp_path):
         photos = cat.photos_of_root(1)
         assert {p.id: p.fingerprint for p in photos} == old_fps  # kept: thumbnails and face decisions still match
         assert all((p.dev, p.ino) == (os.stat(p.path).st_dev, os.stat(p.path).st_ino) for p in photos)
-        assert all(p.status == "ok" and cat.embedding(p.id, "m") is not None for p in photos)
+        assert all(p.status == "ok" and cat.embeddings.get(p.id, "m") is not None for p in photos)
 
         # moved to another folder as a new file (another inode): found by its old fingerprint
         (root / "2024").mkdir()
@@ -121,7 +121,7 @@ def test_old_catalog_is_neither_changed_en_masse_nor_matched_wrongly(tmp_path):
         r = scan(cat)
         assert (r.moved, r.new, r.deleted) == (1, 0, 0)
         moved = cat.photo_by_path(str(root / "2024" / "a.png"))
-        assert moved.id == 1 and moved.fingerprint == old_fps[1] and ("holiday", "user", 1.0) in cat.tags_of(1)
+        assert moved.id == 1 and moved.fingerprint == old_fps[1] and ("holiday", "user", 1.0) in cat.tags.of_photo(1)
 
         # a different PNG with the same old fingerprint is a new photo, not a copy of the old row
         shutil.move(tmp_path / "b.png", root / "b.png")
@@ -129,7 +129,7 @@ def test_old_catalog_is_neither_changed_en_masse_nor_matched_wrongly(tmp_path):
         assert (r.new, r.copied, r.moved) == (1, 0, 0)
         twin = cat.photo_by_path(str(root / "b.png"))
         assert twin.status == "pending" and not is_legacy_fingerprint(twin.fingerprint)
-        assert cat.embedding(twin.id, "m") is None
+        assert cat.embeddings.get(twin.id, "m") is None
 
 
 def _jpeg(path, array):
@@ -156,7 +156,7 @@ def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, 
     lib.catalog.add_root(str(root))
     update_library(lib, encoder, settings=IndexSettings(workers=0))
     pid = lib.catalog.photo_by_path(str(photo)).id
-    lib.catalog.set_user_tag(pid, "cat")
+    lib.catalog.tags.set_user(pid, "cat")
     old = lib.catalog.photo(pid)
     with Image.open(photo) as im:
         edited = ImageEnhance.Brightness(im.convert("RGB")).enhance(1.3)
@@ -165,11 +165,11 @@ def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, 
     r = scan(lib.catalog)
     assert (r.moved, r.changed, r.new, r.deleted, r.held) == (1, 1, 0, 0, 0)
     now = lib.catalog.photo_by_path(str(root / "chelsea the cat.jpg"))
-    assert now.id == pid and ("cat", "user", 1.0) in lib.catalog.tags_of(pid)
+    assert now.id == pid and ("cat", "user", 1.0) in lib.catalog.tags.of_photo(pid)
     assert now.fingerprint != old.fingerprint and now.status == "pending" and now.size != old.size
     assert lib.catalog.missing_photos() == []
     report = update_library(lib, encoder, settings=IndexSettings(workers=0))  # its vectors are computed again
-    assert report.index.indexed == 1 and lib.catalog.embedding(pid, encoder.model_id) is not None
+    assert report.index.indexed == 1 and lib.catalog.embeddings.get(pid, encoder.model_id) is not None
 
 
 def test_same_inode_with_another_picture_is_not_the_photo(lib, encoder, tmp_path, sample_arrays):
@@ -181,11 +181,11 @@ def test_same_inode_with_another_picture_is_not_the_photo(lib, encoder, tmp_path
     lib.catalog.add_root(str(root))
     update_library(lib, encoder, settings=IndexSettings(workers=0))
     pid = lib.catalog.photo_by_path(str(photo)).id
-    lib.catalog.set_user_tag(pid, "cat")
+    lib.catalog.tags.set_user(pid, "cat")
     _rewrite_in_place(photo, Image.fromarray(sample_arrays["rocket"]))
     os.rename(photo, root / "launch.jpg")
     r = scan(lib.catalog)
     assert (r.moved, r.new, r.held) == (0, 1, 1)
     assert lib.catalog.photo_by_path(str(root / "launch.jpg")).id != pid
     assert [p.id for p in lib.catalog.missing_photos()] == [pid]  # kept, tags and all, until confirmed
-    assert lib.catalog.tags_of(lib.catalog.photo_by_path(str(root / "launch.jpg")).id) == []
+    assert lib.catalog.tags.of_photo(lib.catalog.photo_by_path(str(root / "launch.jpg")).id) == []

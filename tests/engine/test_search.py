@@ -59,9 +59,9 @@ def library(tmp_path):
         for name, (vec, taken, path) in photos.items():
             pid = cat.insert_photo(root_id=root.id, path=path, raw_path=None, size=1, mtime=1, fingerprint=name)
             cat.record_decoded(pid, {"taken_at": taken})
-            cat.put_embeddings("known", [pid], vec[None])
+            cat.embeddings.put("known", [pid], vec[None])
             ids[name] = pid
-        cat.set_user_tag(ids["dog_snow"], "pets")
+        cat.tags.set_user(ids["dog_snow"], "pets")
         lib.ids = ids
         yield lib
 
@@ -142,13 +142,13 @@ def test_usearch_index_matches_exact_and_stays_current(library, monkeypatch):
     index = VectorIndex(cat, "known", library.paths.indexes)
     q = _vec(beach=1, people=0.5)
     hits = index.search(q, 3)
-    ids, vecs = cat.embeddings("known")
+    ids, vecs = cat.embeddings.load("known")
     exact = ids[np.argsort(-(vecs @ q))[:3]]
     assert hits.ids.tolist() == exact.tolist()
     assert index.is_current() and json.loads(index.meta_path.read_text())["count"] == len(ids)
     # a foreign or stale file is rebuilt, never trusted
     pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
-    cat.put_embeddings("known", [pid], _vec(beach=1, people=0.5)[None])
+    cat.embeddings.put("known", [pid], _vec(beach=1, people=0.5)[None])
     assert not index.is_current()
     assert int(VectorIndex(cat, "known", library.paths.indexes).search(q, 1).ids[0]) == pid
     index.meta_path.write_text(json.dumps({"model_id": "other"}))
@@ -173,8 +173,8 @@ def test_current_index_opens_without_reading_vectors(library, monkeypatch):
     def no_bulk_read(*args, **kwargs):
         raise AssertionError("read every vector although the index file is current")
 
-    monkeypatch.setattr(library.catalog, "embeddings", no_bulk_read)
-    monkeypatch.setattr(library.catalog, "iter_embeddings", no_bulk_read)
+    monkeypatch.setattr(library.catalog.embeddings, "load", no_bulk_read)
+    monkeypatch.setattr(library.catalog.embeddings, "chunks", no_bulk_read)
     assert len(VectorIndex(library.catalog, "known", library.paths.indexes).search(_vec(city=1), 2).ids) == 2
 
 
@@ -184,8 +184,8 @@ def test_small_change_patches_the_index_in_place(library, monkeypatch):
     cat = library.catalog
     VectorIndex(cat, "known", library.paths.indexes).refresh()
     pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
-    cat.put_embeddings("known", [pid], _vec(city=1, people=1)[None])
-    monkeypatch.setattr(cat, "iter_embeddings", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    cat.embeddings.put("known", [pid], _vec(city=1, people=1)[None])
+    monkeypatch.setattr(cat.embeddings, "chunks", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
     index = VectorIndex(cat, "known", library.paths.indexes)
     assert int(index.search(_vec(city=1, people=1), 1).ids[0]) == pid and index.is_current()
 
@@ -243,14 +243,14 @@ def test_index_build_reports_progress_and_a_cancel_keeps_the_old_file(library, m
     cat = library.catalog
     reports = []
     VectorIndex(cat, "known", library.paths.indexes).refresh(progress=reports.append)
-    total = cat.embedding_version("known")[1]
+    total = cat.embeddings.version("known")[1]
     assert [r.stage for r in reports] == ["vectors"] * len(reports) and len(reports) >= 2
     assert (reports[-1].done, reports[-1].total) == (total, total)
     index_path = VectorIndex(cat, "known", library.paths.indexes).index_path
     before = index_path.read_bytes()
     monkeypatch.setattr(vi, "PATCH_LIMIT", 0.0)  # any change means a rebuild
     pid = cat.insert_photo(root_id=1, path="/photos/new.jpg", raw_path=None, size=1, mtime=1, fingerprint="n")
-    cat.put_embeddings("known", [pid], _vec(city=1)[None])
+    cat.embeddings.put("known", [pid], _vec(city=1)[None])
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):

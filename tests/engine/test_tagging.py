@@ -22,11 +22,11 @@ def test_tagging_new_photos_reads_only_them_and_a_sample(tmp_path, tiny_model, m
         def no_bulk_read(*args, **kwargs):
             raise AssertionError("read every vector to tag two photos")
 
-        monkeypatch.setattr(cat, "embeddings", no_bulk_read)
-        monkeypatch.setattr(cat, "iter_embeddings", no_bulk_read)
+        monkeypatch.setattr(cat.embeddings, "load", no_bulk_read)
+        monkeypatch.setattr(cat.embeddings, "chunks", no_bulk_read)
         reports: list[Progress] = []
         tag_library(cat, tagger, ids[-2:], progress=reports.append)
-        tagged = {pid: {n for n, _, _ in cat.tags_of(pid)} for pid in ids}
+        tagged = {pid: {n for n, _, _ in cat.tags.of_photo(pid)} for pid in ids}
         assert "dog" in tagged[ids[-2]] and "beach" in tagged[ids[-1]]
         assert not any(tagged[pid] for pid in ids[:-2])
         assert (reports[-1].done, reports[-1].total) == (2, 2)

@@ -74,11 +74,11 @@ def _catalog_with(tmp_path: Path) -> PhotoCatalog:
                                    fingerprint=None)
             cat.record_decoded(pid, {})
             if folder == "beach":
-                cat.set_user_tag(pid, "sea")
+                cat.tags.set_user(pid, "sea")
                 if i < 2:
-                    cat.set_user_tag(pid, "kids")
+                    cat.tags.set_user(pid, "kids")
             if folder == "snow" or (folder == "party" and i == 0):
-                cat.set_user_tag(pid, "winter")
+                cat.tags.set_user(pid, "winter")
     return cat
 
 
@@ -400,7 +400,7 @@ def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
     assert "Too few photos to measure a gain" in out and f"We recommend keeping {tiny_base.model_id}" in out
     with Library.open(default_library_dir()) as lib:
         new = lib.active_model_id
-        vectors = lib.catalog.models_with_embeddings()
+        vectors = lib.catalog.embeddings.models()
     assert new != tiny_base.model_id and f"Active model: {new}" in out
     assert vectors == {tiny_base.model_id: 15, new: 15}  # the new vectors computed, the old ones kept
     assert f"switch back with `photosift models use {tiny_base.model_id}`" in out

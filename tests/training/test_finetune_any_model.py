@@ -75,7 +75,7 @@ def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys
     assert len(json.loads(out)) == 3
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == new
-        assert lib.catalog.models_with_embeddings() == {"vits": 15, new: 15}
+        assert lib.catalog.embeddings.models() == {"vits": 15, new: 15}
 
     code, _, err = _run(capsys, "models", "use", "vits", "--device", "cpu")  # rollback: both models' vectors kept
     assert code == 0, err
@@ -83,7 +83,7 @@ def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys
     assert code == 0 and len(json.loads(out)) == 3, err
     with Library.open(default_library_dir()) as lib:
         assert lib.active_model_id == "vits"
-        assert lib.catalog.models_with_embeddings() == {"vits": 15, new: 15}
+        assert lib.catalog.embeddings.models() == {"vits": 15, new: 15}
 
 
 @pytest.mark.slow

@@ -1,0 +1,88 @@
+"""Place rows of photos with a GPS position (engine.places names them), place counts and place filters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.catalog.part import CatalogPart
+from engine.place_keys import Place, place_key, place_spec_keys
+
+
+class Places(CatalogPart):
+    """`catalog.places`: where photos were taken, as named places."""
+
+    def photos_needing(self, limit: int = 1000, after_id: int = 0) -> list[tuple[int, float, float]]:
+        """(id, lat, lon) of photos with a GPS position not yet looked up, or looked up for another position;
+        ids above `after_id` (a cursor: each batch reads on from the last, not from the start)."""
+        rows = self.conn.execute(
+            "SELECT p.id, p.gps_lat, p.gps_lon FROM photos p LEFT JOIN places g ON g.photo_id = p.id "
+            "WHERE p.id > ? AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL "
+            "AND (g.photo_id IS NULL OR g.lat IS NOT p.gps_lat OR g.lon IS NOT p.gps_lon) ORDER BY p.id LIMIT ?",
+            (int(after_id), int(limit)))
+        return [(int(i), float(la), float(lo)) for i, la, lo in rows]
+
+    def count_photos_needing(self) -> int:
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM photos p LEFT JOIN places g ON g.photo_id = p.id "
+            "WHERE p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL "
+            "AND (g.photo_id IS NULL OR g.lat IS NOT p.gps_lat OR g.lon IS NOT p.gps_lon)").fetchone()[0])
+
+    def forget_stale(self) -> int:
+        """Drop the places of photos that no longer have a GPS position (the file changed)."""
+        return self.conn.execute(
+            "DELETE FROM places WHERE photo_id IN "
+            "(SELECT id FROM photos WHERE gps_lat IS NULL OR gps_lon IS NULL)").rowcount
+
+    def put(self, rows: Sequence[tuple[int, float, float, Place | None]]) -> None:
+        """(photo id, lat, lon, place or None for "no place") for each photo looked up, in one transaction."""
+        with self.transaction():
+            # Only photos still there: the window names places beside an index that may forget photos meanwhile.
+            self.conn.executemany(
+                "INSERT INTO places(photo_id, lat, lon, city, region, country, country_code, city_key, "
+                "region_key, country_key) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM photos WHERE id = ?1) ON CONFLICT(photo_id) DO UPDATE SET "
+                "lat = excluded.lat, lon = excluded.lon, city = excluded.city, region = excluded.region, "
+                "country = excluded.country, country_code = excluded.country_code, city_key = excluded.city_key, "
+                "region_key = excluded.region_key, country_key = excluded.country_key",
+                [(pid, lat, lon, *((p.city, p.region, p.country, p.country_code, place_key(p.city),
+                                    place_key(p.region), place_key(p.country)) if p else (None,) * 7))
+                 for pid, lat, lon, p in rows])
+
+    def of_photo(self, photo_id: int) -> Place | None:
+        return self.of_photos([photo_id]).get(photo_id)
+
+    def of_photos(self, ids: Sequence[int]) -> dict[int, Place]:
+        out: dict[int, Place] = {}
+        id_list = [int(i) for i in ids]
+        for start in range(0, len(id_list), 900):
+            chunk = id_list[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for pid, city, region, country, code in self.conn.execute(
+                    f"SELECT photo_id, city, region, country, country_code FROM places "
+                    f"WHERE city IS NOT NULL AND photo_id IN ({marks})", chunk):
+                out[int(pid)] = Place(city, region, country, code)
+        return out
+
+    def counts(self) -> list[tuple[str, str, str, int]]:
+        """(country, region, city, photos) for every place with photos, for the sidebar."""
+        rows = self.conn.execute(
+            "SELECT country, region, city, COUNT(*) FROM places WHERE city IS NOT NULL "
+            "GROUP BY country, region, city ORDER BY country, region, city")
+        return [(c, r, t, int(n)) for c, r, t, n in rows]
+
+    @staticmethod
+    def filter_sql(spec: str) -> tuple[str, list[object]]:
+        """A WHERE clause on photos (and its parameters) for photos taken in a place: one name matches any
+        level, case and accents aside ("lisbon", "Kyōto"); "Japan > Kyoto > Kyoto" matches level by level,
+        country first. ValueError for a malformed spec."""
+        keys = place_spec_keys(spec)
+        if len(keys) == 1:
+            return ("id IN (SELECT photo_id FROM places WHERE city_key = ? OR region_key = ? OR country_key = ?)",
+                    [keys[0]] * 3)
+        levels = ("country_key", "region_key", "city_key")[: len(keys)]
+        where = " AND ".join(f"{col} = ?" for col in levels)
+        return f"id IN (SELECT photo_id FROM places WHERE {where})", list(keys)
+
+    def photo_ids_in(self, spec: str) -> set[int]:
+        clause, params = self.filter_sql(spec)
+        return {int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos WHERE {clause}", params)}

@@ -18,5 +18,7 @@ def test_the_starter_build_reports_its_long_step_and_guesses_no_time_left(starte
     counts = [(int(m.group(1)), int(m.group(2))) for m in parts if m]
     n = counts[-1][1]
     assert n > 1 and [c for c, _ in counts] == list(range(1, n + 1))  # every batch, in order
-    assert all(m.group(3) for m in parts if m and int(m.group(1)) < n)  # with the time left it measured
+    # with the time left it measured; near the end that can fall under the half second worth saying
+    early = [m for m in parts if m and int(m.group(1)) <= n // 2]
+    assert early and all(m.group(3) for m in early)
     assert seen[-1].done == seen[-1].total == 6

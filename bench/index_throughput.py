@@ -32,6 +32,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sqlite3
@@ -142,6 +143,7 @@ def ensure_photos(workdir: Path, count: int) -> tuple[Path, list[Path]]:
 
 
 # -- runs ----------------------------------------------------------------------------------------
+_RUN_NUMBER = itertools.count(1)
 @dataclass
 class RunResult:
     name: str
@@ -195,7 +197,12 @@ def run_baseline(paths: list[Path], model: Any, preprocess: Any, batch_size: int
 
 def run_photosift(root: Path, folder: ModelFolder, variant: str, run_dir: Path, *, workers: int = 0,
                   threads: int = 0, batch_size: int = 32) -> RunResult:
-    """update_library on a fresh library, timed end to end (session creation excluded)."""
+    """update_library on a fresh library, timed end to end (session creation excluded).
+
+    Each run gets a library folder of its own, kept until the bench ends: the decode pool's fork server,
+    started once per process, keeps its socket in the temp folder of the first library that started it, and
+    deleting that library made every later run fail ("No such file or directory" connecting to it)."""
+    run_dir = run_dir.with_name(f"{run_dir.name}-{next(_RUN_NUMBER)}")
     shutil.rmtree(run_dir, ignore_errors=True)
     lib = Library.open(run_dir)
     try:
@@ -322,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     model, preprocess = build_vitb32()
     folder = ensure_vitb32_folder(workdir / "models", model)
     runs_dir = workdir / "runs"
+    shutil.rmtree(runs_dir, ignore_errors=True)  # the libraries of an earlier bench run
     runs_dir.mkdir(exist_ok=True)
     for p in paths:  # every run reads the files from the page cache
         p.read_bytes()

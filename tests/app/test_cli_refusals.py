@@ -17,21 +17,11 @@ import pytest
 
 from desktop_app.cli import main
 from engine.library import Library
+from tests.app.cli_helpers import one_line_error, run
 from tests.app.test_cli import REPO
 from tests.conftest import write_jpeg
 
 NOBODY = 65534
-
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    assert err.startswith("photosift: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def usage_error(capsys, *args) -> str:

@@ -12,23 +12,9 @@ import desktop_app.cli as cli_module
 from desktop_app.cli import main
 from engine.catalog import PhotoCatalog
 from engine.library import Library
+from tests.app.cli_helpers import library_dir, one_line_error, run
 from tests.conftest import write_jpeg
 from tests.engine.test_catalog_safety import private_dir, read_only_for_this_process
-
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    assert err.startswith("photosift: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
-
-
-def library_dir() -> Path:
-    return Path(os.environ["PHOTOSIFT_LIBRARY"])
 
 
 def roots() -> list[str]:

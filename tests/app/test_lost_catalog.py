@@ -6,33 +6,17 @@ A command that only reads creates and writes nothing; only `add` starts a librar
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from desktop_app.cli import main
 from engine.backup import list_backups
 from engine.errors import CatalogMissingError, NoLibraryError
 from engine.library import Library, check_library
 from engine.paths import LibraryPaths, known_libraries_file
+from tests.app.cli_helpers import library_dir, one_line_error, run
 from tests.conftest import write_jpeg
-
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    assert err.startswith("photosift: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
-
-
-def library_dir() -> Path:
-    return Path(os.environ["PHOTOSIFT_LIBRARY"])
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -29,6 +29,7 @@ import filelock
 
 from engine.errors import Cancelled, PhotosiftError
 from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.model_archive import file_sha256
 from engine.paths import download_cache_dir
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,8 @@ def local_source(source: str | Path) -> Path | None:
 
 
 def sha256_of(path: Path, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> str:
-    """Hex sha256 of a file, reported as stage 'verify'."""
-    total = path.stat().st_size
-    clock = ProgressClock("verify", total, progress)
-    h = hashlib.sha256()
-    done, last = 0, 0.0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            if cancel is not None:
-                cancel.check()
-            h.update(chunk)
-            done += len(chunk)
-            if time.perf_counter() - last >= REPORT_EVERY_S:
-                clock.report(done, path.name)
-                last = time.perf_counter()
-    clock.report(done, path.name)
-    return h.hexdigest()
+    """Hex sha256 of a file, reported as stage 'verify' (the one hasher: engine.model_archive.file_sha256)."""
+    return file_sha256(Path(path), progress, cancel)
 
 
 def _check_sha(path: Path, expected: str | None, progress: ProgressCallback, cancel: CancelToken | None,

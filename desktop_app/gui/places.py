@@ -37,12 +37,14 @@ class PlacesTree(QTreeWidget):
         """The counts, read on any thread with its own connection (no widgets touched)."""
         return catalog.places.counts()
 
-    def show_counts(self, rows: list[tuple[str, str, str, int]] | None) -> None:
-        """Rebuild the tree; the place that was selected stays selected (and its branch open) when still there."""
+    def show_counts(self, rows: list[tuple[str, str, str, int]] | None, chosen: str | None = None) -> None:
+        """Rebuild the tree; the place the filters chose (`chosen`) is selected, its branch open, when still there.
+
+        The choice comes from the caller, not from the tree's current item: reading that item back while the
+        tree is rebuilt after a recount crashed the process once (a segmentation fault in currentItem())."""
         if rows is None:
             return
-        current = self.currentItem()
-        chosen = current.data(0, PlaceRole) if current is not None else None
+        self.setCurrentItem(None)
         self.clear()
         if not rows:
             hint = QTreeWidgetItem(["No photo has a GPS position", ""])

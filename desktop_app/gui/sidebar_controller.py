@@ -52,7 +52,7 @@ class SidebarController:
         read_catalog(self.runner, self.lib.paths.catalog, "sidebar", LibrarySidebar.load, show)
 
         def show_places(rows) -> None:
-            self.places.show_counts(rows)
+            self.places.show_counts(rows, self.state.filters.place)
             self.render_selection()  # the tree keeps its own current item; the filters decide
 
         read_catalog(self.runner, self.lib.paths.catalog, "places", PlacesTree.load, show_places)

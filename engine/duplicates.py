@@ -73,7 +73,8 @@ class DuplicateReport:
 
 # -- per-photo signatures (computed in the indexer's decode workers, or backfilled) -----------------------
 def content_hash(path: str | bytes | Path) -> str:
-    """blake2b-128 of every byte: equal hashes are exact copies (the scanner's fingerprint reads only the ends)."""
+    """blake2b-128 of every byte: equal hashes are exact copies. (The scanner's fingerprint is a SHA-256 of every
+    byte too, but older catalogs hold these hashes: one kind of hash per column.)"""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):

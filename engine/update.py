@@ -103,7 +103,8 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
                    thumb_cache_bytes: int | None = None) -> UpdateReport:
     """Bring the library up to date with its folders and the encoder's model.
 
-    `confirm_deletions`: forget photos that vanished many at once (held by the scan as possibly unplugged).
+    `confirm_deletions`: forget photos held as missing after many vanished at once; never those of a drive or
+    folder that is not there now (engine.scanner keeps them whatever the flag says).
     `repair_thumbnails`: make thumbnails missing from the cache (the CLI's index; the window makes thumbnails
     when they are shown, so it leaves this off).
     `thumb_cache_bytes`: keep the thumbnail cache under this size (None: no limit); repairing then makes only

@@ -41,3 +41,18 @@ def register_tiny_arch(folder: Path, name: str) -> Path:
     path.write_text(json.dumps(TINY_CFG))
     open_clip.add_model_config(path)
     return path
+
+
+def colour_albums(root: Path, captions: bool = False) -> Path:
+    """Three colour albums (red, green, blue) of 4 noisy photos each under root/photos; with `captions`, a
+    caption beside each photo (so text-to-image recall is measured too)."""
+    rng = np.random.default_rng(0)
+    for name, channel in {"red": 0, "green": 1, "blue": 2}.items():
+        (root / "photos" / name).mkdir(parents=True)
+        for i in range(4):
+            a = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            a[..., channel] += np.uint8(150)
+            Image.fromarray(a).save(root / "photos" / name / f"{name}{i}.jpg")
+            if captions:
+                (root / "photos" / name / f"{name}{i}.txt").write_text(f"a {name} square number {i}")
+    return root / "photos"

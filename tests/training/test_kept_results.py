@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from desktop_app.cli import main
+from tests.training.conftest import colour_albums
 from training.report import Snapshot, compare
 from training.results import report_notes
 from training.session import FineTuneSession
@@ -46,15 +46,7 @@ def test_a_number_that_fell_in_a_result_better_on_balance_says_why_it_is_kept():
 def photos(tmp_path: Path) -> Path:
     """Three colour albums of 4 photos with captions beside them (so text-to-image recall is measured); one
     photo of each is held out, two of them measure the result and one chooses the checkpoint."""
-    rng = np.random.default_rng(0)
-    for name, channel in {"red": 0, "green": 1, "blue": 2}.items():
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for i in range(4):
-            a = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
-            a[..., channel] += np.uint8(150)
-            Image.fromarray(a).save(tmp_path / "photos" / name / f"{name}{i}.jpg")
-            (tmp_path / "photos" / name / f"{name}{i}.txt").write_text(f"a {name} square number {i}")
-    return tmp_path / "photos"
+    return colour_albums(tmp_path, captions=True)
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from desktop_app.cli import main
+from tests.training.conftest import colour_albums
 from training.session import FineTuneSession
 
 pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals stay in this test
@@ -17,14 +16,7 @@ pytestmark = pytest.mark.usefixtures("own_models_dir")  # imports and removals s
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for name, channel in {"red": 0, "green": 1, "blue": 2}.items():
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for i in range(4):
-            a = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
-            a[..., channel] += np.uint8(150)
-            Image.fromarray(a).save(tmp_path / "photos" / name / f"{name}{i}.jpg")
-    return tmp_path / "photos"
+    return colour_albums(tmp_path)
 
 
 @pytest.fixture

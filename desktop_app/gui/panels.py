@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
-    QTreeWidgetItemIterator,
     QVBoxLayout,
     QWidget,
 )
@@ -65,12 +64,17 @@ def split_tag_counts(catalog: PhotoCatalog) -> tuple[dict[str, int], dict[str, i
 
 
 def tree_item(tree: QTreeWidget, matches: Callable[[QTreeWidgetItem], bool]) -> QTreeWidgetItem | None:
-    """The first item of `tree` (depth first) that `matches`, or None."""
-    it = QTreeWidgetItemIterator(tree)
-    while it.value() is not None:
-        if matches(it.value()):
-            return it.value()
-        it += 1
+    """The first item of `tree` (depth first) that `matches`, or None.
+
+    Walked by hand: a QTreeWidgetItemIterator from PySide6 registers with the tree's model and is freed at an
+    unknown time; the next clear() of the tree then crashed the process (a segmentation fault in
+    ~QTreeWidgetItem, the CI run of 2026-12-07)."""
+    stack = [tree.topLevelItem(i) for i in reversed(range(tree.topLevelItemCount()))]
+    while stack:
+        item = stack.pop()
+        if matches(item):
+            return item
+        stack.extend(item.child(i) for i in reversed(range(item.childCount())))
     return None
 
 

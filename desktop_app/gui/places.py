@@ -40,8 +40,7 @@ class PlacesTree(QTreeWidget):
     def show_counts(self, rows: list[tuple[str, str, str, int]] | None, chosen: str | None = None) -> None:
         """Rebuild the tree; the place the filters chose (`chosen`) is selected, its branch open, when still there.
 
-        The choice comes from the caller, not from the tree's current item: reading that item back while the
-        tree is rebuilt after a recount crashed the process once (a segmentation fault in currentItem())."""
+        The choice comes from the caller (the browse state): the tree keeps no choice of its own."""
         if rows is None:
             return
         self.setCurrentItem(None)

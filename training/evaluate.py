@@ -215,3 +215,20 @@ def relabel(dataset: FolderDataset, level: int) -> tuple[np.ndarray, list[str]]:
     classes = sorted(set(keys))
     index = {c: i for i, c in enumerate(classes)}
     return np.array([index[k_] for k_ in keys], dtype=np.int64), [readable_class_name(c) for c in classes]
+
+
+def gallery_map(query: np.ndarray, q_labels: np.ndarray, gallery: np.ndarray, g_labels: np.ndarray,
+                same: np.ndarray | None = None) -> tuple[float, float]:
+    """(mAP, 1-NN accuracy) of queries against a gallery; `same[i]` is the gallery row of query i (skipped)."""
+    sim = l2_normalize(query) @ l2_normalize(gallery).T
+    aps, hits = [], []
+    for i in range(len(query)):
+        mask = np.ones(len(gallery), dtype=bool)
+        if same is not None and same[i] >= 0:
+            mask[same[i]] = False
+        rel = g_labels[mask] == q_labels[i]
+        if not rel.any():
+            continue
+        aps.append(average_precision(sim[i, mask], rel))
+        hits.append(bool(g_labels[mask][int(np.argmax(sim[i, mask]))] == q_labels[i]))
+    return (float(np.mean(aps)) if aps else float("nan"), float(np.mean(hits)) if hits else float("nan"))

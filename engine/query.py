@@ -15,8 +15,12 @@ dog at 0.23, and `./cat.jpg - cat` still put the cat first). Each term is rescal
 its typical photo scores 0 and its best match 1; as the rescaling is linear in the photo's vector, the
 balanced terms still add up to ONE query vector, which the vector index searches as before.
 
-`place:NAME` is a filter, not a term to match: only photos taken there (engine.places: any level, case and
-accents aside; `place:"New York"` for names with spaces; `place:"Japan > Kyoto"` level by level).
+Filters, written anywhere in the query, narrow the photos instead of being matched: `place:NAME` (where
+it was taken, engine.places: any level, case and accents aside; `place:"New York"`; `place:"Japan > Kyoto"`
+level by level), `tag:NAME`, `folder:NAME` (a folder's name or path), and dates (engine.dates): `2019`,
+`2019-07`, `july 2019`, `2019-07-14`, `2018..2020`, written bare or as `date:...`. A bare date among the
+words is read as a filter (its words are kept on the Term, so the window's chip can give them back); quote
+it ("1984") to search the words.
 """
 
 from __future__ import annotations
@@ -25,26 +29,31 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from engine.dates import DATE_WORDS, describe, parse_dates
 from engine.errors import QueryError
 from engine.imageio import is_photo_name
 from engine.places import place_spec_keys
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d{1,18})\Z")  # beyond 18 digits no SQLite id
-_PLACE = re.compile(r"^place:(.*)$", re.IGNORECASE | re.DOTALL)
 _PERSON = re.compile(r"^person:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
+FILTER_KINDS = ("place", "tag", "folder", "date")
+
+
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" | "image" | "photo" | "place" | "person" (place and person filter: see above)
-    value: str  # text, file path, photo id, place name or person name
+    kind: str  # "text" | "image" | "photo" | "person", or a filter: "place" | "tag" | "folder" | "date"
+    value: str  # text, file path, photo id, person, place, tag or folder name; a date as "first..last" (ISO)
     weight: float  # signed
+    words: str = ""  # a filter: the words of the query it was read from
 
     @property
     def photo_id(self) -> int:
@@ -84,28 +93,76 @@ def _looks_like_path(text: str) -> bool:
     return is_photo_name(text) and os.path.isfile(os.path.expanduser(text))
 
 
-_PLACE_ANYWHERE = re.compile(r'(?:(?<=\s)|^)place:("[^"]*"|[^\s"]+)', re.IGNORECASE)
+_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date):("[^"]*"|[^\s"]*)', re.IGNORECASE)
+_UNSUPPORTED = re.compile(r'(?:(?<=\s)|^)(album|text):', re.IGNORECASE)
 
 
-def _pull_places(query: str) -> tuple[str, list[Term]]:
-    """`place:` filters written anywhere ("beach place:Lisbon"), taken out of the query; quoted text is left."""
-    places: list[Term] = []
+def _quoted_at(query: str, at: int) -> bool:
+    return query[:at].count('"') % 2 == 1
+
+
+def _subtracted(query: str, at: int) -> bool:
+    lead = query[:at].rstrip()
+    return lead.endswith("-") and (len(lead) == 1 or lead[-2].isspace())
+
+
+def _filter_term(kind: str, value: str, words: str, subtracted: bool) -> Term:
+    name = value.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
+    if subtracted:
+        raise QueryError(f"{kind}:{name} filters the results; it cannot be subtracted")
+    if not name:
+        raise QueryError(f"{kind}: needs a name, e.g. {kind}:{_EXAMPLES[kind]}")
+    if kind == "place":
+        try:
+            place_spec_keys(name)
+        except ValueError as e:
+            raise QueryError(str(e)) from None
+    if kind == "date":
+        first, last = parse_dates(name)
+        name = f"{first.isoformat()}..{last.isoformat()}"
+    return Term(kind, name, 1.0, words)
+
+
+_EXAMPLES = {"place": "Lisbon", "tag": "beach", "folder": "Holidays", "date": "2019-07"}
+
+
+def _pull_filters(query: str) -> tuple[str, list[Term]]:
+    """Filters written anywhere ("beach place:Lisbon tag:family july 2019"), taken out of the query; quoted
+    text stays words."""
+    for m in _UNSUPPORTED.finditer(query):
+        if not _quoted_at(query, m.start()):
+            what = "albums" if m.group(1).lower() == "album" else "text recognised in photos"
+            raise QueryError(f"{m.group(1).lower()}: terms search {what}, which this version of Photosift "
+                             "does not have yet")
+    filters: list[Term] = []
     rest, last = [], 0
-    for m in _PLACE_ANYWHERE.finditer(query):
-        before = query[:m.start()]
-        if before.count('"') % 2:
+    for m in _FILTER_ANYWHERE.finditer(query):
+        if _quoted_at(query, m.start()):
             continue  # inside a quoted phrase: just words
-        lead = before.rstrip()
-        sign = -1.0 if lead.endswith("-") and (len(lead) == 1 or lead[-2].isspace()) else 1.0
-        places.append(_place_term(m.group(1), sign))
+        filters.append(_filter_term(m.group(1).lower(), m.group(2), m.group(0), _subtracted(query, m.start())))
         rest.append(query[last:m.start()])
         last = m.end()
     rest.append(query[last:])
-    return "".join(rest), places
+    query, rest, last = "".join(rest), [], 0
+    for m in DATE_WORDS.finditer(query):
+        if _quoted_at(query, m.start()) or _subtracted(query, m.start()):
+            continue
+        try:
+            filters.append(_filter_term("date", m.group(0), m.group(0), False))
+        except QueryError:
+            if m.group(0).isdigit():
+                continue  # a number that is no year a photo was taken in ("top 10 1066"): words
+            raise
+        rest.append(query[last:m.start()])
+        last = m.end()
+    rest.append(query[last:])
+    return "".join(rest), filters
 
 
 def parse_query(query: str) -> list[Term]:
-    query, terms = _pull_places(query)
+    query, terms = _pull_filters(query)
     for sign, raw in _split(query.strip()):
         weight = 1.0
         person = _PERSON.match(raw)
@@ -126,10 +183,7 @@ def parse_query(query: str) -> list[Term]:
         text = unquoted if unquoted is not None else raw
         if not text:
             continue
-        place = _PLACE.match(text) if unquoted is None else None
-        if place is not None:
-            terms.append(_place_term(place.group(1), sign * weight))
-        elif unquoted is None and _PHOTO.match(text):
+        if unquoted is None and _PHOTO.match(text):
             terms.append(Term("photo", _PHOTO.match(text).group(1), sign * weight))  # type: ignore[union-attr]
         elif _looks_like_path(text):
             path = Path(text).expanduser()
@@ -140,9 +194,12 @@ def parse_query(query: str) -> list[Term]:
             terms.append(Term("text", text, sign * weight))
     if not terms:
         raise QueryError("empty query")
-    if sum(t.kind == "place" for t in terms) > 1:
-        raise QueryError("a query takes one place: term (for a region or country, name that instead)")
-    if all(t.weight <= 0 for t in terms if t.kind != "place") and any(t.kind != "place" for t in terms):
+    for kind, hint in (("place", "for a region or country, name that instead"), ("tag", "one tag at a time"),
+                       ("folder", "name the folder above both"), ("date", "write a range: 2018..2020")):
+        if len({t.value.lower() for t in terms if t.kind == kind}) > 1:
+            raise QueryError(f"a query takes one {kind} ({hint})")
+    matched = [t for t in terms if t.kind not in FILTER_KINDS]
+    if matched and all(t.weight <= 0 for t in matched):
         raise QueryError("a query needs at least one positive term")
     return terms
 
@@ -163,20 +220,41 @@ def balanced_weights(weights: Sequence[float], typical: Sequence[float], best: S
         return w
     return w / spread
 
-def _place_term(value: str, weight: float) -> Term:
-    name = value.strip()
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        name = name[1:-1].strip()
-    if weight < 0:
-        raise QueryError(f"place:{name} filters the results; it cannot be subtracted")
-    try:
-        place_spec_keys(name)
-    except ValueError as e:
-        raise QueryError(str(e)) from None
-    return Term("place", name, weight)
+@dataclass(frozen=True)
+class QueryFilters:
+    """What a query's filter terms ask for (None: that filter is not in the query)."""
+
+    place: str | None = None
+    tag: str | None = None
+    folder: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.place, self.tag, self.folder, self.date_from))
+
+
+def split_filters(terms: list[Term]) -> tuple[list[Term], QueryFilters]:
+    """The terms to match (and persons), and what the filter terms ask for."""
+    def one(kind: str) -> str | None:
+        return next((t.value for t in terms if t.kind == kind), None)
+
+    dates = one("date")
+    first, last = (date.fromisoformat(d) for d in dates.split("..")) if dates else (None, None)
+    return ([t for t in terms if t.kind not in FILTER_KINDS],
+            QueryFilters(one("place"), one("tag"), one("folder"), first, last))
 
 
 def split_places(terms: list[Term]) -> tuple[list[Term], str | None]:
     """The terms to match, and the place a `place:` term asks for (None when there is none)."""
     places = [t.value for t in terms if t.kind == "place"]
     return [t for t in terms if t.kind != "place"], (places[0] if places else None)
+
+
+def filter_label(term: Term) -> str:
+    """A filter term as a chip or a note names it: "Place: Lisbon", "Date: July 2019"."""
+    if term.kind == "date":
+        first, last = (date.fromisoformat(d) for d in term.value.split(".."))
+        return f"Date: {describe(first, last)}"
+    return f"{term.kind.capitalize()}: {term.value}"

@@ -5,6 +5,7 @@ Only vectors of the encoder's model are searched, so two models' vectors never m
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -16,17 +17,21 @@ from engine.errors import ImageReadError, PhotosiftError, QueryError
 from engine.filters import SearchFilters
 from engine.imageio import open_photo
 from engine.library import Library
+from engine.place_keys import PATH_SEPARATOR, place_key
 from engine.places import Place
 from engine.preprocess import preprocess
-from engine.query import Term, balanced_weights, parse_query, split_places
+from engine.query import QueryFilters, Term, balanced_weights, parse_query, split_filters
 from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
 if TYPE_CHECKING:
+    from engine.catalog import PhotoCatalog
     from engine.encoder import ClipEncoder
 
 DEFAULT_LIMIT = 50
 DEFAULT_MIN_Z = 2.0  # keep results at least this many standard deviations above the library's mean
+MIN_SAMPLE = 8  # fewer scores than this say nothing about what is usual: no cutoff
+FILTERED_SAMPLE = 4096  # the filtered photos whose scores set their cutoff (all of them up to this many)
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,11 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        """A query's `place:` term and its `person:` terms filter; the rest is ranked by similarity."""
-        terms, place = split_places(parse_query(query))
-        return self.search_terms(terms, options, place=place)
+        """A query's filter terms (place, tag, folder, dates) and its `person:` terms filter; the rest is ranked
+        by similarity."""
+        terms, wanted = split_filters(parse_query(query))
+        return self.search_terms(terms, with_query_filters(options, wanted, self.library.catalog),
+                                 place=wanted.place)
 
     def search_terms(self, terms: list[Term], options: SearchOptions = SearchOptions(),
                      place: str | None = None) -> list[SearchResult]:
@@ -133,8 +140,9 @@ class PhotoSearch:
             if wanted:
                 return self._with_persons(wanted, vector_terms, options, place)
         if not vector_terms:
-            if place is not None:
-                return self.in_place(place, options)
+            if place is not None or filters.active:  # filters alone: their photos, newest first
+                return self.in_place(place, options) if place is not None else self._newest_first(
+                    [int(i) for i in self._allowed_ids(filters)], options.limit)  # type: ignore[union-attr]
             raise QueryError("a query needs at least one positive term")
         return self.search_vector(self.query_vector(vector_terms), options, place=place)
 
@@ -149,9 +157,7 @@ class PhotoSearch:
         allowed = self._allowed_ids(options.filters, place)
         ids = sorted(keep or set()) if allowed is None else sorted((keep or set()) & set(allowed.tolist()))
         if vector_terms:
-            # Within one person's photos the library-wide relevance cutoff would drop most of them.
-            narrowed = replace(options, min_z=None)
-            return self.search_vector(self.query_vector(vector_terms), narrowed, within=ids)
+            return self.search_vector(self.query_vector(vector_terms), options, within=ids)
         return self._newest_first(ids, options.limit)
 
     def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
@@ -193,9 +199,8 @@ class PhotoSearch:
             hits = Hits(hits.ids[mask], hits.scores[mask])
         keep = np.ones(len(hits.ids), bool)
         if options.min_z is not None and len(hits.ids) > 1:
-            sample = self.index.score_sample(vec)
-            if len(sample) >= 8:
-                cutoff = float(sample.mean() + options.min_z * sample.std())
+            cutoff = self._cutoff(vec, options.min_z, allowed)
+            if cutoff is not None:
                 # The best match always stays (the photo a "find similar" started from is already left out).
                 keep = hits.scores >= min(cutoff, float(hits.scores[0]))
         ids = [int(i) for i, k in zip(hits.ids, keep, strict=True) if k]
@@ -210,6 +215,24 @@ class PhotoSearch:
                            reverse=True)
             results = dated + sorted((r for r in results if not r.photo.taken_at), key=lambda r: r.photo.path)
         return results[: options.limit]
+
+    def _cutoff(self, vec: np.ndarray, min_z: float, allowed: np.ndarray | None) -> float | None:
+        """The score a result must reach: `min_z` deviations above the mean of the library's sample, or of the
+        photos the filters leave when they narrow it (whichever is lower: a filter never hides a match the same
+        query without it showed). None when too few scores say what is usual."""
+        cutoffs = []
+        sample = self.index.score_sample(vec)
+        if len(sample) >= MIN_SAMPLE:
+            cutoffs.append(float(sample.mean() + min_z * sample.std()))
+        if allowed is not None:
+            ids = allowed if len(allowed) <= FILTERED_SAMPLE else np.random.default_rng(0).choice(
+                allowed, FILTERED_SAMPLE, replace=False)
+            _, vectors = self.library.catalog.embeddings.of_ids(self.encoder.model_id, ids.astype(np.int64))
+            if len(vectors) < MIN_SAMPLE:
+                return None  # a handful of photos: all of them, ranked
+            scores = vectors @ np.asarray(vec, np.float32).reshape(-1)
+            cutoffs.append(float(scores.mean() + min_z * scores.std()))
+        return min(cutoffs) if cutoffs else None
 
     def _offline_roots(self) -> set[int]:
         """Roots the last scan found offline, or whose folder is not there now (one stat per root)."""
@@ -232,3 +255,68 @@ class PhotoSearch:
         except ValueError as e:  # a malformed place spec
             raise QueryError(str(e)) from None
         return np.array(ids, dtype=np.uint64)
+
+
+def _nearest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.5)
+    by_key = {k.lower(): k for k in known}
+    return ", ".join(by_key[c] for c in close) if close else ", ".join(known[:3])
+
+
+def with_query_filters(options: SearchOptions, wanted: QueryFilters, catalog: PhotoCatalog) -> SearchOptions:
+    """`options` narrowed by a query's filter terms. A tag, folder or place the library does not know is
+    refused in one line naming the nearest it knows; a filter given twice must agree (dates: both apply)."""
+    f = options.filters
+    tag, folder = f.tag, f.folder
+    if wanted.tag is not None:
+        known = list(catalog.tags.counts())
+        if wanted.tag.lower() not in {k.lower() for k in known}:
+            raise QueryError(f"no photo has the tag '{wanted.tag}'" + (
+                f" (nearest tags: {_nearest(wanted.tag, known)})" if known else " (the library has no tags yet)"))
+        if tag is not None and tag.lower() != wanted.tag.lower():
+            raise QueryError(f"two tags asked for, '{tag}' and '{wanted.tag}': one tag at a time")
+        tag = wanted.tag
+    if wanted.folder is not None:
+        found = folders_named(catalog, wanted.folder)
+        if len(found) != 1:
+            names = sorted({os.path.basename(d.rstrip(os.sep)) for d, _ in catalog.browse.folder_counts()})
+            raise QueryError(f"no folder of the library is named '{wanted.folder}' (nearest: "
+                             f"{_nearest(wanted.folder, names)})" if not found else
+                             f"folder:{wanted.folder} names {len(found)} folders ({', '.join(found[:3])}"
+                             f"{', ...' if len(found) > 3 else ''}); give its path")
+        if folder is not None and not (found[0] + os.sep).startswith(folder.rstrip(os.sep) + os.sep):
+            raise QueryError(f"folder:{wanted.folder} is not inside the folder already chosen ({folder})")
+        folder = found[0]
+    if wanted.place is not None:
+        check_place_known(catalog, wanted.place)
+    date_from, date_to = f.date_from, f.date_to
+    if wanted.date_from is not None:
+        date_from = max(d for d in (date_from, wanted.date_from) if d is not None)
+        date_to = min(d for d in (date_to, wanted.date_to) if d is not None)
+        if date_from > date_to:
+            raise QueryError(f"the dates asked for do not overlap ({date_from} is after {date_to})")
+    return replace(options, filters=replace(f, tag=tag, folder=folder, date_from=date_from, date_to=date_to))
+
+
+def folders_named(catalog: PhotoCatalog, name: str) -> list[str]:
+    """Folders holding photos that `name` names: a path (the folder or one above photos), else a folder's own
+    name (any case). Paths without the trailing separator."""
+    folders = [d.rstrip(os.sep) for d, _ in catalog.browse.folder_counts()]
+    if os.sep in name:
+        path = os.path.abspath(os.path.expanduser(name)).rstrip(os.sep)
+        return [path] if any(d == path or d.startswith(path + os.sep) for d in folders) else []
+    key = name.strip().lower()
+    return sorted({d for d in folders if os.path.basename(d).lower() == key})
+
+
+def check_place_known(catalog: PhotoCatalog, place: str) -> None:
+    """A place name no photo of the library was taken in is refused, naming the nearest places it knows."""
+    rows = catalog.places.counts()
+    if not rows:
+        return  # no place named yet (or no GPS): nothing to compare with; the filter finds nothing
+    names = sorted({n for row in rows for n in row[:3] if n})
+    known = {place_key(n) for n in names}
+    unknown = [part.strip() for part in place.split(PATH_SEPARATOR) if place_key(part) not in known]
+    if unknown:
+        raise QueryError(f"no photo of this library was taken in a place named '{unknown[0]}' (nearest: "
+                         f"{_nearest(unknown[0], names)})")

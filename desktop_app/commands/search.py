@@ -10,10 +10,11 @@ from datetime import date
 
 from desktop_app.commands import bounded_int, catalog_key, is_utf8, photo_for_path, photo_id_ref, shown
 from desktop_app.models_runtime import load_encoder
-from engine.errors import PhotosiftError
+from engine.dates import parse_dates
+from engine.errors import PhotosiftError, QueryError
 from engine.library import Library
 from engine.places import place_spec_keys
-from engine.query import Term, parse_query, split_places
+from engine.query import QueryFilters, Term, filter_label, parse_query, split_filters
 from engine.search import (
     DEFAULT_LIMIT,
     DEFAULT_MIN_Z,
@@ -21,16 +22,19 @@ from engine.search import (
     SearchFilters,
     SearchOptions,
     SearchResult,
+    check_place_known,
+    with_query_filters,
 )
 
 MAX_LIMIT = 100_000
 
 
-def _date(text: str) -> date:
+def _dates(text: str) -> tuple[date, date]:
+    """A year, month, day or range (engine.dates): --from takes its first day, --to its last."""
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+        return parse_dates(text)
+    except QueryError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _name(text: str) -> str:
@@ -56,8 +60,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), default=DEFAULT_LIMIT)
     p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
     p.add_argument("--folder", help="only photos under this folder")
-    p.add_argument("--from", dest="date_from", type=_date, help="taken on or after (YYYY-MM-DD)")
-    p.add_argument("--to", dest="date_to", type=_date, help="taken on or before (YYYY-MM-DD)")
+    p.add_argument("--from", dest="date_from", type=_dates, metavar="DATE",
+                   help="taken on or after (2019, 2019-07, 2019-07-14 or july 2019: its first day)")
+    p.add_argument("--to", dest="date_to", type=_dates, metavar="DATE",
+                   help="taken on or before (2019, 2019-07, 2019-07-14 or july 2019: its last day)")
     p.add_argument("--tag", type=_name, help="only photos with this tag")
     p.add_argument("--place", metavar="NAME", type=_name,
                    help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
@@ -81,8 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
     """The filters, refused when they cannot match anything for a reason the user should hear."""
-    if args.date_from and args.date_to and args.date_from > args.date_to:
-        raise PhotosiftError(f"--from {args.date_from} is after --to {args.date_to}; swap them")
+    date_from = args.date_from[0] if args.date_from else None
+    date_to = args.date_to[1] if args.date_to else None
+    if date_from and date_to and date_from > date_to:
+        raise PhotosiftError(f"--from {date_from} is after --to {date_to}; swap them")
+    if args.tag:
+        with_query_filters(SearchOptions(), QueryFilters(tag=args.tag), lib.catalog)  # an unknown tag: say so
     folder = catalog_key(args.folder) if args.folder else None
     if folder is not None:
         roots = [r.path for r in lib.catalog.roots()]
@@ -90,7 +100,7 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
-                         filters=SearchFilters(folder=folder, date_from=args.date_from, date_to=args.date_to,
+                         filters=SearchFilters(folder=folder, date_from=date_from, date_to=date_to,
                                                tag=args.tag, place=args.place, person=getattr(args, "person", None)))
 
 
@@ -102,6 +112,7 @@ def _check_place(place: str | None, lib: Library) -> None:
         place_spec_keys(place)
     except ValueError as e:
         raise PhotosiftError(f"--place: {e}") from None
+    check_place_known(lib.catalog, place)
     unnamed = lib.catalog.places.count_photos_needing()
     if unnamed:
         print(f"note: {unnamed} photos with GPS have no place name yet; run `photosift index` to name them",
@@ -134,11 +145,16 @@ def _searcher(lib: Library, device: str) -> PhotoSearch:
 def cmd_search(args: argparse.Namespace) -> int:
     query = parse_query(" ".join(args.query))
     _check_text(args, query)
+    for term in query:
+        if term.kind == "date" and not term.words.lower().startswith("date:"):
+            print(f"note: {term.words!r} is read as a date ({filter_label(term)[6:]}); put it in quotes to "
+                  "search for the words", file=sys.stderr)
     with Library.open(args.library, read_only=True) as lib:
-        terms, place = split_places(query)
-        _check_place(args.place or place, lib)
+        terms, wanted = split_filters(query)
+        _check_place(args.place or wanted.place, lib)
+        options = with_query_filters(_options(args, lib), wanted, lib.catalog)
         searcher = _searcher(lib, args.device)
-        _print(args, searcher.search_terms(terms, _options(args, lib), place=place))
+        _print(args, searcher.search_terms(terms, options, place=wanted.place))
     return 0
 
 

@@ -41,7 +41,9 @@ def test_search_by_place_from_the_command_line(capsys, tiny_model, tmp_path):
     assert [Path(h["path"]).name for h in json.loads(out)] == ["temple.jpg"]
     code, out, _ = run(capsys, "search", "place:portugal", "--sort", "date")
     assert code == 0 and out.index("tram.jpg") < out.index("tiles.jpg") and "[Lisbon, Portugal]" in out
-    code, out, _ = run(capsys, "search", "a photo", "--place", "Atlantis", "--json")
+    code, out, err = run(capsys, "search", "a photo", "--place", "Atlantis", "--json")  # unknown: said so
+    assert code == 1 and "no photo of this library was taken in a place named 'Atlantis' (nearest:" in err
+    code, out, _ = run(capsys, "search", "a photo", "--place", "Japan > Lisbon", "--json")  # known names
     assert code == 0 and json.loads(out) == []
     code, _, err = run(capsys, "search", "a photo", "--place", " > ")
     assert code == 1 and "--place" in err and "Traceback" not in err

@@ -280,3 +280,56 @@ def test_a_library_with_no_vectors_of_the_model_refreshes_to_an_empty_index(tmp_
         index = VectorIndex(cat, "m", tmp_path / "idx")
         index.refresh()
         assert len(index.search(np.ones(4, np.float32) / 2, 5).ids) == 0
+
+
+def test_filters_written_in_the_query(library):
+    s = PhotoSearch(library, KnownEncoder())
+    assert _names(library, s.search("beach 2020", SearchOptions(min_z=None))) == ["beach_people"]
+    assert _names(library, s.search("beach 2019..2020", SearchOptions(min_z=None))) == [
+        "beach_people", "sunset_beach"]
+    assert _names(library, s.search("beach folder:2021", SearchOptions(min_z=None))) == ["beach_empty"]
+    assert _names(library, s.search("tag:PETS")) == ["dog_snow"]  # only a filter: its photos, newest first
+    assert _names(library, s.search("2021")) == ["beach_empty"]
+    # a query's dates and the options' both apply
+    from datetime import date
+
+    opts = SearchOptions(min_z=None, filters=SearchFilters(date_from=date(2020, 1, 1)))
+    assert _names(library, s.search("beach 2019..2021", opts)) == ["beach_empty", "beach_people"]
+    with pytest.raises(QueryError, match="do not overlap"):
+        s.search("beach 2018", opts)
+
+
+def test_unknown_names_are_refused_with_the_nearest_known(library):
+    s = PhotoSearch(library, KnownEncoder())
+    with pytest.raises(QueryError, match=r"no photo has the tag 'pet' \(nearest tags: pets\)"):
+        s.search("beach tag:pet")
+    with pytest.raises(QueryError, match=r"no folder of the library is named '2012' \(nearest: 2022, 2021"):
+        s.search("beach folder:2012")
+    with pytest.raises(QueryError, match="two tags"):
+        s.search("tag:pets", SearchOptions(filters=SearchFilters(tag="food")))
+
+
+def test_the_cutoff_is_computed_over_the_photos_the_filters_leave(library):
+    """A match the library-wide cutoff drops is shown once a filter narrows the photos to a few where it
+    stands out, and a filter never hides a match the same query without it showed."""
+    cat = library.catalog
+    root = cat.roots()[0]
+    for i, snow in enumerate([0.15, 0.12] + [0.0] * 20):
+        v = _vec(snow=snow, food=1) if snow else _vec(food=1, car=0.1 * (i % 3))
+        pid = cat.insert_photo(root_id=root.id, path=f"/photos/alps/{i}.jpg", raw_path=None, size=1, mtime=1,
+                               fingerprint=f"alps{i}")
+        cat.record_decoded(pid, {"taken_at": None})
+        cat.embeddings.put("known", [pid], v[None])
+        library.ids[f"alps{i}"] = pid
+    s = PhotoSearch(library, KnownEncoder())
+    everywhere = _names(library, s.search("snow"))
+    assert everywhere == ["dog_snow"]  # the faint snow of the alps photos is below the library's cutoff
+    in_alps = _names(library, s.search("snow folder:alps"))
+    assert in_alps == ["alps0", "alps1"]  # among the alps photos both stand out; the plain ones do not
+    for query, filters in (("beach", SearchFilters(folder="/photos/2020")), ("beach", SearchFilters(tag="pets")),
+                           ("snow", SearchFilters(date_from=__import__("datetime").date(2019, 1, 1))),
+                           ("beach", SearchFilters(folder="/photos"))):
+        shown = set(_names(library, s.search(query)))
+        allowed = set(_names(library, s.search(query, SearchOptions(min_z=None, limit=1000, filters=filters))))
+        narrowed = set(_names(library, s.search(query, SearchOptions(filters=filters))))
+        assert shown & allowed <= narrowed, (query, filters)

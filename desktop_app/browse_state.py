@@ -18,7 +18,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from engine.errors import QueryError
 from engine.filters import SearchFilters
+from engine.query import FILTER_KINDS, Term, filter_label, parse_query
 
 SIMILAR_PREFIX = "similar:"
 _SIMILAR = re.compile(r"^similar:(\d{1,18})\Z")
@@ -162,7 +164,22 @@ class BrowseState:
             out.append(Chip("from", f"From {f.date_from.isoformat()}"))
         if f.date_to:
             out.append(Chip("to", f"To {f.date_to.isoformat()}"))
-        return out
+        return out + self._query_chips()
+
+    def _query_chips(self) -> list[Chip]:
+        """The filters read from a typed query ("beach july 2019 tag:family"): shown as chips too, so the user
+        sees how the words were understood; removing one gives its words back to the search."""
+        terms = self._query_filter_terms()
+        return [Chip(f"query:{i}", filter_label(t), f"read from your search: {t.words.strip()}; remove it to search "
+                     "for the words instead") for i, t in enumerate(terms)]
+
+    def _query_filter_terms(self) -> list[Term]:
+        if self._query.mode is not Mode.TEXT:
+            return []
+        try:
+            return [t for t in parse_query(self._query.text) if t.kind in FILTER_KINDS]
+        except QueryError:
+            return []  # the search itself says what is wrong with the query
 
     # -- changing ---------------------------------------------------------------------------
     def _update(
@@ -212,6 +229,17 @@ class BrowseState:
         self._update(filters=replace(self._filters, date_from=date_from, date_to=date_to))
 
     def remove_filter(self, key: str) -> None:
+        if key.startswith("query:"):  # a filter read from the query: its words go back to the search, quoted
+            terms = self._query_filter_terms()
+            index = int(key.partition(":")[2]) if key.partition(":")[2].isdigit() else -1
+            if not 0 <= index < len(terms):
+                raise ValueError(f"no filter {key!r} in the query")
+            term = terms[index]
+            words = term.words.strip()
+            name = words.partition(":")[2].strip().strip('"') if ":" in words else words
+            text = self._query.text.replace(words, f'"{name}"' if name else "", 1)
+            self._update(query=Query.typed(" ".join(text.split())))
+            return
         fields = {"folder": "folder", "tag": "tag", "place": "place", "person": "person", "from": "date_from",
                   "to": "date_to"}
         if key not in fields:

@@ -89,6 +89,28 @@ def test_each_filter_is_a_chip_and_removing_it_drops_only_that_filter(state):
         s.remove_filter("colour")
 
 
+def test_filters_read_from_the_query_are_chips_whose_removal_gives_the_words_back(state):
+    s, seen = state
+    s.set_tag("horse")
+    s.search_text("kids on a beach july 2019 place:Lisbon")
+    assert [(c.key, c.label) for c in s.chips()] == [
+        ("tag", "Tag: horse"), ("query:0", "Place: Lisbon"), ("query:1", "Date: July 2019")]
+    assert "july 2019" in s.chips()[2].tooltip
+    seen.clear()
+    s.remove_filter("query:1")
+    assert seen == [frozenset({"query"})] and s.query.text == 'kids on a beach "july 2019" place:Lisbon'
+    assert [c.label for c in s.chips()] == ["Tag: horse", "Place: Lisbon"]  # the words are searched as words
+    s.remove_filter("query:0")
+    assert s.query.text == 'kids on a beach "july 2019" "Lisbon"' and [c.key for c in s.chips()] == ["tag"]
+    s.search_text("tag:dog")
+    s.remove_filter("query:0")
+    assert s.query.text == '"dog"' and s.mode is Mode.TEXT
+    s.search_text('beach "unbalanced')  # a query the search will refuse: no chips, no error here
+    assert [c.key for c in s.chips()] == ["tag"]
+    with pytest.raises(ValueError, match="no filter"):
+        s.remove_filter("query:5")
+
+
 def test_all_photos_clears_query_filters_and_selection_in_one_change(state):
     s, seen = state
     selections: list[int | None] = []

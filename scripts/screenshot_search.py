@@ -1,0 +1,42 @@
+"""Screenshot of a search whose words were understood as filters: scikit-image's sample photos with the GPS
+positions and dates of scripts/screenshot_places.py, and "coffee in portugal 2023"-style query typed into the
+box. The chips beside the box show what was read as a place and a date.
+
+    .venv/bin/python scripts/screenshot_search.py [--model starter] [--out docs] [--hold SECONDS]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+QUERY = "a cup of coffee place:Portugal may 2023"
+
+
+def main() -> None:
+    from _shot import indexed_window, shot_arguments
+    from screenshot_places import make_photos
+
+    args = shot_arguments().parse_args()
+    _app, w, pump = indexed_window(make_photos, args.model, "photosift-search-")
+    pump(2)
+    w.split.setSizes([300, 680, 300])
+    w.search_box.setText(QUERY)
+    w.search_box.returnPressed.emit()
+    pump(4)
+    print("chips:", w.chips.labels(), "results:", w.grid_model.rowCount(), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(args.out / "screenshot-search-filters.png"))
+    print(f"saved {args.out / 'screenshot-search-filters.png'}", flush=True)
+    pump(args.hold)
+    w.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,13 +7,16 @@ exit code. With no subcommand (or only a folder) the desktop window opens.
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,8 +63,52 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one line, with "did you mean ...?" for a mistyped command, option
+    or choice (instead of the usage block, which `--help` still shows)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        command = re.match(r"argument (COMMAND|ACTION): invalid choice: '([^']*)'", message)
+        if command:  # the list of every command is what --help is for
+            message = f"unknown {command.group(1).lower()} '{command.group(2)}'"
+            hint = self._did_you_mean(message, list(self._subcommands()))
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint or f'; see {self.prog} --help'}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{self._did_you_mean(message)}\n")
+
+    def _subcommands(self) -> dict[str, argparse.ArgumentParser]:
+        return next((dict(a.choices) for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+    def _all_options(self) -> list[str]:
+        """Long options of this parser and of every command under it (argparse reports a command's unknown
+        option from the top-level parser)."""
+        found = [o for o in self._option_string_actions if o.startswith("--")]
+        for sub in self._subcommands().values():
+            found += sub._all_options() if isinstance(sub, OneLineParser) else []
+        return found
+
+    def _did_you_mean(self, message: str, names: list[str] | None = None) -> str:
+        if names is not None:
+            word = message.split("'")[1]
+            near = difflib.get_close_matches(word, names, n=1, cutoff=0.7)
+            return f"; did you mean '{near[0]}'?" if near else ""
+        options = sorted(set(self._all_options()))
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            known = re.findall(r"'([^']*)'", choice.group(2)) or [c.strip() for c in choice.group(2).split(",")]
+            near = difflib.get_close_matches(choice.group(1), known, n=1, cutoff=0.5)
+            return f"; did you mean {near[0]!r}?" if near else ""
+        unknown = re.search(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            for word in unknown.group(1).split():
+                if word.startswith("--"):
+                    near = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6)
+                    if near:
+                        return f"; did you mean {near[0]}?"
+        return f"; see {self.prog} --help" if not message.startswith("the following") else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="photosift", description="Search and browse your photo library.")
+    parser = OneLineParser(prog="photosift", description="Search and browse your photo library.")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--library", type=Path, default=None,
                         help="library folder (default: $PHOTOSIFT_LIBRARY or the per-user data folder)")
@@ -72,8 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _library_first(argv: list[str]) -> list[str]:
+    """`--library DIR` is accepted anywhere on the line (`photosift search beach --library ~/Pics`): moved in
+    front of the command, where argparse takes it. Words after `--` are left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        a = argv[i]
+        if a == "--library" and i + 1 < end:
+            front += [a, argv[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--library="):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest + argv[end:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _library_first(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
     first = _first_positional(argv)

@@ -27,10 +27,36 @@ def test_mistyped_command_is_a_usage_error_and_folders_still_open_the_window(cap
     monkeypatch.setattr(cli_module, "_open_window", lambda parser, argv: opened.append(argv) or 0)
     with pytest.raises(SystemExit) as e:
         main(["frobnicate"])
-    assert e.value.code == 2 and "invalid choice: 'frobnicate'" in capsys.readouterr().err
-    assert opened == []
+    assert capsys.readouterr().err == "photosift: error: unknown command 'frobnicate'; see photosift --help\n"
+    assert e.value.code == 2 and opened == []
     assert main([]) == 0 and main([str(tmp_path)]) == 0 and main(["--library", str(tmp_path), "./x"]) == 0
     assert opened == [[], [str(tmp_path)], ["--library", str(tmp_path), "./x"]]
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["serach", "beach"], "photosift: error: unknown command 'serach'; did you mean 'search'?"),
+    (["search", "beach", "--lmit", "3"], "photosift: error: unrecognized arguments: --lmit 3; did you mean --limit?"),
+    (["search", "beach", "--sort", "dat"],
+     "photosift search: error: argument --sort: invalid choice: 'dat' (choose from 'relevance', 'date'); "
+     "did you mean 'date'?"),
+    (["models", "lst"], "photosift models: error: unknown action 'lst'; did you mean 'list'?"),
+    (["search", "beach", "--from", "2019-13"],
+     "photosift search: error: argument --from: not a date: 2019-13 (a month is 1 to 12); "
+     "see photosift search --help"),
+])
+def test_a_mistyped_command_option_or_choice_gets_one_line_with_a_suggestion(capsys, args, line):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and capsys.readouterr().err == line + "\n"
+
+
+def test_library_is_accepted_anywhere_on_the_line(capsys, tmp_path):
+    other = tmp_path / "elsewhere"
+    for args in (["status", "--library", str(other)], ["--library", str(other), "status"],
+                 ["status", f"--library={other}"]):
+        assert main(args) == 1
+        assert f"there is no Photosift library at {other}" in capsys.readouterr().err
+    assert cli_module._library_first(["search", "a", "--", "--library", "x"]) == ["search", "a", "--", "--library", "x"]
 
 
 @pytest.mark.parametrize("args", [("index", "--workers", "-1"), ("index", "--batch-size", "0"),

@@ -223,10 +223,14 @@ _GENERIC_NAME = re.compile(r"^(img|dsc[fnr]?|pxl|mvimg|sam|gopr|dji|imag|pict?|p
 NAME_RULES = ("not named as a copy", "not in a folder of copies or backups", "a descriptive name")
 
 
-def _name_rules(path: str) -> tuple[bool, bool, bool]:
-    """(named as a copy, in a folder of copies, a camera's numbered name) of one path."""
+def _name_rules(path: str, common: str = "") -> tuple[bool, bool, bool]:
+    """(named as a copy, in a folder of copies, a camera's numbered name) of one path. Only the folders below
+    `common` (the folder the compared photos share) count: a library kept under "~/Backups/Photos" must not
+    make every photo look like a backup."""
     folder, name = os.path.split(path)
     stem = os.path.splitext(name)[0]
+    if common and (folder == common or folder.startswith(common.rstrip("/\\") + os.sep)):
+        folder = folder[len(common):]
     folders = [part for part in folder.replace("\\", "/").split("/") if part]
     return (
         bool(_COPY_NAME.search(stem)),
@@ -265,8 +269,12 @@ def choose_keeper(
         biggest = max(p.size for p in pool)
         pool = [p for p in pool if p.size == biggest]
         why.append("largest file (least compressed)")
+    try:
+        common = os.path.commonpath([os.path.dirname(p.path) for p in pool]) if len(pool) > 1 else ""
+    except ValueError:  # different drives (Windows), or relative and absolute paths mixed
+        common = ""
     for rule, because in enumerate(NAME_RULES):
-        flagged = {p.id for p in pool if _name_rules(p.path)[rule]}
+        flagged = {p.id for p in pool if _name_rules(p.path, common)[rule]}
         if 0 < len(flagged) < len(pool):
             pool = [p for p in pool if p.id not in flagged]
             why.append(because)

@@ -40,6 +40,7 @@ class SearchOptions:
     sort: str = "relevance"  # relevance | date
     min_z: float | None = DEFAULT_MIN_Z  # None: no relevance cutoff
     filters: SearchFilters = SearchFilters()  # noqa: RUF009 - frozen, so one shared default is safe
+    one_per_group: bool = True  # exact copies and near-duplicates are one result (engine.duplicates' groups)
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,15 @@ class SearchResult:
     score: float
     offline: bool = False  # its folder is unplugged or unreachable: listed, but cannot be opened now
     place: Place | None = None  # where it was taken (from its GPS), when known
+    group: int | None = None  # its group of copies (engine.duplicates), when it stands for one
+    copies: tuple[tuple[int, float], ...] = ()  # (photo id, score) of the group's other photos it stands for
 
     def to_dict(self) -> dict[str, object]:
         p = self.photo
         return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
                 "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline,
-                "place": self.place.to_dict() if self.place else None}
+                "place": self.place.to_dict() if self.place else None, "group": self.group,
+                "copies": [pid for pid, _ in self.copies]}
 
 
 class PhotoSearch:
@@ -180,8 +184,7 @@ class PhotoSearch:
             raise PhotosiftError(f"there is no photo id:{photo_id} in this library")
         if vec is None:
             raise PhotosiftError(f"photo {photo_id} is not indexed with model '{self.encoder.model_id}' yet")
-        results = self.search_vector(vec, SearchOptions(options.limit + 1, options.sort, options.min_z,
-                                                        options.filters), exclude={photo_id})
+        results = self.search_vector(vec, replace(options, limit=options.limit + 1), exclude={photo_id})
         return results[: options.limit]
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
@@ -192,7 +195,8 @@ class PhotoSearch:
         allowed = np.array(within, np.uint64) if within is not None else self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []
-        want = options.limit + len(exclude or ())
+        # room for the copies that fold into one result each
+        want = options.limit * (2 if options.one_per_group else 1) + len(exclude or ())
         hits = self.index.search(vec, want, allowed)
         if exclude:
             mask = ~np.isin(hits.ids, np.fromiter(exclude, np.uint64, count=len(exclude)))
@@ -210,11 +214,56 @@ class PhotoSearch:
         places = self.library.catalog.places.of_photos(ids)
         results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline, places.get(i))
                    for i in ids if i in photos]
+        if options.one_per_group:
+            results = self._one_per_group(results, vec, allowed, exclude or set(), offline)
         if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
             dated = sorted((r for r in results if r.photo.taken_at), key=lambda r: r.photo.taken_at or "",
                            reverse=True)
             results = dated + sorted((r for r in results if not r.photo.taken_at), key=lambda r: r.photo.path)
         return results[: options.limit]
+
+    def _one_per_group(self, results: list[SearchResult], vec: np.ndarray, allowed: np.ndarray | None,
+                       exclude: set[int], offline: set[int]) -> list[SearchResult]:
+        """Each group of exact copies or near-duplicates among `results` as one result where its best-ranked photo
+        was: the group's keeper when the filters let it through, carrying the group's other photos (those the
+        filters let through, each with its own score) as its copies."""
+        catalog = self.library.catalog
+        member_of = catalog.duplicates.membership([r.photo.id for r in results])
+        if not member_of:
+            return results
+        groups = {g.id: g for g in catalog.duplicates.groups(group_ids=set(member_of.values()))
+                  if g.kind in ("exact", "near")}
+        if not groups:
+            return results
+        allowed_set = None if allowed is None else set(allowed.tolist())
+        candidates = {pid for g in groups.values() for pid, _ in g.members
+                      if pid not in exclude and (allowed_set is None or pid in allowed_set)}
+        photos = catalog.photos_by_ids(sorted(candidates))
+        have, vectors = catalog.embeddings.of_ids(self.encoder.model_id, sorted(candidates))
+        score_of = dict(zip(have.tolist(), (vectors @ np.asarray(vec, np.float32).reshape(-1)).tolist(),
+                            strict=True)) if len(have) else {}
+        places = catalog.places.of_photos(sorted(candidates))
+        out: list[SearchResult] = []
+        done: set[int] = set()
+        for r in results:
+            g = groups.get(member_of.get(r.photo.id, -1))
+            if g is None:
+                out.append(r)
+                continue
+            if g.id in done:
+                continue
+            done.add(g.id)
+            members = [pid for pid, _ in g.members if pid in photos and photos[pid].status == "ok"
+                       and pid in score_of]
+            if len(members) < 2:
+                out.append(r)
+                continue
+            head = g.keep_id if g.keep_id in members else r.photo.id
+            others = tuple(sorted(((pid, score_of[pid]) for pid in members if pid != head), key=lambda m: -m[1]))
+            p = photos[head]
+            out.append(SearchResult(p, score_of.get(head, r.score), p.root_id in offline, places.get(head),
+                                    g.id, others))
+        return out
 
     def _cutoff(self, vec: np.ndarray, min_z: float, allowed: np.ndarray | None) -> float | None:
         """The score a result must reach: `min_z` deviations above the mean of the library's sample, or of the

@@ -1,6 +1,7 @@
 """Screenshot of a search whose words were understood as filters: scikit-image's sample photos with the GPS
 positions and dates of scripts/screenshot_places.py, and "coffee in portugal 2023"-style query typed into the
-box. The chips beside the box show what was read as a place and a date.
+box. The chips beside the box show what was read as a place and a date; the coffee photo's copy in a backup
+folder is folded into it (the badge counts them).
 
     .venv/bin/python scripts/screenshot_search.py [--model starter] [--out docs] [--hold SECONDS]
 """
@@ -20,11 +21,19 @@ QUERY = "a cup of coffee place:Portugal may 2023"
 
 
 def main() -> None:
+    import shutil
+
     from _shot import indexed_window, shot_arguments
     from screenshot_places import make_photos
 
+    def photos_and_a_copy(folder: Path) -> Path:
+        make_photos(folder)
+        (folder / "Backup").mkdir()
+        shutil.copy2(folder / "2023 Portugal" / "coffee.jpg", folder / "Backup" / "coffee.jpg")
+        return folder
+
     args = shot_arguments().parse_args()
-    _app, w, pump = indexed_window(make_photos, args.model, "photosift-search-")
+    _app, w, pump = indexed_window(photos_and_a_copy, args.model, "photosift-search-")
     pump(2)
     w.split.setSizes([300, 680, 300])
     w.search_box.setText(QUERY)

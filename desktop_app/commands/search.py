@@ -69,7 +69,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
     p.add_argument("--person", type=_name,
                    help="only photos of this person (a name from `photosift people`, or its id)")
-    p.add_argument("--all", action="store_true", help="no relevance cutoff: always return --limit results")
+    p.add_argument("--all", action="store_true",
+                   help="no relevance cutoff (always --limit results), and every copy of a photo listed apart")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true", help="print a JSON list of {path, score, offline, ...}")
 
@@ -100,6 +101,7 @@ def _options(args: argparse.Namespace, lib: Library) -> SearchOptions:
             raise PhotosiftError(f"--folder {shown(folder)} is not in the library (its folders: "
                                  f"{', '.join(shown(r) for r in roots) or 'none yet'})")
     return SearchOptions(limit=args.limit, sort=args.sort, min_z=None if args.all else DEFAULT_MIN_Z,
+                         one_per_group=not args.all,
                          filters=SearchFilters(folder=folder, date_from=date_from, date_to=date_to,
                                                tag=args.tag, place=args.place, person=getattr(args, "person", None)))
 
@@ -131,8 +133,9 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
         print("no matching photos")
     for r in results:
         taken = (r.photo.taken_at or "")[:10] or "-" * 10  # undated: the column stays aligned
+        copies = f"  (+{len(r.copies)} {'copy' if len(r.copies) == 1 else 'copies'}; --all lists them)"
         print(f"{r.score:7.4f}  {taken}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else "")
-              + (f"  [{r.place.name}]" if r.place else ""))
+              + (f"  [{r.place.name}]" if r.place else "") + (copies if r.copies else ""))
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:

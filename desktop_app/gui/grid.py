@@ -237,7 +237,11 @@ class PhotoGridModel(QAbstractListModel):
                      if score is not None else "")
             mark = self.stacks.get(pid)
             burst = ""
-            if mark is not None:
+            if mark is not None and mark.kind == "copies":
+                burst = (f"\nstands for {mark.size} copies of this photo: click the badge to show them all"
+                         if mark.position is None else
+                         f"\ncopy {mark.position} of {mark.size}: click the badge to show them as one again")
+            elif mark is not None:
                 burst = (f"\nburst of {mark.size} frames: click the badge to show them all" if mark.position is None
                          else f"\nframe {mark.position} of a burst of {mark.size}: click the badge to stack it again")
             return (info.path if info else "") + match + offline + burst

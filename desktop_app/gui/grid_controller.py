@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QAbstractItemView
@@ -35,6 +35,16 @@ if TYPE_CHECKING:
     from engine.search import PhotoSearch, SearchOptions, SearchResult
 
 SEARCH_LIMIT = 500
+
+
+class Shown(NamedTuple):
+    """A search result as the grid needs it (plain data, made on the search thread)."""
+
+    id: int
+    score: float
+    offline: bool
+    group: int | None = None  # the group of copies it stands for
+    copies: tuple[tuple[int, float], ...] = ()  # (photo id, score) of the group's other photos
 
 
 class GridRead(NamedTuple):
@@ -102,6 +112,8 @@ class GridController(QObject):
         self._growing = False
         self._expanded_bursts: set[int] = set()  # burst groups the user opened out in the grid
         self._stacks_shown = True  # whether the browse grid was last read with bursts stacked
+        self._expanded_copies: set[int] = set()  # groups of copies the user opened out among search results
+        self._last_results: tuple | None = None  # the search results shown: re-shown when copies open or close
 
     @property
     def browsing(self) -> bool:
@@ -158,9 +170,15 @@ class GridController(QObject):
             self.load_browse(keep_place=True)
 
     def toggle_burst(self, photo_id: int) -> None:
-        """Expand the burst this cell stands for, or stack it again; the view stays where it is."""
+        """Expand the burst (or, among search results, the copies) this cell stands for, or stack it again; the
+        view stays where it is."""
         mark = self.grid_model.stacks.get(photo_id)
         if mark is None:
+            return
+        if not self.browsing:
+            self._expanded_copies ^= {mark.group_id}
+            if self._last_results is not None:
+                self._show_results(*self._last_results, keep_place=True)
             return
         self._expanded_bursts ^= {mark.group_id}
         self.load_browse(keep_place=True)
@@ -187,7 +205,7 @@ class GridController(QObject):
         self._read_grid("browse", show)
 
     def _show_photos_keeping_place(self, ids: list[int], days: list[tuple[str | None, int]] | None = None,
-                                   stacks: dict[int, StackMark] | None = None) -> None:
+                                   stacks: dict[int, StackMark] | None = None, **shown: Any) -> None:
         """Replace the grid's photos but keep the user where they were: the same photo current, and the same
         photo at the top of the view (or the stack it went into, when its burst was stacked)."""
         old = self.grid_model.ids
@@ -197,7 +215,7 @@ class GridController(QObject):
         top = self.grid.top_index()
         scrolled = self.grid.verticalScrollBar().value() > 0  # at the top, the newest photos stay in sight
         top_id = old[top.row()] if scrolled and top.isValid() and top.row() < len(old) else None
-        self._show_photos(ids, days=days, stacks=stacks)
+        self._show_photos(ids, days=days, stacks=stacks, **shown)
         if current_id is None and top_id is None:
             return
         row_of = dict(zip(ids, range(len(ids)), strict=True))
@@ -340,10 +358,11 @@ class GridController(QObject):
                 search = PhotoSearch(lib, encoder)
                 results = run_query(search, query, options)
                 cut, more = results_beyond_cutoff(lambda o: run_query(search, query, o), options, len(results))
-                return [(r.photo.id, r.score, r.offline) for r in results], cut, more
+                return [Shown(r.photo.id, r.score, r.offline, r.group, r.copies) for r in results], cut, more
 
-        def done(answer: tuple[list[tuple[int, float, bool]], int | None, bool]) -> None:
+        def done(answer: tuple[list[Shown], int | None, bool]) -> None:
             if request == self._request and query == self.state.query:
+                self._expanded_copies.clear()
                 self._show_results(query, *answer)
 
         def failed(message: str) -> None:
@@ -360,16 +379,37 @@ class GridController(QObject):
         self.notify(message, error=True)
         self.search_finished.emit(-1)
 
-    def _show_results(
-        self, query: Query, results: list[tuple[int, float, bool]], cut: int | None = None, more: bool = False
-    ) -> None:
-        self._show_photos(
-            [pid for pid, _, _ in results],
-            {pid: score for pid, score, _ in results},
-            {pid for pid, _, offline in results if offline},
-            cut=cut,
-            more=more,
-        )
+    def _show_results(self, query: Query, results: list[Shown], cut: int | None = None, more: bool = False,
+                      keep_place: bool = False) -> None:
+        """The results in the grid; a result standing for a group of copies is one cell with a badge (its copies
+        follow it, numbered, once the badge is clicked)."""
+        self._last_results = (query, results, cut, more)
+        ids: list[int] = []
+        scores: dict[int, float] = {}
+        marks: dict[int, StackMark] = {}
+        cut_row = None
+        for n, r in enumerate(results):
+            if n == cut:
+                cut_row = len(ids)  # the "below the cutoff" header moves down by the copies opened before it
+            ids.append(r.id)
+            scores[r.id] = r.score
+            if r.group is None or not r.copies:
+                continue
+            size = 1 + len(r.copies)
+            if r.group in self._expanded_copies:
+                marks[r.id] = StackMark(r.group, size, 1, "copies")
+                for k, (pid, score) in enumerate(r.copies, 2):
+                    ids.append(pid)
+                    scores[pid] = score
+                    marks[pid] = StackMark(r.group, size, k, "copies")
+            else:
+                marks[r.id] = StackMark(r.group, size, None, "copies")
+        offline = {r.id for r in results if r.offline}
+        cut = len(ids) if cut is not None and cut_row is None else cut_row
+        if keep_place:
+            self._show_photos_keeping_place(ids, stacks=marks, scores=scores, offline=offline, cut=cut, more=more)
+            return
+        self._show_photos(ids, scores, offline, cut=cut, more=more, stacks=marks)
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self.status.show()

@@ -458,8 +458,10 @@ class MainWindow(QMainWindow):
         menu.addAction("Find similar", lambda: self.find_similar(pid))
         mark = self.grid_model.stacks.get(pid)
         if mark is not None:
-            menu.addAction(f"Show all {mark.size} frames of this burst" if mark.position is None
-                           else "Stack this burst again", lambda: self.grid_controller.toggle_burst(pid))
+            what = ("frames of this burst", "burst") if self.grid_controller.browsing else ("copies", "copies")
+            menu.addAction(f"Show all {mark.size} {what[0]}" if mark.position is None
+                           else f"Stack these {what[1]} again" if what[1] == "copies" else "Stack this burst again",
+                           lambda: self.grid_controller.toggle_burst(pid))
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     # -- drag and drop --------------------------------------------------------------------

@@ -19,6 +19,7 @@ class StackMark(NamedTuple):
     group_id: int
     size: int  # frames of the burst in the grid (those the filters let through)
     position: int | None  # 1-based place of this frame when the burst is expanded; None: the stacked cell
+    kind: str = "burst"  # or "copies": exact copies and near-duplicates among search results
 
 
 def stack_bursts(

@@ -30,12 +30,15 @@ class StatusLine:
             self.extra = extra
         c, extra = self.counts, self.extra
         results = self.state.mode is not Mode.BROWSE
-        shown = self.grid_model.photos_in_rows(0, self.grid_model.rowCount())
-        noun = "result" if results else "photo"
-        what = f"{shown} {noun}{'' if shown == 1 else 's'}"
-        bursts = self.grid_model.stacked_bursts()
-        if bursts:
-            what += f" ({bursts} burst{'' if bursts == 1 else 's'} stacked)"
+        stacked = self.grid_model.stacked_bursts()
+        if results:  # a result standing for copies is one result (its badge says how many photos it is)
+            shown = self.grid_model.rowCount()
+            what = f"{shown} result{'' if shown == 1 else 's'}"
+            what += f" ({stacked} standing for copies)" if stacked else ""
+        else:
+            shown = self.grid_model.photos_in_rows(0, self.grid_model.rowCount())
+            what = f"{shown} photo{'' if shown == 1 else 's'}"
+            what += f" ({stacked} burst{'' if stacked == 1 else 's'} stacked)" if stacked else ""
         if results:
             what += f" for \u201c{self.state.query.label}\u201d"
         self.label.setText(f"{what}   \u2022   {c['total']} in library, model {self.lib.active_model_id}"

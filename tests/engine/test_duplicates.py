@@ -181,6 +181,11 @@ def test_keeper_of_identical_copies_looks_like_the_original():
     assert pick("/p/DSC01234.JPG", "/p/lighthouse.jpg") == ("/p/lighthouse.jpg", "a descriptive name")
     assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 2000.0, 2: 1000.0}) == ("/p/b.jpg", "the oldest file")
     assert pick("/p/a.jpg", "/p/b.jpg", mtimes={1: 1000.5, 2: 1000.0}) == ("/p/a.jpg", "identical; the first one added")
+    # only the folders below the one the copies share count: a library kept under "Backups" is no backup
+    assert pick("/home/me/Backups/Photos/backup/x.jpg", "/home/me/Backups/Photos/trip/x.jpg") == (
+        "/home/me/Backups/Photos/trip/x.jpg", "not in a folder of copies or backups")
+    assert pick("/home/me/Backups/Photos/x.jpg", "/home/me/Backups/Photos/Copies/x.jpg")[0] == (
+        "/home/me/Backups/Photos/x.jpg")
     # Quality still comes first: a larger "copy" is kept over a smaller original.
     assert choose_keeper([_cand(1, path="/p/x.jpg"), _cand(2, path="/p/x (copy).jpg", width=200)])[0] == 2
 

@@ -333,3 +333,40 @@ def test_the_cutoff_is_computed_over_the_photos_the_filters_leave(library):
         allowed = set(_names(library, s.search(query, SearchOptions(min_z=None, limit=1000, filters=filters))))
         narrowed = set(_names(library, s.search(query, SearchOptions(filters=filters))))
         assert shown & allowed <= narrowed, (query, filters)
+
+
+def _copy_of(library, name, new_name, folder):
+    cat = library.catalog
+    pid = cat.insert_photo(root_id=cat.roots()[0].id, path=f"/photos/{folder}/{new_name}.jpg", raw_path=None,
+                           size=1, mtime=1, fingerprint=new_name)
+    cat.record_decoded(pid, {"taken_at": "2020-07-01T10:00:00"})
+    cat.embeddings.put("known", [pid], cat.embeddings.get(library.ids[name], "known")[None])
+    library.ids[new_name] = pid
+    return pid
+
+
+def test_copies_are_one_result_standing_for_the_group(library):
+    from engine.catalog import NewDuplicateGroup
+
+    cat = library.catalog
+    keeper = library.ids["beach_people"]
+    copy = _copy_of(library, "beach_people", "beach_people_copy", "backup")
+    near = _copy_of(library, "beach_people", "beach_people_edit", "edits")
+    with cat.transaction():
+        (gid,) = cat.duplicates.replace_groups([], [NewDuplicateGroup("exact", keeper, "oldest",
+                                                                      ((keeper, 1.0), (copy, 1.0), (near, 0.99)))])
+    s = PhotoSearch(library, KnownEncoder())
+    res = s.search("beach + people")
+    assert _names(library, res).count("beach_people") == 1 and "beach_people_copy" not in _names(library, res)
+    first = res[0]
+    assert first.photo.id == keeper and first.group == gid and {c for c, _ in first.copies} == {copy, near}
+    assert first.to_dict()["copies"] == [pid for pid, _ in first.copies]
+    every = s.search("beach + people", SearchOptions(one_per_group=False))
+    assert {"beach_people", "beach_people_copy", "beach_people_edit"} <= set(_names(library, every))
+    # the keeper left out by a filter: a copy the filter lets through stands for the group
+    in_backup = s.search("beach", SearchOptions(min_z=None, filters=SearchFilters(folder="/photos/backup")))
+    assert _names(library, in_backup) == ["beach_people_copy"] and in_backup[0].copies == ()
+    # "more like this" of the keeper: its copies are what is most like it, shown as one result
+    like = s.similar(keeper, SearchOptions(limit=3))
+    assert like[0].photo.id in (copy, near) and len(like[0].copies) == 1 and keeper not in [
+        c for c, _ in like[0].copies]

@@ -17,6 +17,7 @@ A person's name and hidden flag live on the person row, whose id never changes (
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -345,8 +346,13 @@ def persons_matching(catalog: PhotoCatalog, name: str) -> list[int]:
         p = catalog.people.person(int(name))
         if p is not None:
             return [_Resolver(catalog)(p.id)]
-    raise PersonError(f"no person is named '{name}' (photosift people lists them; name one with "
-                      "photosift people name ID NAME)")
+    names = [n for _, n in catalog.people.named_persons()]
+    near = difflib.get_close_matches(name.strip().lower(), [n.lower() for n in names], n=3, cutoff=0.5)
+    by_key = {n.lower(): n for n in names}
+    known = f"nearest: {', '.join(by_key[k] for k in near)}" if near else (
+        f"named: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}" if names else "nobody is named yet")
+    raise PersonError(f"no person is named '{name}' ({known}; photosift people lists them, "
+                      "photosift people name ID NAME names one)")
 
 
 def photos_of(catalog: PhotoCatalog, name: str, face_model: str = FACE_MODEL_ID) -> set[int]:

@@ -108,6 +108,8 @@ def test_named_merged_and_moved_faces_survive_regrouping(cat):
     assert merged == {person_of[1]}
     with pytest.raises(PersonError, match="merged into"):
         name_person(cat, person_of[2], "Bob")
+    with pytest.raises(PersonError, match=r"^no person is named 'Ana' \(nearest: Anna; photosift people lists"):
+        persons_matching(cat, "Ana")
 
 
 def test_a_named_person_comes_back_after_a_face_model_switch(cat):
@@ -157,7 +159,7 @@ def test_hidden_persons_are_not_listed_and_bad_names_are_refused(cat):
     assert first.id in [p.id for p in cat.people.summaries(MODEL, include_hidden=True)]
     with pytest.raises(PersonError):
         name_person(cat, first.id, "   ")
-    with pytest.raises(PersonError, match="no person"):
+    with pytest.raises(PersonError, match=r"no person is named 'Nobody' \(nobody is named yet"):
         persons_matching(cat, "Nobody")
     with pytest.raises(PersonError, match="no person 999"):
         name_person(cat, 999, "X")

@@ -26,7 +26,7 @@ from engine.library import check_library
 from engine.paths import LibraryPaths, default_library_dir
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parsers.
-COMMAND_MODULES = ("library", "search", "duplicates", "models", "evaluate", "train", "doctor", "people")
+COMMAND_MODULES = ("library", "search", "albums", "duplicates", "models", "evaluate", "train", "doctor", "people")
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 

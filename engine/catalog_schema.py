@@ -206,5 +206,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE photos ADD COLUMN dev INTEGER;
     ALTER TABLE photos ADD COLUMN ino INTEGER;
     """,
+    # albums (issue #27): the person's own ('manual': the photos they put in) and smart ones (a saved query;
+    # its photos are found again after each index, with the model named in `model_id`). A photo forgotten by
+    # the catalog leaves its albums; an album's name is unique whatever its case.
+    """
+    CREATE TABLE albums (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        kind TEXT NOT NULL CHECK (kind IN ('manual', 'smart')),
+        query TEXT,
+        created_at REAL NOT NULL,
+        model_id TEXT
+    );
+    CREATE TABLE album_photos (
+        album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (album_id, photo_id)
+    );
+    CREATE INDEX album_photos_photo ON album_photos(photo_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

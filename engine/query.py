@@ -17,7 +17,7 @@ balanced terms still add up to ONE query vector, which the vector index searches
 
 Filters, written anywhere in the query, narrow the photos instead of being matched: `place:NAME` (where
 it was taken, engine.places: any level, case and accents aside; `place:"New York"`; `place:"Japan > Kyoto"`
-level by level), `tag:NAME`, `folder:NAME` (a folder's name or path), and dates (engine.dates): `2019`,
+level by level), `tag:NAME`, `album:NAME`, `folder:NAME` (a folder's name or path), and dates (engine.dates): `2019`,
 `2019-07`, `july 2019`, `2019-07-14`, `2018..2020`, written bare or as `date:...`. A bare date among the
 words is read as a filter (its words are kept on the Term, so the window's chip can give them back); quote
 it ("1984") to search the words.
@@ -45,7 +45,7 @@ _PERSON = re.compile(r"^person:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
-FILTER_KINDS = ("place", "tag", "folder", "date")
+FILTER_KINDS = ("place", "tag", "folder", "date", "album")
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def _looks_like_path(text: str) -> bool:
     return is_photo_name(text) and os.path.isfile(os.path.expanduser(text))
 
 
-_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date):("[^"]*"|[^\s"]*)', re.IGNORECASE)
-_UNSUPPORTED = re.compile(r'(?:(?<=\s)|^)(album|text):', re.IGNORECASE)
+_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date|album):("[^"]*"|[^\s"]*)', re.IGNORECASE)
+_UNSUPPORTED = re.compile(r'(?:(?<=\s)|^)(text):', re.IGNORECASE)
 
 
 def _quoted_at(query: str, at: int) -> bool:
@@ -125,7 +125,7 @@ def _filter_term(kind: str, value: str, words: str, subtracted: bool) -> Term:
     return Term(kind, name, 1.0, words)
 
 
-_EXAMPLES = {"place": "Lisbon", "tag": "beach", "folder": "Holidays", "date": "2019-07"}
+_EXAMPLES = {"place": "Lisbon", "tag": "beach", "folder": "Holidays", "date": "2019-07", "album": "Summer"}
 
 
 def _pull_filters(query: str) -> tuple[str, list[Term]]:
@@ -133,8 +133,7 @@ def _pull_filters(query: str) -> tuple[str, list[Term]]:
     text stays words."""
     for m in _UNSUPPORTED.finditer(query):
         if not _quoted_at(query, m.start()):
-            what = "albums" if m.group(1).lower() == "album" else "text recognised in photos"
-            raise QueryError(f"{m.group(1).lower()}: terms search {what}, which this version of Photosift "
+            raise QueryError("text: terms search text recognised in photos, which this version of Photosift "
                              "does not have yet")
     filters: list[Term] = []
     rest, last = [], 0
@@ -195,7 +194,8 @@ def parse_query(query: str) -> list[Term]:
     if not terms:
         raise QueryError("empty query")
     for kind, hint in (("place", "for a region or country, name that instead"), ("tag", "one tag at a time"),
-                       ("folder", "name the folder above both"), ("date", "write a range: 2018..2020")):
+                       ("folder", "name the folder above both"), ("date", "write a range: 2018..2020"),
+                       ("album", "one album at a time")):
         if len({t.value.lower() for t in terms if t.kind == kind}) > 1:
             raise QueryError(f"a query takes one {kind} ({hint})")
     matched = [t for t in terms if t.kind not in FILTER_KINDS]
@@ -229,10 +229,11 @@ class QueryFilters:
     folder: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    album: str | None = None
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.place, self.tag, self.folder, self.date_from))
+        return any(v is not None for v in (self.place, self.tag, self.folder, self.date_from, self.album))
 
 
 def split_filters(terms: list[Term]) -> tuple[list[Term], QueryFilters]:
@@ -243,7 +244,7 @@ def split_filters(terms: list[Term]) -> tuple[list[Term], QueryFilters]:
     dates = one("date")
     first, last = (date.fromisoformat(d) for d in dates.split("..")) if dates else (None, None)
     return ([t for t in terms if t.kind not in FILTER_KINDS],
-            QueryFilters(one("place"), one("tag"), one("folder"), first, last))
+            QueryFilters(one("place"), one("tag"), one("folder"), first, last, one("album")))
 
 
 def split_places(terms: list[Term]) -> tuple[list[Term], str | None]:

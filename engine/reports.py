@@ -51,7 +51,8 @@ def update_plain(r: Any) -> dict[str, Any]:
     return {"scan": scan_plain(r.scan), **index_plain(r.index), "photos_tagged": r.photos_tagged,
             "tags_written": r.tags_written, "thumbnails_made": r.thumbnails_made,
             "thumbnails_pruned": r.thumbnails_pruned, "leftovers_removed": r.leftovers_removed,
-            "faces": faces_plain(r.faces, r.persons_started), "places_named": r.places_named, "backup": r.backup}
+            "faces": faces_plain(r.faces, r.persons_started), "places_named": r.places_named, "backup": r.backup,
+            "smart_albums": dict(getattr(r, "smart_albums", {}) or {})}
 
 
 def as_namespace(value: Any) -> Any:

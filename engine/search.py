@@ -338,13 +338,24 @@ def with_query_filters(options: SearchOptions, wanted: QueryFilters, catalog: Ph
         folder = found[0]
     if wanted.place is not None:
         check_place_known(catalog, wanted.place)
+    album = f.album
+    if wanted.album is not None:
+        from engine.albums import AlbumError, album_named
+
+        try:
+            album = album_named(catalog, wanted.album).name
+        except AlbumError as e:
+            raise QueryError(str(e)) from None
+        if f.album is not None and f.album.lower() != album.lower():
+            raise QueryError(f"two albums asked for, '{f.album}' and '{album}': one album at a time")
     date_from, date_to = f.date_from, f.date_to
     if wanted.date_from is not None:
         date_from = max(d for d in (date_from, wanted.date_from) if d is not None)
         date_to = min(d for d in (date_to, wanted.date_to) if d is not None)
         if date_from > date_to:
             raise QueryError(f"the dates asked for do not overlap ({date_from} is after {date_to})")
-    return replace(options, filters=replace(f, tag=tag, folder=folder, date_from=date_from, date_to=date_to))
+    return replace(options, filters=replace(f, tag=tag, folder=folder, date_from=date_from, date_to=date_to,
+                                            album=album))
 
 
 def folders_named(catalog: PhotoCatalog, name: str) -> list[str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.albums import refresh_smart_albums
 from engine.atomic import sweep_stale_temps
 from engine.backup import backup_if_due
 from engine.catalog import PhotoCatalog
@@ -67,6 +68,7 @@ class UpdateReport:
     persons_started: int = 0
     thumbnails_pruned: int = 0  # the least recently made, to keep the cache under its size limit
     backup: str | None = None  # the daily catalog backup this run took (None: one less than a day old exists)
+    smart_albums: dict[str, int] = field(default_factory=dict)  # smart album -> its photos, found again
 
     def to_plain(self) -> dict[str, Any]:
         """Builtins only, as `photosift index --json` prints them (engine.reports)."""
@@ -154,6 +156,9 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
         vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
         vectors.refresh(progress, cancel)
         report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)
+        if cancel:
+            cancel.check()
+        report.smart_albums = refresh_smart_albums(library, encoder)
     return report
 
 

@@ -96,3 +96,14 @@ def catalog_key(path: str) -> str:
 def photo_for_path(catalog: PhotoCatalog, path: str) -> Photo | None:
     """The catalog photo at a file path given on the command line, names that are not UTF-8 included."""
     return catalog.photo_by_path(catalog_key(path))
+
+
+def find_photo(catalog: PhotoCatalog, ref: str) -> Photo:
+    """The library's photo a command-line reference names: `id:N` or a path (PhotosiftError when it is none)."""
+    photo_id = photo_id_ref(ref)
+    photo = catalog.photo(photo_id) if photo_id is not None else photo_for_path(catalog, ref)
+    if photo is None:
+        from engine.errors import PhotosiftError
+
+    raise PhotosiftError(f"{shown(ref)} is not in the library")
+    return photo

@@ -13,9 +13,8 @@ from desktop_app.commands import (
     bounded_float,
     bounded_int,
     catalog_key,
+    find_photo,
     is_utf8,
-    photo_for_path,
-    photo_id_ref,
     shown,
 )
 from desktop_app.models_runtime import load_encoder
@@ -198,16 +197,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_photo(lib: Library, ref: str):
-    from engine.catalog import Photo
-
-    photo_id = photo_id_ref(ref)
-    photo: Photo | None = lib.catalog.photo(photo_id) if photo_id is not None else photo_for_path(lib.catalog, ref)
-    if photo is None:
-        raise PhotosiftError(f"{shown(ref)} is not in the library")
-    return photo
-
-
 def cmd_tag(args: argparse.Namespace) -> int:
     if (args.add or args.reject) and not args.photo:
         # without a photo, `tag` tags the whole library: a forgotten photo must not turn an edit into that
@@ -215,7 +204,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     with Library.open(args.library) as lib:
         cat = lib.catalog
         if args.photo:
-            photo = _find_photo(lib, args.photo)
+            photo = find_photo(lib.catalog, args.photo)
             with cat.transaction():
                 for name in args.add:
                     cat.tags.set_user(photo.id, clean_user_tag(name))

@@ -86,6 +86,10 @@ class Browse(CatalogPart):
             clauses.append("id IN (SELECT photo_id FROM tags WHERE name = ? COLLATE NOCASE AND source != 'rejected'"
                            f"{sure})")
             params += [filters.tag] if filters.tag_uncertain_too else [filters.tag, CONFIDENT]
+        if filters.album:
+            clauses.append("id IN (SELECT m.photo_id FROM album_photos m JOIN albums a ON a.id = m.album_id "
+                           "WHERE a.name = ? COLLATE NOCASE)")
+            params.append(filters.album)
         if filters.place:
             clause, more = Places.filter_sql(filters.place)  # ValueError for a malformed spec
             clauses.append(clause)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.catalog.albums import Albums
 from engine.catalog.browse import Browse
 from engine.catalog.duplicates import Duplicates
 from engine.catalog.embeddings import Embeddings
@@ -49,6 +50,7 @@ class PhotoCatalog:
         self.places = Places(self)
         self.duplicates = Duplicates(self)
         self.people = People(self)
+        self.albums = Albums(self)
         self.read_only = False
         try:
             self.conn = self._open(timeout_s, read_only)
@@ -229,8 +231,8 @@ class PhotoCatalog:
         return n
 
     def merge_photo_into(self, photo_id: int, keeper_id: int) -> None:
-        """Forget a second row of one file (reached through two roots) after giving its user tags and
-        rejections to the row that stays (where that row has no user decision on the same name). Stopped
+        """Forget a second row of one file (reached through two roots) after giving its user tags,
+        rejections and albums to the row that stays (where that row has no user decision on the same name). Stopped
         between the two, the tags are on both rows and the next scan merges again."""
         self.conn.execute(
             "INSERT OR REPLACE INTO tags(photo_id, name, source, score, model_id) "
@@ -238,6 +240,8 @@ class PhotoCatalog:
             "AND source IN ('user', 'rejected') AND NOT EXISTS (SELECT 1 FROM tags AS k WHERE "
             "k.photo_id = ? AND k.name = t.name AND k.source IN ('user', 'rejected'))",
             (keeper_id, photo_id, keeper_id))
+        self.conn.execute("INSERT OR IGNORE INTO album_photos(album_id, photo_id, added_at) "
+                          "SELECT album_id, ?, added_at FROM album_photos WHERE photo_id = ?", (keeper_id, photo_id))
         self.conn.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
 
     def photos_where(self, where: str = "", params: Sequence[object] = ()) -> list[Photo]:

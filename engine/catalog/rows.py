@@ -160,3 +160,16 @@ class FaceDecision:
     box: tuple[float, float, float, float]
     person_id: int
     verdict: str  # 'is' | 'not'
+
+
+@dataclass(frozen=True)
+class AlbumRow:
+    id: int
+    name: str
+    kind: str  # 'manual' (photos put in by hand) or 'smart' (a saved query)
+    query: str | None  # smart: the query its photos are found with
+    model_id: str | None  # smart: the model its photos were last found with (None: not yet)
+    count: int  # its photos that are not missing
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "kind": self.kind, "count": self.count, "query": self.query}

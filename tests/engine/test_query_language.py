@@ -35,6 +35,7 @@ READ_AS = [
     ("person:Anna + person:Bob beach", [("person", "Anna"), ("person", "Bob beach")]),
     ("person:Anna beach + person:Bob", [("person", "Anna beach"), ("person", "Bob")]),
     ("tag:dog", [("tag", "dog")]),  # only a filter: its photos, newest first
+    ('album:"Summer 2019" kids', [("album", "Summer 2019"), ("text", "kids")]),
     ("x" * 10_000, [("text", "x" * 10_000)]),
 ]
 
@@ -52,7 +53,8 @@ REFUSED = [
     ("person:", "person: needs a name"),
     ("tag: beach", "tag: needs a name"),
     ("place:", "place: needs a name"),
-    ("album:Summer", "albums, which this version of Photosift does not have yet"),
+    ("album:", "album: needs a name"),
+    ("album:a album:b", "one album"),
     ('text:"open 24h"', "text recognised in photos"),
     ('"beach', "unbalanced quote"),
     ("beach - tag:dog", "cannot be subtracted"),

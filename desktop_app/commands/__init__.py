@@ -105,5 +105,5 @@ def find_photo(catalog: PhotoCatalog, ref: str) -> Photo:
     if photo is None:
         from engine.errors import PhotosiftError
 
-    raise PhotosiftError(f"{shown(ref)} is not in the library")
+        raise PhotosiftError(f"{shown(ref)} is not in the library")
     return photo

@@ -13,7 +13,10 @@ from engine.albums import (
 )
 from engine.errors import QueryError
 from engine.search import PhotoSearch, SearchFilters, SearchOptions
-from tests.engine.test_search import KnownEncoder, _names, _vec, library  # noqa: F401 - the fixture
+from tests.engine import test_search
+from tests.engine.test_search import KnownEncoder, _names, _vec
+
+library = test_search.library  # the fixture: a library of known vectors
 
 
 def test_a_manual_album_holds_the_photos_put_in_it_and_filters_search(library):
@@ -86,6 +89,6 @@ def test_a_merged_twin_gives_its_albums_to_the_row_that_stays(library):
     assert cat.albums.of_photo(keeper) == ["Keep"] and cat.albums.named("Keep").count == 1
 
 
-def _names_of(library, ids):
-    inv = {v: k for k, v in library.ids.items()}
+def _names_of(lib, ids):
+    inv = {v: k for k, v in lib.ids.items()}
     return [inv[i] for i in ids]

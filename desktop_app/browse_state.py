@@ -103,7 +103,7 @@ class Query:
 class Chip:
     """One active filter as the window shows it; removing it is `state.remove_filter(key)`."""
 
-    key: str  # "folder" | "tag" | "place" | "person" | "from" | "to"
+    key: str  # "folder" | "tag" | "place" | "person" | "album" | "from" | "to", or "query:N" (read from the query)
     label: str
     tooltip: str = ""
 
@@ -160,6 +160,8 @@ class BrowseState:
             out.append(Chip("place", f"Place: {f.place.split('>')[-1].strip()}", f.place))
         if f.person:
             out.append(Chip("person", f"Person: {self._person_label or f.person}"))
+        if f.album:
+            out.append(Chip("album", f"Album: {f.album}"))
         if f.date_from:
             out.append(Chip("from", f"From {f.date_from.isoformat()}"))
         if f.date_to:
@@ -225,6 +227,9 @@ class BrowseState:
         self._person_label = label
         self._update(filters=replace(self._filters, person=person or None))
 
+    def set_album(self, album: str | None) -> None:
+        self._update(filters=replace(self._filters, album=album or None))
+
     def set_dates(self, date_from: date | None, date_to: date | None) -> None:
         self._update(filters=replace(self._filters, date_from=date_from, date_to=date_to))
 
@@ -240,7 +245,8 @@ class BrowseState:
             text = self._query.text.replace(words, f'"{name}"' if name else "", 1)
             self._update(query=Query.typed(" ".join(text.split())))
             return
-        fields = {"folder": "folder", "tag": "tag", "place": "place", "person": "person", "from": "date_from",
+        fields = {"folder": "folder", "tag": "tag", "place": "place", "person": "person", "album": "album",
+                  "from": "date_from",
                   "to": "date_to"}
         if key not in fields:
             raise ValueError(f"no filter {key!r}; one of {', '.join(fields)}")

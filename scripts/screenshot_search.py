@@ -1,7 +1,7 @@
 """Screenshot of a search whose words were understood as filters: scikit-image's sample photos with the GPS
 positions and dates of scripts/screenshot_places.py, and "coffee in portugal 2023"-style query typed into the
 box. The chips beside the box show what was read as a place and a date; the coffee photo's copy in a backup
-folder is folded into it (the badge counts them).
+folder is folded into it (the badge counts them); the sidebar lists an album and a smart album.
 
     .venv/bin/python scripts/screenshot_search.py [--model starter] [--out docs] [--hold SECONDS]
 """
@@ -32,8 +32,17 @@ def main() -> None:
         shutil.copy2(folder / "2023 Portugal" / "coffee.jpg", folder / "Backup" / "coffee.jpg")
         return folder
 
+    def albums(lib) -> None:  # an album of one's own and a smart one, as the sidebar lists them
+        from engine.albums import add_to_album, new_album
+
+        if lib.catalog.albums.named("Favourites") is None:
+            new_album(lib.catalog, "Favourites")
+            new_album(lib.catalog, "Japan trip", query="place:Japan")
+        photos = [p.id for p in lib.catalog.photos_where() if p.path.endswith(("coffee.jpg", "rocket.jpg"))]
+        add_to_album(lib.catalog, "Favourites", photos)
+
     args = shot_arguments().parse_args()
-    _app, w, pump = indexed_window(photos_and_a_copy, args.model, "photosift-search-")
+    _app, w, pump = indexed_window(photos_and_a_copy, args.model, "photosift-search-", prepare=albums)
     pump(2)
     w.split.setSizes([300, 680, 300])
     w.search_box.setText(QUERY)

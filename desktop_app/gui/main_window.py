@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.browse_state import BrowseState, Mode, Query
+from desktop_app.gui.albums import add_albums_section, album_menu
 from desktop_app.gui.banner import MissingBanner, missing_summary
 from desktop_app.gui.chips import FilterChips
 from desktop_app.gui.dateedit import LibraryDateEdit
@@ -119,11 +120,12 @@ class MainWindow(QMainWindow):
         self.grid_model = PhotoGridModel(self.lib.catalog, self.loader, self)
         self.grid = PhotoGridView(self.loader)
         self.sidebar = LibrarySidebar()
+        self.albums = add_albums_section(self.sidebar)
         self.places = add_places_section(self.sidebar)
         self.people = PeoplePanel()  # people (issue #17): sidebar section and named boxes on the preview
         self.sidebar.layout().addWidget(self.people, 2)
         self.sidebar_controller = SidebarController(self.lib, self.library_dir, self.runner, self.state, self.sidebar,
-                                                    self.places, self.people)
+                                                    self.places, self.people, self.albums)
         self.status_label, self.failed_button = QLabel(), QPushButton()
         self.status_line = StatusLine(self.lib, self.state, self.grid_model, self.status_label, self.failed_button)
         self.grid_controller = GridController(self.lib, self.library_dir, self.state, self.settings, self.runner,
@@ -456,6 +458,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(photo.path))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self.find_similar(pid))
+        chosen = sorted({self.grid_model.photo_id(i.row()) for i in self.grid.selectionModel().selectedIndexes()})
+        menu.addMenu(album_menu(self, self.lib.catalog, chosen if pid in chosen else [pid], self.state.filters.album,
+                                self._albums_changed))
         mark = self.grid_model.stacks.get(pid)
         if mark is not None:
             what = ("frames of this burst", "burst") if self.grid_controller.browsing else ("copies", "copies")
@@ -463,6 +468,13 @@ class MainWindow(QMainWindow):
                            else f"Stack these {what[1]} again" if what[1] == "copies" else "Stack this burst again",
                            lambda: self.grid_controller.toggle_burst(pid))
         menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def _albums_changed(self, message: str) -> None:
+        """Photos went into or out of an album: its count in the sidebar, and the grid when it shows the album."""
+        self.notify(message)
+        self.sidebar_controller.refresh()
+        if self.state.filters.album is not None:
+            self.grid_controller.rerun(keep_place=True)
 
     # -- drag and drop --------------------------------------------------------------------
     def _dropped_image(self, event) -> str | None:

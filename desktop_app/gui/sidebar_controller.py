@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex
 
 from desktop_app.browse_state import BrowseState
+from desktop_app.gui.albums import AlbumsList
 from desktop_app.gui.panels import LibrarySidebar, SidebarData, tree_item
 from desktop_app.gui.people import PeoplePanel
 from desktop_app.gui.places import PlaceRole, PlacesTree
@@ -25,9 +26,9 @@ log = logging.getLogger(__name__)
 
 class SidebarController:
     def __init__(self, lib: Library, library_dir: Path, runner: JobRunner, state: BrowseState,
-                 sidebar: LibrarySidebar, places: PlacesTree, people: PeoplePanel) -> None:
+                 sidebar: LibrarySidebar, places: PlacesTree, people: PeoplePanel, albums: AlbumsList) -> None:
         self.lib, self.library_dir, self.runner, self.state = lib, library_dir, runner, state
-        self.sidebar, self.places, self.people = sidebar, places, people
+        self.sidebar, self.places, self.people, self.albums = sidebar, places, people, albums
         self._generation = 0
         # the sidebar clears its tag selection on a folder click
         sidebar.folder_chosen.connect(lambda folder: state.set_folder(folder, keep_tag=False))
@@ -35,6 +36,7 @@ class SidebarController:
         sidebar.uncertain_tag_chosen.connect(lambda tag: state.set_tag(tag, uncertain_too=True))
         sidebar.rendered.connect(self.render_selection)  # a recount keeps marking the filters
         places.place_chosen.connect(state.set_place)
+        albums.album_chosen.connect(state.set_album)
         people.person_chosen.connect(self._person_chosen)
 
     def refresh(self, then: Callable[[], None] | None = None) -> None:
@@ -56,6 +58,8 @@ class SidebarController:
             self.render_selection()  # the tree keeps its own current item; the filters decide
 
         read_catalog(self.runner, self.lib.paths.catalog, "places", PlacesTree.load, show_places)
+        read_catalog(self.runner, self.lib.paths.catalog, "albums", AlbumsList.load,
+                     lambda rows: self.albums.show_albums(rows, self.state.filters.album))
 
     def name_places(self) -> None:
         """Photos indexed before places existed are named once, in a child process (loading the place data
@@ -89,6 +93,7 @@ class SidebarController:
             self.places.clearSelection()
         if not f.person:
             self.people.clear_choice()
+        self.albums.mark(f.album)
 
     def _person_chosen(self, person: str | None) -> None:
         """The People list gives a person's id: the filter keeps it, the chip shows their name."""

@@ -92,7 +92,7 @@ class ModelInfo:
     path: Path | None = None
     origin: str = ""  # URL, hub repository or checkpoint path
     extra: dict[str, Any] = field(default_factory=dict)
-    name: str = ""  # display name: the manifest's (a fine-tuned result's "Albums, MCIP, 29 Nov", or renamed)
+    name: str = ""  # display name: the manifest's (a fine-tuned result's "Folders, MCIP, 29 Nov", or renamed)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,7 +1,7 @@
 """How a fine-tuning result is named, described and judged against its base.
 
 Import-light (no numpy, no torch): the CLI and the window use it to show a result. A result gets a display
-name people can tell apart ("Albums, MCIP, 29 Nov"; `photosift models rename` changes it), a description
+name people can tell apart ("Folders, MCIP, 29 Nov"; `photosift models rename` changes it), a description
 with its base, method, data and before/after numbers, and a verdict: worse than its base when its held-out
 numbers fell on balance (the mean change over the headline metrics measured both times is below zero).
 """
@@ -22,14 +22,14 @@ MAX_NAME = 80
 def _source_label(source: str) -> str:
     kind, _, rest = source.partition(":")
     if kind == "library":
-        return {"folders": "Albums", "tags": "Tags"}.get(rest, rest.capitalize() or "Library")
+        return {"folders": "Folders", "tags": "Tags", "albums": "Albums"}.get(rest, rest.capitalize() or "Library")
     if kind == "dataset":
         return rest or "Dataset"
     return source or "Photos"
 
 
 def display_name(source: str, method: str, when: float | None = None, taken: Collection[str] = ()) -> str:
-    """'Albums, MCIP, 29 Nov': what it learnt from, how, and when; 'Albums, MCIP, 29 Nov (2)' when a model of
+    """'Folders, MCIP, 29 Nov': what it learnt from, how, and when; 'Folders, MCIP, 29 Nov (2)' when a model of
     that name is already installed (`taken`), so two runs of a day stay apart in lists."""
     day = time.strftime("%d %b", time.localtime(when)).lstrip("0")
     name = f"{_source_label(source)}, {METHOD_LABELS.get(method, method)}, {day}"
@@ -67,7 +67,7 @@ def describe(base_id: str, method: str, data: Mapping[str, Any], before: Mapping
              after: Mapping[str, Any]) -> str:
     """One paragraph: base, method, data and the before -> after numbers on the held-out photos."""
     kind, _, rest = str(data.get("source", "")).partition(":")
-    labels = {"folders": "album folders", "tags": "your tags"}
+    labels = {"folders": "album folders", "tags": "your tags", "albums": "your albums"}
     source = labels.get(rest, rest) if kind == "library" else f"{kind} {rest}"
     text = (f"Fine-tuned from {base_id} with {METHOD_LABELS.get(method, method)} on {data.get('train_photos', 0)} "
             f"photos in {data.get('classes', 0)} classes ({source.strip()}); measured on "

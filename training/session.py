@@ -114,7 +114,7 @@ class TrainResult:
     seconds: float
     model: nn.Module | None = None
     worse: bool = False  # worse than its base on the held-out numbers (training.results.is_worse)
-    name: str = ""  # display name ("Albums, MCIP, 29 Nov")
+    name: str = ""  # display name ("Folders, MCIP, 29 Nov")
     description: str = ""
     report: dict[str, Any] = field(default_factory=dict)  # training.report.compare: changes with intervals
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ MIN_PER_CLASS = 4
 MIN_TRAIN_ONLY = 2  # classes of 2 .. MIN_PER_CLASS - 1 photos: training only (too small to hold photos out)
 VAL_FRACTION = 0.3  # held out per measured class, shared between "choose" and "report" photos
 MAX_OTHER = 500  # "other" photos kept for the neighbour-change measure (a random sample beyond this)
-LABEL_SOURCES = ("folders", "tags")
+LABEL_SOURCES = ("folders", "tags", "albums")
 
 
 class TrainingDataError(PhotosiftError):
@@ -262,7 +262,8 @@ def sidecar_caption(path: str | bytes) -> tuple[str, ...]:
 def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: int = MIN_PER_CLASS,
                  val_fraction: float = VAL_FRACTION, seed: int = 0, max_per_class: int | None = MAX_PER_CLASS,
                  max_photos: int | None = MAX_PHOTOS, min_train_only: int = MIN_TRAIN_ONLY) -> TrainingData:
-    """Indexed photos of a library labelled by album folder or by the user's tags (large classes sampled)."""
+    """Indexed photos of a library labelled by folder, by the user's tags or by the albums they made (a photo in
+    several albums or with several tags counts for its rarest one; large classes sampled)."""
     if labels not in LABEL_SOURCES:
         raise ValueError(f"labels must be one of {LABEL_SOURCES}")
     # Only photos that are still there (a folder may be offline, a file deleted since it was indexed).
@@ -279,11 +280,16 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
             names[folder] = readable_class_name(os.path.basename(folder) or folder)
             paths.append(p.fs_path)
     else:
-        assigned, not_used = _assign_tags(catalog, [p.id for p in photos], min_per_class)
-        if not assigned and not not_used:
+        pairs = catalog.tags.user_tags() if labels == "tags" else catalog.albums.memberships()
+        assigned, not_used = _assign_tags(pairs, [p.id for p in photos], min_per_class)
+        if not assigned and not not_used and labels == "tags":
             raise TrainingDataError(
                 "no photo has tags of your own yet: add tags (or confirm suggested ones) to at least 2 x "
                 f"{min_per_class} photos, or learn from folders instead")
+        if not assigned and not not_used:
+            raise TrainingDataError(
+                f"no photo is in an album yet: put at least {min_per_class} photos in each of 2 albums "
+                "(photosift albums, or Add to album in the window), or learn from folders instead")
         for p in photos:
             tag = assigned.get(p.id)
             if tag is not None:
@@ -297,15 +303,16 @@ def from_catalog(catalog: PhotoCatalog, labels: str = "folders", min_per_class: 
                      max_photos=max_photos, min_train_only=min_train_only, other=untagged)
 
 
-def _assign_tags(catalog: PhotoCatalog, photo_ids: list[int],
+def _assign_tags(pairs: Iterable[tuple[int, str]], photo_ids: list[int],
                  min_per_class: int) -> tuple[dict[int, str], dict[str, int]]:
-    """Each photo to one of its user tags: its rarest tag; tags left with too few photos are dropped one by one.
+    """Each photo to one of its labels (its user tags, or its albums: `pairs` of photo id and name): its rarest
+    one; labels left with too few photos are dropped one by one.
 
-    Returns (photo id -> tag, tags that did not make it -> their photo count).
+    Returns (photo id -> label, labels that did not make it -> their photo count).
     """
     wanted = set(photo_ids)
     candidates: dict[int, set[str]] = {}
-    for pid, name in catalog.tags.user_tags():
+    for pid, name in pairs:
         if pid in wanted:
             candidates.setdefault(int(pid), set()).add(str(name))
     totals = Counter(t for tags in candidates.values() for t in tags)

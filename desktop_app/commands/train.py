@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"stage1: image tower only; 2sft: stage1 + text re-alignment; mcip: stage 1 with "
                         f"pseudo-captions; mcip+realign: both (default: {DEFAULT_METHOD})")
-    p.add_argument("--labels", choices=("folders", "tags"), default="folders",
-                   help="classes from album folders (default) or from your own tags")
+    p.add_argument("--labels", choices=("folders", "tags", "albums"), default="folders",
+                   help="classes from album folders (default), from your own tags, or from your albums")
     p.add_argument("--epochs", type=bounded_int(1, MAX_EPOCHS), default=None,
                    help="epochs per stage (default: what measured best)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

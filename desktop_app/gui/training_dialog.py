@@ -158,6 +158,7 @@ class TrainingDialog(QDialog):
         self.labels = QComboBox()
         self.labels.addItem("Folders (albums)", "folders")
         self.labels.addItem("My tags", "tags")
+        self.labels.addItem("My albums", "albums")
         self.labels.currentIndexChanged.connect(self.update_summary)
         form.addRow("Learn from", self.labels)
         self.method = QComboBox()

@@ -125,6 +125,26 @@ def test_training_data_from_tags_gives_each_photo_one_class(tmp_path: Path) -> N
         from_catalog(cat, "tags", min_per_class=4)
 
 
+def test_training_data_from_the_albums_people_made(tmp_path: Path) -> None:
+    from engine.albums import add_to_album, new_album
+
+    cat = _catalog_with(tmp_path)
+    with pytest.raises(TrainingDataError, match="no photo is in an album yet"):
+        from_catalog(cat, "albums", min_per_class=4)
+    by_folder: dict[str, list[int]] = {}
+    for p in cat.photos_where():
+        by_folder.setdefault(p.path.rsplit("/", 2)[-2], []).append(p.id)
+    for name, ids in (("Seaside", by_folder["beach"]), ("Ski week", by_folder["snow"]),
+                      ("Best of", by_folder["beach"][:2] + by_folder["snow"][:1])):
+        new_album(cat, name)
+        add_to_album(cat, name, ids)
+    data = from_catalog(cat, "albums", min_per_class=4, val_fraction=0.25)
+    # "Best of" (3 photos) is too small: its photos count for their other albums
+    assert data.class_names == ("Seaside", "Ski week") and data.left_out == {"Best of": 3}
+    assert len(data.train) + len(data.val) + len(data.report) == 9 and len(data.other) == 2  # the party photos
+    assert data.summary()["source"] == "library:albums"
+
+
 
 
 def test_class_cap_fits_the_total_by_lowering_the_per_class_limit() -> None:

@@ -24,11 +24,12 @@ def test_worse_means_the_headline_numbers_fell_on_balance():
 
 def test_display_name_says_what_how_and_when():
     when = time.mktime((2026, 11, 29, 12, 0, 0, 0, 0, -1))
-    assert display_name("library:folders", "mcip", when) == "Albums, MCIP, 29 Nov"
+    assert display_name("library:folders", "mcip", when) == "Folders, MCIP, 29 Nov"
     assert display_name("library:tags", "mcip+realign", when) == "Tags, MCIP + realign, 29 Nov"
+    assert display_name("library:albums", "mcip", when) == "Albums, MCIP, 29 Nov"  # the albums people made
     assert display_name("dataset:tuxpaint", "stage1", when) == "tuxpaint, Stage 1, 29 Nov"
     when = time.mktime((2026, 12, 3, 12, 0, 0, 0, 0, -1))
-    assert display_name("library:folders", "2sft", when) == "Albums, 2SFT, 3 Dec"
+    assert display_name("library:folders", "2sft", when) == "Folders, 2SFT, 3 Dec"
 
 
 def test_description_has_base_method_data_and_before_after():
@@ -62,7 +63,7 @@ def test_a_second_result_of_the_day_gets_a_name_of_its_own(tmp_path):
     manifest = json.loads((folder.path / "manifest.json").read_text())
     (folder.path / "manifest.json").write_text(json.dumps({**manifest, "name": first}))
     export_tiny(tmp_path / "unnamed", model_id="unnamed")
-    assert installed_names(tmp_path) == {"Albums, MCIP, 29 Nov", "unnamed"}
+    assert installed_names(tmp_path) == {"Folders, MCIP, 29 Nov", "unnamed"}
     second = display_name("library:folders", "mcip", when, taken=installed_names(tmp_path))
-    assert (first, second) == ("Albums, MCIP, 29 Nov", "Albums, MCIP, 29 Nov (2)")
-    assert display_name("library:folders", "mcip", when, taken={first, second}) == "Albums, MCIP, 29 Nov (3)"
+    assert (first, second) == ("Folders, MCIP, 29 Nov", "Folders, MCIP, 29 Nov (2)")
+    assert display_name("library:folders", "mcip", when, taken={first, second}) == "Folders, MCIP, 29 Nov (3)"

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import QueryError
 from engine.filters import SearchFilters
-from engine.query import FILTER_KINDS, Term, filter_label, parse_query
+from engine.query import FILTER_KINDS, Term, filter_label, parse_query, understand_names
 
 SIMILAR_PREFIX = "similar:"
 _SIMILAR = re.compile(r"^similar:(\d{1,18})\Z")
@@ -123,6 +123,8 @@ class BrowseState:
         self._person_label: str | None = None
         self.changed = Event()
         self.selection_changed = Event()
+        # the library's place names (keys) and persons (key -> name), for words of a query that name them
+        self.known_names: Callable[[], tuple[set[str], dict[str, str]]] | None = None
 
     # -- reading ----------------------------------------------------------------------------
     @property
@@ -179,9 +181,12 @@ class BrowseState:
         if self._query.mode is not Mode.TEXT:
             return []
         try:
-            return [t for t in parse_query(self._query.text) if t.kind in FILTER_KINDS]
+            terms = parse_query(self._query.text)
+            if self.known_names is not None:
+                terms = understand_names(terms, *self.known_names())
         except QueryError:
             return []  # the search itself says what is wrong with the query
+        return [t for t in terms if t.kind in FILTER_KINDS or (t.kind == "person" and t.weight > 0)]
 
     # -- changing ---------------------------------------------------------------------------
     def _update(

@@ -37,7 +37,7 @@ import numpy as np
 from engine.dates import DATE_WORDS, describe, parse_dates
 from engine.errors import QueryError
 from engine.imageio import is_photo_name
-from engine.places import place_spec_keys
+from engine.place_keys import place_key, place_spec_keys
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d{1,18})\Z")  # beyond 18 digits no SQLite id
@@ -170,7 +170,7 @@ def parse_query(query: str) -> list[Term]:
             name = name[1:-1].strip() if len(name) >= 2 and name[0] == name[-1] == '"' else name
             if not name:
                 raise QueryError("person: needs a name, e.g. person:Anna or person:\"Anna Smith\"")
-            terms.append(Term("person", name, float(sign)))
+            terms.append(Term("person", name, float(sign), raw))
             continue
         m = _WEIGHT.match(raw)
         if m:
@@ -254,8 +254,52 @@ def split_places(terms: list[Term]) -> tuple[list[Term], str | None]:
 
 
 def filter_label(term: Term) -> str:
-    """A filter term as a chip or a note names it: "Place: Lisbon", "Date: July 2019"."""
+    """A filter term (or a person term) as a chip or a note names it: "Place: Lisbon", "Date: July 2019"."""
     if term.kind == "date":
         first, last = (date.fromisoformat(d) for d in term.value.split(".."))
         return f"Date: {describe(first, last)}"
     return f"{term.kind.capitalize()}: {term.value}"
+
+
+def understand_names(terms: list[Term], places: set[str], persons: dict[str, str]) -> list[Term]:
+    """Words of the text terms that name a place or a person the library knows ("beach lisbon", "anna at the
+    lake") read as those filters, when that reading is unambiguous: the words (1-3 of them, compared as
+    engine.place_keys.place_key compares names) name a place or a person but not both, and the query has no
+    place of its own yet. Quoted words stay words; each understood term keeps the words it came from, and a
+    text term left without words is dropped. `places`: the known place names as keys; `persons`: key -> name."""
+    has_place = any(t.kind == "place" for t in terms)
+    out: list[Term] = []
+    understood: list[Term] = []
+    for term in terms:
+        if term.kind != "text" or term.weight <= 0:
+            out.append(term)
+            continue
+        words = re.findall(r'"[^"]*"|\S+', term.value)  # a quoted phrase is one word that names nothing
+        kept: list[str] = []
+        i = 0
+        while i < len(words):
+            for n in (3, 2, 1):
+                phrase = " ".join(words[i:i + n])
+                key = place_key(phrase.strip(".,;:!?"))
+                if len(words) - i < n or not key or '"' in phrase:
+                    continue
+                is_place, is_person = key in places, key in persons
+                if is_place and not is_person and not has_place and (n > 1 or len(key) >= 3):
+                    understood.append(Term("place", phrase.strip(".,;:!?"), 1.0, phrase))
+                    has_place = True
+                elif is_person and not is_place:
+                    understood.append(Term("person", persons[key], 1.0, phrase))
+                else:
+                    continue
+                i += n
+                break
+            else:
+                kept.append(words[i])
+                i += 1
+        if kept:
+            out.append(Term("text", " ".join(kept), term.weight, term.words))
+    result = understood + out
+    matched = [t for t in result if t.kind not in FILTER_KINDS and t.kind != "person"]
+    if understood and not any(t.weight > 0 for t in matched) and any(t.weight < 0 for t in matched):
+        raise QueryError("a query needs at least one positive term")
+    return result

@@ -20,7 +20,7 @@ from engine.library import Library
 from engine.place_keys import PATH_SEPARATOR, place_key
 from engine.places import Place
 from engine.preprocess import preprocess
-from engine.query import QueryFilters, Term, balanced_weights, parse_query, split_filters
+from engine.query import QueryFilters, Term, balanced_weights, parse_query, split_filters, understand_names
 from engine.scanner import path_key
 from engine.vectorindex import Hits, VectorIndex
 
@@ -121,9 +121,10 @@ class PhotoSearch:
 
     # -- searching ------------------------------------------------------------------------
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        """A query's filter terms (place, tag, folder, dates) and its `person:` terms filter; the rest is ranked
-        by similarity."""
-        terms, wanted = split_filters(parse_query(query))
+        """A query's filter terms (place, tag, folder, dates, album) and its persons filter, words naming a
+        place or a person of the library included (engine.query.understand_names); the rest is ranked by
+        similarity."""
+        terms, wanted = split_filters(understand_names(parse_query(query), *known_names(self.library.catalog)))
         return self.search_terms(terms, with_query_filters(options, wanted, self.library.catalog),
                                  place=wanted.place)
 
@@ -380,3 +381,11 @@ def check_place_known(catalog: PhotoCatalog, place: str) -> None:
     if unknown:
         raise QueryError(f"no photo of this library was taken in a place named '{unknown[0]}' (nearest: "
                          f"{_nearest(unknown[0], names)})")
+
+
+def known_names(catalog: PhotoCatalog) -> tuple[set[str], dict[str, str]]:
+    """The places the library's photos were taken in (every level, as keys) and its named persons (key ->
+    name): the names a query's plain words may mean."""
+    places = {place_key(name) for row in catalog.places.counts() for name in row[:3] if name}
+    persons = {place_key(name): name for _, name in catalog.people.named_persons()}
+    return places, persons

@@ -14,7 +14,7 @@ from engine.dates import parse_dates
 from engine.errors import PhotosiftError, QueryError
 from engine.library import Library
 from engine.places import place_spec_keys
-from engine.query import QueryFilters, Term, filter_label, parse_query, split_filters
+from engine.query import QueryFilters, Term, filter_label, parse_query, split_filters, understand_names
 from engine.search import (
     DEFAULT_LIMIT,
     DEFAULT_MIN_Z,
@@ -23,6 +23,7 @@ from engine.search import (
     SearchOptions,
     SearchResult,
     check_place_known,
+    known_names,
     with_query_filters,
 )
 
@@ -148,11 +149,12 @@ def _searcher(lib: Library, device: str) -> PhotoSearch:
 def cmd_search(args: argparse.Namespace) -> int:
     query = parse_query(" ".join(args.query))
     _check_text(args, query)
-    for term in query:
-        if term.kind == "date" and not term.words.lower().startswith("date:"):
-            print(f"note: {term.words!r} is read as a date ({filter_label(term)[6:]}); put it in quotes to "
-                  "search for the words", file=sys.stderr)
     with Library.open(args.library, read_only=True) as lib:
+        query = understand_names(query, *known_names(lib.catalog))
+        for term in query:  # words read as a filter: said, with the way to search them as words
+            if term.kind in ("date", "place", "person") and term.words and ":" not in term.words:
+                print(f"note: {term.words!r} is read as a filter ({filter_label(term)}); put it in quotes to "
+                      "search for the words", file=sys.stderr)
         terms, wanted = split_filters(query)
         _check_place(args.place or wanted.place, lib)
         options = with_query_filters(_options(args, lib), wanted, lib.catalog)

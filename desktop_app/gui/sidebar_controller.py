@@ -20,6 +20,7 @@ from desktop_app.gui.people import PeoplePanel
 from desktop_app.gui.places import PlaceRole, PlacesTree
 from desktop_app.gui.worker import JobRunner, read_catalog
 from engine.library import Library
+from engine.place_keys import place_key
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class SidebarController:
         self.lib, self.library_dir, self.runner, self.state = lib, library_dir, runner, state
         self.sidebar, self.places, self.people, self.albums = sidebar, places, people, albums
         self._generation = 0
+        self.place_keys: set[str] = set()  # the library's place names (any level), as the query's words match them
+        state.known_names = self.known_names
         # the sidebar clears its tag selection on a folder click
         sidebar.folder_chosen.connect(lambda folder: state.set_folder(folder, keep_tag=False))
         sidebar.tag_chosen.connect(state.set_tag)
@@ -54,12 +57,19 @@ class SidebarController:
         read_catalog(self.runner, self.lib.paths.catalog, "sidebar", LibrarySidebar.load, show)
 
         def show_places(rows) -> None:
+            if rows is not None:
+                self.place_keys = {place_key(name) for row in rows for name in row[:3] if name}
             self.places.show_counts(rows, self.state.filters.place)
             self.render_selection()  # the tree keeps its own current item; the filters decide
 
         read_catalog(self.runner, self.lib.paths.catalog, "places", PlacesTree.load, show_places)
         read_catalog(self.runner, self.lib.paths.catalog, "albums", AlbumsList.load,
                      lambda rows: self.albums.show_albums(rows, self.state.filters.album))
+
+    def known_names(self) -> tuple[set[str], dict[str, str]]:
+        """What words of a typed query may name (engine.query.understand_names): the places the sidebar counted,
+        and the library's named persons."""
+        return self.place_keys, {place_key(name): name for _, name in self.lib.catalog.people.named_persons()}
 
     def name_places(self) -> None:
         """Photos indexed before places existed are named once, in a child process (loading the place data

@@ -111,6 +111,20 @@ def test_filters_read_from_the_query_are_chips_whose_removal_gives_the_words_bac
         s.remove_filter("query:5")
 
 
+def test_words_naming_a_known_place_or_person_are_chips_too(state):
+    s, _seen = state
+    s.known_names = lambda: ({"lisbon", "portugal"}, {"anna": "Anna"})
+    s.search_text("anna on a tram in lisbon")
+    assert [(c.key, c.label) for c in s.chips()] == [("query:0", "Person: Anna"), ("query:1", "Place: lisbon")]
+    s.remove_filter("query:1")
+    assert s.query.text == 'anna on a tram in "lisbon"' and [c.label for c in s.chips()] == ["Person: Anna"]
+    s.remove_filter("query:0")
+    assert s.query.text == '"anna" on a tram in "lisbon"' and s.chips() == []
+    s.search_text("person:ANNA + beach")
+    s.remove_filter("query:0")
+    assert s.query.text == '"ANNA" + beach'
+
+
 def test_all_photos_clears_query_filters_and_selection_in_one_change(state):
     s, seen = state
     selections: list[int | None] = []

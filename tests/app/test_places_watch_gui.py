@@ -74,6 +74,11 @@ def test_places_sidebar_counts_filters_and_details(qtbot, window, trip):
     with qtbot.waitSignal(window.search_finished, timeout=30_000) as found:
         window.search("place:kyoto")
     assert found.args == [1]
+    # a place named in plain words is read as the place filter, shown as a chip (issue #27)
+    with qtbot.waitSignal(window.search_finished, timeout=30_000) as found:
+        window.search("a photo in sintra")
+    assert found.args == [1] and window.chips.labels() == ["Place: sintra"]
+    assert window.details.fields["Place"].text() == "Sintra, Lisbon, Portugal"
     # a catalog from before places: named once when the window opens, in the background
     window.lib.catalog.conn.execute("DELETE FROM places")
     window.sidebar_controller.refresh()

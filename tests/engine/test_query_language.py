@@ -94,3 +94,30 @@ def test_quoted_filters_stay_words_and_a_filter_keeps_its_words():
 def test_dates_name_their_first_and_last_day(text, first, last, label):
     assert parse_dates(text) == (first, last)
     assert describe(first, last) == label
+
+
+PLACES = {"lisbon", "portugal", "new york", "kyoto", "paris", "ny"}
+PERSONS = {"anna": "Anna", "zoe": "Zoë", "paris": "Paris"}
+UNDERSTOOD = [
+    ("beach lisbon", [("place", "lisbon"), ("text", "beach")]),
+    ("anna at the lake", [("person", "Anna"), ("text", "at the lake")]),
+    ("zoe in New York, sunset", [("person", "Zoë"), ("place", "New York,"[:-1]), ("text", "in sunset")]),
+    ('"lisbon" tram', [("text", '"lisbon" tram')]),  # quoted: words
+    ("Lisbon", [("place", "Lisbon")]),  # only a place: its photos
+    ("place:Kyoto lisbon tram", [("place", "Kyoto"), ("text", "lisbon tram")]),  # one place per query
+    ("paris at night", [("text", "paris at night")]),  # a place and a person: ambiguous, words
+    ("ny skyline", [("text", "ny skyline")]),  # too short to be sure of
+    ("beach - lisbon", [("text", "beach"), ("text", "lisbon")]),  # subtracted: a word to take away
+    ("anna + zoe", [("person", "Anna"), ("person", "Zoë")]),
+]
+
+
+@pytest.mark.parametrize(("query", "want"), UNDERSTOOD, ids=[q for q, _ in UNDERSTOOD])
+def test_plain_words_naming_a_known_place_or_person_are_read_as_filters(query, want):
+    from engine.query import understand_names
+
+    terms = understand_names(parse_query(query), PLACES, PERSONS)
+    assert [(t.kind, t.value) for t in terms] == want
+    for t in terms:
+        if t.kind in ("place", "person") and not query.startswith("place:"):
+            assert t.words.lower().strip(",") in query.lower()  # the words a chip gives back when removed

@@ -262,8 +262,9 @@ class PhotoSearch:
             head = g.keep_id if g.keep_id in members else r.photo.id
             others = tuple(sorted(((pid, score_of[pid]) for pid in members if pid != head), key=lambda m: -m[1]))
             p = photos[head]
-            out.append(SearchResult(p, score_of.get(head, r.score), p.root_id in offline, places.get(head),
-                                    g.id, others))
+            # the group ranks, and is scored, by its best match (near-duplicates score a little apart)
+            out.append(SearchResult(p, max(score_of.get(head, r.score), r.score), p.root_id in offline,
+                                    places.get(head), g.id, others))
         return out
 
     def _cutoff(self, vec: np.ndarray, min_z: float, allowed: np.ndarray | None) -> float | None:

@@ -161,7 +161,7 @@ def test_models_never_mix(lib, encoder, tiny_model, photo_dir, models_root):
     update_library(lib, enc_b)
     counts = lib.catalog.embeddings.models()
     assert counts["tiny"] == counts["tiny-b"] == lib.catalog.counts()["total"]
-    hits = PhotoSearch(lib, enc_b).search("a rocket", SearchOptions(min_z=None, limit=100))
+    hits = PhotoSearch(lib, enc_b).search("a rocket", SearchOptions(min_z=None, limit=100, one_per_group=False))
     assert len(hits) == counts["tiny-b"]
     shutil.rmtree(other.path)
 

@@ -19,6 +19,7 @@ Needs the test extra (scipy and reverse_geocode are not part of the runtime).
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import sys
 import tempfile
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import console, machine_line, make_table
 from engine.catalog import PhotoCatalog
-from engine.places import EARTH_KM, MAX_KM, Gazetteer, Place, _unit, fill_places, usable_position
+from engine.places import Gazetteer, fill_places
 
 PLACES_VISITED = 500  # a library's photos come from a few hundred places (home, trips), not from everywhere
 
@@ -51,30 +52,14 @@ def positions(n: int, seed: int = 0) -> np.ndarray:
     return pos
 
 
-class KdTreeLookup:
-    """engine/places.py before pykdtree: the same rule on scipy's cKDTree."""
+def scipy_gazetteer(gazetteer: Gazetteer) -> Gazetteer:
+    """engine/places.py as it was before pykdtree: the same places and rule, searched with scipy's cKDTree
+    (its query has pykdtree's signature)."""
+    from scipy.spatial import cKDTree
 
-    def __init__(self, gazetteer: Gazetteer) -> None:
-        from scipy.spatial import cKDTree
-
-        self.g = gazetteer
-        self.tree = cKDTree(gazetteer._xyz)
-
-    def lookup(self, pos: np.ndarray) -> list[Place | None]:
-        out: list[Place | None] = [None] * len(pos)
-        usable = [(i, p) for i, p in enumerate(usable_position(la, lo) for la, lo in pos) if p is not None]
-        pts = np.array([p for _, p in usable], np.float64)
-        chord, idx = self.tree.query(_unit(pts[:, 0], pts[:, 1]), k=16)
-        km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
-        ratio = km / self.g._cover_km[idx]
-        inside = ratio <= 1.0
-        best = np.where(inside.any(axis=1), np.argmin(np.where(inside, ratio, np.inf), axis=1), 0)
-        chosen = idx[np.arange(len(pts)), best]
-        for row, (i, _) in enumerate(usable):
-            if km[row, 0] <= MAX_KM:
-                j = int(chosen[row])
-                out[i] = Place(self.g._city[j], self.g._region[j], self.g._country[j], self.g._code[j])
-        return out
+    other = copy.copy(gazetteer)
+    other._tree = cKDTree(gazetteer._xyz)
+    return other
 
 
 def main() -> None:
@@ -88,7 +73,7 @@ def main() -> None:
     load_s = time.perf_counter() - t
     Gazetteer._shared = gazetteer
     t = time.perf_counter()
-    kd = KdTreeLookup(gazetteer)
+    kd = scipy_gazetteer(gazetteer)
     kd_build_s = time.perf_counter() - t
     reverse_geocode.search([(0.0, 0.0)])  # its data loaded before it is timed, as ours is
     rows = []
@@ -109,7 +94,7 @@ def main() -> None:
         ours = gazetteer.lookup([tuple(p) for p in pos])
         ours_s = time.perf_counter() - t
         t = time.perf_counter()
-        tree = kd.lookup(pos)
+        tree = kd.lookup([tuple(p) for p in pos])
         kd_s = time.perf_counter() - t
         usable = [i for i, p in enumerate(pos) if not (p[0] == 0 and p[1] == 0)]
         t = time.perf_counter()

@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import TYPE_CHECKING
 
 from engine.catalog import AlbumRow, PhotoCatalog
 from engine.catalog.tags import clean_tag
-from engine.errors import InvalidTagError, PhotosiftError, QueryError
+from engine.errors import InvalidTagError, PhotosiftError
 from engine.query import parse_query
 
-if TYPE_CHECKING:
-    from engine.encoder import ClipEncoder
-    from engine.library import Library
-
 log = logging.getLogger(__name__)
-
-SMART_LIMIT = 100_000  # the most photos a smart album holds
 
 
 class AlbumError(PhotosiftError):
@@ -52,7 +45,7 @@ def album_named(catalog: PhotoCatalog, name: str) -> AlbumRow:
 
 
 def new_album(catalog: PhotoCatalog, name: str, query: str | None = None) -> AlbumRow:
-    """Make an album; with `query`, a smart one (its photos are found by refresh_smart_albums)."""
+    """Make an album; with `query`, a smart one (its photos are found by engine.smart_albums)."""
     name = clean_album_name(name)
     if catalog.albums.named(name) is not None:
         raise AlbumError(f"there is already an album named '{catalog.albums.named(name).name}'")  # type: ignore[union-attr]
@@ -65,21 +58,24 @@ def new_album(catalog: PhotoCatalog, name: str, query: str | None = None) -> Alb
     return catalog.albums.named(name)  # type: ignore[return-value]
 
 
-def add_to_album(catalog: PhotoCatalog, name: str, photo_ids: list[int]) -> int:
-    """Put photos in a manual album; returns how many were new to it."""
+def _manual_album(catalog: PhotoCatalog, name: str) -> AlbumRow:
+    """The album called `name`, which must be one whose photos are put in by hand."""
     album = album_named(catalog, name)
     if album.kind == "smart":
         raise AlbumError(f"'{album.name}' is a smart album: its photos are those its query finds "
                          f"({album.query}); change the query instead")
+    return album
+
+
+def add_to_album(catalog: PhotoCatalog, name: str, photo_ids: list[int]) -> int:
+    """Put photos in a manual album; returns how many were new to it."""
+    album = _manual_album(catalog, name)
     with catalog.transaction():
         return catalog.albums.add(album.id, photo_ids)
 
 
 def remove_from_album(catalog: PhotoCatalog, name: str, photo_ids: list[int]) -> int:
-    album = album_named(catalog, name)
-    if album.kind == "smart":
-        raise AlbumError(f"'{album.name}' is a smart album: its photos are those its query finds "
-                         f"({album.query}); change the query instead")
+    album = _manual_album(catalog, name)
     with catalog.transaction():
         return catalog.albums.remove(album.id, photo_ids)
 
@@ -91,29 +87,3 @@ def delete_album(catalog: PhotoCatalog, name: str) -> AlbumRow:
     with catalog.transaction():
         catalog.albums.delete(album.id)
     return album
-
-
-def refresh_smart_albums(library: Library, encoder: ClipEncoder, only: str | None = None) -> dict[str, int]:
-    """Find the photos of every smart album again (or of the one named `only`); returns name -> photo count.
-    A query that no longer runs (a tag or place gone from the library) leaves the album empty, with a warning,
-    rather than stopping the index."""
-    from engine.search import PhotoSearch, SearchOptions
-
-    catalog = library.catalog
-    smart = [a for a in catalog.albums.all()
-             if a.kind == "smart" and (only is None or a.name.lower() == only.lower())]
-    if not smart:
-        return {}
-    search = PhotoSearch(library, encoder)
-    counts: dict[str, int] = {}
-    for album in smart:
-        try:
-            found = search.search(album.query or "", SearchOptions(limit=SMART_LIMIT, one_per_group=False))
-            ids = [r.photo.id for r in found]
-        except QueryError as e:
-            log.warning("smart album %r: its query %r finds nothing now: %s", album.name, album.query, e)
-            ids = []
-        with catalog.transaction():
-            catalog.albums.set_photos(album.id, ids, encoder.model_id)
-        counts[album.name] = len(ids)
-    return counts

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.albums import refresh_smart_albums
 from engine.atomic import sweep_stale_temps
 from engine.backup import backup_if_due
 from engine.catalog import PhotoCatalog
@@ -45,6 +44,7 @@ from engine.people import face_index_path, group_faces
 from engine.places import PlaceDataError, fill_places
 from engine.reports import update_lines, update_plain, update_summary
 from engine.scanner import ScanReport, scan
+from engine.smart_albums import refresh_smart_albums
 from engine.tagging import tag_with_vocabulary
 from engine.vectorindex import VectorIndex
 

@@ -11,10 +11,10 @@ from engine.albums import (
     album_named,
     delete_album,
     new_album,
-    refresh_smart_albums,
     remove_from_album,
 )
 from engine.library import Library
+from engine.smart_albums import refresh_smart_albums
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,11 +8,11 @@ from engine.albums import (
     add_to_album,
     delete_album,
     new_album,
-    refresh_smart_albums,
     remove_from_album,
 )
 from engine.errors import QueryError
 from engine.search import PhotoSearch, SearchFilters, SearchOptions
+from engine.smart_albums import refresh_smart_albums
 from tests.engine import test_search
 from tests.engine.test_search import KnownEncoder, _names, _vec
 

@@ -42,8 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Runs before collection and before any fixture: a module-scoped fixture that opens a library (and so
     writes the list of libraries next to the models) must already see the session's folders."""
     global session_home
-    config.addinivalue_line("markers", "slow: builds real models or a fresh environment (a minute or more); "
-                                       "they run by default (CI included), PHOTOSIFT_FAST_TESTS=1 skips them")
+    config.addinivalue_line("markers", "slow: a long end-to-end run (real models, a fresh environment, a watcher, "
+                                       "strace; 1.5 s or more): run by default (CI included); `-m \"not slow\"` or "
+                                       "PHOTOSIFT_FAST_TESTS=1 leaves them out for the edit-test loop")
     real_user_dirs.update(_real_user_dirs())
     session_home = Path(tempfile.mkdtemp(prefix="photosift-tests-")).resolve()
     places = {"PHOTOSIFT_LIBRARY": "library", "PHOTOSIFT_MODELS": "models", "PHOTOSIFT_CACHE": "cache",

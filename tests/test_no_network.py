@@ -53,6 +53,7 @@ def env(tmp_path: Path, tiny_model) -> dict[str, str]:
     return e
 
 
+@pytest.mark.slow  # 6 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_index_and_search_make_no_network_system_call(tmp_path, env, sample_arrays):
     from PIL import Image
 
@@ -70,6 +71,7 @@ def test_index_and_search_make_no_network_system_call(tmp_path, env, sample_arra
         assert _network_calls(trace) == [], args
 
 
+@pytest.mark.slow  # 15 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_long_lived_onnx_session_makes_no_network_system_call(tmp_path, env, tiny_model):
     """The app keeps its sessions open (the window, watch folders): stay past the telemetry's first beat."""
     code = ("import time\n"
@@ -85,6 +87,7 @@ def test_a_long_lived_onnx_session_makes_no_network_system_call(tmp_path, env, t
     assert not (Path(env["HOME"]) / ".cache" / "Microsoft").exists()  # no device id written either
 
 
+@pytest.mark.slow  # 21 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_exporting_a_model_reads_no_network_card(tmp_path, env):
     """`models import`, fine-tuning and the starter build export and quantize towers: onnx named its temp
     files with uuid1(), whose MAC address libuuid read through an AF_INET socket."""

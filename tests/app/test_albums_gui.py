@@ -33,6 +33,7 @@ def _choose_in_menu(qtbot, window, row: int, *path: str) -> None:
     window._context_menu(window.grid.visualRect(window.grid_model.index(row)).center())
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_photos_go_into_an_album_from_the_grid_and_the_album_filters_it(qtbot, window, photo_dir, monkeypatch):
     index_through_window(qtbot, window, photo_dir)
     qtbot.waitUntil(lambda: window.albums.count() == 1, timeout=10_000)

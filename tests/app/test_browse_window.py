@@ -92,6 +92,7 @@ def test_all_photos_does_not_leave_the_last_result_and_its_score_in_the_details(
     assert (window.details.photo.id if window.details.photo else None) == shown
 
 
+@pytest.mark.slow  # 3 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_search_still_running_when_all_photos_is_chosen_does_not_replace_the_grid(
     qtbot, window, photo_dir, monkeypatch
 ):
@@ -114,6 +115,7 @@ def test_a_search_still_running_when_all_photos_is_chosen_does_not_replace_the_g
     assert window.mode == "browse" and window.grid_model.rowCount() == total and not window.grid_model.scores
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_after_a_model_switch_no_score_of_the_old_model_stays_on_screen(qtbot, window, photo_dir, second_model):
     from engine.encoder import ClipEncoder, RuntimeConfig
     from engine.search import PhotoSearch
@@ -138,6 +140,7 @@ def test_after_a_model_switch_no_score_of_the_old_model_stays_on_screen(qtbot, w
     qtbot.waitUntil(lambda: window.grid_model.scores == expected, timeout=30_000)
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_after_a_model_switch_the_details_show_the_new_models_tags_and_keep_the_photo(
     qtbot, window, photo_dir, second_model
 ):

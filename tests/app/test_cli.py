@@ -81,6 +81,7 @@ def test_status_reports_failures_and_offline_roots(capsys, tiny_model, tmp_path)
                                  "reason": "not an image, or a format Photosift cannot read"}]
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_second_indexer_refused_while_first_holds_the_library(tiny_model, tmp_path):
     write_jpeg(tmp_path / "p" / "a.jpg")
     assert cli("add", str(tmp_path / "p")).returncode == 0
@@ -116,6 +117,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.slow  # 3 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_kill_9_mid_index_then_resume(tiny_model, tmp_path):
     folder = tmp_path / "many"
     for i in range(400):

@@ -115,6 +115,7 @@ def test_choosing_on_the_first_run_screen(qtbot, window, photo_dir, monkeypatch)
     server.close()
 
 
+@pytest.mark.slow  # 6 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_settings_lists_the_facts_and_imports_a_checkpoint_in_the_background(qtbot, window, tmp_path,
                                                                               own_models_dir, monkeypatch):
     import torch

@@ -48,6 +48,7 @@ def test_browsing_is_a_timeline_newest_first_undated_last_with_year_headers(qtbo
     assert window.grid.visualRect(window.grid_model.index(0)).top() >= 30
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_scrubber_jumps_to_a_year_and_shows_where_while_dragging(qtbot, window, dated_dir):
     index_through_window(qtbot, window, dated_dir)
     window.size_slider.setValue(256)  # big cells: the timeline is several screens long
@@ -127,6 +128,7 @@ def _visible_loaded(window):
     return bool(rows) and all(window.loader.pixmap(window.grid_model.ids[r]) is not None for r in rows)
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_shrinking_thumbnails_loads_the_new_cells_without_a_scroll(qtbot, window, tmp_path):
     for i in range(120):  # more photos than fit on screen at the smallest size
         write_jpeg(tmp_path / "many" / f"p{i:03d}.jpg", color=(2 * i, 255 - 2 * i, 90))

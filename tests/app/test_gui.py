@@ -91,6 +91,7 @@ def test_unreadable_files_are_listed(qtbot, window, tmp_path):
     assert "not an image" in dialog.table.item(0, 1).text()
 
 
+@pytest.mark.slow  # 3 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_model_switch_from_settings_reindexes(qtbot, window, photo_dir, models_root):
     from training.tiny import export_tiny
 

@@ -14,6 +14,7 @@ from engine.faces import FACE_MODEL_ID, faces_installed
 pytestmark = pytest.mark.skipif(not faces_installed(), reason="photosift[faces] is not installed")
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, photo_dir, monkeypatch):
     from engine.update import set_faces_setting
 
@@ -71,6 +72,7 @@ def test_people_sidebar_filters_and_a_box_click_names_the_face(qtbot, window, ph
     assert not window.people.list.selectedItems()
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_faces_are_turned_on_from_the_window_not_the_command_line(qtbot, window, photo_dir):
     from engine.faces import faces_enabled
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from desktop_app.cli import main
 from engine.catalog import PhotoCatalog
 from engine.paths import LibraryPaths
@@ -72,6 +74,7 @@ def _ctrl_c_enabled() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow  # 13 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_index_watch_takes_in_new_and_deleted_photos_and_keeps_an_unplugged_folder(tiny_model, tmp_path):
     photos = tmp_path / "photos"
     for i in range(3):

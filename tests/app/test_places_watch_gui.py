@@ -50,6 +50,7 @@ def _find(tree, text):
     return items[0]
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_places_sidebar_counts_filters_and_details(qtbot, window, trip):
     index_through_window(qtbot, window, trip)
     qtbot.waitUntil(lambda: "Portugal" in _places(window), timeout=10_000)
@@ -104,6 +105,7 @@ def watching_window(qtbot, tmp_path, tiny_model):
     w.close()
 
 
+@pytest.mark.slow  # 9 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_photos_copied_into_a_watched_folder_appear_within_5_s(qtbot, watching_window, trip, tmp_path):
     window = watching_window
     qtbot.waitUntil(lambda: window.watcher is not None, timeout=5_000)  # started once the grid is shown

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # 8 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_python_threads_beside_qt_timers_do_not_corrupt_the_interpreter():
     probe = Path(__file__).with_name("qt_threads_probe.py")
     for _ in range(2):

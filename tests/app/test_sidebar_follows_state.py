@@ -70,6 +70,7 @@ def test_a_tags_count_is_what_its_filter_shows(qtbot, window, photo_dir):
     assert window.state.filters.tag is None and not window.state.filters.tag_uncertain_too
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_sidebar_highlight_follows_the_filters(qtbot, window, photo_dir):
     index_through_window(qtbot, window, photo_dir)
     p = _photos(window, photo_dir)

@@ -30,6 +30,7 @@ def _shot(window, name: str) -> None:
         window.grab().save(str(Path(out) / name))
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, photo_dir, second_model):
     from engine.encoder import ClipEncoder, RuntimeConfig
     from engine.search import PhotoSearch
@@ -81,6 +82,7 @@ def test_switch_reruns_the_search_and_refreshes_details_and_tags(qtbot, window, 
     _shot(window, "after-switch.png")
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_similar_search_is_run_again_as_a_similar_search(qtbot, window, photo_dir, second_model):
     """Re-running "like coffee.jpg" must search by the photo, not for the words "like coffee.jpg"."""
     from engine.encoder import ClipEncoder, RuntimeConfig

@@ -36,6 +36,7 @@ def indexed_window(qtbot, tmp_path, tiny_model):
     w.close()
 
 
+@pytest.mark.slow  # 11 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_train_from_folders_then_use_the_new_model(qtbot, indexed_window, models_root, monkeypatch):
     import functools
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from tests.app.test_training_dialog import indexed_window  # noqa: F401  (the fixture: an indexed window)
@@ -9,6 +10,7 @@ from tests.app.test_training_dialog import indexed_window  # noqa: F401  (the fi
 ARCH = "photosift-test-tiny-dialog"
 
 
+@pytest.mark.slow  # 6 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_dialog_fine_tunes_an_imported_checkpoint(qtbot, indexed_window, models_root, tmp_path):  # noqa: F811
     import open_clip
 

@@ -40,6 +40,7 @@ def _sidebar_total(window):
     return window.sidebar.folders.topLevelItem(0).text(1)
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_banner_shows_vanished_photos_and_forget_them_forgets_them(qtbot, window, tmp_path):
     assert window.banner.isHidden()  # nothing missing: no banner
     disk = _unplugged_disk(qtbot, window, tmp_path)
@@ -59,6 +60,7 @@ def test_banner_shows_vanished_photos_and_forget_them_forgets_them(qtbot, window
     assert window.lib.catalog.counts()["total"] == 0 and _sidebar_total(window) == "0"
 
 
+@pytest.mark.slow  # 3 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_keep_hides_the_banner_for_the_session_until_more_photos_vanish(qtbot, window, tmp_path):
     _unplugged_disk(qtbot, window, tmp_path)
     qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
@@ -122,6 +124,7 @@ def test_banner_text_names_a_few_folders_and_counts_the_rest():
     assert many.startswith("40 photos in /mnt/d0, /mnt/d1, /mnt/d2 and 2 more folders vanished")
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_photos_that_come_back_lose_their_mark_after_the_next_index(qtbot, window, tmp_path):
     disk = _unplugged_disk(qtbot, window, tmp_path, n=6)
     qtbot.waitUntil(lambda: window.grid_model.rowCount() == 6 and all(_offline_marks(window)), timeout=10_000)

@@ -89,6 +89,7 @@ def _kinds(names: list[str]) -> list[str]:
     return [name[name.index(".db"):] for name in names]
 
 
+@pytest.mark.slow  # 8 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_killed_backups_leftovers_go_at_the_next_open_and_a_live_one_stays(library):
     _kill(_start_writer(library, until="copied"))
     left = _unfinished(library)  # a full-size copy of the catalog, as the report found
@@ -127,6 +128,7 @@ def test_the_next_backup_removes_a_killed_backups_leftovers(library):
     assert integrity_problem(made) is None
 
 
+@pytest.mark.slow  # 7 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_backup_that_is_not_killed_finishes_and_leaves_nothing_else(library):
     writer = _start_writer(library, hold_s=0)
     assert writer.stdout.read().strip().endswith("done") and writer.wait(timeout=120) == 0

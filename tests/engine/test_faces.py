@@ -66,6 +66,7 @@ def test_a_face_cut_by_the_edge_gets_a_box_inside_the_photo(tmp_path):
         assert f.x >= 0 and f.y >= 0 and f.x + f.w <= 1 + 1e-9 and f.y + f.h <= 1 + 1e-9
 
 
+@pytest.mark.slow  # 4 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_group_of_fifty_faces(tmp_path):
     """50 copies of the face (mirrored, lighter and darker) tiled into one 10 x 5 group photo."""
     face = _astronaut().crop((150, 40, 270, 170)).resize((120, 130))

@@ -33,6 +33,7 @@ def _one_line(e: pytest.ExceptionInfo) -> str:
     return text
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_pack_and_install_round_trip(tiny_model: ModelFolder, tmp_path: Path) -> None:
     archive = pack_model_folder(tiny_model.path, tmp_path / "out", name="tiny", version="3")
     assert archive.name == "photosift-tiny-3.tar.gz"

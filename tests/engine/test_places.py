@@ -67,6 +67,7 @@ def _named_by_looking_at_every_place(gazetteer, positions):
     return out
 
 
+@pytest.mark.slow  # 9 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_tree_search_names_what_looking_at_every_place_names(gazetteer):
     rng = np.random.default_rng(7)
     xyz = gazetteer._xyz

@@ -47,6 +47,7 @@ def _ranked(search, query, balance):
     return [(os.path.basename(r.photo.path), r.score) for r in results]
 
 
+@pytest.mark.slow  # 9 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_an_image_term_no_longer_drowns_a_text_term(real_search, monkeypatch):
     search, work = real_search
     monkeypatch.chdir(work)

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from engine.watch import FolderWatch
 
 
@@ -10,6 +12,7 @@ def _write(path, data=b"\xff\xd8 not really a jpeg"):
     path.write_bytes(data)
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_photo_events_settle_into_one_batch_and_noise_is_ignored(tmp_path):
     root, library = tmp_path / "photos", tmp_path / "photos" / "library"
     (root / "sub").mkdir(parents=True)
@@ -31,6 +34,7 @@ def test_photo_events_settle_into_one_batch_and_noise_is_ignored(tmp_path):
         assert watch.wait(1.0) is None
 
 
+@pytest.mark.slow  # 4 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_busy_folder_still_gives_a_batch_after_max_wait(tmp_path):
     with FolderWatch([str(tmp_path)], quiet_s=0.5, max_wait_s=1.0, recheck_s=60) as watch:
         started = time.monotonic()
@@ -45,6 +49,7 @@ def test_a_busy_folder_still_gives_a_batch_after_max_wait(tmp_path):
         assert 5 < len(batch.paths) < 40
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_folder_that_vanishes_and_comes_back_is_a_change(tmp_path):
     root, elsewhere = tmp_path / "drive", tmp_path / "unplugged"
     root.mkdir()

@@ -118,6 +118,7 @@ READ_UNDER_A_CAP = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("write", [write_zip_bomb, write_legacy_bomb], ids=["zip", "legacy-pickle"])
+@pytest.mark.slow  # 5 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_a_checkpoint_bomb_is_refused_before_torch_allocates_it(tmp_path, write):
     path = write(tmp_path / "bomb.pt")
     assert path.stat().st_size < 3 << 20
@@ -131,6 +132,7 @@ def test_a_checkpoint_bomb_is_refused_before_torch_allocates_it(tmp_path, write)
     assert grew_kb < 100 << 10, f"reading the bomb took {grew_kb} KiB"
 
 
+@pytest.mark.slow  # 5 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_zip_bomb_is_a_real_one(tmp_path):
     """Its record really inflates to what it declares (the refusal above is not of a broken zip)."""
     import zipfile

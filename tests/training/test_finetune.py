@@ -342,6 +342,7 @@ def test_cancelled_training_still_produces_a_model(tiny_base: ModelFolder, colou
               settings=TrainSettings(batch_size=4), export=False)
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_tiny_end_to_end_installs_a_loadable_model(tiny_base: ModelFolder, colour_data, tmp_path: Path) -> None:
     events: list[Progress] = []
     result = train(tiny_base, colour_data, method="mcip+realign", epochs=1, device="cpu", progress=events.append,
@@ -399,6 +400,7 @@ def test_cli_trains_on_a_folder_dataset_and_switches_the_library(tiny_base: Mode
         assert lib.active_model_id == out["model"]
 
 
+@pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_cli_train_use_switches_the_library_and_computes_the_new_vectors(
         tiny_base: ModelFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from desktop_app.cli import main

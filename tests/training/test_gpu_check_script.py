@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 8 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_gpu_finetune_check_runs_end_to_end_on_a_cpu_with_a_tiny_model(tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "gpu_finetune_check.py"), "--arch", "tiny", "--device", "cpu",

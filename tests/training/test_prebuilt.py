@@ -210,6 +210,7 @@ def test_the_runtime_path_to_the_starter_archive_imports_no_torch(starter_archiv
     assert r.stdout.strip() == str(tmp_path / "models" / "starter")
 
 
+@pytest.mark.slow  # 6 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_real_starter_archive_round_trip(starter_build, tmp_path, monkeypatch, own_models_dir, no_build):
     """The starter built by training.starter, packed by scripts/build_starter.py, installed from the archive:
     the same towers, the same embeddings, without its torch side."""
@@ -231,6 +232,7 @@ def test_the_real_starter_archive_round_trip(starter_build, tmp_path, monkeypatc
     assert np.array_equal(a, b)
 
 
+@pytest.mark.slow  # 12 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_fine_tuning_the_archived_starter_rebuilds_its_torch_side(starter_build, tmp_path, monkeypatch,
                                                                   own_models_dir):
     """The archive has no torch/ side; fine-tuning rebuilds it from the pip packages, the same weights as the

@@ -16,6 +16,8 @@ class AlbumsList(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setWordWrap(True)  # a narrow sidebar wraps a long name (or the hint) instead of scrolling sideways
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.itemClicked.connect(lambda item: item.data(AlbumRole) and self.album_chosen.emit(item.data(AlbumRole)))
         self.albums: list[AlbumRow] = []
 
@@ -30,7 +32,7 @@ class AlbumsList(QListWidget):
         self.albums = albums
         self.clear()
         if not albums:
-            hint = QListWidgetItem("No albums yet: right-click photos, Add to album")
+            hint = QListWidgetItem("No albums yet: right-click photos and choose Add to album")
             hint.setFlags(Qt.ItemFlag.NoItemFlags)
             self.addItem(hint)
             return

@@ -475,6 +475,10 @@ class MainWindow(QMainWindow):
         self.sidebar_controller.refresh()
         if self.state.filters.album is not None:
             self.grid_controller.rerun(keep_place=True)
+        else:  # the details panel names the current photo's albums
+            current = self.grid.currentIndex()
+            if current.isValid():
+                self._current_changed(current, current)
 
     # -- drag and drop --------------------------------------------------------------------
     def _dropped_image(self, event) -> str | None:

@@ -280,7 +280,8 @@ class DetailsPanel(QWidget):
         self.offline_note.hide()
         layout.addWidget(self.offline_note)
         form = QFormLayout()
-        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Place", "Camera", "Size", "Location", "Score")}
+        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Place", "Albums", "Camera", "Size", "Location",
+                                             "Score")}
         for k, w in self.fields.items():
             w.setWordWrap(True)
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -337,6 +338,8 @@ class DetailsPanel(QWidget):
         self.fields["Taken"].setText((photo.taken_at or "unknown").replace("T", " "))
         place = catalog.places.of_photo(photo.id) if catalog is not None else None
         self.fields["Place"].setText(place.name if place else "unknown")
+        albums = catalog.albums.of_photo(photo.id) if catalog is not None else []
+        self.fields["Albums"].setText(", ".join(albums) if albums else "none")
         self.fields["Camera"].setText(photo.camera or "unknown")
         amount = f"{photo.size / 1e6:.1f} MB" if photo.size >= 1e6 else f"{max(1, round(photo.size / 1e3))} KB"
         self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {amount}" if photo.width else amount)

@@ -39,7 +39,8 @@ def test_photos_go_into_an_album_from_the_grid_and_the_album_filters_it(qtbot, w
     qtbot.waitUntil(lambda: window.albums.count() == 1, timeout=10_000)
     assert window.albums.item(0).text().startswith("No albums yet")
     ids = window.grid_model.ids[:3]
-    window.grid.selectionModel().clearSelection()
+    window.grid.setCurrentIndex(window.grid_model.index(0))
+    assert window.details.fields["Albums"].text() == "none"
     for row in range(3):  # three photos chosen, as with Ctrl+click
         window.grid.selectionModel().select(window.grid_model.index(row),
                                             window.grid.selectionModel().SelectionFlag.Select)
@@ -48,6 +49,7 @@ def test_photos_go_into_an_album_from_the_grid_and_the_album_filters_it(qtbot, w
     qtbot.waitUntil(lambda: window.albums.count() == 1 and window.albums.item(0).data(AlbumRole) == "Best of",
                     timeout=10_000)
     assert window.albums.item(0).text() == "Best of  (3)"
+    assert window.details.fields["Albums"].text() == "Best of"  # the current photo's details say so at once
     assert sorted(window.lib.catalog.albums.photo_ids(window.lib.catalog.albums.named("Best of").id)) == sorted(ids)
 
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):
@@ -55,6 +57,8 @@ def test_photos_go_into_an_album_from_the_grid_and_the_album_filters_it(qtbot, w
                          pos=window.albums.visualItemRect(window.albums.item(0)).center())
     assert sorted(window.grid_model.ids) == sorted(ids) and window.chips.labels() == ["Album: Best of"]
     assert [it.text() for it in window.albums.selectedItems()] == ["Best of  (3)"]
+    window.grid.setCurrentIndex(window.grid_model.index(1))
+    assert window.details.fields["Albums"].text() == "Best of"  # the details say which albums a photo is in
 
     window.grid.selectionModel().clearSelection()
     with qtbot.waitSignal(window.browse_loaded, timeout=10_000):

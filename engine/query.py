@@ -5,8 +5,9 @@
 Terms are separated by `+` or `-` standing alone (spaces around them, or before a quote); `-` inside
 words such as "t-shirt" stays text. A term is an image when it names an existing image file (or starts
 with ./ ../ ~/ or /), a catalog photo when written `id:N`, and text otherwise. `W:` in front of a term
-weights it (default 1, at most 100). `person:Anna` (or `person:"Anna Smith"`) keeps only photos of that
-person, `- person:Anna` leaves them out; person terms filter, they carry no weight.
+weights it (default 1, at most 100). `person:Anna` (or `person:"Anna Smith"`), anywhere in the query, keeps
+only photos of that person (several: photos with all of them), `- person:Anna` leaves them out; person terms
+filter, they carry no weight.
 
 Terms are balanced before they are added (`balanced_weights`): an image term's cosines to photos spread
 over a far wider range than a text term's (CLIP's modality gap: photo-photo cosines run 0.3-1.0, text-photo
@@ -41,7 +42,6 @@ from engine.place_keys import place_key, place_spec_keys
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(?!//)(.+)$", re.DOTALL)
 _PHOTO = re.compile(r"^id:(\d{1,18})\Z")  # beyond 18 digits no SQLite id
-_PERSON = re.compile(r"^person:(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
@@ -93,7 +93,8 @@ def _looks_like_path(text: str) -> bool:
     return is_photo_name(text) and os.path.isfile(os.path.expanduser(text))
 
 
-_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date|album):("[^"]*"|[^\s"]*)', re.IGNORECASE)
+_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date|album|person):("[^"]*"|[^\s"]*)',
+                              re.IGNORECASE)
 _UNSUPPORTED = re.compile(r'(?:(?<=\s)|^)(text):', re.IGNORECASE)
 
 
@@ -110,6 +111,10 @@ def _filter_term(kind: str, value: str, words: str, subtracted: bool) -> Term:
     name = value.strip()
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = name[1:-1].strip()
+    if kind == "person":  # several: photos with all of them; subtracted: photos without them
+        if not name:
+            raise QueryError('person: needs a name, e.g. person:Anna or person:"Anna Smith"')
+        return Term("person", name, -1.0 if subtracted else 1.0, words)
     if subtracted:
         raise QueryError(f"{kind}:{name} filters the results; it cannot be subtracted")
     if not name:
@@ -140,8 +145,10 @@ def _pull_filters(query: str) -> tuple[str, list[Term]]:
     for m in _FILTER_ANYWHERE.finditer(query):
         if _quoted_at(query, m.start()):
             continue  # inside a quoted phrase: just words
-        filters.append(_filter_term(m.group(1).lower(), m.group(2), m.group(0), _subtracted(query, m.start())))
-        rest.append(query[last:m.start()])
+        subtracted = _subtracted(query, m.start())
+        filters.append(_filter_term(m.group(1).lower(), m.group(2), m.group(0), subtracted))
+        start = query.rindex("-", 0, m.start()) if subtracted else m.start()  # its sign goes with it
+        rest.append(query[last:start])
         last = m.end()
     rest.append(query[last:])
     query, rest, last = "".join(rest), [], 0
@@ -164,14 +171,6 @@ def parse_query(query: str) -> list[Term]:
     query, terms = _pull_filters(query)
     for sign, raw in _split(query.strip()):
         weight = 1.0
-        person = _PERSON.match(raw)
-        if person:
-            name = person.group(1).strip()
-            name = name[1:-1].strip() if len(name) >= 2 and name[0] == name[-1] == '"' else name
-            if not name:
-                raise QueryError("person: needs a name, e.g. person:Anna or person:\"Anna Smith\"")
-            terms.append(Term("person", name, float(sign), raw))
-            continue
         m = _WEIGHT.match(raw)
         if m:
             weight, raw = float(m.group(1)), m.group(2).strip()

@@ -32,8 +32,11 @@ READ_AS = [
     ("sunset folder:Holidays", [("folder", "Holidays"), ("text", "sunset")]),
     ("place:Lisbon tram tag:family 2023", [("place", "Lisbon"), ("tag", "family"),
                                           ("date", "2023-01-01..2023-12-31"), ("text", "tram")]),
-    ("person:Anna + person:Bob beach", [("person", "Anna"), ("person", "Bob beach")]),
-    ("person:Anna beach + person:Bob", [("person", "Anna beach"), ("person", "Bob")]),
+    ("person:Anna + person:Bob beach", [("person", "Anna"), ("person", "Bob"), ("text", "beach")]),
+    ("person:Anna beach + person:Bob", [("person", "Anna"), ("person", "Bob"), ("text", "beach")]),
+    ("person:Anna person:Bob at the lake", [("person", "Anna"), ("person", "Bob"), ("text", "at the lake")]),
+    ('person:"Anna Smith" lake', [("person", "Anna Smith"), ("text", "lake")]),
+    ("- person:Bob beach", [("person", "Bob"), ("text", "beach")]),  # Bob left out; beach still wanted
     ("tag:dog", [("tag", "dog")]),  # only a filter: its photos, newest first
     ('album:"Summer 2019" kids', [("album", "Summer 2019"), ("text", "kids")]),
     ("x" * 10_000, [("text", "x" * 10_000)]),
@@ -42,7 +45,12 @@ READ_AS = [
 
 @pytest.mark.parametrize(("query", "want"), READ_AS, ids=[q[:40] for q, _ in READ_AS])
 def test_what_a_query_is_read_as(query, want):
-    assert [(t.kind, t.value) for t in parse_query(query)] == want
+    terms = parse_query(query)
+    assert [(t.kind, t.value) for t in terms] == want
+    if "person:" in query:  # a subtracted person takes its sign along: the words stay wanted
+        assert all(t.weight > 0 for t in terms if t.kind == "text")
+    if query.startswith("- person:"):
+        assert terms[0].weight < 0
 
 
 REFUSED = [

@@ -260,6 +260,32 @@ def filter_label(term: Term) -> str:
     return f"{term.kind.capitalize()}: {term.value}"
 
 
+MAX_NAME_WORDS = 3  # "new york city"
+
+
+def _words(term: Term) -> list[str]:
+    """A positive text term's words, a quoted phrase kept as one word (which names nothing); none otherwise."""
+    return re.findall(r'"[^"]*"|\S+', term.value) if term.kind == "text" and term.weight > 0 else []
+
+
+def _phrase_key(words: list[str]) -> str:
+    phrase = " ".join(words)
+    return "" if '"' in phrase else place_key(phrase.strip(".,;:!?"))
+
+
+def name_candidates(terms: list[Term]) -> set[str]:
+    """Every run of 1-3 plain words of the text terms, as a name key: what the library is asked whether it
+    knows (a handful of indexed look-ups, rather than every name it has)."""
+    keys: set[str] = set()
+    for term in terms:
+        words = _words(term)
+        for i in range(len(words)):
+            for n in range(1, MAX_NAME_WORDS + 1):
+                if i + n <= len(words) and (key := _phrase_key(words[i:i + n])):
+                    keys.add(key)
+    return keys
+
+
 def understand_names(terms: list[Term], places: set[str], persons: dict[str, str]) -> list[Term]:
     """Words of the text terms that name a place or a person the library knows ("beach lisbon", "anna at the
     lake") read as those filters, when that reading is unambiguous: the words (1-3 of them, compared as
@@ -270,17 +296,17 @@ def understand_names(terms: list[Term], places: set[str], persons: dict[str, str
     out: list[Term] = []
     understood: list[Term] = []
     for term in terms:
-        if term.kind != "text" or term.weight <= 0:
+        words = _words(term)
+        if not words:
             out.append(term)
             continue
-        words = re.findall(r'"[^"]*"|\S+', term.value)  # a quoted phrase is one word that names nothing
         kept: list[str] = []
         i = 0
         while i < len(words):
-            for n in (3, 2, 1):
+            for n in range(MAX_NAME_WORDS, 0, -1):
                 phrase = " ".join(words[i:i + n])
-                key = place_key(phrase.strip(".,;:!?"))
-                if len(words) - i < n or not key or '"' in phrase:
+                key = _phrase_key(words[i:i + n])
+                if len(words) - i < n or not key:
                     continue
                 is_place, is_person = key in places, key in persons
                 if is_place and not is_person and not has_place and (n > 1 or len(key) >= 3):

@@ -14,7 +14,15 @@ from engine.dates import parse_dates
 from engine.errors import PhotosiftError, QueryError
 from engine.library import Library
 from engine.places import place_spec_keys
-from engine.query import QueryFilters, Term, filter_label, parse_query, split_filters, understand_names
+from engine.query import (
+    QueryFilters,
+    Term,
+    filter_label,
+    name_candidates,
+    parse_query,
+    split_filters,
+    understand_names,
+)
 from engine.search import (
     DEFAULT_LIMIT,
     DEFAULT_MIN_Z,
@@ -150,7 +158,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = parse_query(" ".join(args.query))
     _check_text(args, query)
     with Library.open(args.library, read_only=True) as lib:
-        query = understand_names(query, *known_names(lib.catalog))
+        query = understand_names(query, *known_names(lib.catalog, name_candidates(query)))
         for term in query:  # words read as a filter: said, with the way to search them as words
             if term.kind in ("date", "place", "person") and term.words and ":" not in term.words:
                 print(f"note: {term.words!r} is read as a filter ({filter_label(term)}); put it in quotes to "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from engine.catalog.part import CatalogPart
 from engine.place_keys import Place, place_key, place_spec_keys
@@ -69,6 +69,20 @@ class Places(CatalogPart):
             "SELECT country, region, city, COUNT(*) FROM places WHERE city IS NOT NULL "
             "GROUP BY country, region, city ORDER BY country, region, city")
         return [(c, r, t, int(n)) for c, r, t, n in rows]
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of `keys` (engine.place_keys.place_key) that name a place some photo was taken in, at any level."""
+        found: set[str] = set()
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), 300):
+            chunk = wanted[start:start + 300]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                    f"SELECT city_key FROM places WHERE city_key IN ({marks}) UNION "
+                    f"SELECT region_key FROM places WHERE region_key IN ({marks}) UNION "
+                    f"SELECT country_key FROM places WHERE country_key IN ({marks})", chunk * 3):
+                found.add(row[0])
+        return found
 
     @staticmethod
     def filter_sql(spec: str) -> tuple[str, list[object]]:

@@ -85,6 +85,18 @@ def test_the_tree_search_names_what_looking_at_every_place_names(gazetteer):
     assert sum(p is not None for p in got) > 350  # mostly named: the comparison is not of Nones
 
 
+def test_the_library_is_asked_only_for_the_names_a_query_could_mean(tmp_path):
+    from engine.catalog import PhotoCatalog
+
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        root = cat.add_root("/p")
+        pid = cat.insert_photo(root_id=root.id, path="/p/a.jpg", raw_path=None, size=1, mtime=1, fingerprint="a")
+        cat.places.put([(pid, 38.8029, -9.3817, Place("Sintra", "Lisbon", "Portugal", "PT"))])
+        assert cat.places.known_keys({"sintra", "lisbon", "portugal", "kyoto", "beach"}) == {
+            "sintra", "lisbon", "portugal"}
+        assert cat.places.known_keys(set()) == set()
+
+
 def test_names_compare_without_case_or_accents():
     assert place_key("Kyōto") == place_key("KYOTO") == "kyoto"
     assert place_key("  Zürich ") == "zurich"

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from datetime import date
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.places import Places
 from engine.catalog.rows import SURE_TAG_SQL
 from engine.filters import SearchFilters
@@ -51,9 +51,7 @@ class Browse(CatalogPart):
         """photo id -> (path, raw_path, fingerprint, status, root_id, missing_since): what a grid cell needs,
         as plain tuples (the cyclic GC does not track them; the grid keeps thousands)."""
         out: dict[int, tuple] = {}
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             out.update((r[0], r[1:]) for r in self.conn.execute(
                 "SELECT id, path, raw_path, fingerprint, status, root_id, missing_since FROM photos "
                 f"WHERE id IN ({marks})", chunk))

@@ -24,6 +24,7 @@ from engine.catalog.browse import Browse
 from engine.catalog.duplicates import Duplicates
 from engine.catalog.embeddings import Embeddings
 from engine.catalog.files import _split_sql, _writable, connect_read_only
+from engine.catalog.part import in_chunks
 from engine.catalog.people import People
 from engine.catalog.places import Places
 from engine.catalog.rows import PERMANENT, PHOTO_COLUMNS, TRANSIENT, Photo, Root
@@ -259,9 +260,7 @@ class PhotoCatalog:
 
     def photos_by_ids(self, ids: Sequence[int]) -> dict[int, Photo]:
         out: dict[int, Photo] = {}
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             for p in self.photos_where(f"WHERE id IN ({marks})", chunk):
                 out[p.id] = p
         return out
@@ -276,16 +275,12 @@ class PhotoCatalog:
     def mark_missing(self, ids: Sequence[int], since: float | None = None) -> None:
         """Photos that vanished in a way that looks like an unplugged drive: kept (tags and all) until confirmed."""
         when = time.time() if since is None else since
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             self.conn.execute(f"UPDATE photos SET missing_since = COALESCE(missing_since, ?) WHERE id IN ({marks})",
                               (when, *chunk))
 
     def clear_missing(self, ids: Sequence[int]) -> None:
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             self.conn.execute(f"UPDATE photos SET missing_since = NULL WHERE id IN ({marks})", chunk)
 
     def missing_photos(self) -> list[Photo]:
@@ -294,9 +289,7 @@ class PhotoCatalog:
     def photos_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, list[Photo]]:
         fps = list(set(fingerprints))
         out: dict[str, list[Photo]] = {}
-        for start in range(0, len(fps), 900):
-            chunk = fps[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(fps):
             for p in self.photos_where(f"WHERE fingerprint IN ({marks})", chunk):
                 out.setdefault(p.fingerprint or "", []).append(p)
         return out
@@ -349,9 +342,7 @@ class PhotoCatalog:
         return n > 0
 
     def delete_photos(self, ids: Sequence[int]) -> None:
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             self.conn.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
 
     def record_decoded(self, photo_id: int, meta: dict[str, object]) -> None:

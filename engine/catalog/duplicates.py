@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.rows import DuplicateCandidate, DuplicateGroup, NewDuplicateGroup, Photo
 
 
@@ -45,9 +45,7 @@ class Duplicates(CatalogPart):
         """What the duplicate check and the keeper choice read of each photo."""
         out: dict[int, DuplicateCandidate] = {}
         id_list = sorted({int(i) for i in ids})
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(id_list):
             for row in self.conn.execute(
                     "SELECT id, path, width, height, size, taken_at, camera, content_hash, pixel_sig, sharpness, "
                     "EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = photos.id AND t.source = 'user') "
@@ -59,9 +57,7 @@ class Duplicates(CatalogPart):
         """(photo in `ids`, another photo with the same content hash) pairs."""
         pairs: list[tuple[int, int]] = []
         id_list = [int(i) for i in ids]
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(id_list):
             pairs += self.conn.execute(
                 "SELECT a.id, b.id FROM photos a JOIN photos b ON b.content_hash = a.content_hash AND b.id != a.id "
                 f"WHERE a.id IN ({marks}) AND a.content_hash IS NOT NULL AND b.status = 'ok'", chunk).fetchall()
@@ -71,9 +67,7 @@ class Duplicates(CatalogPart):
         """photo id -> its group id, for those of `ids` that are in a group."""
         out: dict[int, int] = {}
         id_list = sorted({int(i) for i in ids})
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(id_list):
             out.update(self.conn.execute(
                 f"SELECT photo_id, group_id FROM duplicate_members WHERE photo_id IN ({marks})", chunk).fetchall())
         return out
@@ -162,9 +156,7 @@ class Duplicates(CatalogPart):
     def pixel_signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored 32x32 grey signatures (engine.duplicates) of these photos, where they have one."""
         out: dict[int, bytes] = {}
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             out.update((int(r[0]), bytes(r[1])) for r in self.conn.execute(
                 f"SELECT id, pixel_sig FROM photos WHERE pixel_sig IS NOT NULL AND id IN ({marks})", chunk))
         return out

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.rows import TRANSIENT, Photo
 
 
@@ -53,9 +53,7 @@ class Embeddings(CatalogPart):
         out_ids: list[int] = []
         blobs: list[bytes] = []
         id_list = [int(i) for i in ids]
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(id_list):
             for pid, blob in self.conn.execute(
                     f"SELECT photo_id, vector FROM embeddings WHERE model_id = ? AND photo_id IN ({marks})",
                     (model_id, *chunk)):

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_PARAMS = 900  # under SQLite's default limit of bound parameters in one statement (999 before 3.32)
+
+
+def in_chunks(values: Sequence[T], size: int = MAX_PARAMS) -> Iterator[tuple[list[T], str]]:
+    """`values` in lists of at most `size`, each with its "?,?,..." placeholders for an `IN (...)`."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start:start + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class CatalogPart:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.rows import FaceDecision, FaceRow, FoundFaceRow, PersonRow, Photo
 
 
@@ -185,11 +185,10 @@ class People(CatalogPart):
     def face_decisions_for(self, fingerprints: Iterable[str]) -> dict[str, list[FaceDecision]]:
         out: dict[str, list[FaceDecision]] = {}
         fps = list(set(fingerprints))
-        for start in range(0, len(fps), 900):
-            chunk = fps[start:start + 900]
+        for chunk, marks in in_chunks(fps):
             rows = self.conn.execute(
                 "SELECT fingerprint, x, y, w, h, person_id, verdict FROM face_decisions "
-                f"WHERE fingerprint IN ({','.join('?' * len(chunk))}) ORDER BY made_at", chunk)
+                f"WHERE fingerprint IN ({marks}) ORDER BY made_at", chunk)
             for fp, x, y, w, h, pid, verdict in rows:
                 out.setdefault(fp, []).append(FaceDecision((x, y, w, h), int(pid), verdict))
         return out

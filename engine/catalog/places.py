@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.place_keys import Place, place_key, place_spec_keys
 
 
@@ -54,9 +54,7 @@ class Places(CatalogPart):
     def of_photos(self, ids: Sequence[int]) -> dict[int, Place]:
         out: dict[int, Place] = {}
         id_list = [int(i) for i in ids]
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(id_list):
             for pid, city, region, country, code in self.conn.execute(
                     f"SELECT photo_id, city, region, country, country_code FROM places "
                     f"WHERE city IS NOT NULL AND photo_id IN ({marks})", chunk):
@@ -74,9 +72,7 @@ class Places(CatalogPart):
         """Those of `keys` (engine.place_keys.place_key) that name a place some photo was taken in, at any level."""
         found: set[str] = set()
         wanted = sorted(set(keys))
-        for start in range(0, len(wanted), 300):
-            chunk = wanted[start:start + 300]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(wanted, 300):
             for row in self.conn.execute(
                     f"SELECT city_key FROM places WHERE city_key IN ({marks}) UNION "
                     f"SELECT region_key FROM places WHERE region_key IN ({marks}) UNION "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from engine.catalog.part import CatalogPart
+from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.rows import MAX_TAG_LENGTH, SURE_TAG_SQL, TagRow
 from engine.errors import InvalidTagError
 
@@ -94,9 +94,7 @@ class Tags(CatalogPart):
 
     def ids_with_user_tags(self, ids: Sequence[int]) -> set[int]:
         out: set[int] = set()
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             out.update(int(r[0]) for r in self.conn.execute(
                 f"SELECT DISTINCT photo_id FROM tags WHERE source IN ('user', 'rejected') AND photo_id IN ({marks})",
                 chunk))

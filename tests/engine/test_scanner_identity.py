@@ -149,7 +149,8 @@ def _rewrite_in_place(path, image):
     assert os.stat(path).st_ino == ino
 
 
-def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, sample_arrays):
+def _indexed_photo_tagged_cat(lib, encoder, tmp_path, sample_arrays):
+    """A library of two indexed photos, the cat one (IMG_0042.jpg) tagged "cat" by the user: (root, its path, id)."""
     root = tmp_path / "p"
     photo = _jpeg(root / "IMG_0042.jpg", sample_arrays["chelsea"])
     _jpeg(root / "other.jpg", sample_arrays["coffee"])
@@ -157,6 +158,11 @@ def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, 
     update_library(lib, encoder, settings=IndexSettings(workers=0))
     pid = lib.catalog.photo_by_path(str(photo)).id
     lib.catalog.tags.set_user(pid, "cat")
+    return root, photo, pid
+
+
+def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, sample_arrays):
+    root, photo, pid = _indexed_photo_tagged_cat(lib, encoder, tmp_path, sample_arrays)
     old = lib.catalog.photo(pid)
     with Image.open(photo) as im:
         edited = ImageEnhance.Brightness(im.convert("RGB")).enhance(1.3)
@@ -175,13 +181,7 @@ def test_photo_edited_and_renamed_keeps_its_id_and_tags(lib, encoder, tmp_path, 
 def test_same_inode_with_another_picture_is_not_the_photo(lib, encoder, tmp_path, sample_arrays):
     """What a freed inode given to an unrelated new file looks like to a scan: the old photo's tags must not
     move onto it."""
-    root = tmp_path / "p"
-    photo = _jpeg(root / "IMG_0042.jpg", sample_arrays["chelsea"])
-    _jpeg(root / "other.jpg", sample_arrays["coffee"])
-    lib.catalog.add_root(str(root))
-    update_library(lib, encoder, settings=IndexSettings(workers=0))
-    pid = lib.catalog.photo_by_path(str(photo)).id
-    lib.catalog.tags.set_user(pid, "cat")
+    root, photo, pid = _indexed_photo_tagged_cat(lib, encoder, tmp_path, sample_arrays)
     _rewrite_in_place(photo, Image.fromarray(sample_arrays["rocket"]))
     os.rename(photo, root / "launch.jpg")
     r = scan(lib.catalog)

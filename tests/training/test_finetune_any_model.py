@@ -44,7 +44,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 @pytest.mark.slow
-def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys, own_models_dir):
+@pytest.mark.parametrize("labels", ["folders", "albums"])
+def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys, own_models_dir, labels):
     import open_clip
 
     torch.manual_seed(0)
@@ -60,11 +61,18 @@ def test_import_index_train_use_search_with_a_real_architecture(tmp_path, capsys
     code, _, err = _run(capsys, "index", "--model", "vits", "--no-tags", "--device", "cpu")
     assert code == 0, err
 
+    if labels == "albums":  # the person's own albums as the classes, made as a user makes them
+        for colour in COLOURS:
+            assert _run(capsys, "albums", "new", f"All {colour}")[0] == 0
+            code, _, err = _run(capsys, "albums", "add", f"All {colour}", *map(str, (photos / colour).iterdir()))
+            assert code == 0, err
     # the default method (MCIP: pseudo-captions through this architecture's own text tower), as a user runs it
-    code, out, err = _run(capsys, "train", "--epochs", "1", "--device", "cpu", "--json", "--keep-worse")
+    code, out, err = _run(capsys, "train", "--labels", labels, "--epochs", "1", "--device", "cpu", "--json",
+                          "--keep-worse")
     assert code == 0, err
     result = json.loads(out)
     assert result["base"] == "vits" and result["method"] == "mcip"
+    assert result["data"]["source"] == f"library:{labels}" and result["data"]["classes"] == 3
     new = result["model"]
     assert read_spec(own_models_dir / new).arch == REAL_ARCH  # and it can be fine-tuned again
 

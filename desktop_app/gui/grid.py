@@ -156,6 +156,13 @@ class PhotoGridModel(QAbstractListModel):
         self.ids.extend(new)
         self.endInsertRows()
 
+    def set_days(self, days: Sequence[tuple[str | None, int]] | None) -> None:
+        """New per-day counts for the same photos (undated photos appended while indexing may have a date now):
+        the view lays its sections out again."""
+        self.layoutAboutToBeChanged.emit()
+        self.days = list(days) if days is not None else None
+        self.layoutChanged.emit()
+
     def reload_rows(self) -> None:
         """Read each photo's row again for the same ids: a scan may have marked photos missing or brought
         them back, and the cached rows would keep showing the old marks."""

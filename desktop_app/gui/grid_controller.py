@@ -282,7 +282,7 @@ class GridController(QObject):
                     # new photos move to their place, new bursts are stacked
                     self._show_photos_keeping_place(result.ids, result.days, result.stacks)
                 elif browsing and current:
-                    self.grid_model.days = result.days  # undated photos appended while indexing may have a date now
+                    self.grid_model.set_days(result.days)  # undated photos appended while indexing may have a date now
                     self.grid_model.reload_rows()  # same photos, but the scan may have changed their marks
                 if browsing:
                     self._grid_top_id = result.top_id

@@ -48,6 +48,20 @@ def test_browsing_is_a_timeline_newest_first_undated_last_with_year_headers(qtbo
     assert window.grid.visualRect(window.grid_model.index(0)).top() >= 30
 
 
+def test_photos_that_arrived_undated_get_their_years_when_the_index_ends(qtbot, window, dated_dir):
+    """The race CI once lost: while indexing, the grid may already hold every photo in its final order, all
+    still "No date" (appended before their dates were read). When the index ends with the same ids, the new
+    per-day counts must lay the headers out again, not only be stored."""
+    index_through_window(qtbot, window, dated_dir)
+    ids, days = list(window.grid_model.ids), list(window.grid_model.days)
+    window.grid_model.set_photos(ids, days=[(None, len(ids))])
+    assert [s.label for s in window.grid.section_layout.sections] == ["No date"]
+    with qtbot.waitCallback(timeout=30_000) as shown:
+        window.grid_controller.show_as_indexed(shown)
+    assert window.grid_model.ids == ids and window.grid_model.days == days
+    assert [s.label for s in window.grid.section_layout.sections] == ["2021", "2020", "2019", "2018", "2017", "No date"]
+
+
 @pytest.mark.slow  # 2 s on a 2-core machine: kept out of `-m "not slow"`, run in CI
 def test_the_scrubber_jumps_to_a_year_and_shows_where_while_dragging(qtbot, window, dated_dir):
     index_through_window(qtbot, window, dated_dir)

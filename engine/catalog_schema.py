@@ -226,5 +226,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX album_photos_photo ON album_photos(photo_id);
     """,
+    # text in photos (issue #27, engine.text_in_photos): the lines read in each photo by `model_id` ('' when it
+    # holds none: read, nothing found), and the same text folded for matching (case and accents do not count).
+    # The full-text index over `folded` (photo_text_fts, trigram tokens: any substring of 3+ characters) is
+    # made with sqlite-utils by the first pass that writes text. A photo whose content changed is read again.
+    """
+    CREATE TABLE photo_text (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        folded TEXT NOT NULL
+    );
+    CREATE TRIGGER photos_reread_text AFTER UPDATE OF fingerprint ON photos
+        WHEN OLD.fingerprint IS NOT NEW.fingerprint BEGIN
+        DELETE FROM photo_text WHERE photo_id = NEW.id;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

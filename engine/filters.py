@@ -22,8 +22,9 @@ class SearchFilters:
     without_persons: tuple[str, ...] = ()  # persons whose photos are left out (`- person:Bob`)
     tag_uncertain_too: bool = False  # with `tag`: photos where the model is unsure of it count too
     album: str | None = None  # an album's name (any case): the photos in it (engine.albums)
+    text: tuple[str, ...] = ()  # words read in the photo, each anywhere in its text (engine.text_in_photos)
 
     @property
     def active(self) -> bool:
         fields = (self.folder, self.date_from, self.date_to, self.tag, self.place, self.person, self.album)
-        return any(v is not None for v in fields) or bool(self.without_persons)
+        return any(v is not None for v in fields) or bool(self.without_persons) or bool(self.text)

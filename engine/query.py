@@ -45,7 +45,7 @@ _PHOTO = re.compile(r"^id:(\d{1,18})\Z")  # beyond 18 digits no SQLite id
 MAX_WEIGHT = 100.0  # beyond it float32 sums overflow or one term drowns the rest to nothing useful
 
 
-FILTER_KINDS = ("place", "tag", "folder", "date", "album")
+FILTER_KINDS = ("place", "tag", "folder", "date", "album", "written")  # "written": a text: term
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,8 @@ def _looks_like_path(text: str) -> bool:
     return is_photo_name(text) and os.path.isfile(os.path.expanduser(text))
 
 
-_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date|album|person):("[^"]*"|[^\s"]*)',
+_FILTER_ANYWHERE = re.compile(r'(?:(?<=\s)|^)(place|tag|folder|date|album|person|text):("[^"]*"|[^\s"]*)',
                               re.IGNORECASE)
-_UNSUPPORTED = re.compile(r'(?:(?<=\s)|^)(text):', re.IGNORECASE)
 
 
 def _quoted_at(query: str, at: int) -> bool:
@@ -115,6 +114,12 @@ def _filter_term(kind: str, value: str, words: str, subtracted: bool) -> Term:
         if not name:
             raise QueryError('person: needs a name, e.g. person:Anna or person:"Anna Smith"')
         return Term("person", name, -1.0 if subtracted else 1.0, words)
+    if kind == "text":  # words read in the photo; several text: terms: photos holding all of them
+        if subtracted:
+            raise QueryError(f"text:{name} filters the results; it cannot be subtracted")
+        if not name.strip('"'):
+            raise QueryError('text: needs words read in the photo, e.g. text:"Café Lisboa"')
+        return Term("written", " ".join(name.split()), 1.0, words)
     if subtracted:
         raise QueryError(f"{kind}:{name} filters the results; it cannot be subtracted")
     if not name:
@@ -136,10 +141,6 @@ _EXAMPLES = {"place": "Lisbon", "tag": "beach", "folder": "Holidays", "date": "2
 def _pull_filters(query: str) -> tuple[str, list[Term]]:
     """Filters written anywhere ("beach place:Lisbon tag:family july 2019"), taken out of the query; quoted
     text stays words."""
-    for m in _UNSUPPORTED.finditer(query):
-        if not _quoted_at(query, m.start()):
-            raise QueryError("text: terms search text recognised in photos, which this version of Photosift "
-                             "does not have yet")
     filters: list[Term] = []
     rest, last = [], 0
     for m in _FILTER_ANYWHERE.finditer(query):
@@ -229,10 +230,12 @@ class QueryFilters:
     date_from: date | None = None
     date_to: date | None = None
     album: str | None = None
+    text: tuple[str, ...] = ()  # words read in the photo (text: terms), each anywhere in its text
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.place, self.tag, self.folder, self.date_from, self.album))
+        return any(v is not None for v in (self.place, self.tag, self.folder, self.date_from, self.album)) or bool(
+            self.text)
 
 
 def split_filters(terms: list[Term]) -> tuple[list[Term], QueryFilters]:
@@ -243,7 +246,8 @@ def split_filters(terms: list[Term]) -> tuple[list[Term], QueryFilters]:
     dates = one("date")
     first, last = (date.fromisoformat(d) for d in dates.split("..")) if dates else (None, None)
     return ([t for t in terms if t.kind not in FILTER_KINDS],
-            QueryFilters(one("place"), one("tag"), one("folder"), first, last, one("album")))
+            QueryFilters(one("place"), one("tag"), one("folder"), first, last, one("album"),
+                         tuple(w for t in terms if t.kind == "written" for w in t.value.split())))
 
 
 def split_places(terms: list[Term]) -> tuple[list[Term], str | None]:
@@ -257,6 +261,8 @@ def filter_label(term: Term) -> str:
     if term.kind == "date":
         first, last = (date.fromisoformat(d) for d in term.value.split(".."))
         return f"Date: {describe(first, last)}"
+    if term.kind == "written":
+        return f'Text: "{term.value}"'
     return f"{term.kind.capitalize()}: {term.value}"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -61,13 +62,14 @@ class SearchResult:
     place: Place | None = None  # where it was taken (from its GPS), when known
     group: int | None = None  # its group of copies (engine.duplicates), when it stands for one
     copies: tuple[tuple[int, float], ...] = ()  # (photo id, score) of the group's other photos it stands for
+    text_match: bool = False  # the text read in it holds every word of the query (engine.text_in_photos)
 
     def to_dict(self) -> dict[str, object]:
         p = self.photo
         return {"id": p.id, "path": p.path, "score": round(self.score, 5), "taken_at": p.taken_at,
                 "width": p.width, "height": p.height, "camera": p.camera, "offline": self.offline,
                 "place": self.place.to_dict() if self.place else None, "group": self.group,
-                "copies": [pid for pid, _ in self.copies]}
+                "copies": [pid for pid, _ in self.copies], "text_match": self.text_match}
 
 
 class PhotoSearch:
@@ -156,12 +158,13 @@ class PhotoSearch:
             options = replace(options, filters=filters)
             if wanted:
                 return self._with_persons(wanted, vector_terms, options, place)
+        words = query_words(vector_terms)
         if not vector_terms:
             if place is not None or filters.active:  # filters alone: their photos, newest first
                 return self.in_place(place, options) if place is not None else self._newest_first(
                     [int(i) for i in self._allowed_ids(filters)], options.limit)  # type: ignore[union-attr]
             raise QueryError("a query needs at least one positive term")
-        return self.search_vector(self.query_vector(vector_terms), options, place=place)
+        return self.search_vector(self.query_vector(vector_terms), options, place=place, words=words)
 
     def _with_persons(self, names: list[str], vector_terms: list[Term], options: SearchOptions,
                       place: str | None = None) -> list[SearchResult]:
@@ -174,7 +177,8 @@ class PhotoSearch:
         allowed = self._allowed_ids(options.filters, place)
         ids = sorted(keep or set()) if allowed is None else sorted((keep or set()) & set(allowed.tolist()))
         if vector_terms:
-            return self.search_vector(self.query_vector(vector_terms), options, within=ids)
+            return self.search_vector(self.query_vector(vector_terms), options, within=ids,
+                                      words=query_words(vector_terms))
         return self._newest_first(ids, options.limit)
 
     def in_place(self, place: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
@@ -202,9 +206,11 @@ class PhotoSearch:
 
     def search_vector(self, vec: np.ndarray, options: SearchOptions,
                       exclude: set[int] | None = None, place: str | None = None,
-                      within: list[int] | None = None) -> list[SearchResult]:
+                      within: list[int] | None = None, words: Sequence[str] = ()) -> list[SearchResult]:
         """`place`: a place the results must also be in (a query's `place:` term), besides options' filters.
-        `within`: photo ids already narrowed down (filters applied) by the caller."""
+        `within`: photo ids already narrowed down (filters applied) by the caller.
+        `words`: the query's own words (query_words): photos whose text holds all of them come first (in the
+        vector's order, whatever the cutoff), then the rest as the vector ranks them (docs/search.md)."""
         allowed = np.array(within, np.uint64) if within is not None else self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []
@@ -227,6 +233,8 @@ class PhotoSearch:
         places = self.library.catalog.places.of_photos(ids)
         results = [SearchResult(photos[i], score_of[i], photos[i].root_id in offline, places.get(i))
                    for i in ids if i in photos]
+        if words:
+            results = self._text_first(results, vec, words, allowed, exclude or set(), offline, options.limit)
         if options.one_per_group:
             results = self._one_per_group(results, vec, allowed, exclude or set(), offline)
         if options.sort == "date":  # newest first, as people browse; ties keep their relevance order
@@ -234,6 +242,28 @@ class PhotoSearch:
                            reverse=True)
             results = dated + sorted((r for r in results if not r.photo.taken_at), key=lambda r: r.photo.path)
         return results[: options.limit]
+
+    def _text_first(self, results: list[SearchResult], vec: np.ndarray, words: Sequence[str],
+                    allowed: np.ndarray | None, exclude: set[int], offline: set[int], limit: int) -> list[SearchResult]:
+        """The photos whose text holds every one of `words` first (the best `limit` by the vector's score,
+        whether or not the vector alone found them), then `results` in their order."""
+        catalog = self.library.catalog
+        if not catalog.text.has_text():
+            return results
+        matched = catalog.text.photos_with_words(words, None if allowed is None else allowed.tolist()) - exclude
+        if not matched:
+            return results
+        have, vectors = catalog.embeddings.of_ids(self.encoder.model_id, sorted(matched))
+        if not len(have):
+            return results
+        scores = vectors @ np.asarray(vec, np.float32).reshape(-1)
+        best = sorted(zip(have.tolist(), scores.tolist(), strict=True), key=lambda m: -m[1])[:limit]
+        photos = catalog.photos_by_ids([pid for pid, _ in best])
+        places = catalog.places.of_photos([pid for pid, _ in best])
+        first = [SearchResult(photos[pid], float(score), photos[pid].root_id in offline, places.get(pid),
+                              text_match=True) for pid, score in best if pid in photos and photos[pid].status == "ok"]
+        chosen = {r.photo.id for r in first}
+        return first + [r for r in results if r.photo.id not in chosen]
 
     def _one_per_group(self, results: list[SearchResult], vec: np.ndarray, allowed: np.ndarray | None,
                        exclude: set[int], offline: set[int]) -> list[SearchResult]:
@@ -276,7 +306,7 @@ class PhotoSearch:
             p = photos[head]
             # the group ranks, and is scored, by its best match (near-duplicates score a little apart)
             out.append(SearchResult(p, max(score_of.get(head, r.score), r.score), p.root_id in offline,
-                                    places.get(head), g.id, others))
+                                    places.get(head), g.id, others, r.text_match))
         return out
 
     def _cutoff(self, vec: np.ndarray, min_z: float, allowed: np.ndarray | None) -> float | None:
@@ -318,6 +348,24 @@ class PhotoSearch:
         except ValueError as e:  # a malformed place spec
             raise QueryError(str(e)) from None
         return np.array(ids, dtype=np.uint64)
+
+
+# Words that say nothing a photo's text could answer: a sign saying "THE" is no match for "the beach".
+_NOT_CONTENT = frozenset(["the", "and", "with", "for", "from", "into", "onto", "over", "under", "near", "this", "that", "these", "those", "some", "any", "our", "your", "their", "his", "her", "its", "who", "what", "where", "when", "photo", "photos", "picture", "pictures", "image", "images"])
+
+
+def query_words(terms: Sequence[Term]) -> list[str]:
+    """The words of a query's positive text terms that text read in a photo can match: three letters or more,
+    not a little word like "the" or "with"; a quoted phrase's words count one by one."""
+    out: list[str] = []
+    for term in terms:
+        if term.kind != "text" or term.weight <= 0:
+            continue
+        for raw in term.value.replace('"', " ").split():
+            word = raw.strip(".,;:!?()[]{}'")
+            if len(word) >= 3 and word.lower() not in _NOT_CONTENT and word.lower() not in out:
+                out.append(word.lower())
+    return out
 
 
 def _nearest(name: str, known: list[str]) -> str:
@@ -368,8 +416,11 @@ def with_query_filters(options: SearchOptions, wanted: QueryFilters, catalog: Ph
         date_to = min(d for d in (date_to, wanted.date_to) if d is not None)
         if date_from > date_to:
             raise QueryError(f"the dates asked for do not overlap ({date_from} is after {date_to})")
+    if wanted.text and not catalog.text.counts()[0]:
+        raise QueryError("text: searches the text read in photos, and none has been read in this library yet: "
+                         "photosift index --text reads it")
     return replace(options, filters=replace(f, tag=tag, folder=folder, date_from=date_from, date_to=date_to,
-                                            album=album))
+                                            album=album, text=(*f.text, *wanted.text)))
 
 
 def folders_named(catalog: PhotoCatalog, name: str) -> list[str]:

@@ -46,6 +46,7 @@ from engine.reports import update_lines, update_plain, update_summary
 from engine.scanner import ScanReport, scan
 from engine.smart_albums import refresh_smart_albums
 from engine.tagging import tag_with_vocabulary
+from engine.text_in_photos import TextReport, read_text_in_photos, text_enabled, text_installed, text_model_id
 from engine.vectorindex import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class UpdateReport:
     places_named: int = 0  # photos whose GPS position was looked up (new ones, and a catalog from before places)
     duplicates: DuplicateReport = field(default_factory=DuplicateReport)
     faces: FacesReport | None = None  # None: faces are off for this library (or not installed)
+    text: TextReport | None = None  # None: reading text is off for this library (or RapidOCR not installed)
     persons_started: int = 0
     thumbnails_pruned: int = 0  # the least recently made, to keep the cache under its size limit
     backup: str | None = None  # the daily catalog backup this run took (None: one less than a day old exists)
@@ -101,7 +103,7 @@ def sweep_leftovers(library: Library) -> int:
 def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = True, do_tag: bool = True,
                    settings: IndexSettings | None = None, progress: ProgressCallback = ignore_progress,
                    cancel: CancelToken | None = None, wait_s: float = 0.0, confirm_deletions: bool = False,
-                   repair_thumbnails: bool = False, faces: bool | None = None,
+                   repair_thumbnails: bool = False, faces: bool | None = None, text: bool | None = None,
                    thumb_cache_bytes: int | None = None) -> UpdateReport:
     """Bring the library up to date with its folders and the encoder's model.
 
@@ -112,6 +114,7 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
     `thumb_cache_bytes`: keep the thumbnail cache under this size (None: no limit); repairing then makes only
     as many as fit, so that a cache at its limit is not filled by one run and pruned by the next.
     `faces`: search new photos for faces and group them into persons; None = the library's setting.
+    `text`: read the text in new photos (engine.text_in_photos); None = the library's setting.
     """
     report = UpdateReport()
     catalog = library.catalog
@@ -153,6 +156,9 @@ def update_library(library: Library, encoder: ClipEncoder, *, do_scan: bool = Tr
             report.persons_started = group_faces(
                 catalog, FACE_MODEL_ID, index_path=face_index_path(library.paths.indexes, FACE_MODEL_ID),
                 progress=progress, cancel=cancel)
+        if text if text is not None else (text_enabled(catalog) and text_installed()):
+            report.text = read_text_in_photos(catalog, catalog.text.photos_missing(text_model_id()),
+                                              progress=progress, cancel=cancel)
         vectors = VectorIndex(catalog, encoder.model_id, library.paths.indexes)
         vectors.refresh(progress, cancel)
         report.duplicates = update_duplicates(catalog, vectors, progress=progress, cancel=cancel)

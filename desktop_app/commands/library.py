@@ -30,6 +30,7 @@ from engine.scanner import last_skipped, root_problem, scan
 from engine.switching import switch_active_model
 from engine.tag_confidence import CONFIDENT
 from engine.tagging import clean_user_tag, tag_with_vocabulary
+from engine.text_in_photos import set_text_setting
 from engine.update import index_library, set_faces_setting
 from engine.vectorindex import VectorIndex
 
@@ -51,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-tags", action="store_true", help="skip zero-shot tagging")
     p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
                    help="find faces and group them into persons (remembered for the library; off by default)")
+    p.add_argument("--text", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the text in photos (signs, menus, screenshots) so search finds it; remembered for "
+                        "the library, off by default (several times slower than indexing; needs photosift[ocr])")
     p.add_argument("--confirm-deletions", action="store_true",
                    help="forget photos held as missing (they vanished many at once, or had your tags) from "
                         "folders that are there; photos of an unplugged drive or unreadable folder are always kept")
@@ -134,6 +138,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                 switch_active_model(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait)
             if getattr(args, "faces", None) is not None:
                 set_faces_setting(lib.catalog, args.faces)
+            if getattr(args, "text", None) is not None:
+                set_text_setting(lib.catalog, args.text)
             report = index_library(lib, encoder, tag=not args.no_tags, progress=show, wait_s=args.wait,
                                    settings=IndexSettings(batch_size=args.batch_size, workers=args.workers),
                                    confirm_deletions=getattr(args, "confirm_deletions", False))

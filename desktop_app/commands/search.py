@@ -144,7 +144,8 @@ def _print(args: argparse.Namespace, results: list[SearchResult]) -> None:
         taken = (r.photo.taken_at or "")[:10] or "-" * 10  # undated: the column stays aligned
         copies = f"  (+{len(r.copies)} {'copy' if len(r.copies) == 1 else 'copies'}; --all lists them)"
         print(f"{r.score:7.4f}  {taken}  {shown(r.photo.path)}" + ("  (offline)" if r.offline else "")
-              + (f"  [{r.place.name}]" if r.place else "") + (copies if r.copies else ""))
+              + (f"  [{r.place.name}]" if r.place else "") + ("  (text in photo)" if r.text_match else "")
+              + (copies if r.copies else ""))
 
 
 def _searcher(lib: Library, device: str) -> PhotoSearch:

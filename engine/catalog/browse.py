@@ -88,6 +88,10 @@ class Browse(CatalogPart):
             clauses.append("id IN (SELECT m.photo_id FROM album_photos m JOIN albums a ON a.id = m.album_id "
                            "WHERE a.name = ? COLLATE NOCASE)")
             params.append(filters.album)
+        if filters.text:
+            clause, more = self._catalog.text.match_sql(filters.text)
+            clauses.append(clause)
+            params += more
         if filters.place:
             clause, more = Places.filter_sql(filters.place)  # ValueError for a malformed spec
             clauses.append(clause)

@@ -29,6 +29,7 @@ from engine.catalog.people import People
 from engine.catalog.places import Places
 from engine.catalog.rows import PERMANENT, PHOTO_COLUMNS, TRANSIENT, Photo, Root
 from engine.catalog.tags import Tags
+from engine.catalog.text import PhotoTexts
 from engine.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from engine.errors import CatalogMissingError, CatalogReadOnlyError, CatalogVersionError, catalog_error
 from engine.folders import folder_relation
@@ -52,6 +53,7 @@ class PhotoCatalog:
         self.duplicates = Duplicates(self)
         self.people = People(self)
         self.albums = Albums(self)
+        self.text = PhotoTexts(self)
         self.read_only = False
         try:
             self.conn = self._open(timeout_s, read_only)

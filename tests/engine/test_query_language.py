@@ -40,6 +40,10 @@ READ_AS = [
     ("tag:dog", [("tag", "dog")]),  # only a filter: its photos, newest first
     ('album:"Summer 2019" kids', [("album", "Summer 2019"), ("text", "kids")]),
     ("x" * 10_000, [("text", "x" * 10_000)]),
+    # words read in the photo: several text: terms = all of them; a year inside one is a word, not a date
+    ('text:"open 24h" bakery', [("written", "open 24h"), ("text", "bakery")]),
+    ("text:Lisboa text:1923", [("written", "Lisboa"), ("written", "1923")]),
+    ('"text:menu" board', [("text", '"text:menu" board')]),  # quoted: words
 ]
 
 
@@ -63,7 +67,9 @@ REFUSED = [
     ("place:", "place: needs a name"),
     ("album:", "album: needs a name"),
     ("album:a album:b", "one album"),
-    ('text:"open 24h"', "text recognised in photos"),
+    ("text:", "text: needs words"),
+    ('text:""', "text: needs words"),
+    ("beach - text:open", "cannot be subtracted"),
     ('"beach', "unbalanced quote"),
     ("beach - tag:dog", "cannot be subtracted"),
     ("tag:dog tag:cat", "one tag"),
@@ -89,6 +95,9 @@ def test_quoted_filters_stay_words_and_a_filter_keeps_its_words():
     assert [t.value for t in terms] == ["beach"]
     assert (wanted.tag, wanted.folder, wanted.place) == ("dog", "Trips", "Kyoto")
     assert (wanted.date_from, wanted.date_to) == (date(2019, 7, 14), date(2019, 7, 14))
+    terms, wanted = split_filters(parse_query('menu text:"Café  Lisboa" text:1923'))
+    assert [t.value for t in terms] == ["menu"] and wanted.text == ("Café", "Lisboa", "1923") and wanted.active
+    assert filter_label(parse_query('text:"Café Lisboa"')[0]) == 'Text: "Café Lisboa"'
 
 
 @pytest.mark.parametrize(("text", "first", "last", "label"), [

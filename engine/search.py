@@ -351,7 +351,11 @@ class PhotoSearch:
 
 
 # Words that say nothing a photo's text could answer: a sign saying "THE" is no match for "the beach".
-_NOT_CONTENT = frozenset(["the", "and", "with", "for", "from", "into", "onto", "over", "under", "near", "this", "that", "these", "those", "some", "any", "our", "your", "their", "his", "her", "its", "who", "what", "where", "when", "photo", "photos", "picture", "pictures", "image", "images"])
+_NOT_CONTENT = frozenset({
+    "the", "and", "with", "for", "from", "into", "onto", "over", "under", "near", "this", "that", "these", "those",
+    "some", "any", "our", "your", "their", "his", "her", "its", "who", "what", "where", "when", "photo", "photos",
+    "picture", "pictures", "image", "images",
+})
 
 
 def query_words(terms: Sequence[Term]) -> list[str]:

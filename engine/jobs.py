@@ -49,7 +49,8 @@ ProgressCallback = Callable[[Progress], None]
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",
                 "download": "Downloading model", "verify": "Checking model", "load": "Loading model",
                 "build": "Building the starter model", "export": "Exporting model", "prepare": "Preparing photos",
-                "train": "Training", "eval": "Evaluating", "places": "Naming places"}
+                "train": "Training", "eval": "Evaluating", "places": "Naming places", "faces": "Finding faces",
+                "text": "Reading text in photos"}
 
 
 def stage_label(stage: str) -> str:

@@ -210,7 +210,7 @@ class PhotoSearch:
         """`place`: a place the results must also be in (a query's `place:` term), besides options' filters.
         `within`: photo ids already narrowed down (filters applied) by the caller.
         `words`: the query's own words (query_words): photos whose text holds all of them come first (in the
-        vector's order, whatever the cutoff), then the rest as the vector ranks them (docs/search.md)."""
+        vector's order, whatever the cutoff), then the rest as the vector ranks them (docs/guide.md#text-in-photos)."""
         allowed = np.array(within, np.uint64) if within is not None else self._allowed_ids(options.filters, place)
         if allowed is not None and len(allowed) == 0:
             return []

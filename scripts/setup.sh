@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install Photosift with its training, faces and test extras (what the whole test suite
+# Create .venv and install Photosift with its training, faces, text-in-photos and test extras (what the whole test suite
 # needs). Safe to run again. VENV=DIR installs into another folder (a throwaway copy, for instance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,7 @@ pip_install --upgrade pip
 echo "[2/3] installing Photosift and its runtime: ONNX Runtime, Qt, numpy (about 0.9 GB)"
 pip_install -e .
 
-echo "[3/3] installing the training, faces and test extras: torch and its CUDA libraries (about 5 GB, the longest step)"
-pip_install -e '.[train,faces,test]'
+echo "[3/3] installing the training, faces, text-in-photos and test extras: torch and its CUDA libraries (about 5 GB, the longest step)"
+pip_install -e '.[train,faces,ocr,test]'
 
 echo "Photosift is installed: $VENV/bin/photosift --help"

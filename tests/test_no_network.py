@@ -26,16 +26,44 @@ LONG_ENOUGH_S = 14
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed (.ci/run installs it)")
 
 
+_CALL = re.compile(r"^(?:(\d+)\s+)?(\w+)\((\d+)?")
+_LOOPBACK_PROBE = re.compile(r'^bind\(\d+, \{sa_family=AF_INET6?, sin6?_port=htons\(0\),.*"(?:::1|127\.0\.0\.1)"')
+
+
 def _network_calls(trace: Path) -> list[str]:
-    calls = []
+    """Every system call that reaches or asks about a network: a connect or send to an internet address (a DNS
+    lookup included: it goes to 127.0.0.53), and every internet socket put to any use (an ioctl reading a
+    network card's address, a listening bind) except one: a socket bound to the loopback address on port 0 and
+    closed, which is how urllib3 (under `requests`, which RapidOCR imports) asks at import whether IPv6 exists.
+    No packet leaves with that."""
+    calls, open_sockets = [], {}
     for line in trace.read_text(errors="replace").splitlines():
-        if re.search(r"\bsocket\((?!AF_UNIX|AF_LOCAL)", line) or re.search(r"sin6?_addr|AF_INET", line):
+        m = _CALL.match(line)
+        if not m:
+            continue
+        pid, name, fd = m.group(1) or "", m.group(2), m.group(3)
+        body = line[m.start(2):]
+        if name == "socket" and re.search(r"\bsocket\((?!AF_UNIX|AF_LOCAL)", body):
+            handle = re.search(r"= (\d+)$", line)
+            open_sockets[(pid, handle.group(1) if handle else "?")] = [line]
+            continue
+        key = (pid, fd)
+        if key in open_sockets:
+            if name == "close":
+                uses = open_sockets.pop(key)
+                if not (len(uses) == 2 and _LOOPBACK_PROBE.match(uses[1].split(None, 1)[-1] if pid else uses[1])):
+                    calls += uses
+            else:
+                open_sockets[key].append(line)
+            continue
+        if name in ("connect", "sendto", "sendmsg", "sendmmsg", "bind") and re.search(r"sin6?_addr|AF_INET", body):
             calls.append(line)
-    return calls
+    return calls + [line for uses in open_sockets.values() for line in uses]
 
 
 def _traced(args: list[str], trace: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    cmd = [STRACE, "-f", "-qq", "-o", str(trace), "-e", "trace=socket,connect,sendto,sendmsg,sendmmsg", *args]
+    calls = "trace=socket,connect,bind,sendto,sendmsg,sendmmsg,ioctl,close"
+    cmd = [STRACE, "-f", "-qq", "-o", str(trace), "-e", calls, *args]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if "ptrace" in done.stderr and "Operation not permitted" in done.stderr:
         pytest.skip("this machine does not allow ptrace")
@@ -63,8 +91,11 @@ def test_index_and_search_make_no_network_system_call(tmp_path, env, sample_arra
         Image.fromarray(sample_arrays[name]).save(photos / f"{name}.jpg")
     write_jpeg(photos / "red.jpg")
     cli = [sys.executable, "-m", "desktop_app"]
+    from engine.text_in_photos import text_installed
+
+    reading = (["index", "--text"], ["search", "text:cat"]) if text_installed() else ()  # RapidOCR's models too
     for i, args in enumerate((["add", str(photos)], ["index", "--model", "tiny"], ["search", "a cat", "--all"],
-                              ["similar", str(photos / "red.jpg"), "--all"])):
+                              ["similar", str(photos / "red.jpg"), "--all"], *reading)):
         trace = tmp_path / f"cli{i}.trace"
         done = _traced([*cli, *args], trace, env)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -98,3 +129,16 @@ def test_exporting_a_model_reads_no_network_card(tmp_path, env):
     done = _traced([sys.executable, "-c", code], trace, env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert _network_calls(trace) == []
+
+
+@pytest.mark.parametrize(("code", "network"), [
+    ("import requests", False),  # urllib3's IPv6 probe: a socket bound to ::1, port 0, closed
+    ("import socket\ntry:\n    socket.getaddrinfo('example.com', 80)\nexcept OSError:\n    pass", True),  # DNS
+    ("import uuid\nuuid.uuid1()", True),  # libuuid reads the network card's MAC through an internet socket
+    ("import socket\ns = socket.socket(socket.AF_INET6)\ns.bind(('::1', 8765))\ns.close()", True),  # a server
+], ids=["ipv6-probe", "dns", "mac-address", "listening"])
+def test_the_watch_tells_a_probe_from_network_use(tmp_path, code, network):
+    trace = tmp_path / "t.trace"
+    done = _traced([sys.executable, "-c", code], trace, os.environ.copy(), timeout=60)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert bool(_network_calls(trace)) == network

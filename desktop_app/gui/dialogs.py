@@ -244,7 +244,8 @@ class SettingsDialog(QDialog):
     device, thumbnail size and cache limit, kept in QSettings."""
 
     def __init__(self, settings: QSettings, active_model: str, parent: QWidget | None = None,
-                 runner: JobRunner | None = None) -> None:
+                 runner: JobRunner | None = None, read_text: bool | None = False) -> None:
+        """`read_text`: whether the library reads text in photos (None: RapidOCR is not installed)."""
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("Photosift settings")
@@ -266,6 +267,16 @@ class SettingsDialog(QDialog):
         self.stack_bursts = QCheckBox("Show each burst as one photo (click its badge to see every frame)")
         self.stack_bursts.setChecked(setting_on(settings, "stack_bursts"))
         form.addRow("Bursts", self.stack_bursts)
+        self.read_text = QCheckBox("Read the text in photos (signs, menus, documents) so search finds it")
+        self.read_text.setChecked(bool(read_text))
+        self.read_text.setToolTip("Every photo is read once, when indexing; that takes several times as long as "
+                                  "indexing it. Search with plain words, or text:\"...\" for the text alone.")
+        if read_text is None:
+            from desktop_app.extras import install_command
+
+            self.read_text.setEnabled(False)
+            self.read_text.setToolTip(f"Needs RapidOCR and its models (about 100 MB): {install_command('ocr')}")
+        form.addRow("Text in photos", self.read_text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

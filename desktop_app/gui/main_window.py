@@ -516,10 +516,28 @@ class MainWindow(QMainWindow):
             self.details.fields["Score"].setText("")
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.lib.active_model_id, self, runner=self.runner)
+        from engine.text_in_photos import text_enabled, text_installed
+
+        reading = text_enabled(self.lib.catalog) if text_installed() else None
+        dialog = SettingsDialog(self.settings, self.lib.active_model_id, self, runner=self.runner, read_text=reading)
         if dialog.exec():
             self.apply_settings(dialog.chosen_model())
+            if reading is not None and dialog.read_text.isChecked() != reading:
+                self.set_read_text(dialog.read_text.isChecked())
         dialog.models.cancel_import()
+
+    def set_read_text(self, on: bool) -> None:
+        """Text in photos on or off for this library (as `index --text`); on, the library is indexed to read it."""
+        from engine.errors import PhotosiftError
+        from engine.text_in_photos import set_text_setting
+
+        try:
+            set_text_setting(self.lib.catalog, on)
+        except PhotosiftError as e:
+            self.notify(str(e), error=True)
+            return
+        if on:
+            self.start_index()
 
     def apply_settings(self, model_id: str) -> None:
         """Settings' OK, or training's "use the new model": the thumbnail size, the model, stacked bursts."""

@@ -241,6 +241,19 @@ def offline_text(photo: Photo, catalog: PhotoCatalog) -> str:
     return f"Offline: the folder {folder} is not reachable (drive unplugged?); plug it in to open this photo."
 
 
+TEXT_SHOWN = 160  # characters of a photo's text in the details panel (all of it in the tooltip)
+
+
+def photo_text_line(text: str | None) -> str:
+    """What the details panel says of the text read in a photo."""
+    if text is None:
+        return "not read (Settings: read text in photos)"
+    if not text:
+        return "none found"
+    flat = " / ".join(text.splitlines())
+    return flat if len(flat) <= TEXT_SHOWN else flat[:TEXT_SHOWN - 1] + "\u2026"
+
+
 class DetailsPanel(QWidget):
     """Preview, file facts, tags with scores (confirm / reject / add) and Find similar."""
 
@@ -280,8 +293,8 @@ class DetailsPanel(QWidget):
         self.offline_note.hide()
         layout.addWidget(self.offline_note)
         form = QFormLayout()
-        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Place", "Albums", "Camera", "Size", "Location",
-                                             "Score")}
+        self.fields = {k: QLabel() for k in ("Folder", "Taken", "Place", "Albums", "Text", "Camera", "Size",
+                                             "Location", "Score")}
         for k, w in self.fields.items():
             w.setWordWrap(True)
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -340,6 +353,8 @@ class DetailsPanel(QWidget):
         self.fields["Place"].setText(place.name if place else "unknown")
         albums = catalog.albums.of_photo(photo.id) if catalog is not None else []
         self.fields["Albums"].setText(", ".join(albums) if albums else "none")
+        self.fields["Text"].setText(photo_text_line(catalog.text.of_photo(photo.id) if catalog is not None else None))
+        self.fields["Text"].setToolTip(catalog.text.of_photo(photo.id) or "" if catalog is not None else "")
         self.fields["Camera"].setText(photo.camera or "unknown")
         amount = f"{photo.size / 1e6:.1f} MB" if photo.size >= 1e6 else f"{max(1, round(photo.size / 1e3))} KB"
         self.fields["Size"].setText(f"{photo.width} x {photo.height} px, {amount}" if photo.width else amount)

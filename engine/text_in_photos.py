@@ -77,13 +77,13 @@ class TextReader:
 
     def __init__(self) -> None:
         require_text()
-        from engine.onnx_runtime import ort  # telemetry off before rapidocr imports onnxruntime itself
+        from engine.encoder import cuda_usable  # imports onnxruntime with its telemetry off, before rapidocr does
 
         # rapidocr logs every model it loads, and every photo without text, through its own handler
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         from rapidocr import RapidOCR
 
-        cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        cuda = cuda_usable()
         self._engine: Any = RapidOCR(params={
             "Global.log_level": "error",
             "Global.use_cls": False,  # upside-down text is rare in photos; the classifier costs a pass per line

@@ -78,7 +78,10 @@ def main() -> None:
 
     from desktop_app.gui.dialogs import SettingsDialog
 
-    settings = SettingsDialog(w.settings, w.lib.active_model_id, w, runner=w.runner)
+    from engine.text_in_photos import text_enabled, text_installed
+
+    reading = text_enabled(w.lib.catalog) if text_installed() else None
+    settings = SettingsDialog(w.settings, w.lib.active_model_id, w, runner=w.runner, read_text=reading)
     settings.show()
     wait(lambda: settings.models.facts, 60, "the model facts in Settings")
     pump(1)

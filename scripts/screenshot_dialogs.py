@@ -77,7 +77,6 @@ def main() -> None:
     print(f"saved screenshot-filter-chip.png ({args.query!r}, tag {tag!r})", flush=True)
 
     from desktop_app.gui.dialogs import SettingsDialog
-
     from engine.text_in_photos import text_enabled, text_installed
 
     reading = text_enabled(w.lib.catalog) if text_installed() else None

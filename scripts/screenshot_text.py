@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 SIGNS = {"coffee": "Café Lisboa", "rocket": "LAUNCH PAD 39A", "chelsea": "Lost cat - call 555 0199"}
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 PLAIN = ("astronaut", "camera", "horse", "hubble_deep_field", "immunohistochemistry", "motorcycle_left")
 
 
@@ -32,7 +33,7 @@ def make_photos(folder: Path) -> Path:
             continue
         if name in SIGNS:
             draw = ImageDraw.Draw(image)
-            font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", max(20, image.width // 16))
+            font = ImageFont.truetype(FONT, max(20, image.width // 16))
             width = draw.textlength(SIGNS[name], font=font)
             draw.rectangle((16, 16, 40 + width, 30 + font.size * 1.3), fill=(245, 244, 236))
             draw.text((28, 22), SIGNS[name], font=font, fill=(25, 25, 25))

@@ -264,9 +264,11 @@ def hub_download(repo_id: str, filenames: Sequence[str], *, progress: ProgressCa
                  cancel: CancelToken | None = None, revision: str | None = None, endpoint: str | None = None,
                  cache_dir: Path | None = None) -> Path:
     """The first of `filenames` that `repo_id` has, fetched through huggingface_hub into our cache."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
+    if os.environ.get("HF_HUB_DISABLE_TELEMETRY") == "1":  # training/__init__.py: no user-agent extras, no
+        constants.HF_HUB_DISABLE_TELEMETRY = True  # agent-harness lookup, even on a client imported before
     cache = cache_dir or hub_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     for name in filenames:  # already downloaded: no network needed at all

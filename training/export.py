@@ -280,11 +280,16 @@ def convert_fp16(src: Path, dst: Path) -> None:
 def export_model_folder(model: nn.Module, out_dir: Path, *, model_id: str, tokenizer: TokenizerConfig | None = None,
                         model_name: str = "", preprocess: PreprocessConfig | None = None,
                         settings: ExportSettings = ExportSettings(), source_sha256: str = "",
-                        info: dict[str, Any] | None = None, tokenize: Any = None) -> ModelFolder:
-    """Write a complete model folder atomically (built beside, renamed into place) and return it."""
+                        info: dict[str, Any] | None = None, tokenize: Any = None,
+                        tokenizer_arch: str = "") -> ModelFolder:
+    """Write a complete model folder atomically (built beside, renamed into place) and return it.
+    `tokenizer_arch`: the open_clip architecture whose tokenizer to save, when not `model_name`'s (a variant
+    of it registered with a local Hugging Face text tower)."""
     check_model_id(model_id)
     out_dir = Path(out_dir)
     with atomic_folder(out_dir, "export") as work:
+        if tokenizer is None and tokenizer_arch:
+            tokenizer = write_tokenizer_files(tokenizer_arch, model, work)
         _export_into(model, work, model_id, tokenizer, model_name, preprocess, settings, source_sha256, info or {},
                      tokenize)
     return ModelFolder.load(out_dir)

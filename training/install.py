@@ -8,6 +8,7 @@ Every install is one step for a reader of the models folder: the ONNX export and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -159,8 +160,13 @@ def _prepare_hub(entry: RegistryEntry, info: dict[str, Any], progress: ProgressC
         raise ChecksumError(f"{path} from {repo} has sha256 {source_sha}, expected {entry.sha256}")
     preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if tag_cfg.get(k)}
 
+    arch, hf_text = entry.arch, None
+    if entry.weights.get("text_tower"):  # a Hugging Face text tower: its config and tokenizer, then the CLIP
+        hf_text = _text_tower_files(entry, progress, cancel)
+        arch = _with_local_text_tower(entry.arch, hf_text)
+
     def load() -> nn.Module:
-        model = create_open_clip(entry.arch, preprocess, quick_gelu=bool(tag_cfg.get("quick_gelu")))
+        model = create_open_clip(arch, preprocess, quick_gelu=bool(tag_cfg.get("quick_gelu")))
         refuse_torchscript(path)
         try:
             open_clip.load_checkpoint(model, str(path), strict=True)
@@ -169,8 +175,46 @@ def _prepare_hub(entry: RegistryEntry, info: dict[str, Any], progress: ProgressC
         return model
 
     model = _timed("load", progress, cancel, f"loading {entry.arch}", load)
-    return _install(model, entry.id, entry.arch, source_sha, device, {**info, "pretrained": tag}, progress, cancel,
-                    quick_gelu=bool(tag_cfg.get("quick_gelu")))
+    return _install(model, entry.id, arch, source_sha, device, {**info, "pretrained": tag}, progress, cancel,
+                    quick_gelu=bool(tag_cfg.get("quick_gelu")), hf_text=hf_text, arch_name=entry.arch)
+
+
+def _text_tower_files(entry: RegistryEntry, progress: ProgressCallback, cancel: CancelToken | None) -> Path:
+    """The folder holding the entry's Hugging Face text tower files (its config and tokenizer: the weights are
+    in the CLIP checkpoint), fetched through the same hub download as the weights, into our cache."""
+    tower = dict(entry.weights["text_tower"])
+    repo, revision = str(tower["hf_hub"]), tower.get("revision")
+    folder = None
+    for name in tower.get("files") or ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        got = hub_download(repo, [name], progress=progress, cancel=cancel, revision=revision)
+        if folder is not None and got.parent != folder:
+            raise RegistryError(f"the text tower files of {repo} came from two revisions")
+        folder = got.parent
+    assert folder is not None
+    for needed in ("config.json", "tokenizer.json"):
+        if not (folder / needed).is_file():
+            raise RegistryError(f"{repo} has no {needed}: the text tower of '{entry.id}' cannot be built")
+    return folder
+
+
+def _with_local_text_tower(arch: str, hf_text: Path) -> str:
+    """An open_clip architecture like `arch` whose Hugging Face text tower is built from the files in `hf_text`
+    (never fetched by transformers from the hub): registered under its own name, which is returned."""
+    import tempfile
+
+    import open_clip
+
+    cfg = open_clip.get_model_config(arch)
+    if not cfg or not cfg.get("text_cfg", {}).get("hf_model_name"):
+        raise RegistryError(f"open_clip architecture '{arch}' has no Hugging Face text tower")
+    cfg = json.loads(json.dumps(cfg))
+    cfg["text_cfg"]["hf_model_name"] = cfg["text_cfg"]["hf_tokenizer_name"] = str(hf_text)
+    name = f"{arch}-local-{hashlib.sha256(str(hf_text).encode()).hexdigest()[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps(cfg), encoding="utf-8")
+        open_clip.add_model_config(path)
+    return name
 
 
 def _timed(stage: str, progress: ProgressCallback, cancel: CancelToken | None, message: str,
@@ -186,8 +230,11 @@ def _timed(stage: str, progress: ProgressCallback, cancel: CancelToken | None, m
 
 def _install(model: nn.Module, model_id: str, arch: str, source_sha: str, device: str, info: dict[str, Any],
              progress: ProgressCallback, cancel: CancelToken | None,
-             variants: tuple[str, ...] | None = None, quick_gelu: bool = False) -> ModelFolder:
-    """Export the ONNX folder with the torch weights and their architecture in `torch/`, installed at once."""
+             variants: tuple[str, ...] | None = None, quick_gelu: bool = False,
+             hf_text: Path | None = None, arch_name: str | None = None) -> ModelFolder:
+    """Export the ONNX folder with the torch weights and their architecture in `torch/`, installed at once;
+    `hf_text`: the Hugging Face text tower's files, copied into `torch/` so fine-tuning needs no hub;
+    `arch_name`: the architecture's name when `arch` is a local variant of it (engine and manifest say it)."""
     from training.torchfolder import save_open_clip
 
     variants = variants or export_variants(device)
@@ -195,8 +242,9 @@ def _install(model: nn.Module, model_id: str, arch: str, source_sha: str, device
     def export() -> ModelFolder:
         with quiet_root_warnings():
             return export_installed(model, models_dir() / model_id, variants,
-                                    lambda folder: save_open_clip(model, folder, arch, quick_gelu),
-                                    model_id=model_id, model_name=arch, source_sha256=source_sha, info=info)
+                                    lambda folder: save_open_clip(model, folder, arch, quick_gelu, hf_text, arch_name),
+                                    model_id=model_id, model_name=arch_name or arch, tokenizer_arch=arch,
+                                    source_sha256=source_sha, info=info)
 
     return _timed("export", progress, cancel, f"exporting {model_id} ({', '.join(variants)})", export)
 

@@ -255,8 +255,11 @@ def save_torch_model(model: nn.Module, torch_dir: Path, model_cfg: dict[str, Any
     return _write(torch_dir, model, cfg, preprocess, photosift, arch)
 
 
-def save_open_clip(model: nn.Module, folder: ModelFolder, arch: str, quick_gelu: bool = False) -> Path:
-    """`folder/torch/` for a model of a registered open_clip architecture (an import or a download)."""
+def save_open_clip(model: nn.Module, folder: ModelFolder, arch: str, quick_gelu: bool = False,
+                   hf_source: Path | None = None, arch_name: str | None = None) -> Path:
+    """`folder/torch/` for a model of a registered open_clip architecture (an import or a download);
+    `hf_source`: the folder of its Hugging Face text tower's config and tokenizer, copied in beside it;
+    `arch_name`: the architecture's name to record when `arch` is a local variant of it."""
     import open_clip
 
     model_cfg = deepcopy(open_clip.get_model_config(arch))
@@ -266,7 +269,13 @@ def save_open_clip(model: nn.Module, folder: ModelFolder, arch: str, quick_gelu:
         model_cfg["quick_gelu"] = True
     dest = folder.path / TORCH_DIR
     with atomic_folder(dest, "build") as work:
-        _write(work, model, model_cfg, folder.preprocess, None, arch)
+        if hf_source is not None:
+            (work / HF_TEXT_DIR).mkdir()
+            for name in HF_FILES:
+                if (Path(hf_source) / name).is_file():
+                    shutil.copyfile(Path(hf_source) / name, work / HF_TEXT_DIR / name)
+            model_cfg["text_cfg"]["hf_model_name"] = model_cfg["text_cfg"]["hf_tokenizer_name"] = HF_TEXT_DIR
+        _write(work, model, model_cfg, folder.preprocess, None, arch_name or arch)
     return dest
 
 

@@ -37,7 +37,8 @@ BAD = [
     (["person:Anna"], "no person is named 'Anna'"),
     (["folder:nowhere"], "no folder of the library is named 'nowhere'"),
     (["- beach"], "at least one positive term"),
-    (['text:"open 24h"'], "text recognised in photos"),
+    (['text:"open 24h"'], "none has been read in this library yet: photosift index --text reads it"),
+    (["text:"], "text: needs words read in the photo"),
 ]
 
 

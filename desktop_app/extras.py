@@ -103,3 +103,11 @@ def faces_hint() -> str:
         return "the packaged app does not include them; install Photosift with pip to find faces: " \
                "pip install \"photosift[faces]\""
     return f"add them with: {install_command('faces')}"
+
+
+def text_reader_hint() -> str:
+    """How to get text in photos here: the `ocr` extra, which the packaged app does not include."""
+    if getattr(sys, "frozen", False):
+        return "the packaged app does not include it; install Photosift with pip to read text in photos: " \
+               "pip install \"photosift[ocr]\""
+    return f"add it with: {install_command('ocr')}"

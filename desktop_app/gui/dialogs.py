@@ -272,10 +272,11 @@ class SettingsDialog(QDialog):
         self.read_text.setToolTip("Every photo is read once, when indexing; that takes several times as long as "
                                   "indexing it. Search with plain words, or text:\"...\" for the text alone.")
         if read_text is None:
-            from desktop_app.extras import install_command
+            from desktop_app.extras import text_reader_hint
 
             self.read_text.setEnabled(False)
-            self.read_text.setToolTip(f"Needs RapidOCR and its models (about 100 MB): {install_command('ocr')}")
+            self.read_text.setText(self.read_text.text() + " (not installed)")
+            self.read_text.setToolTip(f"Needs RapidOCR and its models (about 110 MB); {text_reader_hint()}")
         form.addRow("Text in photos", self.read_text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

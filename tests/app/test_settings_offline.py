@@ -75,3 +75,16 @@ def test_online_the_same_model_can_be_chosen(qtbot, window, monkeypatch):
         assert dialog.chosen_model() == "vit-b-32-laion2b"
     finally:
         listening.close()
+
+
+def test_text_in_photos_without_its_reader_is_shown_off_with_how_to_add_it(qtbot, window):
+    from desktop_app.gui.dialogs import SettingsDialog
+
+    dialog = SettingsDialog(window.settings, "tiny", window, runner=window.runner, read_text=None)
+    qtbot.addWidget(dialog)
+    assert not dialog.read_text.isEnabled() and not dialog.read_text.isChecked()
+    assert "(not installed)" in dialog.read_text.text() and "photosift" in dialog.read_text.toolTip()
+    assert "[ocr]" in dialog.read_text.toolTip()
+    on = SettingsDialog(window.settings, "tiny", window, runner=window.runner, read_text=True)
+    qtbot.addWidget(on)
+    assert on.read_text.isEnabled() and on.read_text.isChecked()

@@ -83,7 +83,7 @@ def test_text_in_photos_without_its_reader_is_shown_off_with_how_to_add_it(qtbot
     dialog = SettingsDialog(window.settings, "tiny", window, runner=window.runner, read_text=None)
     qtbot.addWidget(dialog)
     assert not dialog.read_text.isEnabled() and not dialog.read_text.isChecked()
-    assert "(not installed)" in dialog.read_text.text() and "photosift" in dialog.read_text.toolTip()
+    assert "(not installed)" in dialog.read_text.text() and "pip install" in dialog.read_text.toolTip()
     assert "[ocr]" in dialog.read_text.toolTip()
     on = SettingsDialog(window.settings, "tiny", window, runner=window.runner, read_text=True)
     qtbot.addWidget(on)

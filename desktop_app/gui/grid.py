@@ -94,6 +94,7 @@ class PhotoGridModel(QAbstractListModel):
         self.stacks: dict[int, StackMark] = {}  # photo id -> its burst, for cells that stand for or are in one
         self._stacked_rows: tuple[list[int], list[int]] | None = None  # rows of stacked bursts, frames they hide
         self.cut: int | None = None  # search results: rows from here on are below the relevance cutoff
+        self.text_matches: set[int] = set()  # results first because the text read in them holds the query's words
         self.best = 0.0  # the best score shown: match bars are relative to it
         self._placeholder = placeholder(256)
         self._broken = placeholder(256, "#f2c4c4")
@@ -114,6 +115,7 @@ class PhotoGridModel(QAbstractListModel):
         self.offline = offline or set()
         self.days = list(days) if days is not None else None
         self.cut = cut
+        self.text_matches = set()
         self.stacks = stacks or {}
         self._stacked_rows = None
         self.rows = {}
@@ -242,6 +244,8 @@ class PhotoGridModel(QAbstractListModel):
             offline = "\noffline: its folder is not reachable now" if self.is_offline(pid) else ""
             match = (f"\nmatch {match_share(score, self.best):.0%} of the best result (score {score:.3f})"
                      if score is not None else "")
+            if pid in self.text_matches:
+                match = "\nfirst: the text read in it holds your words" + match
             mark = self.stacks.get(pid)
             burst = ""
             if mark is not None and mark.kind == "copies":

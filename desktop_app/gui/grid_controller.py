@@ -45,6 +45,7 @@ class Shown(NamedTuple):
     offline: bool
     group: int | None = None  # the group of copies it stands for
     copies: tuple[tuple[int, float], ...] = ()  # (photo id, score) of the group's other photos
+    text_match: bool = False  # first because the text read in it holds the query's words
 
 
 class GridRead(NamedTuple):
@@ -358,7 +359,8 @@ class GridController(QObject):
                 search = PhotoSearch(lib, encoder)
                 results = run_query(search, query, options)
                 cut, more = results_beyond_cutoff(lambda o: run_query(search, query, o), options, len(results))
-                return [Shown(r.photo.id, r.score, r.offline, r.group, r.copies) for r in results], cut, more
+                return [Shown(r.photo.id, r.score, r.offline, r.group, r.copies, r.text_match) for r in results], \
+                    cut, more
 
         def done(answer: tuple[list[Shown], int | None, bool]) -> None:
             if request == self._request and query == self.state.query:
@@ -408,8 +410,10 @@ class GridController(QObject):
         cut = len(ids) if cut is not None and cut_row is None else cut_row
         if keep_place:
             self._show_photos_keeping_place(ids, stacks=marks, scores=scores, offline=offline, cut=cut, more=more)
+            self.grid_model.text_matches = {r.id for r in results if r.text_match}
             return
         self._show_photos(ids, scores, offline, cut=cut, more=more, stacks=marks)
+        self.grid_model.text_matches = {r.id for r in results if r.text_match}
         if results:
             self.grid.setCurrentIndex(self.grid_model.index(0))
         self.status.show()

@@ -34,3 +34,7 @@ def test_settings_turns_reading_on_and_the_window_shows_what_was_read(qtbot, win
     assert window.state.query.text == '"lisboa"' and window.chips.labels() == []
     first = window.lib.catalog.photo(window.grid_model.ids[0])
     assert first.path.endswith("cafe.jpg")
+    from PySide6.QtCore import Qt
+
+    tip = window.grid_model.data(window.grid_model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "the text read in it holds your words" in tip  # why it is first, where the user looks

@@ -250,7 +250,9 @@ class PhotoSearch:
         catalog = self.library.catalog
         if not catalog.text.has_text():
             return results
-        matched = catalog.text.photos_with_words(words, None if allowed is None else allowed.tolist()) - exclude
+        # each word must begin a word of the text: "cow" is no match for a sign saying "Moscow Road"
+        matched = catalog.text.photos_with_words(words, None if allowed is None else allowed.tolist(),
+                                                 word_start=True) - exclude
         if not matched:
             return results
         have, vectors = catalog.embeddings.of_ids(self.encoder.model_id, sorted(matched))
@@ -354,7 +356,8 @@ class PhotoSearch:
 _NOT_CONTENT = frozenset({
     "the", "and", "with", "for", "from", "into", "onto", "over", "under", "near", "this", "that", "these", "those",
     "some", "any", "our", "your", "their", "his", "her", "its", "who", "what", "where", "when", "photo", "photos",
-    "picture", "pictures", "image", "images",
+    "picture", "pictures", "image", "images", "are", "was", "were", "you", "have", "has", "they", "them", "also",
+    "not", "but", "all",
 })
 
 
@@ -366,7 +369,7 @@ def query_words(terms: Sequence[Term]) -> list[str]:
         if term.kind != "text" or term.weight <= 0:
             continue
         for raw in term.value.replace('"', " ").split():
-            word = raw.strip(".,;:!?()[]{}'")
+            word = raw.strip(".,;:!?()[]{}'\u201c\u201d\u2018\u2019\u00ab\u00bb")
             if len(word) >= 3 and word.lower() not in _NOT_CONTENT and word.lower() not in out:
                 out.append(word.lower())
     return out

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="find faces and group them into persons (remembered for the library; off by default)")
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=None,
                    help="read the text in photos (signs, menus, screenshots) so search finds it; remembered for "
-                        "the library, off by default (several times slower than indexing; needs photosift[ocr])")
+                        "the library, off by default (about 15 times the cost of indexing; needs photosift[ocr])")
     p.add_argument("--confirm-deletions", action="store_true",
                    help="forget photos held as missing (they vanished many at once, or had your tags) from "
                         "folders that are there; photos of an unplugged drive or unreadable folder are always kept")

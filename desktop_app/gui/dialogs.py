@@ -269,7 +269,7 @@ class SettingsDialog(QDialog):
         form.addRow("Bursts", self.stack_bursts)
         self.read_text = QCheckBox("Read the text in photos (signs, menus, documents) so search finds it")
         self.read_text.setChecked(bool(read_text))
-        self.read_text.setToolTip("Every photo is read once, when indexing; that takes several times as long as "
+        self.read_text.setToolTip("Every photo is read once, when indexing; that takes about 15 times as long as "
                                   "indexing it. Search with plain words, or text:\"...\" for the text alone.")
         if read_text is None:
             from desktop_app.extras import text_reader_hint

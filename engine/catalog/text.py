@@ -8,6 +8,7 @@ SQLite built without FTS5) the same matches come from scanning the folded text, 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import unicodedata
 from collections.abc import Sequence
@@ -19,9 +20,14 @@ FTS_TABLE = "photo_text_fts"
 MIN_FTS_WORD = 3  # trigram tokens: a shorter word can only be found by scanning
 
 
+# Letters that Unicode does not decompose into a base letter and a mark, written as people type them without
+# the key ("smorrebrod" for "smørrebrød"); ß and ﬁ-style ligatures are already split by casefold and NFKD.
+_UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+
+
 def fold_text(text: str) -> str:
-    """Text as matching sees it: case folded, accents and other combining marks removed, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    """Text as matching sees it: case folded, accents and other marks removed, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED))
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
@@ -77,12 +83,21 @@ class PhotoTexts(CatalogPart):
         return True
 
     # -- matching ---------------------------------------------------------------------------------------------
-    def photos_with_words(self, words: Sequence[str], within: Sequence[int] | None = None) -> set[int]:
-        """Photos whose text holds every one of `words` (anywhere, folded), among `within` when given."""
-        if not any(fold_text(w) for w in words):
+    def photos_with_words(self, words: Sequence[str], within: Sequence[int] | None = None,
+                          word_start: bool = False) -> set[int]:
+        """Photos whose text holds every one of `words` (anywhere, folded), among `within` when given.
+        `word_start`: each must begin a word of the text ("owl" finds "Owl Café", not "Bowling")."""
+        folded = [w for w in (fold_text(w) for w in words) if w]
+        if not folded:
             return set()
         where, params = self.match_sql(words)
-        found = {int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos WHERE {where}", params)}
+        if not word_start:
+            found = {int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos WHERE {where}", params)}
+        else:
+            starts = [re.compile(r"(?<![^\W_])" + re.escape(w)) for w in folded]
+            found = {int(pid) for pid, text in self.conn.execute(
+                f"SELECT t.photo_id, t.folded FROM photo_text t JOIN photos ON photos.id = t.photo_id WHERE {where}",
+                params) if all(p.search(text) for p in starts)}
         return found if within is None else found & set(within)
 
     def match_sql(self, words: Sequence[str]) -> tuple[str, list[object]]:

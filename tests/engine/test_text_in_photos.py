@@ -86,7 +86,8 @@ def test_matching_folds_case_and_accents_and_finds_parts_of_words(library):
                         (["backerei"], {"dog_snow"}), (["MÜLLER"], {"dog_snow"}), (["12"], {"city"}),
                         (["lisboa", "muller"], set()), (["nowhere"], set())):
         assert {n for n, i in ids.items() if i in cat.text.photos_with_words(words)} == want, words
-    assert fold_text("  Ça   VA ") == "ca va"
+    assert fold_text("  Ça   VA ") == "ca va" and fold_text("Smørrebrød, Æble, Łódź, Straße") == (
+        "smorrebrod, aeble, lodz, strasse")
     # the same matches from a catalog without the trigram index (scanned)
     cat.conn.execute("DROP TABLE photo_text_fts")
     for name in [r[0] for r in cat.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
@@ -131,6 +132,14 @@ def test_text_filter_and_text_first_search(library):
     assert _names(library, s.search('text:"lisb 1923"')) == ["food3"]
     assert _names(library, s.search("beach text:lisboa", SearchOptions(min_z=None))) == ["city", "food3"]
     assert sorted(cat.browse.filtered_photo_ids(SearchFilters(text=("LISBOA",)))) == sorted([ids["city"], ids["food3"]])
+    # plain words match where a word of the text begins ("lisb" does, "isboa" does not); text: anywhere
+    assert cat.text.photos_with_words(["isboa"]) == {ids["city"], ids["food3"]}
+    assert cat.text.photos_with_words(["isboa"], word_start=True) == set()
+    assert cat.text.photos_with_words(["lisb", "bar"], word_start=True) == {ids["city"]}
+    with cat.transaction():
+        cat.text.put(ids["food5"], "test", ["Moscow Road"])
+    assert _names(library, s.search("city cow", SearchOptions(min_z=None)))[0] == "city", "cow is no Moscow"
+    assert not any(r.text_match for r in s.search("city cow", SearchOptions(min_z=None)))
     # fused: the photo whose text holds "beach" first, then the vector's ranking as it was
     plain = _names(library, s.search_vector(s.query_vector(parse("beach")), SearchOptions()))
     fused = s.search("beach")
@@ -139,6 +148,7 @@ def test_text_filter_and_text_first_search(library):
     assert fused[0].to_dict()["text_match"] is True
     # little words and short ones match nothing read: "the beach" is "beach"
     assert query_words(parse('the beach "at sunset" - car')) == ["beach", "sunset"]
+    assert query_words(parse("\u201cloonie\u201d they were here")) == ["loonie", "here"]
 
 
 def parse(query):

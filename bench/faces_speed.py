@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -93,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
         from engine.library import Library
 
         workdir = default_workdir()
+        os.environ["PHOTOSIFT_MODELS"] = str(workdir / "models")  # its libraries are listed there, not in the user's
         root, _ = ensure_photos(workdir, args.count)
         folder = ensure_vitb32_folder(workdir / "models", build_vitb32()[0])
         run = run_photosift(root, folder, "int8", workdir / "runs" / "faces-lib")
-        with Library.open(workdir / "runs" / "faces-lib") as lib:
+        assert run.library is not None
+        with Library.open(run.library) as lib:  # the numbered folder the run indexed, not a fresh empty one
             t0 = time.perf_counter()
             rep = find_faces(lib.catalog, lib.catalog.people.photos_missing_faces("dlib-hog-resnet-v1"))
             faces_rate = rep.photos / (time.perf_counter() - t0)

@@ -153,6 +153,7 @@ class RunResult:
     workers: int | None = None
     threads: int | None = None
     foreign: float = 0.0  # cores kept busy by other processes during the run
+    library: Path | None = None  # the library folder the run indexed into (kept until the bench ends)
 
     @property
     def rate(self) -> float:
@@ -228,7 +229,7 @@ def run_photosift(root: Path, folder: ModelFolder, variant: str, run_dir: Path, 
         split = {"scan": scan, "decode": idx.seconds_decode_wait, "encode": idx.seconds_encode,
                  "commit": idx.seconds_commit}
         split["other"] = max(0.0, total - sum(split.values()))
-        return RunResult(f"Photosift {variant}", n, total, split, workers, threads)
+        return RunResult(f"Photosift {variant}", n, total, split, workers, threads, library=run_dir)
     finally:
         lib.close()
 
@@ -322,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     out = console()
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
+    # the libraries opened here are listed in the models folder's libraries.json: the bench's, not the user's
+    os.environ["PHOTOSIFT_MODELS"] = str(workdir / "models")
     out.print(f"[bold]Photosift indexing throughput[/] - {args.count} photos of {WIDTH}x{HEIGHT}; {machine_line()}")
 
     root, paths = ensure_photos(workdir, args.count)

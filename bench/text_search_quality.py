@@ -1,22 +1,26 @@
 """Text in photos, search quality: does putting the photos whose text holds the query's words first help text
-queries, and leave plain (CLIP) queries alone? (A benchmark, not a test; about 2-3 min per seed on 2 CPUs.)
+queries, and leave plain (CLIP) queries alone? (A benchmark, not a test; ~5 min for 3 seeds on 2 CPUs.)
 
-The labelled set is built in a temp folder, per seed. SYNTHETIC SIGNS ON REAL PHOTOS: the photos are the
-captioned photo stamps of Tux Paint (the package tuxpaint-stamps-default; ~377 real photo cut-outs, each with a
-one-line English caption such as "A lion."), each composited on a plain, randomly coloured background and
-upscaled to about 512 px; on --signs of them (chosen at random per seed) a sign is DRAWN with PIL: a distinct
-text from the fixed list SIGNS below (shop signs, street names, numbers, some with accents), in a random font,
-size, colour, style (a plate, outlined letters, bare letters) and position, slightly rotated. A few sign texts
-hold words the captions also hold (lion, zebra, duck, goat, penguin, apple...), or hold such words inside
-longer ones (Moscow holds "cow", kitchen "hen", tram "ram"): matching finds a word anywhere, so that is where
-plain queries can lose.
+The labelled set is built in a temp folder. SYNTHETIC SIGNS ON REAL PHOTOS: the photos are the captioned
+photo stamps of Tux Paint (the package tuxpaint-stamps-default; ~377 real photo cut-outs, each with a one-line
+English caption such as "A lion."), each composited on a plain background of a random colour (its own, the same
+in every seed) and upscaled to about 512 px; on --signs of them, chosen at random per seed, a sign is DRAWN
+with PIL: a distinct text from the fixed list SIGNS below (shop signs, street names, numbers, some with
+accents), chosen per seed, in a random font, size (22-40 px), colour, style (a plate, outlined letters, bare
+letters) and position, slightly rotated. A few sign texts hold words the captions also hold (lion, zebra,
+duck, goat, penguin, apple...), or hold such words inside longer ones (Moscow holds "cow", bowling "owl"):
+plain words must begin a word of the text, so only the first kind can move a plain query.
 
-The library is indexed with the offline starter model (~/.local/share/photosift/models/starter, read-only; its
-path can be given with --model) and its text read (engine.update.update_library(..., text=True)), all inside
-the temp folder (PHOTOSIFT_LIBRARY, _MODELS and _CACHE point there). Every query is ranked over the whole
+The photos are indexed with the offline starter model (~/.local/share/photosift/models/starter, read-only;
+another folder with --model) and their text read: engine.update.update_library(..., text=True), in a library
+inside the temp folder (PHOTOSIFT_LIBRARY, _MODELS and _CACHE point there too). One library serves all seeds:
+each seed rewrites only the photos whose content changes (last seed's signs taken off, this seed's drawn on),
+and the update indexes and reads those again, as after an edit (a whole set's text costs ~0.4 s a photo here;
+a check reports any photo whose text still holds another sign's words). Every query is ranked over the whole
 library twice with the same query vector (SearchOptions(min_z=None, one_per_group=False)):
     CLIP   PhotoSearch.search_vector(vector, options)
     fused  PhotoSearch.search_vector(vector, options, words=query_words(terms)), what PhotoSearch.search does
+           (checked on every 25th query)
 Query sets:
     text   one per sign: one or two of its words ("lisboa", "platform 9", "backerei muller"); relevant = the
            photo with that sign
@@ -33,6 +37,7 @@ difference; then how many plain queries changed rank at all, and the OCR's misse
 from __future__ import annotations
 
 import argparse
+import multiprocessing.util
 import os
 import sys
 import tempfile
@@ -281,22 +286,31 @@ def compose(png: Path, rng: np.random.Generator) -> Image.Image:
     return canvas.convert("RGB")
 
 
-def build_set(dest: Path, seed: int, n_signs: int, stamps: list[tuple[Path, str]],
-              font_paths: list[Path]) -> list[Item]:
+def write_set(dest: Path, seed: int, n_signs: int, stamps: list[tuple[Path, str]], font_paths: list[Path],
+              before: list[Item] | None = None) -> list[Item]:
+    """The set of `seed` in `dest`: every stamp composed on its own background (the same in every seed), and on
+    `n_signs` of them, chosen with the seed, a sign of the seed's choosing. Only files whose content changes
+    from `before` (the previous seed's set in the same folder) are written: the library indexes and reads
+    those again, as it would after an edit."""
     rng = np.random.default_rng(seed)
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
     n_signs = min(n_signs, len(stamps), len(SIGNS))
     signed = rng.choice(len(stamps), n_signs, replace=False)
     texts = rng.choice(len(SIGNS), n_signs, replace=False)
     sign_of = {int(i): int(t) for i, t in zip(signed, texts, strict=True)}
     items = []
     for i, (png, caption) in enumerate(stamps):
-        img = compose(png, rng)
-        if i in sign_of:
-            draw_sign(img, SIGNS[sign_of[i]][0], rng, (22, 40), font_paths)
         path = dest / f"{i:04d}.jpg"
-        img.save(path, "JPEG", quality=90)
-        items.append(Item(path, caption, sign_of.get(i)))
+        item = Item(path, caption, sign_of.get(i))
+        items.append(item)
+        if before is not None and before[i].sign is None and item.sign is None:
+            continue  # the same photo as before
+        img = compose(png, np.random.default_rng([i, 4242]))
+        if item.sign is not None:
+            draw_sign(img, SIGNS[item.sign][0], np.random.default_rng([seed, i, 77]), (22, 40), font_paths)
+        tmp = path.with_name(f".{path.name}.tmp")
+        img.save(tmp, "JPEG", quality=90)
+        os.replace(tmp, path)
     return items
 
 
@@ -320,47 +334,48 @@ class SeedResult:
     photos_with_text: int = 0
     unsigned_with_text: int = 0
     unsigned_examples: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # photos whose text holds another sign's query words
+    photos_read: int = 0
     seconds_build: float = 0.0
     seconds_index: float = 0.0
     seconds_text: float = 0.0
     seconds_queries: float = 0.0
 
 
-def run_seed(seed: int, work: Path, n_signs: int, stamps: list[tuple[Path, str]], font_paths: list[Path],
-             encoder: object) -> SeedResult:
-    from engine.library import Library
+def run_seed(seed: int, lib: object, photos: Path, n_signs: int, stamps: list[tuple[Path, str]],
+             font_paths: list[Path], encoder: object, before: list[Item] | None) -> tuple[SeedResult, list[Item]]:
     from engine.query import parse_query
     from engine.search import PhotoSearch, SearchOptions, query_words
     from engine.update import update_library
 
     t0 = time.perf_counter()
-    items = build_set(work / f"photos-{seed}", seed, n_signs, stamps, font_paths)
+    items = write_set(photos, seed, n_signs, stamps, font_paths, before)
     res = SeedResult(seed, len(items), seconds_build=time.perf_counter() - t0)
-    # kept until the bench ends (bench/index_throughput.run_photosift: the decode pool's fork server lives in
-    # the first library's temp folder)
-    lib = Library.open(work / f"library-{seed}")
-    lib.catalog.add_root(str(work / f"photos-{seed}"))
+    t0 = time.perf_counter()
     report = update_library(lib, encoder, do_tag=False, text=True)  # type: ignore[arg-type]
-    assert report.index.indexed == len(items) and report.index.failed == 0, report.index.failures[:3]
-    assert report.text is not None and report.text.photos == len(items), report.text
+    changed = len(items) if before is None else sum(
+        a.sign is not None or b.sign is not None for a, b in zip(items, before, strict=True))
+    assert report.index.indexed == changed and report.index.failed == 0, (changed, report.index)
+    assert report.text is not None and report.text.photos == changed, (changed, report.text)
+    res.photos_read = report.text.photos
     res.seconds_text = report.text.seconds
-    res.seconds_index = time.perf_counter() - t0 - res.seconds_build - res.seconds_text
+    res.seconds_index = time.perf_counter() - t0 - res.seconds_text
     by_name: dict[str, Item] = {it.path.name: it for it in items}
-    id_of: dict[str, int] = {}
     read: dict[str, str] = {}
-    for photo in lib.catalog.photos_where("WHERE status = 'ok'", ()):
+    for photo in lib.catalog.photos_where("WHERE status = 'ok'", ()):  # type: ignore[attr-defined]
         name = Path(photo.path).name
-        id_of[name] = photo.id
-        read[name] = lib.catalog.text.of_photo(photo.id) or ""
+        read[name] = lib.catalog.text.of_photo(photo.id) or ""  # type: ignore[attr-defined]
+    assert len(read) == len(items), f"{len(read)} photos in the catalog, {len(items)} in the set"
     res.photos_with_text = sum(bool(t) for t in read.values())
+    sign_words = [[fold(w) for w in query_words(parse_query(q))] for _, q in SIGNS]
     for name, item in by_name.items():
         if item.sign is None and read[name]:
             res.unsigned_with_text += 1
             res.unsigned_examples.append(f"{item.caption} -> {read[name]!r}")
-        if item.sign is not None:
-            words = query_words(parse_query(SIGNS[item.sign][1]))
-            if not all(fold(w) in fold(read[name]) for w in words):
-                res.misses.append((SIGNS[item.sign][0], read[name]))
+        if item.sign is not None and not all(w in fold(read[name]) for w in sign_words[item.sign]):
+            res.misses.append((SIGNS[item.sign][0], read[name]))
+        if any(k != item.sign and all(w in fold(read[name]) for w in words) for k, words in enumerate(sign_words)):
+            res.stale.append(f"{name} ({item.caption}): {read[name]!r}")
 
     t1 = time.perf_counter()
     searcher = PhotoSearch(lib, encoder)  # type: ignore[arg-type]
@@ -393,8 +408,16 @@ def run_seed(seed: int, work: Path, n_signs: int, stamps: list[tuple[Path, str]]
         res.queries.append(QueryResult(kind, query, rank(clip, relevant), rank(fused, relevant), matched,
                                        first))
     res.seconds_queries = time.perf_counter() - t1
-    lib.close()
-    return res
+    return res, items
+
+
+def quiet_onnx_runtime() -> None:
+    """ONNX Runtime's own log silenced (fatal only): with onnxruntime-gpu installed but no CUDA libraries, RapidOCR
+    (asked for CUDA because the provider is listed) logs a failure per model it loads before it falls back to
+    the CPU, which would bury the tables."""
+    from engine.onnx_runtime import ort
+
+    ort.set_default_logger_severity(4)
 
 
 # -- statistics --------------------------------------------------------------------------------------------
@@ -417,7 +440,7 @@ def stratified_bootstrap(diffs: list[np.ndarray], reps: int = 10_000, seed: int 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=3, help="random sets (photos with signs, signs, backgrounds)")
+    ap.add_argument("--seeds", type=int, default=3, help="random sets (which photos get signs, which signs, drawn how)")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--signs", type=int, default=60, help="photos that get a sign, per seed")
     ap.add_argument("--model", type=Path, default=STARTER, help="the model folder to index with (read-only)")
@@ -427,6 +450,10 @@ def main(argv: list[str] | None = None) -> None:
     from bench._common import console, machine_line, make_table
 
     out = console()
+    # multiprocessing's own temp folder (the decode pool's fork server socket) in the system temp dir, made
+    # now: made later it would go inside the library (engine.indexer.use_pool_temp_dir), which is deleted
+    # before multiprocessing cleans up at exit
+    multiprocessing.util.get_temp_dir()
     with tempfile.TemporaryDirectory(prefix="photosift-textq-") as tmp:
         work = Path(tmp)
         # nothing of the user's: library, models list and caches all in the temp folder
@@ -434,11 +461,13 @@ def main(argv: list[str] | None = None) -> None:
                           PHOTOSIFT_CACHE=str(work / "cache"))
         os.environ.pop("PHOTOSIFT_MODEL", None)
         from engine.encoder import ClipEncoder, RuntimeConfig
+        from engine.library import Library
         from engine.modelfolder import ModelFolder
         from engine.text_in_photos import text_installed
 
         if not text_installed():
             raise SystemExit("RapidOCR is not installed: pip install 'photosift[ocr]' (or the rapidocr package)")
+        quiet_onnx_runtime()
         if not (args.model / "manifest.json").is_file():
             raise SystemExit(f"no model folder at {args.model} (the starter model: `photosift models use starter` "
                              "builds it), or give --model")
@@ -451,13 +480,19 @@ def main(argv: list[str] | None = None) -> None:
                   f"{args.seeds} seed(s); {machine_line()}")
         t_all = time.perf_counter()
         seeds: list[SeedResult] = []
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            res = run_seed(seed, work, args.signs, stamps, font_paths, encoder)
-            seeds.append(res)
-            out.print(f"seed {seed}: built {res.seconds_build:.0f} s, indexed {res.seconds_index:.0f} s, text read "
-                      f"{res.seconds_text:.0f} s ({res.seconds_text / res.photos:.2f} s/photo), "
-                      f"{len(res.queries)} queries {res.seconds_queries:.0f} s; text found in {res.photos_with_text} "
-                      f"photos; {len(res.misses)} of {min(args.signs, len(SIGNS))} signs' query words not read")
+        photos = work / "photos"
+        before: list[Item] | None = None
+        with Library.open(work / "library") as lib:
+            lib.catalog.add_root(str(photos))
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                res, before = run_seed(seed, lib, photos, args.signs, stamps, font_paths, encoder, before)
+                seeds.append(res)
+                out.print(f"seed {seed}: photos written {res.seconds_build:.0f} s, indexed {res.seconds_index:.0f} s, "
+                          f"text read in {res.photos_read} photos {res.seconds_text:.0f} s "
+                          f"({res.seconds_text / max(res.photos_read, 1):.2f} s/photo), {len(res.queries)} queries "
+                          f"{res.seconds_queries:.0f} s; text found in {res.photos_with_text} photos; "
+                          f"{len(res.misses)} of {min(args.signs, len(SIGNS))} signs' query words not read; "
+                          f"{len(res.stale)} photos hold another sign's words")
 
     rows = []
     for kind, label in (("text", "text queries"), ("plain", "plain queries (captions)")):
@@ -503,6 +538,11 @@ def main(argv: list[str] | None = None) -> None:
               f"({', '.join(str(s.unsigned_with_text) for s in seeds)} per seed); e.g.")
     for e in sorted(set(unsigned))[:10]:
         out.print(f"  {e}")
+    stale = [e for s in seeds for e in s.stale]
+    if stale:
+        out.print(f"photos whose text holds another sign's query words (stale text?): {len(stale)}")
+        for e in stale[:8]:
+            out.print(f"  {e}")
     out.print(f"[dim]{time.perf_counter() - t_all:.0f} s in all[/]")
 
 

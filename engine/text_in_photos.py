@@ -84,17 +84,16 @@ class TextReader:
         require_text()
         from engine.encoder import cuda_usable  # imports onnxruntime with its telemetry off, before rapidocr does
 
-        # rapidocr logs every model it loads, and every photo without text, through its own handler
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        cuda = cuda_usable()
         from rapidocr import RapidOCR
 
-        cuda = cuda_usable()
         self._engine: Any = RapidOCR(params={
             "Global.log_level": "error",
             "Global.use_cls": False,  # upside-down text is rare in photos; the classifier costs a pass per line
             "Global.text_score": MIN_SCORE,
             "EngineConfig.onnxruntime.use_cuda": cuda,
         })
+        # it logs every model it loads, and every photo without text, through a handler of its own
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 
     def read(self, image: Image.Image) -> list[str]:
@@ -105,7 +104,7 @@ class TextReader:
         if scale < 1.0:
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                  Image.Resampling.BILINEAR)
-        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # OpenCV's BGR
+        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # an array is read as BGR
         out = self._engine(pixels)
         texts = getattr(out, "txts", None) or ()
         boxes = getattr(out, "boxes", None)

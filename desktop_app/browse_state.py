@@ -124,7 +124,7 @@ class BrowseState:
         self.changed = Event()
         self.selection_changed = Event()
         # the library's place names (keys) and persons (key -> name), for words of a query that name them
-        self.known_names: Callable[[], tuple[set[str], dict[str, str]]] | None = None
+        self.known_names: Callable[[], tuple[set[str], dict[str, str], Callable[[date, date], bool]]] | None = None
 
     # -- reading ----------------------------------------------------------------------------
     @property

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -292,16 +292,25 @@ def name_candidates(terms: list[Term]) -> set[str]:
     return keys
 
 
-def understand_names(terms: list[Term], places: set[str], persons: dict[str, str]) -> list[Term]:
+def understand_names(terms: list[Term], places: set[str], persons: dict[str, str],
+                     dated: Callable[[date, date], bool] | None = None) -> list[Term]:
     """Words of the text terms that name a place or a person the library knows ("beach lisbon", "anna at the
     lake") read as those filters, when that reading is unambiguous: the words (1-3 of them, compared as
     engine.place_keys.place_key compares names) name a place or a person but not both, and the query has no
     place of its own yet. Quoted words stay words; each understood term keeps the words it came from, and a
-    text term left without words is dropped. `places`: the known place names as keys; `persons`: key -> name."""
+    text term left without words is dropped. `places`: the known place names as keys; `persons`: key -> name.
+    `dated(first, last)`: whether some photo was taken then; a date written bare among other words ("cafe
+    1923", not "date:1923", nor "1923" alone) that no photo was taken on is words again (a year on a sign),
+    not a filter that leaves nothing."""
     has_place = any(t.kind == "place" for t in terms)
+    has_words = any(t.kind == "text" and t.weight > 0 for t in terms)
     out: list[Term] = []
     understood: list[Term] = []
     for term in terms:
+        if (dated is not None and has_words and term.kind == "date" and not term.words.lower().startswith("date:")
+                and not dated(*(date.fromisoformat(d) for d in term.value.split("..")))):
+            out.append(Term("text", term.words, 1.0))
+            continue
         words = _words(term)
         if not words:
             out.append(term)

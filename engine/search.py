@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -454,10 +455,11 @@ def check_place_known(catalog: PhotoCatalog, place: str) -> None:
                          f"{_nearest(unknown[0], names)})")
 
 
-def known_names(catalog: PhotoCatalog, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
+def known_names(catalog: PhotoCatalog, candidates: set[str]) -> tuple[
+        set[str], dict[str, str], Callable[[date, date], bool]]:
     """Which of `candidates` (name keys: engine.query.name_candidates) name a place some photo of the library
     was taken in (any level), and the library's named persons (key -> name): what a query's plain words may
     mean. The places are looked up by their indexed keys: reading every name would cost 80 ms a search at
     100,000 photos with places."""
     persons = {place_key(name): name for _, name in catalog.people.named_persons()}
-    return catalog.places.known_keys(candidates), persons
+    return catalog.places.known_keys(candidates), persons, catalog.browse.taken_between

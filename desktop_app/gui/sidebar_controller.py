@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex
@@ -66,10 +67,11 @@ class SidebarController:
         read_catalog(self.runner, self.lib.paths.catalog, "albums", AlbumsList.load,
                      lambda rows: self.albums.show_albums(rows, self.state.filters.album))
 
-    def known_names(self) -> tuple[set[str], dict[str, str]]:
+    def known_names(self) -> tuple[set[str], dict[str, str], Callable[[date, date], bool]]:
         """What words of a typed query may name (engine.query.understand_names): the places the sidebar counted,
-        and the library's named persons."""
-        return self.place_keys, {place_key(name): name for _, name in self.lib.catalog.people.named_persons()}
+        the library's named persons, and whether a photo was taken on given days (an index seek)."""
+        return (self.place_keys, {place_key(name): name for _, name in self.lib.catalog.people.named_persons()},
+                self.lib.catalog.browse.taken_between)
 
     def name_places(self) -> None:
         """Photos indexed before places existed are named once, in a child process (loading the place data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from engine.catalog.part import CatalogPart, in_chunks
 from engine.catalog.places import Places
@@ -42,6 +42,11 @@ class Browse(CatalogPart):
             raise ValueError(f"unknown order {order!r}; one of {', '.join(orders)}")
         return [int(r[0]) for r in self.conn.execute(f"SELECT id FROM photos {where} ORDER BY {orders[order]}",
                                                      params)]
+
+    def taken_between(self, first: date, last: date) -> bool:
+        """Whether some photo was taken from `first` to `last` (days, inclusive): an index seek."""
+        return self.conn.execute("SELECT 1 FROM photos WHERE taken_at >= ? AND taken_at < ? LIMIT 1",
+                                 (first.isoformat(), (last + timedelta(days=1)).isoformat())).fetchone() is not None
 
     def max_photo_id(self) -> int:
         """The highest photo id (0 when empty): photos added later have higher ids."""

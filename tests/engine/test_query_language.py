@@ -138,3 +138,22 @@ def test_plain_words_naming_a_known_place_or_person_are_read_as_filters(query, w
     for t in terms:
         if t.kind in ("place", "person") and not query.startswith("place:"):
             assert t.words.lower().strip(",") in query.lower()  # the words a chip gives back when removed
+
+
+def test_a_bare_date_no_photo_was_taken_on_is_words_again():
+    from engine.query import understand_names
+
+    photos_in = {2018, 2019}
+
+    def dated(first: date, last: date) -> bool:
+        return any(first.year <= y <= last.year for y in photos_in)
+
+    def read(query: str) -> list[tuple[str, str]]:
+        return [(t.kind, t.value) for t in understand_names(parse_query(query), set(), {}, dated)]
+
+    assert read("cafe 1923") == [("text", "1923"), ("text", "cafe")]  # a year on a sign, not an empty filter
+    assert read("beach 2019") == [("date", "2019-01-01..2019-12-31"), ("text", "beach")]
+    assert read("snow 2010..2018") == [("date", "2010-01-01..2018-12-31"), ("text", "snow")]  # meets 2018
+    assert read("date:1923 cafe") == [("date", "1923-01-01..1923-12-31"), ("text", "cafe")]  # asked for: kept
+    assert read("july 1999") == [("date", "1999-07-01..1999-07-31")]  # a date alone means the date: none then
+    assert read("party july 1999") == [("text", "july 1999"), ("text", "party")]

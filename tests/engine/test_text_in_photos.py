@@ -151,6 +151,17 @@ def test_text_filter_and_text_first_search(library):
     assert query_words(parse("\u201cloonie\u201d they were here")) == ["loonie", "here"]
 
 
+def test_a_year_no_photo_was_taken_in_is_searched_as_words(library):
+    cat = library.catalog
+    cat.text.ensure_index()
+    with cat.transaction():
+        cat.text.put(library.ids["food7"], "test", ["Café Lisboa", "city bakery since 1923"])
+    s = PhotoSearch(library, KnownEncoder())
+    found = s.search("city lisboa 1923", SearchOptions(min_z=None))
+    assert _names(library, found)[0] == "food7" and found[0].text_match  # 1923: no photo then, so words
+    assert _names(library, s.search("beach 2019")) == ["sunset_beach"]  # a year photos were taken in: a filter
+
+
 def parse(query):
     from engine.query import parse_query
 

@@ -134,7 +134,9 @@ def test_exporting_a_model_reads_no_network_card(tmp_path, env):
 @pytest.mark.parametrize(("code", "network"), [
     ("import requests", False),  # urllib3's IPv6 probe: a socket bound to ::1, port 0, closed
     ("import socket\ntry:\n    socket.getaddrinfo('example.com', 80)\nexcept OSError:\n    pass", True),  # DNS
-    ("import uuid\nuuid.uuid1()", True),  # libuuid reads the network card's MAC through an internet socket
+    # reading a network card's address through an internet socket, as libuuid's uuid1() does
+    ("import fcntl, socket, struct\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+     "fcntl.ioctl(s.fileno(), 0x8927, struct.pack('256s', b'lo'))\ns.close()", True),
     ("import socket\ns = socket.socket(socket.AF_INET6)\ns.bind(('::1', 8765))\ns.close()", True),  # a server
 ], ids=["ipv6-probe", "dns", "mac-address", "listening"])
 def test_the_watch_tells_a_probe_from_network_use(tmp_path, code, network):

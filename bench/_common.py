@@ -32,6 +32,16 @@ MODEL_SEED = 0  # random weights: open_clip's own initialisation after torch.man
 EXPORT_REVISION = 2
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (no second copy of a 3 MB photo), or a copy across file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dst)
+
+
 def default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "photosift-bench"
 

@@ -50,6 +50,7 @@ from _common import (
     console,
     default_workdir,
     ensure_vitb32_folder,
+    link_or_copy,
     machine_line,
     make_table,
     wait_until_idle,
@@ -134,10 +135,7 @@ def ensure_photos(workdir: Path, count: int) -> tuple[Path, list[Path]]:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         for n in names:
-            try:
-                os.link(cache / n, tmp / n)
-            except OSError:
-                shutil.copyfile(cache / n, tmp / n)
+            link_or_copy(cache / n, tmp / n)
         tmp.rename(root)
     return root, [root / n for n in names]
 

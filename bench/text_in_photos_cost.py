@@ -75,6 +75,8 @@ def _draw_text_photo(index: int, source: str, dest: str) -> list[str]:
 def ensure_text_photos(workdir: Path, sources: list[Path]) -> tuple[Path, dict[str, list[str]]]:
     """A folder holding a copy of each of `sources` with signs drawn on it (cached in the work folder), and the
     texts drawn on each file."""
+    from bench._common import link_or_copy
+
     cache = workdir / "text-jpeg-cache"
     cache.mkdir(parents=True, exist_ok=True)
     truth_file = cache / "texts.json"
@@ -99,10 +101,7 @@ def ensure_text_photos(workdir: Path, sources: list[Path]) -> tuple[Path, dict[s
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     for n in names:
-        try:
-            os.link(cache / n, root / n)
-        except OSError:
-            shutil.copyfile(cache / n, root / n)
+        link_or_copy(cache / n, root / n)
     return root, {n: truth[n] for n in names}
 
 

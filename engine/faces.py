@@ -27,7 +27,7 @@ from PIL import Image
 from engine.catalog import FoundFaceRow, Photo, PhotoCatalog
 from engine.errors import ImageReadError, PhotosiftError
 from engine.imageio import open_photo
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, batches, ignore_progress
 
 FACE_MODEL_ID = "dlib-hog-resnet-v1"
 DETECT_SIDE = 1280  # long side faces are searched at: an 80 px face (the detector's smallest) is 6% of it
@@ -194,11 +194,8 @@ def find_faces(catalog: PhotoCatalog, photos: list[Photo], *, workers: int = 0, 
     clock = ProgressClock("faces", len(photos), progress)
     paths = {p.id: p.path for p in photos}
     tasks = [FaceTask(p.id, p.fs_path) for p in photos]
-    batch: list[FaceResult] = []
     t0 = time.perf_counter()
-
-    def flush() -> None:
-        nonlocal batch
+    for batch in batches(_face_stream(tasks, workers or os.cpu_count() or 1, temp_dir), batch_size, cancel):
         with catalog.transaction():
             for r in batch:
                 catalog.people.put_faces(r.photo_id, FACE_MODEL_ID, r.faces)
@@ -206,17 +203,7 @@ def find_faces(catalog: PhotoCatalog, photos: list[Photo], *, workers: int = 0, 
         report.faces += sum(len(r.faces) for r in batch)
         report.unreadable += sum(r.error is not None for r in batch)
         report.failures += [(paths[r.photo_id], r.error) for r in batch if r.error]
-        batch = []
         clock.report(report.photos)
-
-    for result in _face_stream(tasks, workers or os.cpu_count() or 1, temp_dir):
-        batch.append(result)
-        if len(batch) >= batch_size:
-            flush()
-            if cancel:
-                cancel.check()
-    if batch:
-        flush()
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from engine.errors import Cancelled
 
@@ -44,6 +45,22 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+T = TypeVar("T")
+
+
+def batches(items: Iterable[T], size: int, cancel: CancelToken | None = None) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter); a cancel is honoured after each list is handled, so a
+    per-photo pass that commits each list stops with its work so far saved."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+            if cancel is not None:
+                cancel.check()
+    if batch:
+        yield batch
 
 # How the CLI's bars and the window's status line name each stage.
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",

@@ -28,12 +28,15 @@ class Place:
                 "country_code": self.country_code}
 
 
-@lru_cache(maxsize=1 << 16)  # a library's photos share a few hundred names: folding each once is enough
-def place_key(name: str) -> str:
-    """How names are compared: case, accents and spacing do not count ("kyoto" finds "Kyōto")."""
-    decomposed = unicodedata.normalize("NFKD", name)
+def fold_key(text: str) -> str:
+    """How names and words are compared: case, accents and spacing do not count ("kyoto" finds "Kyōto")."""
+    decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(plain.casefold().split())
+
+
+# a library's photos share a few hundred place names: folding each once is enough
+place_key = lru_cache(maxsize=1 << 16)(fold_key)
 
 
 def place_spec_keys(spec: str) -> list[str]:

@@ -249,8 +249,6 @@ class PhotoSearch:
         """The photos whose text holds every one of `words` first (the best `limit` by the vector's score,
         whether or not the vector alone found them), then `results` in their order."""
         catalog = self.library.catalog
-        if not catalog.text.has_text():
-            return results
         # each word must begin a word of the text: "cow" is no match for a sign saying "Moscow Road"
         matched = catalog.text.photos_with_words(words, None if allowed is None else allowed.tolist(),
                                                  word_start=True) - exclude
@@ -424,7 +422,7 @@ def with_query_filters(options: SearchOptions, wanted: QueryFilters, catalog: Ph
         date_to = min(d for d in (date_to, wanted.date_to) if d is not None)
         if date_from > date_to:
             raise QueryError(f"the dates asked for do not overlap ({date_from} is after {date_to})")
-    if wanted.text and not catalog.text.counts()[0]:
+    if wanted.text and not catalog.text.any_read():
         raise QueryError("text: searches the text read in photos, and none has been read in this library yet: "
                          "photosift index --text reads it")
     return replace(options, filters=replace(f, tag=tag, folder=folder, date_from=date_from, date_to=date_to,

@@ -31,7 +31,7 @@ from PIL import Image
 from engine.catalog import Photo, PhotoCatalog
 from engine.errors import ImageReadError, PhotosiftError
 from engine.imageio import open_photo
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, batches, ignore_progress
 
 SETTING_TEXT = "text_in_photos"  # library setting: "on" | "off"
 READ_SIDE = 1600  # long side text is read at (RapidOCR itself stops at 2000)
@@ -169,20 +169,10 @@ def read_text_in_photos(catalog: PhotoCatalog, photos: list[Photo], *, batch_siz
     text_reader = reader()
     catalog.text.ensure_index()
     clock = ProgressClock("text", len(photos), progress)
-    batch: list[tuple[int, list[str]]] = []
     t0 = time.perf_counter()
 
-    def flush() -> None:
-        nonlocal batch
-        with catalog.transaction():
-            for photo_id, lines in batch:
-                catalog.text.put(photo_id, model_id, lines)
-        report.photos += len(batch)
-        report.with_text += sum(bool(lines) for _, lines in batch)
-        batch = []
-        clock.report(report.photos)
-
-    for photo, image, error in _decoded(photos):
+    def read(decoded: tuple[Photo, Image.Image | None, str | None]) -> tuple[int, list[str]]:
+        photo, image, error = decoded
         lines: list[str] = []
         if image is not None:
             try:
@@ -192,12 +182,14 @@ def read_text_in_photos(catalog: PhotoCatalog, photos: list[Photo], *, batch_siz
         if error is not None:
             report.unreadable += 1
             report.failures.append((photo.path, error))
-        batch.append((photo.id, lines))
-        if len(batch) >= batch_size:
-            flush()
-            if cancel:
-                cancel.check()
-    if batch:
-        flush()
+        return photo.id, lines
+
+    for batch in batches(map(read, _decoded(photos)), batch_size, cancel):
+        with catalog.transaction():
+            for photo_id, lines in batch:
+                catalog.text.put(photo_id, model_id, lines)
+        report.photos += len(batch)
+        report.with_text += sum(bool(lines) for _, lines in batch)
+        clock.report(report.photos)
     report.seconds = time.perf_counter() - t0
     return report

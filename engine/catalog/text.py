@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Sequence
 
 from engine.catalog.part import CatalogPart
 from engine.catalog.rows import Photo
+from engine.place_keys import fold_key
 
 FTS_TABLE = "photo_text_fts"
 MIN_FTS_WORD = 3  # trigram tokens: a shorter word can only be found by scanning
@@ -26,9 +26,8 @@ _UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ
 
 
 def fold_text(text: str) -> str:
-    """Text as matching sees it: case folded, accents and other marks removed, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED))
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+    """Text as matching sees it: place names' fold (case, accents, spacing), and the letters above as typed."""
+    return fold_key(text.casefold().translate(_UNDECOMPOSED))
 
 
 class PhotoTexts(CatalogPart):
@@ -58,9 +57,9 @@ class PhotoTexts(CatalogPart):
         read, found = self.conn.execute("SELECT COUNT(*), COUNT(NULLIF(text, '')) FROM photo_text").fetchone()
         return int(read), int(found)
 
-    def has_text(self) -> bool:
-        """Whether any photo holds text (else matching words is not worth a query)."""
-        return self.conn.execute("SELECT 1 FROM photo_text WHERE text != '' LIMIT 1").fetchone() is not None
+    def any_read(self) -> bool:
+        """Whether the text of any photo was read (a `text:` filter otherwise says how to read it)."""
+        return self.conn.execute("SELECT 1 FROM photo_text LIMIT 1").fetchone() is not None
 
     # -- the full-text index ---------------------------------------------------------------------------------
     def fts_ready(self) -> bool:

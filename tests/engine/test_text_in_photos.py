@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from engine.catalog.text import fold_text
 from engine.errors import Cancelled, QueryError
 from engine.jobs import CancelToken
+from engine.query import parse_query
 from engine.search import PhotoSearch, SearchFilters, SearchOptions, query_words
 from engine.text_in_photos import (
     TextUnavailableError,
@@ -141,14 +142,14 @@ def test_text_filter_and_text_first_search(library):
     assert _names(library, s.search("city cow", SearchOptions(min_z=None)))[0] == "city", "cow is no Moscow"
     assert not any(r.text_match for r in s.search("city cow", SearchOptions(min_z=None)))
     # fused: the photo whose text holds "beach" first, then the vector's ranking as it was
-    plain = _names(library, s.search_vector(s.query_vector(parse("beach")), SearchOptions()))
+    plain = _names(library, s.search_vector(s.query_vector(parse_query("beach")), SearchOptions()))
     fused = s.search("beach")
     assert _names(library, fused)[0] == "city" and fused[0].text_match and "city" not in plain
     assert _names(library, fused)[1:] == plain and not any(r.text_match for r in fused[1:])
     assert fused[0].to_dict()["text_match"] is True
     # little words and short ones match nothing read: "the beach" is "beach"
-    assert query_words(parse('the beach "at sunset" - car')) == ["beach", "sunset"]
-    assert query_words(parse("\u201cloonie\u201d they were here")) == ["loonie", "here"]
+    assert query_words(parse_query('the beach "at sunset" - car')) == ["beach", "sunset"]
+    assert query_words(parse_query("\u201cloonie\u201d they were here")) == ["loonie", "here"]
 
 
 def test_a_year_no_photo_was_taken_in_is_searched_as_words(library):
@@ -160,12 +161,6 @@ def test_a_year_no_photo_was_taken_in_is_searched_as_words(library):
     found = s.search("city lisboa 1923", SearchOptions(min_z=None))
     assert _names(library, found)[0] == "food7" and found[0].text_match  # 1923: no photo then, so words
     assert _names(library, s.search("beach 2019")) == ["sunset_beach"]  # a year photos were taken in: a filter
-
-
-def parse(query):
-    from engine.query import parse_query
-
-    return parse_query(query)
 
 
 def test_text_filter_without_any_text_read_says_how_to_read_it(library):

@@ -48,7 +48,7 @@ class _Resolve(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
 
-    def do_HEAD(self) -> None:
+    def _answer(self, body: bool) -> None:
         found = self._file()
         if found is None:
             self.send_response(404)
@@ -58,18 +58,14 @@ class _Resolve(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self._headers(found[1])
+        if body:
+            self.wfile.write(found[1])
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
 
     def do_GET(self) -> None:
-        found = self._file()
-        if found is None:
-            self.send_response(404)
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self._headers(found[1])
-        self.wfile.write(found[1])
+        self._answer(body=True)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -177,6 +177,28 @@ def test_a_hugging_face_text_tower_comes_through_our_download_and_reads_every_sc
     unknown = [hub.tokenizer.convert_ids_to_tokens(t) for t in tokens.tolist()]
     assert all("<unk>" not in row for row in unknown), "the queries' scripts are in the tokenizer"
 
+    # fine-tuned from its own torch/ side, with no hub at all: the text tower's files came along
+    from PIL import Image
+
+    from training.datasets import FolderDataset
+    from training.finetune import train
+    from training.traindata import from_dataset
+
+    rng = np.random.default_rng(0)
+    for name, channel in (("red", 0), ("green", 1), ("blue", 2)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(4):
+            a = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            a[..., channel] += np.uint8(150)
+            Image.fromarray(a).save(tmp_path / "photos" / name / f"{name}{i}.jpg")
+    asked_before = len(hub.asked)
+    photos = from_dataset(FolderDataset(tmp_path / "photos", level=1), min_per_class=2)
+    result = train("xlmr-tiny", photos, method="stage1", epochs=1, device="cpu")
+    assert len(hub.asked) == asked_before, "fine-tuning asked the hub for something"
+    assert (result.folder.path / "torch" / "hf_text" / "tokenizer.json").is_file()
+    tuned = ClipEncoder(result.folder, RuntimeConfig(device="cpu", variant="fp32")).encode_texts(QUERIES)
+    assert tuned.shape == ours.shape and np.all(np.isfinite(tuned))
+
 
 def test_the_shipped_multilingual_entry_names_its_text_tower():
     from training import registry

@@ -2,7 +2,7 @@
 chip beside the search box), Settings' model list, the training dialog after a run, and the first-run
 screen. The library is Tux Paint's photo stamps (apt package tuxpaint-stamps-default) in 12 album folders,
 indexed with the model; training fine-tunes that model on them with the dialog's defaults (a few minutes on
-2 cores; the new model is installed into the models folder, so point PHOTOSIFT_MODELS at a scratch copy).
+2 cores; the new model is installed into a scratch models folder beside the library: scripts/_shot.py).
 
     .venv/bin/python scripts/screenshot_dialogs.py [--model starter] [--out docs] [--skip-training]
 

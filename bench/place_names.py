@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import console, machine_line, make_table
-from bench.places_backfill import positions
+from bench.places_backfill import insert_photos_at, positions
 from engine.catalog import PhotoCatalog, place_aliases
 from engine.catalog import places as places_part  # the name the catalog's places part calls
 from engine.places import fill_places
@@ -67,12 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     shipped = places_part.place_aliases
     with tempfile.TemporaryDirectory() as tmp, PhotoCatalog(Path(tmp) / "c.db") as cat:
-        root = cat.add_root("/p")
-        with cat.transaction():
-            cat.conn.executemany(
-                "INSERT INTO photos(root_id, path, size, mtime, status, added_at, gps_lat, gps_lon) "
-                "VALUES (?, ?, 1, 1, 'ok', 0, ?, ?)",
-                [(root.id, f"/p/{i}.jpg", float(la), float(lo)) for i, (la, lo) in enumerate(positions(args.photos))])
+        insert_photos_at(cat, positions(args.photos))
         fill_places(cat)
         # the library's largest city that has another name, and that name: what a user would type
         city = alias = None

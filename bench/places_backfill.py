@@ -52,6 +52,16 @@ def positions(n: int, seed: int = 0) -> np.ndarray:
     return pos
 
 
+def insert_photos_at(cat: PhotoCatalog, pos: np.ndarray) -> None:
+    """One photo row (no vector, no place yet) at each position, in one transaction."""
+    root = cat.add_root("/p")
+    with cat.transaction():
+        cat.conn.executemany(
+            "INSERT INTO photos(root_id, path, size, mtime, status, added_at, gps_lat, gps_lon) "
+            "VALUES (?, ?, 1, 1, 'ok', 0, ?, ?)",
+            [(root.id, f"/p/{i}.jpg", float(la), float(lo)) for i, (la, lo) in enumerate(pos)])
+
+
 def scipy_gazetteer(gazetteer: Gazetteer) -> Gazetteer:
     """engine/places.py as it was before pykdtree: the same places and rule, searched with scipy's cKDTree
     (its query has pykdtree's signature)."""
@@ -80,12 +90,7 @@ def main() -> None:
     for n in args.sizes:
         pos = positions(n)
         with tempfile.TemporaryDirectory() as tmp, PhotoCatalog(Path(tmp) / "c.db") as cat:
-            root = cat.add_root("/p")
-            with cat.transaction():
-                cat.conn.executemany(
-                    "INSERT INTO photos(root_id, path, size, mtime, status, added_at, gps_lat, gps_lon) "
-                    "VALUES (?, ?, 1, 1, 'ok', 0, ?, ?)",
-                    [(root.id, f"/p/{i}.jpg", float(la), float(lo)) for i, (la, lo) in enumerate(pos)])
+            insert_photos_at(cat, pos)
             t = time.perf_counter()
             named = fill_places(cat)
             backfill_s = time.perf_counter() - t

@@ -74,7 +74,7 @@ class Places(CatalogPart):
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         """Those of `keys` (engine.place_keys.place_key) that name a place some photo was taken in, at any level:
         by the name the catalog stores, or by another name of a country or a large city ("lisboa", "deutschland";
-        engine.place_keys.PlaceAlias.prominent) whose place has photos."""
+        engine.catalog.place_aliases.PlaceAlias.prominent) whose place has photos."""
         wanted = sorted(set(keys))
         found = self._stored_keys(wanted)
         aliases = place_aliases(k for k in wanted if k not in found)

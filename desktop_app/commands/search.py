@@ -75,7 +75,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="taken on or before (2019, 2019-07, 2019-07-14 or july 2019: its last day)")
     p.add_argument("--tag", type=_name, help="only photos with this tag")
     p.add_argument("--place", metavar="NAME", type=_name,
-                   help='only photos taken there: a city, region or country ("lisbon"), or "Japan > Kyoto"')
+                   help='only photos taken there: a city, region or country ("lisbon", also by other names: "Lisboa"), '
+                        'or "Japan > Kyoto"')
     p.add_argument("--person", type=_name,
                    help="only photos of this person (a name from `photosift people`, or its id)")
     p.add_argument("--all", action="store_true",

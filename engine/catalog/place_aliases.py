@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,10 @@ def _alias_db() -> sqlite3.Connection | None:
     if conn is False:
         conn = None
         try:
-            path = resources.files("resources").joinpath("places", "aliases.sqlite")
+            path = Path(str(resources.files("resources").joinpath("places", "aliases.sqlite"))).resolve(strict=True)
             # immutable: a file in the installed package never changes, so SQLite takes no locks and writes
-            # nothing beside it (the package folder may be read-only)
-            conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            # nothing beside it (the package folder may be read-only); as_uri quotes "#", "%" and "?" in the path
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             conn.execute("SELECT 1 FROM aliases LIMIT 1")
         except (ModuleNotFoundError, OSError, sqlite3.Error) as e:
             log.warning("other place names are not available (resources/places/aliases.sqlite: %s)", e)
@@ -59,10 +60,15 @@ def place_aliases(keys: Iterable[str]) -> dict[str, list[PlaceAlias]]:
     out: dict[str, list[PlaceAlias]] = {}
     if conn is None or not wanted:
         return out
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        rows = conn.execute(f"SELECT alias, country_code, place, prominent FROM aliases WHERE alias IN "
-                            f"({', '.join('?' * len(chunk))})", chunk)
-        for alias, code, place, prominent in rows:
-            out.setdefault(alias, []).append(PlaceAlias(code, place, bool(prominent)))
+    try:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = conn.execute(f"SELECT alias, country_code, place, prominent FROM aliases WHERE alias IN "
+                                f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            for alias, code, place, prominent in rows:
+                out.setdefault(alias, []).append(PlaceAlias(code, place, bool(prominent)))
+    except sqlite3.Error as e:  # a damaged file: the names the catalog stores still work
+        log.warning("other place names are not available (resources/places/aliases.sqlite: %s)", e)
+        _alias_local.conn = None
+        return {}
     return out

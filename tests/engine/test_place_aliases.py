@@ -26,6 +26,8 @@ PLACES = {
     "roma_texas.jpg": Place("Roma", "Texas", "United States", "US"),
     "rome.jpg": Place("Rome", "Latium", "Italy", "IT"),
     "florence_ky.jpg": Place("Florence", "Kentucky", "United States", "US"),
+    "reykjavik.jpg": Place("Reykjavík", "Capital Region", "Iceland", "IS"),
+    "lyon.jpg": Place("Lyon", "Auvergne-Rhône-Alpes", "France", "FR"),
 }
 
 
@@ -55,6 +57,12 @@ def test_the_shipped_table_knows_other_names_of_cities_and_countries():
     assert "tram" not in got and "" not in got
     # a small town's other names are kept for place: filters, but are not prominent enough for plain words
     assert {a.prominent for a in place_aliases(["crossroads"])["crossroads"]} == {False}
+    # nor are common English words (Danish "Island" is Iceland, French "Lion" Lyon); a country's English name is
+    assert place_aliases(["island", "lion"]) == {"island": [PlaceAlias("IS", "iceland", False)],
+                                                 "lion": [PlaceAlias("FR", "lyon", False)]}
+    assert place_aliases(["russia"])["russia"] == [PlaceAlias("RU", "russian federation", True)]
+    # the name of another place is that place's, not another name ("Venice" is also Dayton's in GeoNames)
+    assert place_aliases(["venice", "philadelphia"]) == {}
 
 
 def test_a_place_filter_finds_a_place_by_another_name(catalog):
@@ -76,8 +84,12 @@ def test_a_name_a_place_of_the_library_goes_by_means_that_place(catalog):
 
 
 def test_plain_words_name_a_place_by_another_name_when_it_is_a_large_one(catalog):
-    assert catalog.places.known_keys({"lisboa", "deutschland", "tram", "crossroads", "munchen"}) == {
-        "lisboa", "deutschland"}  # no photo in Munich; Crossroads is a small town's other name
+    assert catalog.places.known_keys({"lisboa", "deutschland", "tram", "crossroads", "munchen", "island",
+                                      "lion"}) == {"lisboa", "deutschland"}
+    # no photo in Munich; Crossroads is a small town's other name; "island" and "lion" are words first
+    assert _names(catalog, "island") == ["reykjavik.jpg"] and _names(catalog, "lion") == ["lyon.jpg"]
+    terms = parse_query("a lion on an island")
+    assert understand_names(terms, *known_names(catalog, name_candidates(terms))) == terms
     terms = parse_query("tram in lisboa")
     understood = understand_names(terms, *known_names(catalog, name_candidates(terms)))
     assert [(t.kind, t.value) for t in understood] == [("place", "lisboa"), ("text", "tram in")]

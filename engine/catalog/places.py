@@ -84,6 +84,10 @@ class Places(CatalogPart):
                      if any(a.prominent and (a.country_code, a.place) in with_photos for a in alias))
         return found
 
+    def known_stored(self, key: str) -> bool:
+        """Whether some photo's place is called `key` (a place_key) at any level, by the name the catalog stores."""
+        return bool(self._stored_keys([key]))
+
     def _stored_keys(self, wanted: list[str]) -> set[str]:
         found: set[str] = set()
         for chunk, marks in in_chunks(wanted, 300):

@@ -63,6 +63,8 @@ def test_the_shipped_table_knows_other_names_of_cities_and_countries():
     assert place_aliases(["russia"])["russia"] == [PlaceAlias("RU", "russian federation", True)]
     # the name of another place is that place's, not another name ("Venice" is also Dayton's in GeoNames)
     assert place_aliases(["venice", "philadelphia"]) == {}
+    # unless the place it names is ten times larger: a town in Illinois is called Pekin too
+    assert place_aliases(["pekin"])["pekin"] == [PlaceAlias("CN", "beijing", True)]
 
 
 def test_a_place_filter_finds_a_place_by_another_name(catalog):
@@ -90,6 +92,12 @@ def test_plain_words_name_a_place_by_another_name_when_it_is_a_large_one(catalog
     assert _names(catalog, "island") == ["reykjavik.jpg"] and _names(catalog, "lion") == ["lyon.jpg"]
     terms = parse_query("a lion on an island")
     assert understand_names(terms, *known_names(catalog, name_candidates(terms))) == terms
+    kyoto = catalog.insert_photo(root_id=catalog.roots()[0].id, path="/p/kyoto.jpg", raw_path=None, size=1, mtime=1,
+                                 fingerprint="kyoto.jpg")
+    catalog.places.put([(kyoto, 1.0, 1.0, Place("Kyoto", "Kyoto", "Japan", "JP"))])
+    terms = parse_query("temple 京都")
+    assert [(t.kind, t.value) for t in understand_names(terms, *known_names(catalog, name_candidates(terms)))] == [
+        ("place", "京都"), ("text", "temple")]
     terms = parse_query("tram in lisboa")
     understood = understand_names(terms, *known_names(catalog, name_candidates(terms)))
     assert [(t.kind, t.value) for t in understood] == [("place", "lisboa"), ("text", "tram in")]

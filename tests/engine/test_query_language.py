@@ -113,7 +113,7 @@ def test_dates_name_their_first_and_last_day(text, first, last, label):
     assert describe(first, last) == label
 
 
-PLACES = {"lisbon", "portugal", "new york", "kyoto", "paris", "ny"}
+PLACES = {"lisbon", "portugal", "new york", "kyoto", "paris", "ny", "京都"}
 PERSONS = {"anna": "Anna", "zoe": "Zoë", "paris": "Paris"}
 UNDERSTOOD = [
     ("beach lisbon", [("place", "lisbon"), ("text", "beach")]),
@@ -124,6 +124,7 @@ UNDERSTOOD = [
     ("place:Kyoto lisbon tram", [("place", "Kyoto"), ("text", "lisbon tram")]),  # one place per query
     ("paris at night", [("text", "paris at night")]),  # a place and a person: ambiguous, words
     ("ny skyline", [("text", "ny skyline")]),  # too short to be sure of
+    ("temple 京都", [("place", "京都"), ("text", "temple")]),  # two characters are a whole name in Japanese
     ("beach - lisbon", [("text", "beach"), ("text", "lisbon")]),  # subtracted: a word to take away
     ("anna + zoe", [("person", "Anna"), ("person", "Zoë")]),
 ]

@@ -42,6 +42,22 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def own_models_folder(folder: Path, *linked: str) -> None:
+    """Make `folder` the app's models folder for this process and its children, unless PHOTOSIFT_MODELS already
+    names one: every library a bench opens is listed in the models folder's libraries.json, which must be the
+    bench's, never the person's. `linked`: models of the person's (the starter) linked in, to be read."""
+    if os.environ.get("PHOTOSIFT_MODELS"):
+        return
+    from engine.paths import models_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in linked:
+        source, link = models_dir() / name, folder / name
+        if source.is_dir() and not link.exists():
+            link.symlink_to(source.resolve(), target_is_directory=True)
+    os.environ["PHOTOSIFT_MODELS"] = str(folder)
+
+
 def default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "photosift-bench"
 

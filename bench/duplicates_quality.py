@@ -35,6 +35,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import own_models_folder
+
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 SKIMAGE = (
     "astronaut",
@@ -295,6 +297,7 @@ def main() -> None:
     if not STAMPS.is_dir():
         raise SystemExit(f"needs the Tux Paint stamps in {STAMPS} (apt-get install tuxpaint-stamps-default)")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="photosift-dupq-"))
+    own_models_folder(work / "models", "starter")  # the starter read from the person's models, nothing written there
     if args.calibrate:
         calibrate(0 if args.seed is None else args.seed, work, args.library)
     else:

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import console, default_workdir, machine_line, make_table
+from _common import console, default_workdir, machine_line, make_table, own_models_folder
 from query_latency import DIM, Spec, _normalise, sample_points
 
 from engine.library import Library
@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    own_models_folder(args.workdir / "models")
     rows = []
     for n in args.sizes:
         r = measure(args.workdir, Spec(n, args.clusters, args.seed))

@@ -61,9 +61,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "photosift-bench-gui")
     args = ap.parse_args()
-    from bench._common import ForeignLoad
+    from bench._common import ForeignLoad, own_models_folder
     from bench.gui_library import build_library
 
+    own_models_folder(args.workdir / "models")
     folder = build_library(args.workdir / f"lib{args.photos}", args.photos)
     for package in ("desktop_app", "engine", "bench"):
         compileall.compile_dir(ROOT / package, quiet=1)

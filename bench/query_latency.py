@@ -53,6 +53,7 @@ from _common import (
     machine_line,
     make_table,
     mib,
+    own_models_folder,
     percentiles_ms,
     proc_status,
     time_calls,
@@ -401,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     models_dir = args.workdir / "models"
+    own_models_folder(models_dir)  # the libraries it opens are listed there, not in the person's models folder
 
     if args.child:
         spec = Spec(sizes[0], args.clusters, args.seed)

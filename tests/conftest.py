@@ -8,6 +8,7 @@ gives each test its own library and cache on top.
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import shutil
 import tempfile
@@ -55,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[name] = str(session_home / places[name])
     (session_home / "home").mkdir()
     _saved_env["PHOTOSIFT_MODEL"] = os.environ.pop("PHOTOSIFT_MODEL", None)
+    # this process's multiprocessing temp folder, made now in the system temp dir: made by the first index a
+    # test runs, it would go inside that test's library (engine.indexer.use_pool_temp_dir), which pytest deletes
+    # when the test passes, before multiprocessing cleans its folder up at exit (a traceback after the summary)
+    multiprocessing.util.get_temp_dir()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -14,9 +14,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,7 @@ from engine.catalog import PERMANENT, TRANSIENT, Photo, PhotoCatalog
 from engine.duplicates import photo_signature
 from engine.errors import ImageReadError, TransientReadError
 from engine.imageio import THUMBNAIL_SIZE, DecodedPhoto, is_transient, open_photo, save_thumbnail, thumbnail_path
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, ignore_progress, ordered_map
 from engine.modelfolder import PreprocessConfig
 from engine.paths import PRIVATE_DIR_MODE
 from engine.preprocess import normalize, resize_and_crop
@@ -232,17 +231,7 @@ def ordered_pool_map(fn: Callable[[Any], Any], tasks: list, workers: int, window
     bounded memory whatever the number of tasks). The workers exit with this process."""
     with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
                              initializer=_exit_with_parent) as pool:
-        inflight: deque[Future[Any]] = deque()
-        try:
-            for t in tasks:
-                inflight.append(pool.submit(fn, t))
-                if len(inflight) >= window:
-                    yield inflight.popleft().result()
-            while inflight:
-                yield inflight.popleft().result()
-        finally:
-            for f in inflight:
-                f.cancel()
+        yield from ordered_map(pool, fn, tasks, window)
 
 
 def index_photos(catalog: PhotoCatalog, photos: list[Photo], model_id: str,

@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine.errors import Cancelled
 
@@ -61,6 +63,23 @@ def batches(items: Iterable[T], size: int, cancel: CancelToken | None = None) ->
                 cancel.check()
     if batch:
         yield batch
+
+def ordered_map(pool: Executor, fn: Callable[[Any], T], tasks: Iterable[Any], window: int) -> Iterator[T]:
+    """fn(task) for each task on `pool`, yielded in task order with at most `window` in flight: the work runs
+    ahead of its consumer with a bounded memory whatever the number of tasks. What is still queued when the
+    consumer stops is cancelled."""
+    inflight: deque[Future[T]] = deque()
+    try:
+        for t in tasks:
+            inflight.append(pool.submit(fn, t))
+            if len(inflight) >= window:
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+    finally:
+        for f in inflight:
+            f.cancel()
+
 
 # How the CLI's bars and the window's status line name each stage.
 STAGE_LABELS = {"scan": "Scanning", "index": "Indexing", "tag": "Tagging", "vectors": "Building the search index",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from engine.faces import FacesReport
     from engine.indexer import IndexReport
     from engine.scanner import ScanReport
+    from engine.text_in_photos import TextReport
 
 Show = Callable[[str], str]
 
@@ -46,7 +47,7 @@ def faces_plain(f: FacesReport | None, persons_started: int = 0) -> dict[str, An
     return {"photos": f.photos, "faces": f.faces, "persons_started": persons_started, "seconds": round(f.seconds, 2)}
 
 
-def text_plain(t: Any) -> dict[str, Any] | None:
+def text_plain(t: TextReport | None) -> dict[str, Any] | None:
     if t is None:  # reading text is off for the library
         return None
     return {"photos": t.photos, "with_text": t.with_text, "seconds": round(t.seconds, 2)}
@@ -57,7 +58,7 @@ def update_plain(r: Any) -> dict[str, Any]:
     return {"scan": scan_plain(r.scan), **index_plain(r.index), "photos_tagged": r.photos_tagged,
             "tags_written": r.tags_written, "thumbnails_made": r.thumbnails_made,
             "thumbnails_pruned": r.thumbnails_pruned, "leftovers_removed": r.leftovers_removed,
-            "faces": faces_plain(r.faces, r.persons_started), "text": text_plain(getattr(r, "text", None)),
+            "faces": faces_plain(r.faces, r.persons_started), "text": text_plain(r.text),
             "places_named": r.places_named, "backup": r.backup,
             "smart_albums": dict(getattr(r, "smart_albums", {}) or {})}
 
@@ -100,7 +101,7 @@ def update_lines(r: Any, show: Show = str) -> list[str]:
     if r.faces is not None:
         lines.append(f"faces: {r.faces.faces} in {r.faces.photos} photos, "
                      f"{r.persons_started} new persons (photosift people)")
-    if getattr(r, "text", None) is not None and r.text.photos:
+    if r.text is not None and r.text.photos:
         lines.append(f"text: read in {r.text.photos} photos, found in {r.text.with_text} "
                      f"({r.text.seconds:.0f} s; search it with text:\"...\" or plain words)")
     if r.thumbnails_made:

@@ -10,7 +10,7 @@ batch per transaction, so a run killed at any point loses at most the batch in f
 on; a photo whose content changes is read again (a trigger clears its text). It is off by default because it
 costs about 15 times what indexing a photo costs on a CPU (0.7 s a 12 MP photo against 0.05 s, measured by
 bench/text_in_photos_cost.py);
-`photosift index --text` turns it on for a library, remembered, and the window's Tags menu offers it.
+`photosift index --text` turns it on for a library, remembered, and the window's Settings offers it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from PIL import Image
 from engine.catalog import Photo, PhotoCatalog
 from engine.errors import ImageReadError, PhotosiftError
 from engine.imageio import open_photo
-from engine.jobs import CancelToken, ProgressCallback, ProgressClock, batches, ignore_progress
+from engine.jobs import CancelToken, ProgressCallback, ProgressClock, batches, ignore_progress, ordered_map
 
 SETTING_TEXT = "text_in_photos"  # library setting: "on" | "off"
 READ_SIDE = 1600  # long side text is read at (RapidOCR itself stops at 2000)
@@ -149,12 +149,7 @@ def _decoded(photos: list[Photo]) -> Iterator[tuple[Photo, Image.Image | None, s
             return p, None, f"{type(e).__name__}: {e}"
 
     with ThreadPoolExecutor(1, thread_name_prefix="text-decode") as pool:
-        pending = [pool.submit(decode, p) for p in photos[:2]]
-        for k in range(len(photos)):
-            done = pending.pop(0).result()
-            if k + 2 < len(photos):
-                pending.append(pool.submit(decode, photos[k + 2]))
-            yield done
+        yield from ordered_map(pool, decode, photos, 2)
 
 
 def read_text_in_photos(catalog: PhotoCatalog, photos: list[Photo], *, batch_size: int = 16,

@@ -26,23 +26,6 @@ def shot_arguments() -> argparse.ArgumentParser:
     return ap
 
 
-def _scratch_models(folder: Path, model: str) -> None:
-    """Models in a scratch folder holding a link to the person's `model` (read, never changed): what a script
-    installs or trains (the training dialog's new model) lands there, not among the person's own models.
-    Left alone when PHOTOSIFT_MODELS already names a folder."""
-    import os
-
-    from engine.paths import models_dir
-
-    if os.environ.get("PHOTOSIFT_MODELS"):
-        return
-    source = models_dir() / model
-    folder.mkdir(parents=True)
-    if source.is_dir():
-        (folder / model).symlink_to(source.resolve(), target_is_directory=True)
-    os.environ["PHOTOSIFT_MODELS"] = str(folder)
-
-
 def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str,
                    prepare: Callable[[Library], None] | None = None):
     """(app, window, pump): `make_photos(folder)` fills a new folder and returns it; `prepare(library)` runs
@@ -50,13 +33,16 @@ def indexed_window(make_photos: Callable[[Path], Path], model: str, prefix: str,
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from bench._common import own_models_folder
     from desktop_app.gui.main_window import MainWindow
     from desktop_app.models_runtime import load_encoder
     from engine.library import Library
     from engine.update import update_library
 
     work = Path(tempfile.mkdtemp(prefix=prefix))
-    _scratch_models(work / "models", model)
+    # what a script installs or trains (the training dialog's new model) lands in its own models folder, the
+    # person's `model` linked in to be read
+    own_models_folder(work / "models", model)
     photos = make_photos(work / "Pictures")
     with Library.open(work / "library") as lib:
         lib.set_active_model(model)
